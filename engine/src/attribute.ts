@@ -1,0 +1,143 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assignRules, type Composite } from './composites';
+import { EngineError, fail } from './errors';
+import type { Graph } from './graph';
+import { fromModelLayout, type Model, toModelLayout } from './model';
+import { type NdArray, size } from './npy';
+import { forward, vjp } from './ops';
+import { applyRule, type Rule } from './rules';
+
+export interface LayerRelevance {
+  id: string;
+  node: string;
+  /** relevance at the layer's output, in the model's layout */
+  relevance: NdArray;
+  activation?: NdArray;
+}
+
+export interface LayerSum {
+  id: string;
+  node: string;
+  op: string;
+  shape: number[];
+  sum: number;
+}
+
+export interface PassResult {
+  output: NdArray;
+  relevance: NdArray;
+  stored: LayerRelevance[];
+  /** every node's relevance sum, in execution order */
+  sums: LayerSum[];
+}
+
+export interface PassOptions {
+  composite?: Composite;
+  /** tree ids to capture (store hooks), or 'all' for every node */
+  store?: readonly string[] | 'all';
+  storeActivations?: boolean;
+  onProgress?: (done: number, total: number, layer: string) => void;
+  /** checked between layers; throws CANCELLED when it returns true */
+  isCancelled?: () => boolean;
+}
+
+export function toNdArray(t: tf.Tensor): NdArray {
+  return { shape: [...t.shape], data: t.dataSync() as Float32Array };
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export function checkInput(model: Model, input: NdArray): void {
+  const want = model.graph.input.shape;
+  const ok = input.shape.length === want.length && input.shape.every((d, i) => i === 0 || d === want[i]);
+  if (!ok || input.shape[0] < 1) {
+    fail('SHAPE_MISMATCH', `input has shape [${input.shape}], but ${model.graph.source} expects [N, ${want.slice(1)}] (${model.graph.layout === 'NCHW' && want.length === 4 ? 'NCHW' : model.graph.layout === 'NHWC' && want.length === 4 ? 'NHWC' : 'model layout'})`);
+  }
+  if (input.data.length !== size(input.shape)) fail('BAD_INPUT', `input data has ${input.data.length} values for shape [${input.shape}]`);
+}
+
+/** One-hot output relevance from a class index per batch row (one index applies to every row). */
+export function oneHot(targets: readonly number[], batch: number, classes: number): tf.Tensor2D {
+  if (targets.length !== 1 && targets.length !== batch) fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
+  const data = new Float32Array(batch * classes);
+  for (let b = 0; b < batch; b++) {
+    const t = targets.length === 1 ? targets[0] : targets[b];
+    if (!Number.isInteger(t) || t < 0 || t >= classes) fail('BAD_ARGUMENT', `target class ${t} is out of range (the model has ${classes} outputs)`);
+    data[b * classes + t] = 1;
+  }
+  return tf.tensor2d(data, [batch, classes]);
+}
+
+/** Runs the forward pass, keeping every value (rules need the layer inputs). */
+export function forwardAll(graph: Graph, x: tf.Tensor): Map<string, tf.Tensor> {
+  const values = new Map<string, tf.Tensor>([[graph.input.name, fromModelLayout(graph, graph.input.name, x)]]);
+  for (const node of graph.nodes) values.set(node.output, forward(node, node.inputs.map((i) => values.get(i)!)));
+  return values;
+}
+
+export function modelOutput(model: Model, input: NdArray): NdArray {
+  checkInput(model, input);
+  return tf.tidy(() => {
+    const values = forwardAll(model.graph, tf.tensor(input.data, input.shape));
+    return toNdArray(values.get(model.graph.output)!);
+  });
+}
+
+/**
+ * One modified backward pass — Zennit's Gradient attributor with a composite registered (or the plain gradient
+ * without one). `outputRelevance` maps the model output to the relevance put on it (a one-hot target).
+ */
+export async function relevancePass(
+  model: Model,
+  input: NdArray,
+  outputRelevance: (output: tf.Tensor) => tf.Tensor,
+  opts: PassOptions = {},
+): Promise<PassResult> {
+  checkInput(model, input);
+  const graph = opts.composite ? model.canonical() : model.graph;
+  const rules: Map<string, Rule> = opts.composite ? assignRules(opts.composite, graph) : new Map();
+  const wanted = opts.store ? model.resolveLayers(opts.store) : new Map<string, string>();
+  const storeByNode = new Map<string, string[]>();
+  for (const [id, node] of wanted) storeByNode.set(node, [...(storeByNode.get(node) ?? []), id]);
+
+  tf.engine().startScope();
+  try {
+    const values = forwardAll(graph, tf.tensor(input.data, input.shape));
+    const output = values.get(graph.output)!;
+    const grads = new Map<string, tf.Tensor>([[graph.output, outputRelevance(output)]]);
+    const stored: LayerRelevance[] = [];
+    const sums: LayerSum[] = [];
+    const nodes = graph.nodes;
+    for (let k = nodes.length - 1; k >= 0; k--) {
+      const node = nodes[k];
+      if (opts.isCancelled?.()) throw new EngineError('CANCELLED', 'attribution cancelled');
+      opts.onProgress?.(nodes.length - 1 - k, nodes.length, node.id);
+      const inputs = node.inputs.map((i) => values.get(i)!);
+      const y = values.get(node.output)!;
+      const g = grads.get(node.output) ?? tf.zerosLike(y);
+      const rel = toModelLayout(graph, node.output, g);
+      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...rel.shape], sum: tf.sum(rel).dataSync()[0] });
+      for (const id of storeByNode.get(node.id) ?? []) {
+        const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(rel) };
+        if (opts.storeActivations) layer.activation = toNdArray(toModelLayout(graph, node.output, y));
+        stored.push(layer);
+      }
+      const rule = rules.get(node.id);
+      const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g) : vjp(node, inputs, node.params, g)));
+      node.inputs.forEach((name, i) => {
+        const prev = grads.get(name);
+        grads.set(name, prev ? tf.add(prev, inGrads[i]) : inGrads[i]);
+      });
+      await yieldToEventLoop();
+    }
+    const relevance = grads.get(graph.input.name) ?? tf.zerosLike(values.get(graph.input.name)!);
+    return {
+      output: toNdArray(output),
+      relevance: toNdArray(toModelLayout(graph, graph.input.name, relevance)),
+      stored,
+      sums,
+    };
+  } finally {
+    tf.engine().endScope();
+  }
+}

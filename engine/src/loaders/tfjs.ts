@@ -1,0 +1,252 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { EngineError, fail } from '../errors';
+import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = any;
+
+interface LayerSpec {
+  className: string;
+  name: string;
+  config: Json;
+  inbound: string[];
+}
+
+/** Keras' "same" padding as explicit [before, after] per spatial axis. */
+function samePads(inSize: number[], kernel: number[], strides: number[], dilations: number[]): [[number, number], [number, number]] {
+  const pads = inSize.map((size, i) => {
+    const out = Math.ceil(size / strides[i]);
+    const total = Math.max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2)] as [number, number];
+  });
+  return [pads[0], pads[1]];
+}
+
+const pair = (v: number | number[] | undefined, dflt: number): [number, number] =>
+  v === undefined ? [dflt, dflt] : Array.isArray(v) ? [v[0], v[1]] : [v, v];
+
+/** Reads the weight shards of a LayersModel into named tensors. */
+function readWeights(manifest: Json, dir: string, source: string): Map<string, tf.Tensor> {
+  const weights = new Map<string, tf.Tensor>();
+  for (const group of manifest ?? []) {
+    const buffers = (group.paths as string[]).map((p) => {
+      const file = path.join(dir, p);
+      try {
+        return fs.readFileSync(file);
+      } catch {
+        throw new EngineError('FILE_NOT_FOUND', `${source}: weight file "${p}" not found next to model.json`);
+      }
+    });
+    const data = Buffer.concat(buffers);
+    let offset = 0;
+    for (const w of group.weights) {
+      if (w.dtype !== 'float32' || w.quantization) fail('NOT_A_MODEL', `${source}: weight "${w.name}" is ${w.quantization ? 'quantized' : w.dtype}; only float32 is supported`);
+      const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
+      if (offset + n * 4 > data.length) fail('NOT_A_MODEL', `${source}: weight files are shorter than the manifest says (at "${w.name}")`);
+      const values = new Float32Array(data.buffer.slice(data.byteOffset + offset, data.byteOffset + offset + n * 4));
+      weights.set(w.name, tf.tensor(values, w.shape, 'float32'));
+      offset += n * 4;
+    }
+  }
+  return weights;
+}
+
+function layerSpecs(topology: Json, source: string): { layers: LayerSpec[]; inputShape: number[]; output: string } {
+  const model = topology.model_config ?? topology;
+  const cls = model.class_name;
+  const config = model.config;
+  if (cls !== 'Sequential' && cls !== 'Functional' && cls !== 'Model') fail('NOT_A_MODEL', `${source}: unsupported model class "${cls}"`);
+  const raw: Json[] = Array.isArray(config) ? config : config?.layers;
+  if (!Array.isArray(raw) || raw.length === 0) fail('NOT_A_MODEL', `${source}: the model has no layers`);
+  const layers: LayerSpec[] = [];
+  let inputShape: number[] | undefined;
+  if (cls === 'Sequential') {
+    let prev = 'input';
+    for (const l of raw) {
+      const shape = l.config.batch_input_shape ?? l.config.batch_shape;
+      if (shape && !inputShape) inputShape = shape;
+      if (l.class_name === 'InputLayer') continue;
+      layers.push({ className: l.class_name, name: l.config.name, config: l.config, inbound: [prev] });
+      prev = l.config.name;
+    }
+    return { layers, inputShape: inputShape ?? fail('NOT_A_MODEL', `${source}: no batch_input_shape on the first layer`), output: prev };
+  }
+  const inputs: Json[] = config.input_layers ?? [];
+  if (inputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one model input, found ${inputs.length}`);
+  const outputs: Json[] = config.output_layers ?? [];
+  if (outputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one model output, found ${outputs.length}`);
+  const inputName = inputs[0][0];
+  for (const l of raw) {
+    if (l.class_name === 'InputLayer') {
+      if (l.config.name === inputName) inputShape = l.config.batch_input_shape ?? l.config.batch_shape;
+      continue;
+    }
+    const nodes: Json[] = l.inbound_nodes ?? [];
+    if (nodes.length !== 1) fail('UNSUPPORTED_OP', `${source}: layer "${l.config.name}" is used ${nodes.length} times; shared layers are not supported`);
+    const inbound = (nodes[0] as Json[]).map((ref: Json) => (ref[0] === inputName ? 'input' : ref[0]));
+    layers.push({ className: l.class_name, name: l.config.name, config: l.config, inbound });
+  }
+  return { layers, inputShape: inputShape ?? fail('NOT_A_MODEL', `${source}: the input layer has no shape`), output: outputs[0][0] };
+}
+
+/** Loads a TF.js LayersModel (model.json + weight shards), Sequential or functional, channels-last. */
+export function loadTfjsLayers(jsonPath: string): Graph {
+  const source = jsonPath;
+  let json: Json;
+  try {
+    json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new EngineError('FILE_NOT_FOUND', `${source}: file not found`);
+    throw new EngineError('NOT_A_MODEL', `${source}: not a TF.js model (${(e as Error).message})`);
+  }
+  if (!json?.modelTopology) fail('NOT_A_MODEL', `${source}: not a TF.js LayersModel (no modelTopology)`);
+  if (json.format && json.format !== 'layers-model') fail('NOT_A_MODEL', `${source}: TF.js "${json.format}" is not supported, only layers-model`);
+  const { layers, inputShape, output } = layerSpecs(json.modelTopology, source);
+  const weights = readWeights(json.weightsManifest, path.dirname(jsonPath), source);
+  const shapes = new Map<string, number[]>([['input', inputShape.map((d, i) => (i === 0 ? 1 : d))]]);
+  const nodes: GraphNode[] = [];
+  let outputValue = output;
+
+  for (const l of layers) {
+    const c = l.config;
+    const where = `${source}: layer "${l.name}" (${l.className})`;
+    if (c.data_format && c.data_format !== 'channels_last') fail('UNSUPPORTED_OP', `${where}: data_format ${c.data_format} is not supported`);
+    const inputs = l.inbound;
+    for (const i of inputs) if (!shapes.has(i)) fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by an earlier layer`);
+    const inShape = shapes.get(inputs[0])!;
+    const w = (suffix: string, required = true): tf.Tensor | undefined => {
+      const t = weights.get(`${l.name}/${suffix}`);
+      if (!t && required) fail('NOT_A_MODEL', `${where}: weight "${l.name}/${suffix}" is missing`);
+      return t;
+    };
+    const add = (id: string, op: OpKind, attrs: NodeAttrs, params: Record<string, tf.Tensor>, nodeInputs: string[], outShape: number[]) => {
+      nodes.push({ id, name: l.name, op, sourceOp: l.className, inputs: nodeInputs, output: id, attrs, params });
+      shapes.set(id, outShape);
+    };
+    // A fused activation becomes its own node (LRP treats it apart); the layer's name stays on the layer's output.
+    const activation: string = c.activation ?? 'linear';
+    const linearId = activation === 'linear' ? l.name : `${l.name}.linear`;
+    const finish = (op: OpKind, attrs: NodeAttrs, params: Record<string, tf.Tensor>, outShape: number[]) => {
+      add(linearId, op, attrs, params, inputs, outShape);
+      if (activation !== 'linear') {
+        const act = activationOp(activation, where);
+        nodes.push({ id: l.name, name: l.name, op: act, sourceOp: 'Activation', inputs: [linearId], output: l.name, attrs: {}, params: {} });
+        shapes.set(l.name, outShape);
+      }
+    };
+    switch (l.className) {
+      case 'Conv2D':
+      case 'DepthwiseConv2D': {
+        const depthwise = l.className === 'DepthwiseConv2D';
+        const kernel = w(depthwise ? 'depthwise_kernel' : 'kernel')!;
+        const [kh, kw, cin, cout] = kernel.shape;
+        const strides = pair(c.strides, 1);
+        const dilations = pair(c.dilation_rate, 1);
+        const pads = c.padding === 'same' ? samePads([inShape[1], inShape[2]], [kh, kw], strides, dilations) : ([[0, 0], [0, 0]] as [[number, number], [number, number]]);
+        const params: Record<string, tf.Tensor> = { weight: depthwise ? tf.reshape(kernel, [kh, kw, 1, cin * cout]) : kernel };
+        if (c.use_bias !== false) params.bias = w('bias')!;
+        const outC = depthwise ? cin * cout : cout;
+        const out = [0, 1].map((i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - dilations[i] * ((i ? kw : kh) - 1) - 1) / strides[i]) + 1);
+        finish('conv2d', { conv: { strides, pads, dilations, groups: depthwise ? cin : 1 } }, params, [inShape[0], out[0], out[1], outC]);
+        break;
+      }
+      case 'Dense': {
+        if (inShape.length !== 2) fail('UNSUPPORTED_OP', `${where}: Dense on a ${inShape.length}-D input is not supported`);
+        const params: Record<string, tf.Tensor> = { weight: w('kernel')! };
+        if (c.use_bias !== false) params.bias = w('bias')!;
+        finish('dense', {}, params, [inShape[0], c.units]);
+        break;
+      }
+      case 'Activation':
+        add(l.name, activationOp(activation, where), {}, {}, inputs, inShape);
+        break;
+      case 'ReLU':
+        if (c.max_value != null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) fail('UNSUPPORTED_OP', `${where}: only a plain ReLU is supported`);
+        add(l.name, 'relu', {}, {}, inputs, inShape);
+        break;
+      case 'LeakyReLU':
+        add(l.name, 'leakyRelu', { alpha: c.alpha ?? c.negative_slope ?? 0.3 }, {}, inputs, inShape);
+        break;
+      case 'Softmax':
+        add(l.name, 'softmax', {}, {}, inputs, inShape);
+        break;
+      case 'BatchNormalization': {
+        const axis = c.axis === undefined ? -1 : Array.isArray(c.axis) ? c.axis[0] : c.axis;
+        if (axis !== -1 && axis !== inShape.length - 1) fail('UNSUPPORTED_OP', `${where}: only the last axis is supported`);
+        const n = inShape[inShape.length - 1];
+        const params = {
+          scale: c.scale === false ? tf.ones([n]) : w('gamma')!,
+          offset: c.center === false ? tf.zeros([n]) : w('beta')!,
+          mean: w('moving_mean')!,
+          variance: w('moving_variance')!,
+        };
+        add(l.name, 'batchNorm', { epsilon: c.epsilon ?? 1e-3 }, params, inputs, inShape);
+        break;
+      }
+      case 'MaxPooling2D':
+      case 'AveragePooling2D': {
+        const kernel = pair(c.pool_size, 2);
+        const strides = c.strides ? pair(c.strides, 1) : kernel;
+        const pads = c.padding === 'same' ? samePads([inShape[1], inShape[2]], kernel, strides, [1, 1]) : ([[0, 0], [0, 0]] as [[number, number], [number, number]]);
+        const out = [0, 1].map((i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - kernel[i]) / strides[i]) + 1);
+        const max = l.className === 'MaxPooling2D';
+        add(l.name, max ? 'maxPool' : 'avgPool', { pool: { kernel, strides, pads, countIncludePad: false } }, {}, inputs, [inShape[0], out[0], out[1], inShape[3]]);
+        break;
+      }
+      case 'GlobalAveragePooling2D': {
+        const keep = c.keepdims === true;
+        add(l.name, 'globalAvgPool', { keepDims: keep }, {}, inputs, keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]]);
+        break;
+      }
+      case 'Flatten':
+        add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [inShape[0], inShape.slice(1).reduce((a, b) => a * b, 1)]);
+        break;
+      case 'Reshape':
+        add(l.name, 'reshape', { shape: [0, ...c.target_shape] }, {}, inputs, [inShape[0], ...c.target_shape]);
+        break;
+      case 'Dropout':
+      case 'SpatialDropout2D':
+        add(l.name, 'identity', {}, {}, inputs, inShape);
+        break;
+      case 'ZeroPadding2D': {
+        const p = c.padding;
+        const [[t, b], [le, r]] = typeof p === 'number' ? [[p, p], [p, p]] : Array.isArray(p[0]) ? p : [[p[0], p[0]], [p[1], p[1]]];
+        add(l.name, 'pad', { paddings: [[0, 0], [t, b], [le, r], [0, 0]], value: 0 }, {}, inputs, [inShape[0], inShape[1] + t + b, inShape[2] + le + r, inShape[3]]);
+        break;
+      }
+      case 'Add': {
+        for (const i of inputs) if (shapes.get(i)!.join() !== inShape.join()) fail('SHAPE_MISMATCH', `${where}: summands have shapes ${inputs.map((x) => `[${shapes.get(x)}]`).join(' and ')}`);
+        add(l.name, 'add', {}, {}, inputs, inShape);
+        break;
+      }
+      case 'Concatenate': {
+        const axis = (c.axis ?? -1) < 0 ? inShape.length + (c.axis ?? -1) : c.axis;
+        const out = [...inShape];
+        out[axis] = inputs.reduce((s, i) => s + shapes.get(i)![axis], 0);
+        add(l.name, 'concat', { axis }, {}, inputs, out);
+        break;
+      }
+      default:
+        fail('UNSUPPORTED_OP', `${where}: unsupported layer class ${l.className}`);
+    }
+    if (l.name === output) outputValue = l.name;
+  }
+  const used = new Set(nodes.flatMap((n) => Object.values(n.params)));
+  for (const t of weights.values()) if (!used.has(t)) t.dispose();
+  return {
+    source,
+    format: 'tfjs',
+    layout: 'NHWC',
+    input: { name: 'input', shape: shapes.get('input')! },
+    output: outputValue,
+    nodes,
+    channelsLastValues: new Set(),
+  };
+}
+
+function activationOp(name: string, where: string): OpKind {
+  const ops: Record<string, OpKind> = { relu: 'relu', tanh: 'tanh', sigmoid: 'sigmoid', softmax: 'softmax', elu: 'elu' };
+  return ops[name] ?? fail('UNSUPPORTED_OP', `${where}: unsupported activation "${name}"`);
+}

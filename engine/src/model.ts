@@ -1,0 +1,100 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { mergeBatchNorm, ownedParams } from './canonizers';
+import { EngineError, fail } from './errors';
+import { buildLayerTree, disposeGraph, type Graph, type LayerTreeItem, layerIndex } from './graph';
+import { loadOnnx } from './loaders/onnx';
+import { loadTfjsLayers } from './loaders/tfjs';
+import { forward } from './ops';
+
+/** A loaded model: its graph, the batch-norm-merged graph LRP uses, and the layer tree. */
+export class Model {
+  readonly tree: LayerTreeItem[];
+  /** tree id (node or container) → node id */
+  readonly index: Map<string, string>;
+  private merged?: Graph;
+
+  constructor(readonly graph: Graph) {
+    this.tree = buildLayerTree(graph);
+    this.index = layerIndex(graph);
+  }
+
+  /** The graph with batch-norm merged into the preceding linear layers (Zennit's canonizer). */
+  canonical(): Graph {
+    this.merged ??= mergeBatchNorm(this.graph);
+    return this.merged;
+  }
+
+  /** Resolves tree ids (or `all`) to node ids, with a clear error for unknown ones. */
+  resolveLayers(ids: readonly string[] | 'all'): Map<string, string> {
+    if (ids === 'all') return new Map([...this.index].filter(([id, node]) => id === node));
+    const out = new Map<string, string>();
+    for (const id of ids) {
+      const node = this.index.get(id);
+      if (!node) fail('UNKNOWN_LAYER', `no layer "${id}" in ${path.basename(this.graph.source)} (layers: ${[...this.index.keys()].slice(0, 12).join(', ')}${this.index.size > 12 ? ', …' : ''})`);
+      out.set(id, node);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    if (this.merged && this.merged !== this.graph) for (const t of ownedParams(this.merged, this.graph)) t.dispose();
+    disposeGraph(this.graph);
+  }
+}
+
+/** Loads an ONNX file or a TF.js model.json, checks it end to end with a forward pass, and fills in shapes. */
+export function loadModel(file: string): Model {
+  if (!fs.existsSync(file)) fail('FILE_NOT_FOUND', `${file}: file not found`);
+  if (fs.statSync(file).isDirectory()) {
+    const json = path.join(file, 'model.json');
+    if (!fs.existsSync(json)) fail('NOT_A_MODEL', `${file}: a folder without model.json`);
+    file = json;
+  }
+  let graph: Graph;
+  if (file.toLowerCase().endsWith('.json')) {
+    graph = loadTfjsLayers(file);
+  } else {
+    graph = loadOnnx(fs.readFileSync(file), file);
+  }
+  try {
+    inferShapes(graph);
+  } catch (e) {
+    disposeGraph(graph);
+    throw e;
+  }
+  return new Model(graph);
+}
+
+/** Converts a channels-last value to the model's layout. */
+export function toModelLayout(graph: Graph, value: string, t: tf.Tensor): tf.Tensor {
+  return graph.channelsLastValues.has(value) && t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
+}
+
+/** Converts an input in the model's layout to the engine's. */
+export function fromModelLayout(graph: Graph, value: string, t: tf.Tensor): tf.Tensor {
+  return graph.channelsLastValues.has(value) && t.rank === 4 ? tf.transpose(t, [0, 2, 3, 1]) : t;
+}
+
+function inferShapes(graph: Graph): void {
+  tf.tidy(() => {
+    const values = new Map<string, tf.Tensor>();
+    values.set(graph.input.name, tf.zeros(fromModelLayout(graph, graph.input.name, tf.zeros(graph.input.shape)).shape));
+    for (const node of graph.nodes) {
+      const inputs = node.inputs.map((i) => values.get(i)!);
+      let y: tf.Tensor;
+      try {
+        y = forward(node, inputs);
+      } catch (e) {
+        if (e instanceof EngineError) throw e;
+        throw new EngineError(
+          'SHAPE_MISMATCH',
+          `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((t) => `[${toModelLayout(graph, node.inputs[0], t).shape}]`).join(', ')}: ${(e as Error).message}`,
+        );
+      }
+      values.set(node.output, y);
+      node.shape = toModelLayout(graph, node.output, y).shape;
+    }
+  });
+}
