@@ -77,10 +77,12 @@ export function forwardAll(graph: Graph, x: tf.Tensor): Map<string, tf.Tensor> {
 
 export function modelOutput(model: Model, input: NdArray): NdArray {
   checkInput(model, input);
-  return tf.tidy(() => {
-    const values = forwardAll(model.graph, tf.tensor(input.data, input.shape));
-    return toNdArray(values.get(model.graph.output)!);
-  });
+  tf.engine().startScope();
+  try {
+    return toNdArray(forwardAll(model.graph, tf.tensor(input.data, input.shape)).get(model.graph.output)!);
+  } finally {
+    tf.engine().endScope();
+  }
 }
 
 /**

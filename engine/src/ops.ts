@@ -45,7 +45,7 @@ function dilateSpatial(dy: tf.Tensor4D, strides: [number, number]): tf.Tensor4D 
   const [n, h, w, c] = dy.shape;
   const spread = tf.pad(tf.reshape(dy, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
   const full = tf.reshape(spread, [n, h * sh, w * sw, c]);
-  return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+  return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
 }
 
 /**

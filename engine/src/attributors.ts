@@ -1,0 +1,183 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { modelOutput, oneHot, type PassOptions, type PassResult, relevancePass } from './attribute';
+import { fail } from './errors';
+import type { Model } from './model';
+import { type NdArray, size } from './npy';
+
+export type AttributorName = 'gradient' | 'smoothgrad' | 'integrated_gradients' | 'occlusion';
+export const ATTRIBUTORS: readonly AttributorName[] = ['gradient', 'smoothgrad', 'integrated_gradients', 'occlusion'];
+
+export interface AttributorParams {
+  /** SmoothGrad: noise std as a fraction of each sample's value range (Zennit: 0.1) */
+  noiseLevel?: number;
+  /** SmoothGrad (20) and IntegratedGradients (20) iterations */
+  nIter?: number;
+  /** SmoothGrad noise seed, for reproducible runs */
+  seed?: number;
+  /** Occlusion window and stride along every axis but the batch (Zennit: 8, 8) */
+  window?: number;
+  stride?: number;
+  /**
+   * What the output relevance is: the one-hot target (Zennit with a tensor attr_output, the default) or the
+   * one-hot times the output, i.e. the target logit (Zennit with `lambda out: out * one_hot`). For Occlusion
+   * the window score is the sum of the output relevance, so one-hot scores every window 1.
+   */
+  outputRelevance?: 'one_hot' | 'logit';
+}
+
+export function normalizeAttributor(name: string | undefined): AttributorName {
+  const n = (name ?? 'gradient').trim().toLowerCase().replace(/-/g, '_');
+  if (!ATTRIBUTORS.includes(n as AttributorName)) fail('BAD_ARGUMENT', `unknown attributor "${name}" (choose one of ${ATTRIBUTORS.join(', ')})`);
+  return n as AttributorName;
+}
+
+function targetFn(targets: readonly number[], mode: AttributorParams['outputRelevance'] = 'one_hot') {
+  if (mode !== 'one_hot' && mode !== 'logit') fail('BAD_ARGUMENT', `unknown output relevance "${mode}" (one_hot or logit)`);
+  return (output: tf.Tensor): tf.Tensor => {
+    if (output.rank !== 2) fail('BAD_ARGUMENT', `the model output has shape [${output.shape}]; a class target needs [batch, classes]`);
+    const hot = oneHot(targets, output.shape[0], output.shape[1]!);
+    return mode === 'logit' ? tf.mul(hot, output) : hot;
+  };
+}
+
+function axpy(acc: Float32Array, a: number, x: Float32Array): void {
+  for (let i = 0; i < acc.length; i++) acc[i] += a * x[i];
+}
+
+/**
+ * Runs an attributor. Gradient is one (modified) backward pass; SmoothGrad and IntegratedGradients average such
+ * passes (so composites and store hooks apply to every pass, stored layers are averaged too); Occlusion runs the
+ * forward only. Progress is reported over all passes.
+ */
+export async function attribute(
+  model: Model,
+  input: NdArray,
+  targets: readonly number[],
+  attributor: AttributorName,
+  params: AttributorParams,
+  opts: PassOptions,
+): Promise<PassResult> {
+  const relevanceOf = targetFn(targets, params.outputRelevance);
+  switch (attributor) {
+    case 'gradient':
+      return relevancePass(model, input, relevanceOf, opts);
+    case 'smoothgrad': {
+      const n = params.nIter ?? 20;
+      const level = params.noiseLevel ?? 0.1;
+      const rng = mulberry32(params.seed ?? 0);
+      const per = size(input.shape.slice(1));
+      return averagePasses(n, opts, (k) => {
+        const noisy = new Float32Array(input.data);
+        // The last pass is unperturbed, so that n = 1 is the gradient (as in Zennit).
+        if (k < n - 1) {
+          for (let b = 0; b < input.shape[0]; b++) {
+            const row = input.data.subarray(b * per, (b + 1) * per);
+            let lo = Infinity;
+            let hi = -Infinity;
+            for (const v of row) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+            const std = level * (hi - lo);
+            for (let i = 0; i < per; i++) noisy[b * per + i] += std * gaussian(rng);
+          }
+        }
+        return { input: { shape: input.shape, data: noisy }, weight: 1 / n };
+      }, (o) => relevancePass(model, o.input, relevanceOf, o.opts));
+    }
+    case 'integrated_gradients': {
+      const n = params.nIter ?? 20;
+      // Zero baseline; path points α = k/n for k = 1..n; mean gradient times (input − baseline).
+      const result = await averagePasses(n, opts, (k) => {
+        const alpha = (k + 1) / n;
+        return { input: { shape: input.shape, data: input.data.map((v) => v * alpha) }, weight: 1 / n };
+      }, (o) => relevancePass(model, o.input, relevanceOf, o.opts));
+      result.relevance.data = result.relevance.data.map((v, i) => v * input.data[i]);
+      return result;
+    }
+    case 'occlusion':
+      return occlusion(model, input, relevanceOf, params, opts);
+  }
+}
+
+async function averagePasses(
+  n: number,
+  opts: PassOptions,
+  point: (k: number) => { input: NdArray; weight: number },
+  run: (o: { input: NdArray; opts: PassOptions }) => Promise<PassResult>,
+): Promise<PassResult> {
+  if (!Number.isInteger(n) || n < 1) fail('BAD_ARGUMENT', `the number of iterations must be a positive integer, not ${n}`);
+  let acc: PassResult | undefined;
+  for (let k = 0; k < n; k++) {
+    const { input, weight } = point(k);
+    const passOpts: PassOptions = { ...opts, onProgress: (done, total, layer) => opts.onProgress?.(k * total + done, n * total, layer) };
+    const r = await run({ input, opts: passOpts });
+    if (!acc) {
+      acc = r;
+      acc.relevance.data = acc.relevance.data.map((v) => v * weight);
+      for (const l of acc.stored) l.relevance.data = l.relevance.data.map((v) => v * weight);
+      for (const s of acc.sums) s.sum *= weight;
+    } else {
+      axpy(acc.relevance.data, weight, r.relevance.data);
+      acc.stored.forEach((l, i) => axpy(l.relevance.data, weight, r.stored[i].relevance.data));
+      acc.sums.forEach((s, i) => (s.sum += weight * r.sums[i].sum));
+      acc.output = r.output;
+    }
+  }
+  return acc!;
+}
+
+/**
+ * Zennit's Occlusion: for each window position the input is zeroed outside the window, the model runs, and the
+ * target score is added to every element of the window. Windows are clipped to each axis' size.
+ */
+async function occlusion(
+  model: Model,
+  input: NdArray,
+  relevanceOf: (output: tf.Tensor) => tf.Tensor,
+  params: AttributorParams,
+  opts: PassOptions,
+): Promise<PassResult> {
+  const shape = input.shape;
+  const dims = shape.slice(1);
+  const win = dims.map((d) => Math.min(params.window ?? 8, d));
+  const stride = dims.map((d) => Math.min(params.stride ?? 8, d));
+  const starts = dims.map((d, i) => Array.from({ length: Math.floor((d - win[i]) / stride[i]) + 1 }, (_, k) => k * stride[i]));
+  const positions = starts.reduce<number[][]>((acc, s) => acc.flatMap((p) => s.map((v) => [...p, v])), [[]]);
+  const per = size(dims);
+  const strides = dims.map((_, i) => size(dims.slice(i + 1)));
+  const inWindow = (flat: number, pos: number[]) =>
+    dims.every((_, i) => {
+      const c = Math.floor(flat / strides[i]) % dims[i];
+      return c >= pos[i] && c < pos[i] + win[i];
+    });
+  const relevance = new Float32Array(input.data.length);
+  const output = modelOutput(model, input);
+  const scoreOf = (out: NdArray): Float32Array =>
+    tf.tidy(() => tf.sum(tf.reshape(relevanceOf(tf.tensor(out.data, out.shape)), [out.shape[0], -1]), 1).dataSync() as Float32Array);
+  for (let k = 0; k < positions.length; k++) {
+    if (opts.isCancelled?.()) fail('CANCELLED', 'attribution cancelled');
+    opts.onProgress?.(k, positions.length, `window ${k + 1}/${positions.length}`);
+    const mask = new Uint8Array(per);
+    for (let i = 0; i < per; i++) mask[i] = inWindow(i, positions[k]) ? 1 : 0;
+    const occluded = input.data.map((v, i) => (mask[i % per] ? v : 0));
+    const score = scoreOf(modelOutput(model, { shape, data: occluded }));
+    for (let b = 0; b < shape[0]; b++) {
+      for (let i = 0; i < per; i++) if (mask[i]) relevance[b * per + i] += score[b];
+    }
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return { output, relevance: { shape: [...shape], data: relevance }, stored: [], sums: [] };
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(rng: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+}
