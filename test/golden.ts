@@ -22,6 +22,7 @@ export interface GoldenMethod {
 }
 export interface GoldenManifest {
   case: string;
+  onnx?: string;
   input: string;
   input_shape: number[];
   layout: string;

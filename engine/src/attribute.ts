@@ -136,7 +136,8 @@ export async function relevancePass(
     return {
       output: toNdArray(output),
       relevance: toNdArray(toModelLayout(graph, graph.input.name, relevance)),
-      stored,
+      // captured during the backward pass; hand them out in execution order
+      stored: stored.reverse(),
       sums,
     };
   } finally {

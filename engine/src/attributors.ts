@@ -139,14 +139,15 @@ async function occlusion(
   const dims = shape.slice(1);
   const win = dims.map((d) => Math.min(params.window ?? 8, d));
   const stride = dims.map((d) => Math.min(params.stride ?? 8, d));
-  const starts = dims.map((d, i) => Array.from({ length: Math.floor((d - win[i]) / stride[i]) + 1 }, (_, k) => k * stride[i]));
+  // Window offsets run over range(0, size, stride); a window past the end wraps around (Zennit rolls the mask).
+  const starts = dims.map((d, i) => Array.from({ length: Math.ceil(d / stride[i]) }, (_, k) => k * stride[i]));
   const positions = starts.reduce<number[][]>((acc, s) => acc.flatMap((p) => s.map((v) => [...p, v])), [[]]);
   const per = size(dims);
   const strides = dims.map((_, i) => size(dims.slice(i + 1)));
   const inWindow = (flat: number, pos: number[]) =>
-    dims.every((_, i) => {
-      const c = Math.floor(flat / strides[i]) % dims[i];
-      return c >= pos[i] && c < pos[i] + win[i];
+    dims.every((d, i) => {
+      const c = Math.floor(flat / strides[i]) % d;
+      return (((c - pos[i]) % d) + d) % d < win[i];
     });
   const relevance = new Float32Array(input.data.length);
   const output = modelOutput(model, input);

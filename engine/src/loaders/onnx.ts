@@ -120,7 +120,14 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
     consts.get(name) ?? fail('UNSUPPORTED_OP', `${where}: input "${name}" must be a constant (initializer or Constant node)`);
   const weight = (c: ConstTensor) => tf.tensor(Float32Array.from(c.values), c.dims, 'float32');
 
-  g.node.forEach((n: Proto, index: number) => {
+  try {
+    g.node.forEach((n: Proto, index: number) => convertNode(n, index));
+  } catch (e) {
+    for (const p of pending) for (const t of Object.values(p.node.params)) t.dispose();
+    throw e;
+  }
+
+  function convertNode(n: Proto, index: number): void {
     const name: string = n.name || `${n.opType}_${index}`;
     const where = `${source}: node "${name}" (${n.opType})`;
     const a = attrMap(n);
@@ -304,7 +311,7 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
       default:
         fail('UNSUPPORTED_OP', `${where}: unsupported operator ${n.opType}`);
     }
-  });
+  }
 
   const output = g.output[0].name;
   if (!known.has(output)) fail('NOT_A_MODEL', `${source}: graph output "${output}" is not produced by any node`);
@@ -333,7 +340,7 @@ function assignIds(pending: Pending[]): GraphNode[] {
     const s = key(scope);
     const opPart = node.name.split('/').pop() || node.sourceOp;
     const alone = s.length > 0 && perScope.get(s) === 1 && !scopes.some((o) => o.startsWith(s + '.'));
-    let id = alone ? s : s ? `${s}.${opPart}` : node.name;
+    let id = alone ? s : s ? `${s}.${opPart}` : node.name.replace(/^\/+/, '') || node.sourceOp;
     for (let k = 1; used.has(id); k++) id = `${alone ? s : node.name}_${k}`;
     used.add(id);
     return { ...node, id };

@@ -85,6 +85,7 @@ function layerSpecs(topology: Json, source: string): { layers: LayerSpec[]; inpu
     }
     const nodes: Json[] = l.inbound_nodes ?? [];
     if (nodes.length !== 1) fail('UNSUPPORTED_OP', `${source}: layer "${l.config.name}" is used ${nodes.length} times; shared layers are not supported`);
+    if (!Array.isArray(nodes[0])) fail('NOT_A_MODEL', `${source}: layer "${l.config.name}" uses the Keras 3 format; convert with tensorflowjs_converter from Keras 2`);
     const inbound = (nodes[0] as Json[]).map((ref: Json) => (ref[0] === inputName ? 'input' : ref[0]));
     layers.push({ className: l.class_name, name: l.config.name, config: l.config, inbound });
   }
@@ -160,7 +161,7 @@ export function loadTfjsLayers(jsonPath: string): Graph {
         break;
       }
       case 'Activation':
-        add(l.name, activationOp(activation, where), {}, {}, inputs, inShape);
+        add(l.name, activation === 'linear' ? 'identity' : activationOp(activation, where), {}, {}, inputs, inShape);
         break;
       case 'ReLU':
         if (c.max_value != null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) fail('UNSUPPORTED_OP', `${where}: only a plain ReLU is supported`);

@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+import * as fs from 'fs';
+import * as path from 'path';
+import { initBackend } from '../backend';
+import { ATTRIBUTORS, normalizeAttributor } from '../attributors';
+import { COMPOSITES } from '../composites';
+import { EngineError, fail } from '../errors';
+import type { LayerTreeItem } from '../graph';
+import { heatmapPng } from '../image';
+import { loadModel } from '../model';
+import { writeNpy } from '../npy';
+import { readInput, runAttribution } from '../run';
+import { COLOR_MAPS } from '../shared/colormap';
+import { num, numList, parseArgs } from './args';
+
+const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
+
+usage:
+  relevance-lens attribute MODEL --input FILE --out DIR [options]
+  relevance-lens layers MODEL
+  relevance-lens serve --stdio [--backend B]
+
+MODEL is an ONNX file or a TF.js LayersModel model.json.
+
+attribute options:
+  --input FILE          .npy in the model's layout, or a PNG/JPEG (resized and normalized)
+  --composite NAME      gradient (none), ${Object.keys(COMPOSITES).join(', ')}; default epsilon_plus_flat
+  --attributor NAME     ${ATTRIBUTORS.join(', ')}; default gradient
+  --target I[,J...]     class per batch row (one value for all rows); default: the predicted class
+  --epsilon E --gamma G --stabilizer S --low L --high H   rule parameters (low/high: input bounds for ZBox)
+  --output-relevance M  one_hot (default, as Zennit's tensor attr_output) or logit (one-hot times output)
+  --n-iter N --noise-level F --window W --stride S        attributor parameters
+  --store all|ID[,ID...]  layers whose relevance to save (store hooks); see 'layers'
+  --backend B           tensorflow, wasm or cpu; default: the first that loads
+  --size H,W --mean M1,M2,M3 --std S1,S2,S3   image preprocessing; default: the model's size, mean 0, std 1
+  --cmap NAME           heatmap colour map: ${Object.keys(COLOR_MAPS).join(', ')}; default bwr
+  --out DIR             writes output.npy, relevance.npy, layers/*.npy, summary.json (and heatmap PNGs for images)
+`;
+
+const fileName = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
+
+async function attributeCommand(argv: string[]): Promise<void> {
+  const { positional, opts } = parseArgs(
+    argv,
+    [],
+    ['input', 'composite', 'attributor', 'target', 'epsilon', 'gamma', 'stabilizer', 'low', 'high', 'store', 'backend', 'out', 'size', 'mean', 'std', 'cmap', 'output-relevance', 'n-iter', 'noise-level', 'window', 'stride', 'seed'],
+  );
+  if (positional.length !== 1) fail('BAD_ARGUMENT', 'attribute needs exactly one MODEL');
+  const inputFile = opts.get('input') ?? fail('BAD_ARGUMENT', '--input FILE is required');
+  const out = opts.get('out') ?? fail('BAD_ARGUMENT', '--out DIR is required');
+  const cmap = opts.get('cmap') ?? 'bwr';
+  if (!(cmap in COLOR_MAPS)) fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
+  const backend = await initBackend(opts.get('backend'));
+  const model = loadModel(positional[0]);
+  const size = numList(opts, 'size');
+  if (size && size.length !== 2) fail('BAD_ARGUMENT', '--size takes H,W');
+  const input = readInput(model, inputFile, { size: size as [number, number] | undefined, mean: numList(opts, 'mean'), std: numList(opts, 'std') });
+  const store = opts.get('store');
+  const run = await runAttribution(model, input, {
+    composite: opts.get('composite') ?? 'epsilon_plus_flat',
+    compositeParams: {
+      epsilon: num(opts, 'epsilon'),
+      gamma: num(opts, 'gamma'),
+      stabilizer: num(opts, 'stabilizer'),
+      low: num(opts, 'low'),
+      high: num(opts, 'high'),
+    },
+    attributor: normalizeAttributor(opts.get('attributor')),
+    attributorParams: {
+      nIter: num(opts, 'n-iter'),
+      noiseLevel: num(opts, 'noise-level'),
+      window: num(opts, 'window'),
+      stride: num(opts, 'stride'),
+      seed: num(opts, 'seed'),
+      outputRelevance: opts.get('output-relevance') as 'one_hot' | 'logit' | undefined,
+    },
+    target: numList(opts, 'target'),
+    store: store === undefined ? undefined : store === 'all' ? 'all' : store.split(',').map((s) => s.trim()),
+  });
+  fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
+  writeNpy(path.join(out, 'output.npy'), run.output);
+  writeNpy(path.join(out, 'relevance.npy'), run.relevance);
+  const isImage = !inputFile.toLowerCase().endsWith('.npy');
+  const channelsFirst = model.graph.layout === 'NCHW';
+  const files = new Map<string, string>();
+  for (const layer of run.stored) {
+    const file = `layers/${fileName(layer.id)}.npy`;
+    writeNpy(path.join(out, file), layer.relevance);
+    files.set(layer.id, file);
+    if (isImage && (layer.relevance.shape.length === 4)) {
+      fs.writeFileSync(path.join(out, `layers/${fileName(layer.id)}.png`), heatmapPng(layer.relevance, 0, channelsFirst, cmap, 4));
+    }
+  }
+  if (isImage) fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, channelsFirst, cmap, 8));
+  const storedIds = new Set(run.stored.map((l) => l.id));
+  const summary = {
+    backend,
+    model: positional[0],
+    input: inputFile,
+    composite: run.composite,
+    attributor: run.attributor,
+    target: run.target,
+    timing_ms: run.timingMs,
+    output: Array.from(run.output.data),
+    relevance_sum: run.relevance.data.reduce((a, b) => a + b, 0),
+    layers: [
+      ...run.sums.map((s) => ({ id: s.id, node: s.node, op: s.op, shape: s.shape, file: files.get(s.id) ?? null, sum: s.sum })),
+      ...run.stored.filter((l) => !run.sums.some((s) => s.id === l.id)).map((l) => ({ id: l.id, node: l.node, op: 'container', shape: l.relevance.shape, file: files.get(l.id), sum: l.relevance.data.reduce((a, b) => a + b, 0) })),
+    ].filter((l) => storedIds.has(l.id) || l.op !== 'container'),
+  };
+  fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  console.log(`backend: ${backend}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`);
+  console.log(`relevance sum at the input: ${summary.relevance_sum.toPrecision(6)}; ${run.stored.length} stored layers; written to ${out}`);
+}
+
+async function layersCommand(argv: string[]): Promise<void> {
+  const { positional, opts } = parseArgs(argv, [], ['backend']);
+  if (positional.length !== 1) fail('BAD_ARGUMENT', 'layers needs exactly one MODEL');
+  await initBackend(opts.get('backend'));
+  const model = loadModel(positional[0]);
+  const print = (items: LayerTreeItem[], depth: number) => {
+    for (const item of items) {
+      console.log(`${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${item.params ? `  ${item.params} params` : ''}`);
+      print(item.children, depth + 1);
+    }
+  };
+  console.log(`${model.graph.source}: input [${model.graph.input.shape.join(', ')}] (${model.graph.layout})`);
+  print(model.tree, 1);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'attribute':
+        await attributeCommand(rest);
+        return 0;
+      case 'layers':
+        await layersCommand(rest);
+        return 0;
+      case 'serve': {
+        const { serveStdio } = await import('../server/server');
+        const { opts } = parseArgs(rest, ['stdio'], ['backend']);
+        if (!opts.has('stdio')) fail('BAD_ARGUMENT', 'serve supports --stdio only');
+        await serveStdio(opts.get('backend'));
+        return -1;
+      }
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        fail('BAD_ARGUMENT', `unknown command "${command}" (attribute, layers, serve)`);
+    }
+  } catch (e) {
+    const msg = e instanceof EngineError ? e.message : `internal error: ${(e as Error).stack ?? e}`;
+    process.stderr.write(`relevance-lens: ${msg.split('\n')[0]}\n`);
+    return e instanceof EngineError ? 1 : 70;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code >= 0) process.exit(code);
+  });
+}

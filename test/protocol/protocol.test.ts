@@ -1,0 +1,186 @@
+/**
+ * Drives the real engine server process through whole sessions over JSON-RPC (vscode-jsonrpc), as the extension
+ * does: results must equal the golden tensors; errors must be JSON-RPC errors and leave the server serving.
+ */
+import { after, before, describe, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
+import { encodeOnnx } from '../../engine/src/loaders/onnx-writer';
+import * as P from '../../engine/src/server/protocol';
+import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
+import { startServer, type Session } from './client';
+
+const backend = process.env.RELEVANCE_LENS_BACKEND ?? 'wasm';
+const SEED = path.join(GOLDEN_DIR, 'seed_example');
+
+async function fetchTensor(s: Session, ref: P.TensorRef) {
+  const t = (await s.conn.sendRequest(P.GetTensor, { tensorId: ref.tensorId })) as P.TensorData;
+  return { shape: t.shape, data: P.decodeFloats(t.data) };
+}
+
+async function rejects(p: Promise<unknown>, code: number, pattern: RegExp) {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof ResponseError, `a JSON-RPC error, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+describe('engine server', () => {
+  let s: Session;
+  let modelId: string;
+  before(async () => {
+    s = startServer();
+    const init = await s.conn.sendRequest(P.Initialize, { backend });
+    assert.equal(init.backend, backend);
+    assert.ok(init.capabilities.composites.some((c) => c.name === 'epsilon_plus_flat'));
+  });
+  after(async () => {
+    await s.close();
+  });
+
+  test('seed example: open, hook every layer, EpsilonPlusFlat with target 1 equals Zennit', async () => {
+    const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(SEED, 'model.onnx') });
+    modelId = info.modelId;
+    assert.deepEqual(info.tree.map((t) => t.id), ['0', '1', '2', '3']);
+    const hooks = await s.conn.sendRequest(P.AttachHooks, { modelId, ids: ['0', '1', '2', '3'] });
+    assert.equal(hooks.hooks.length, 4);
+    const progress: P.ProgressValue[] = [];
+    const token = 'run-1';
+    const disposable = s.conn.onProgress(P.Progress, token, (v) => progress.push(v));
+    const run = await s.conn.sendRequest(P.RunAttribution, {
+      modelId,
+      input: { path: path.join(SEED, 'input.npy') },
+      composite: 'epsilon_plus_flat',
+      target: [1],
+      workDoneToken: token,
+    });
+    disposable.dispose();
+    assert.equal(run.backend, backend);
+    const m = manifest('seed_example').methods.epsilon_plus_flat;
+    const errors = [
+      compare(await fetchTensor(s, run.relevance), goldenNpy('seed_example', m.relevance), 'relevance'),
+      compare(await fetchTensor(s, run.output), goldenNpy('seed_example', m.output!), 'output'),
+      ...(await Promise.all(run.layers.map(async (l) => compare(await fetchTensor(s, l.relevance), goldenNpy('seed_example', 'epsilon_plus_flat', m.layers![l.id].file), l.id)))),
+    ].filter(Boolean);
+    assert.deepEqual(errors, []);
+    assert.equal(run.layers.length, 4);
+    assert.equal(run.sums.length, 4);
+    assert.ok(Math.abs(run.sums[3].sum - 1) < 1e-6, 'output relevance sums to 1');
+    assert.equal(run.topK[0][0].class, 4);
+    // a channel view for display: the summed map plus the top channels
+    assert.deepEqual(run.layers.map((l) => l.id), ['0', '1', '2', '3'], 'stored layers in execution order');
+    const view = (await s.conn.sendRequest(P.GetTensor, { tensorId: run.layers[0].relevance.tensorId, view: 'channels', topK: 3 })) as P.ChannelView;
+    assert.deepEqual(view.maps.map((x) => x.channel < 0), [true, false, false, false]);
+    assert.ok(Math.abs(view.maps[0].sum - m.layers!['0'].sum) < 1e-4);
+  });
+
+  test('detach a hook and list', async () => {
+    const after = await s.conn.sendRequest(P.DetachHooks, { modelId, ids: ['2'] });
+    assert.deepEqual(after.hooks.sort(), ['0', '1', '3']);
+    assert.deepEqual((await s.conn.sendRequest(P.ListHooks, { modelId })).hooks.sort(), ['0', '1', '3']);
+    await rejects(s.conn.sendRequest(P.AttachHooks, { modelId, ids: ['nope'] }), P.ErrorCodes.UNKNOWN_LAYER, /no layer "nope"/);
+  });
+
+  test('a 1×512×14×14 layer round-trips in well under 100 ms, as binary', async () => {
+    // A model whose hooked layer is 1×512×14×14: Relu → GlobalAveragePool → Flatten → Gemm.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-'));
+    const file = path.join(dir, 'wide.onnx');
+    fs.writeFileSync(
+      file,
+      encodeOnnx({
+        input: { name: 'input', dims: [1, 512, 14, 14] },
+        output: { name: 'output', dims: [1, 2] },
+        initializers: [
+          { name: 'fc.weight', dims: [2, 512], values: new Float32Array(1024).map((_, i) => Math.cos(i)) },
+          { name: 'fc.bias', dims: [2], values: [0, 0] },
+        ],
+        nodes: [
+          { name: '/relu/Relu', opType: 'Relu', inputs: ['input'], outputs: ['r'] },
+          { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['r'], outputs: ['p'] },
+          { name: '/flatten/Flatten', opType: 'Flatten', inputs: ['p'], outputs: ['f'], attributes: { axis: 1 } },
+          { name: '/fc/Gemm', opType: 'Gemm', inputs: ['f', 'fc.weight', 'fc.bias'], outputs: ['output'], attributes: { transB: 1 } },
+        ],
+      }),
+    );
+    const wide = await s.conn.sendRequest(P.OpenModel, { path: file });
+    await s.conn.sendRequest(P.AttachHooks, { modelId: wide.modelId, ids: ['relu'] });
+    const data = new Float32Array(512 * 14 * 14).map((_, i) => Math.sin(i));
+    const run = await s.conn.sendRequest(P.RunAttribution, { modelId: wide.modelId, input: { shape: [1, 512, 14, 14], data: P.encodeFloats(data) }, target: [0] });
+    const ref = run.layers[0].relevance;
+    assert.deepEqual(ref.shape, [1, 512, 14, 14]);
+    const times: number[] = [];
+    let fetched: { shape: number[]; data: Float32Array } | undefined;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      fetched = await fetchTensor(s, ref);
+      times.push(performance.now() - t0);
+    }
+    // the gradient of the mean-pooled logit: w[0][c] / 196 at every position of channel c
+    assert.ok(Math.abs(fetched!.data[0] - Math.cos(0) / 196) < 1e-7);
+    assert.ok(Math.abs(fetched!.data[196 * 3 + 5] - Math.cos(3) / 196) < 1e-7);
+    const best = Math.min(...times);
+    assert.ok(best < 100, `fetching 1×512×14×14 took ${best.toFixed(1)} ms`);
+    await s.conn.sendRequest(P.CloseModel, { modelId: wide.modelId });
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('cancel a long run mid-way, then run again', async () => {
+    const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'vgg_bn/model.onnx') });
+    const source = new CancellationTokenSource();
+    const token = 'long';
+    let reports = 0;
+    const d = s.conn.onProgress(P.Progress, token, () => {
+      reports++;
+      if (reports === 2) source.cancel();
+    });
+    const long = s.conn.sendRequest(
+      P.RunAttribution,
+      { modelId: info.modelId, input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') }, composite: 'epsilon_plus', attributor: 'integrated_gradients', attributorParams: { nIter: 200 }, target: [0], workDoneToken: token },
+      source.token,
+    );
+    await rejects(long, P.ErrorCodes.CANCELLED, /cancel/);
+    d.dispose();
+    const again = await s.conn.sendRequest(P.RunAttribution, { modelId: info.modelId, input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') }, composite: 'epsilon_plus', target: [0] });
+    assert.equal(again.composite, 'epsilon_plus');
+    await s.conn.sendRequest(P.CloseModel, { modelId: info.modelId });
+  });
+
+  test('errors are JSON-RPC errors and the server stays up', async () => {
+    await rejects(s.conn.sendRequest(P.OpenModel, { path: '/no/such/model.onnx' }), P.ErrorCodes.FILE_NOT_FOUND, /not found/);
+    const corrupt = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rl-')), 'corrupt.onnx');
+    fs.writeFileSync(corrupt, Buffer.from('this is not a protobuf at all \x00\xff\xfe'));
+    await rejects(s.conn.sendRequest(P.OpenModel, { path: corrupt }), P.ErrorCodes.NOT_A_MODEL, /corrupt\.onnx: not an ONNX model/);
+    await rejects(s.conn.sendRequest('no/such/method', {}), -32601, /no\/such\/method/);
+    await rejects(s.conn.sendRequest(P.OpenModel, { nope: 1 } as never), P.ErrorCodes.BAD_ARGUMENT, /needs a path/);
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId: 'm999', input: { path: 'x' } }), P.ErrorCodes.UNKNOWN_MODEL, /m999/);
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(GOLDEN_DIR, 'mlp/input.npy') }, composite: 'epsilon_plus_flat' }),
+      P.ErrorCodes.SHAPE_MISMATCH,
+      /input has shape \[4,20\]/,
+    );
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(SEED, 'input.npy') }, composite: 'nonsense' }), P.ErrorCodes.BAD_ARGUMENT, /unknown composite/);
+    // garbage bytes on the wire
+    s.proc.stdin!.write('Content-Length: 5\r\n\r\n{{{{{');
+    s.proc.stdin!.write('garbage without headers\r\n\r\n');
+    const still = await s.conn.sendRequest(P.Stats);
+    assert.equal(still.models, 1);
+    assert.equal(s.proc.exitCode, null);
+  });
+
+  test('100 consecutive runs keep tensors and memory flat', async () => {
+    const run = () => s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(SEED, 'input.npy') }, composite: 'epsilon_gamma_box', compositeParams: { low: -3, high: 3 }, target: [1] });
+    for (let i = 0; i < 5; i++) await run();
+    const before = await s.conn.sendRequest(P.Stats);
+    for (let i = 0; i < 100; i++) await run();
+    const afterStats = await s.conn.sendRequest(P.Stats);
+    assert.equal(afterStats.numTensors, before.numTensors, 'tf tensor count');
+    assert.equal(afterStats.numBytes, before.numBytes, 'tf bytes');
+    assert.equal(afterStats.keptTensors, before.keptTensors, 'tensors kept for display are those of the latest run');
+    assert.ok(afterStats.rssBytes < before.rssBytes * 1.25 + 32 * 2 ** 20, `rss ${before.rssBytes} → ${afterStats.rssBytes}`);
+  });
+});
