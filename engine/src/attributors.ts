@@ -3,6 +3,7 @@ import { modelOutput, oneHot, type PassOptions, type PassResult, relevancePass }
 import { fail } from './errors';
 import type { Model } from './model';
 import { type NdArray, size } from './npy';
+import { seededRandom } from './random';
 
 export type AttributorName = 'gradient' | 'smoothgrad' | 'integrated_gradients' | 'occlusion';
 export const ATTRIBUTORS: readonly AttributorName[] = ['gradient', 'smoothgrad', 'integrated_gradients', 'occlusion'];
@@ -64,7 +65,7 @@ export async function attribute(
     case 'smoothgrad': {
       const n = params.nIter ?? 20;
       const level = params.noiseLevel ?? 0.1;
-      const rng = mulberry32(params.seed ?? 0);
+      const rng = seededRandom(params.seed ?? 0);
       const per = size(input.shape.slice(1));
       return averagePasses(n, opts, (k) => {
         const noisy = new Float32Array(input.data);
@@ -166,17 +167,6 @@ async function occlusion(
     await new Promise<void>((r) => setImmediate(r));
   }
   return { output, relevance: { shape: [...shape], data: relevance }, stored: [], sums: [] };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gaussian(rng: () => number): number {

@@ -1,3 +1,5 @@
+import { seededRandom } from '../../engine/src/random';
+
 /**
  * A synthetic "shapes" dataset: 32×32 RGB images of one shape (circle, square, triangle, cross) with a random
  * colour, size and position on a noisy background. Deterministic for a seed.
@@ -5,16 +7,7 @@
 export const CLASSES = ['circle', 'square', 'triangle', 'cross'] as const;
 export const SIZE = 32;
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 function inside(cls: number, dx: number, dy: number, r: number): boolean {
   switch (cls) {
