@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { fail } from './errors';
 import type { GraphNode } from './graph';
 import { forward, vjp } from './ops';
 
@@ -82,8 +83,8 @@ export function zPlusRule(o: RuleOptions = {}): BasicRule {
 }
 
 export function alphaBetaRule(alpha = 2, beta = 1, o: RuleOptions = {}): BasicRule {
-  if (alpha < 0 || beta < 0) throw new RangeError('AlphaBeta: alpha and beta must be non-negative');
-  if (alpha - beta !== 1) throw new RangeError('AlphaBeta: alpha − beta must equal 1');
+  if (alpha < 0 || beta < 0) fail('BAD_ARGUMENT', 'AlphaBeta: alpha and beta must be non-negative');
+  if (alpha - beta !== 1) fail('BAD_ARGUMENT', 'AlphaBeta: alpha − beta must equal 1');
   const eps = o.stabilizer ?? 1e-6;
   return {
     kind: 'basic',
