@@ -1,12 +1,11 @@
 import * as path from 'path';
 import { activeBackend } from './backend';
-import type { PassResult } from './attribute';
+import { modelOutput, type PassResult } from './attribute';
 import { attribute, type AttributorName, type AttributorParams } from './attributors';
 import { buildComposite, type CompositeParams, normalizeCompositeName } from './composites';
 import { fail } from './errors';
 import { readImage, type Preprocess } from './image';
 import type { Model } from './model';
-import { modelOutput } from './attribute';
 import { type NdArray, readNpy } from './npy';
 
 /** Everything one attribution needs, as the CLI and the server both describe it. */
