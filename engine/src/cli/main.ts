@@ -92,7 +92,6 @@ async function attributeCommand(argv: string[]): Promise<void> {
     }
   }
   if (isImage) fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, channelsFirst, cmap, 8));
-  const storedIds = new Set(run.stored.map((l) => l.id));
   const summary = {
     backend,
     model: positional[0],
@@ -103,10 +102,11 @@ async function attributeCommand(argv: string[]): Promise<void> {
     timing_ms: run.timingMs,
     output: Array.from(run.output.data),
     relevance_sum: run.relevance.data.reduce((a, b) => a + b, 0),
+    // every node's sum, then any stored container (which has no node of its own)
     layers: [
       ...run.sums.map((s) => ({ id: s.id, node: s.node, op: s.op, shape: s.shape, file: files.get(s.id) ?? null, sum: s.sum })),
       ...run.stored.filter((l) => !run.sums.some((s) => s.id === l.id)).map((l) => ({ id: l.id, node: l.node, op: 'container', shape: l.relevance.shape, file: files.get(l.id), sum: l.relevance.data.reduce((a, b) => a + b, 0) })),
-    ].filter((l) => storedIds.has(l.id) || l.op !== 'container'),
+    ],
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   console.log(`backend: ${backend}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`);
