@@ -20,6 +20,10 @@ function tryLoadTfjsNode(): boolean {
 
 let chosen: BackendName | undefined;
 
+// tfjs's own console warnings (the cpu backend's "install tfjs-node" banner) would corrupt the CLI's output and
+// read as engine warnings in the extension's log; the engine reports its backend itself.
+tf.env().set('PROD', true);
+
 /**
  * Picks the backend: the one asked for, or the first that works of tensorflow → wasm → cpu.
  * Returns the name of the backend that is now active.

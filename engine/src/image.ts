@@ -3,7 +3,7 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { EngineError, fail } from './errors';
 import type { NdArray } from './npy';
-import { bounds, channelSum, colorize } from './shared/colormap';
+import { channelSum, heatmapRgba, type Scaling } from './shared/colormap';
 
 export interface Preprocess {
   /** [height, width]; defaults to the model's input size */
@@ -96,8 +96,8 @@ export function encodePng(width: number, height: number, rgba: Uint8ClampedArray
   return PNG.sync.write(png);
 }
 
-/** Zennit-style heatmap of one batch row: channels summed, symmetric bounds, a colour map. */
-export function heatmapPng(t: NdArray, row: number, channelsFirst: boolean, cmap: string, scale = 1): Buffer {
+/** Zennit-style heatmap of one batch row: channels summed, symmetric bounds (by default), a colour map. */
+export function heatmapPng(t: NdArray, row: number, channelsFirst: boolean, cmap: string, scale = 1, scaling: Scaling = 'symmetric'): Buffer {
   const { height, width, values } = channelSum(t.shape, t.data, row, channelsFirst);
-  return encodePng(width, height, colorize(values, cmap, bounds(values, true)), scale);
+  return encodePng(width, height, heatmapRgba(values, cmap, scaling), scale);
 }

@@ -13,7 +13,7 @@ export interface Session {
 
 /** Spawns the real engine server (`relevance-lens serve --stdio`) and connects to it. */
 export function startServer(): Session {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'engine/src/cli/main.ts'), 'serve', '--stdio'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'engine/src/cli/entry.ts'), 'serve', '--stdio'], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

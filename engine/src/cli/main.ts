@@ -160,9 +160,3 @@ export async function main(argv: string[]): Promise<number> {
     return e instanceof EngineError ? 1 : 70;
   }
 }
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => {
-    if (code >= 0) process.exit(code);
-  });
-}

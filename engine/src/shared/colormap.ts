@@ -137,3 +137,20 @@ export function topChannels(shape: readonly number[], data: ArrayLike<number>, r
   }
   return stats.sort((x, y) => y.abs - x.abs || x.channel - y.channel).slice(0, k);
 }
+
+/** How a heatmap maps values to colours: symmetric keeps the sign (0 mid-map); absolute shows |x| from 0 to max. */
+export type Scaling = 'symmetric' | 'absolute';
+export const SCALINGS: readonly Scaling[] = ['symmetric', 'absolute'];
+
+/** The values a heatmap shows under a scaling, with their colour bounds. */
+export function scaled(values: ArrayLike<number>, scaling: Scaling): { values: ArrayLike<number>; bounds: Bounds } {
+  if (scaling === 'symmetric') return { values, bounds: bounds(values, true) };
+  const abs = Float32Array.from(values as ArrayLike<number>, Math.abs);
+  return { values: abs, bounds: { min: 0, max: bounds(abs, false).max } };
+}
+
+/** RGBA pixels of a 2-D map under a colour map and scaling: the one heatmap renderer of CLI, panel and views. */
+export function heatmapRgba(values: ArrayLike<number>, map: string, scaling: Scaling): Uint8ClampedArray {
+  const s = scaled(values, scaling);
+  return colorize(s.values, map, s.bounds);
+}

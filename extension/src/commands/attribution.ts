@@ -1,0 +1,111 @@
+/** Commands: Run Attribution, Choose Composite…, Set Target Class…, Choose Input…. */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import * as P from '../../../engine/src/server/protocol';
+import type { Ctx } from '../context';
+import type { RelevancePanel } from '../relevance-panel';
+import { buildRunView } from '../run-view';
+import { register } from './register';
+
+async function chooseInput(ctx: Ctx): Promise<string | undefined> {
+  const picked = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    openLabel: 'Use as Input',
+    defaultUri: ctx.model ? vscode.Uri.file(path.dirname(ctx.model.path)) : undefined,
+    filters: { 'Images and arrays': ['png', 'jpg', 'jpeg', 'npy'] },
+  });
+  const file = picked?.[0]?.fsPath;
+  if (file) ctx.setInput(file);
+  return file;
+}
+
+export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): void {
+  const useInput = async (uri?: vscode.Uri) => {
+    if (uri) ctx.setInput(uri.fsPath);
+    else await chooseInput(ctx);
+    if (ctx.input) vscode.window.setStatusBarMessage(`Relevance Lens: input ${path.basename(ctx.input)}`, 5000);
+  };
+  register(ctx, 'relevanceLens.chooseInput', useInput);
+  // the explorer's context-menu entry on images and .npy files
+  register(ctx, 'relevanceLens.useAsInput', useInput);
+
+  register(ctx, 'relevanceLens.chooseComposite', async (name?: string) => {
+    const info = await ctx.engine.start();
+    const items = [
+      { label: 'gradient', description: 'no composite: the plain gradient' },
+      ...info.capabilities.composites.map((c) => ({ label: c.name, description: c.description })),
+    ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
+    const chosen = name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
+    if (!chosen) return;
+    if (!items.some((i) => i.label === chosen)) throw new Error(`unknown composite "${chosen}" (choose one of ${items.map((i) => i.label).join(', ')})`);
+    ctx.setComposite(chosen);
+  });
+
+  register(ctx, 'relevanceLens.setTarget', async (target?: number | null) => {
+    const m = ctx.requireModel();
+    const classes = outputSize(ctx);
+    if (target === undefined) {
+      const items = [
+        { label: 'Predicted class', description: 'attribute whatever the model predicts (default)', value: undefined as number | undefined },
+        ...Array.from({ length: classes }, (_, c) => ({ label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`, description: '', value: c as number | undefined })),
+      ];
+      const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain' });
+      if (!picked) return;
+      ctx.setTarget(picked.value);
+    } else {
+      if (target !== null && !(Number.isInteger(target) && target >= 0 && target < classes)) throw new Error(`target ${target} is not a class of this model (0…${classes - 1})`);
+      ctx.setTarget(target ?? undefined);
+    }
+  });
+
+  register(ctx, 'relevanceLens.runAttribution', async () => {
+    const m = ctx.requireModel();
+    const input = ctx.input ?? (await chooseInput(ctx));
+    if (!input) return;
+    const s = ctx.settings;
+    const composite = ctx.activeComposite;
+    if (composite === 'epsilon_gamma_box' && (s.compositeParams.low === undefined || s.compositeParams.high === undefined)) {
+      throw new Error('epsilon_gamma_box needs the input bounds: set relevanceLens.compositeParams.low and relevanceLens.compositeParams.high');
+    }
+    await ctx.engine.start();
+    const run = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Relevance Lens: ${composite} on ${path.basename(input)}`, cancellable: true },
+      async (progress, token) => {
+        let done = 0;
+        const work = ctx.engine.progress((v) => {
+          progress.report({ increment: v.percentage - done, message: v.message });
+          done = v.percentage;
+        });
+        try {
+          const result = await ctx.engine.request(
+            P.RunAttribution,
+            {
+              modelId: m.info.modelId,
+              input: { path: input, preprocess: s.preprocess },
+              composite,
+              compositeParams: s.compositeParams,
+              target: ctx.target === undefined ? undefined : [ctx.target],
+              topK: 5,
+              workDoneToken: work.token,
+            },
+            token,
+          );
+          progress.report({ message: 'drawing heatmaps' });
+          return await buildRunView(ctx, m, result);
+        } finally {
+          work.dispose();
+        }
+      },
+    );
+    if (ctx.model !== m) return; // the model changed while this ran
+    ctx.recordRun(run);
+    panel.show(true);
+    vscode.window.setStatusBarMessage(`Relevance Lens: ${run.result.composite} in ${Math.round(run.result.timingMs)} ms on ${run.result.backend}`, 5000);
+  });
+}
+
+/** Number of classes: the size of the model's last layer (its output). */
+function outputSize(ctx: Ctx): number {
+  const leaves = ctx.layers().filter((l) => !l.children.length);
+  return leaves.at(-1)?.shape.at(-1) ?? 0;
+}

@@ -1,0 +1,19 @@
+/** Registers a command whose failures become one error message naming the problem (and a log line). */
+import * as vscode from 'vscode';
+import type { Ctx } from '../context';
+import { errorMessage } from '../engine-client';
+
+export function register(ctx: Ctx, id: string, fn: (...args: any[]) => unknown): void {
+  ctx.subscriptions.push(
+    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (e) {
+        const msg = errorMessage(e);
+        ctx.log.error(`${id}: ${msg}`);
+        if (msg !== 'cancelled') void vscode.window.showErrorMessage(`Relevance Lens: ${msg}`);
+        return undefined;
+      }
+    }),
+  );
+}

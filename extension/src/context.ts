@@ -1,0 +1,179 @@
+/**
+ * The one object that owns the extension's engine client, its state (open model, hooks, input, target, composite,
+ * latest run) and its disposables. Commands and views read and change state through it and listen to its events.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { ModelInfo, RunResult } from '../../engine/src/server/protocol';
+import * as P from '../../engine/src/server/protocol';
+import type { LayerTreeItem } from '../../engine/src/graph';
+import type { RunView } from '../../webview/src/messages';
+import { EngineClient } from './engine-client';
+import { readSettings, type Settings } from './settings';
+
+export interface OpenedModel {
+  path: string;
+  info: ModelInfo;
+  hooks: Set<string>;
+  /** from a classes.json beside the model, if there is one */
+  classNames?: string[];
+}
+
+export interface LastRun {
+  result: RunResult;
+  view: RunView;
+  /** relevance sum per hooked layer id */
+  sums: Map<string, number>;
+}
+
+/** What is remembered per workspace, so reopening VS Code restores the session (trusted workspaces only). */
+interface Remembered {
+  model?: string;
+  hooks?: string[];
+  input?: string;
+  target?: number;
+  composite?: string;
+}
+const MEMENTO_KEY = 'relevanceLens.session';
+
+export class Ctx implements vscode.Disposable {
+  readonly engine: EngineClient;
+  readonly log: vscode.LogOutputChannel;
+  readonly subscriptions: vscode.Disposable[] = [];
+  model?: OpenedModel;
+  input?: string;
+  /** undefined: the predicted class */
+  target?: number;
+  /** undefined: the default from the settings */
+  composite?: string;
+  lastRun?: LastRun;
+
+  private readonly modelChanged = new vscode.EventEmitter<void>();
+  private readonly hooksChanged = new vscode.EventEmitter<void>();
+  private readonly ran = new vscode.EventEmitter<LastRun>();
+  readonly onDidChangeModel = this.modelChanged.event;
+  readonly onDidChangeHooks = this.hooksChanged.event;
+  readonly onDidRun = this.ran.event;
+
+  constructor(readonly extension: vscode.ExtensionContext) {
+    this.log = vscode.window.createOutputChannel('Relevance Lens', { log: true });
+    this.engine = new EngineClient(extension.asAbsolutePath('dist/engine.js'), this.log, () => readSettings().backend);
+    this.subscriptions.push(this.log, this.engine, this.modelChanged, this.hooksChanged, this.ran);
+    this.subscriptions.push(this.engine.onDidRestart(() => void this.reopenAfterRestart()));
+  }
+
+  get settings(): Settings {
+    return readSettings();
+  }
+
+  get activeComposite(): string {
+    return this.composite ?? this.settings.composite;
+  }
+
+  /** Opens a model in the engine (closing the previous one) and makes it the current model. */
+  async openModel(file: string, hooks: string[] = []): Promise<OpenedModel> {
+    const info = await this.engine.request(P.OpenModel, { path: file });
+    const previous = this.model;
+    if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
+    const kept = hooks.length ? (await this.engine.request(P.AttachHooks, { modelId: info.modelId, ids: hooks }).catch(() => ({ hooks: [] }))).hooks : [];
+    this.model = { path: file, info, hooks: new Set(kept), classNames: readClassNames(file) };
+    if (previous?.path !== file) {
+      this.target = undefined;
+    }
+    this.lastRun = undefined;
+    this.remember();
+    this.modelChanged.fire();
+    return this.model;
+  }
+
+  /** Attaches or detaches store hooks; the engine checks the ids. */
+  async setHooks(ids: string[], attach: boolean): Promise<void> {
+    const m = this.requireModel();
+    const res = await this.engine.request(attach ? P.AttachHooks : P.DetachHooks, { modelId: m.info.modelId, ids });
+    m.hooks = new Set(res.hooks);
+    this.remember();
+    this.hooksChanged.fire();
+  }
+
+  recordRun(run: LastRun): void {
+    this.lastRun = run;
+    this.ran.fire(run);
+  }
+
+  setInput(file: string | undefined): void {
+    this.input = file;
+    this.remember();
+  }
+
+  setTarget(target: number | undefined): void {
+    this.target = target;
+    this.remember();
+  }
+
+  setComposite(name: string | undefined): void {
+    this.composite = name;
+    this.remember();
+  }
+
+  requireModel(): OpenedModel {
+    if (!this.model) throw new Error('no model is open: run "Relevance Lens: Open Model…" first');
+    return this.model;
+  }
+
+  /** Every layer of the open model, depth first. */
+  layers(): LayerTreeItem[] {
+    const out: LayerTreeItem[] = [];
+    const walk = (items: LayerTreeItem[]) => items.forEach((i) => (out.push(i), walk(i.children)));
+    walk(this.model?.info.tree ?? []);
+    return out;
+  }
+
+  /** After an engine restart the model and hooks live only here: open them again. */
+  private async reopenAfterRestart() {
+    const m = this.model;
+    if (!m) return;
+    try {
+      await this.openModel(m.path, [...m.hooks]);
+      this.log.info(`reopened ${m.path} with ${m.hooks.size} hooks after the engine restarted`);
+    } catch (e) {
+      this.log.error(`could not reopen ${m.path} after the restart: ${(e as Error).message}`);
+    }
+  }
+
+  private remember() {
+    const r: Remembered = { model: this.model?.path, hooks: this.model ? [...this.model.hooks] : [], input: this.input, target: this.target, composite: this.composite };
+    void this.extension.workspaceState.update(MEMENTO_KEY, r);
+  }
+
+  /** Restores the previous session's model, hooks and choices; never in an untrusted workspace. */
+  async restore(): Promise<void> {
+    if (!vscode.workspace.isTrusted) return;
+    const r = this.extension.workspaceState.get<Remembered>(MEMENTO_KEY);
+    if (!r?.model || !fs.existsSync(r.model)) return;
+    this.input = r.input && fs.existsSync(r.input) ? r.input : undefined;
+    this.composite = r.composite;
+    try {
+      await this.openModel(r.model, r.hooks ?? []);
+      this.target = r.target;
+    } catch (e) {
+      this.log.warn(`could not restore ${r.model}: ${(e as Error).message}`);
+    }
+  }
+
+  dispose(): void {
+    for (const d of this.subscriptions.splice(0).reverse()) d.dispose();
+  }
+}
+
+/** Class names from `classes.json` beside the model: an array of strings, or an object with one as `classes`. */
+function readClassNames(modelFile: string): string[] | undefined {
+  const file = path.join(path.dirname(modelFile), 'classes.json');
+  try {
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const names = Array.isArray(json) ? json : json?.classes;
+    return Array.isArray(names) && names.every((n) => typeof n === 'string') ? names : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,46 @@
+/** Relevance Lens: activation wires the context, the Model Layers tree, the Relevance panel and the commands. */
+import * as vscode from 'vscode';
+import { registerAttributionCommands } from './commands/attribution';
+import { registerHookCommands } from './commands/hooks';
+import { registerModelCommands } from './commands/model';
+import { registerPanelCommands } from './commands/panel';
+import { Ctx } from './context';
+import { LayerTreeProvider } from './layer-tree';
+import { RelevancePanel } from './relevance-panel';
+
+let ctx: Ctx | undefined;
+
+/** What tests (and other extensions) can reach: the context, for inspection. */
+export interface RelevanceLensApi {
+  ctx: Ctx;
+}
+
+export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
+  ctx = new Ctx(context);
+  const tree = new LayerTreeProvider(ctx);
+  const view = vscode.window.createTreeView('relevanceLens.layers', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
+  const panel = new RelevancePanel(ctx);
+  ctx.subscriptions.push(tree, view, panel);
+  const setModelContext = () => void vscode.commands.executeCommand('setContext', 'relevanceLens.modelOpen', !!ctx?.model);
+  ctx.subscriptions.push(ctx.onDidChangeModel(setModelContext));
+  setModelContext();
+  const updateMessage = () => {
+    const m = ctx?.model;
+    view.message = m ? `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ${ctx!.activeComposite}` : undefined;
+  };
+  ctx.subscriptions.push(ctx.onDidChangeModel(updateMessage), ctx.onDidChangeHooks(updateMessage), ctx.onDidRun(updateMessage));
+
+  registerModelCommands(ctx);
+  registerHookCommands(ctx);
+  registerAttributionCommands(ctx, panel);
+  registerPanelCommands(ctx, panel);
+
+  context.subscriptions.push(ctx);
+  void ctx.restore();
+  return { ctx };
+}
+
+export function deactivate(): void {
+  ctx?.dispose();
+  ctx = undefined;
+}

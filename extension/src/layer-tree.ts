@@ -1,0 +1,52 @@
+/**
+ * The Model Layers tree: the model's module hierarchy with op and output shape; hooked layers carry an eye icon,
+ * and after a run their relevance sum. `contextValue` drives which of Attach/Detach the context menu offers.
+ */
+import * as vscode from 'vscode';
+import type { LayerTreeItem } from '../../engine/src/graph';
+import type { Ctx } from './context';
+import { fmt } from '../../webview/src/render';
+
+export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<LayerTreeItem | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly subs: vscode.Disposable[];
+  /** parent of each item, for reveal() */
+  private parents = new Map<LayerTreeItem, LayerTreeItem | undefined>();
+
+  constructor(private readonly ctx: Ctx) {
+    const refresh = () => this.changed.fire(undefined);
+    this.subs = [ctx.onDidChangeModel(refresh), ctx.onDidChangeHooks(refresh), ctx.onDidRun(refresh), this.changed];
+  }
+
+  getChildren(element?: LayerTreeItem): LayerTreeItem[] {
+    const items = element ? element.children : (this.ctx.model?.info.tree ?? []);
+    for (const c of items) this.parents.set(c, element);
+    return items;
+  }
+
+  getParent(element: LayerTreeItem): LayerTreeItem | undefined {
+    return this.parents.get(element);
+  }
+
+  getTreeItem(layer: LayerTreeItem): vscode.TreeItem {
+    const hooked = this.ctx.model?.hooks.has(layer.id) ?? false;
+    const item = new vscode.TreeItem(layer.label, layer.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    item.id = layer.id;
+    const sum = hooked ? this.ctx.lastRun?.sums.get(layer.id) : undefined;
+    const shape = `[${layer.shape.join(', ')}]`;
+    item.description = `${layer.op} ${shape}${sum !== undefined ? ` · Σ ${fmt(sum)}` : ''}`;
+    item.contextValue = hooked ? 'layer.hooked' : 'layer.unhooked';
+    item.iconPath = hooked ? new vscode.ThemeIcon('eye', new vscode.ThemeColor('charts.blue')) : new vscode.ThemeIcon(layer.children.length ? 'symbol-namespace' : 'symbol-method');
+    const tip = new vscode.MarkdownString(undefined, true);
+    tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput ${shape}${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`);
+    tip.appendMarkdown(hooked ? `\n\n$(eye) store hook attached${sum !== undefined ? ` · relevance sum ${fmt(sum)}` : ''}` : '\n\nno store hook');
+    item.tooltip = tip;
+    item.accessibilityInformation = { label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sum !== undefined ? `, relevance sum ${fmt(sum)}` : ''}` };
+    return item;
+  }
+
+  dispose(): void {
+    this.subs.forEach((d) => d.dispose());
+  }
+}

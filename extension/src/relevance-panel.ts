@@ -1,0 +1,76 @@
+/**
+ * The Relevance panel's host side: one webview panel that shows the latest run. It re-sends the run when the
+ * webview (re)loads, follows the colour-map setting, and turns the webview's export buttons into Export commands.
+ */
+import * as vscode from 'vscode';
+import { isWebviewMessage, type HostMessage, type ViewSettings } from '../../webview/src/messages';
+import type { Ctx } from './context';
+import { webviewHtml, webviewOptions } from './webview-html';
+
+export const PANEL_VIEW_TYPE = 'relevanceLens.relevancePanel';
+
+export class RelevancePanel implements vscode.Disposable {
+  private panel?: vscode.WebviewPanel;
+  private readonly subs: vscode.Disposable[] = [];
+  /** colour map and scaling as last chosen in the panel; start from the settings */
+  viewSettings: ViewSettings;
+
+  constructor(private readonly ctx: Ctx) {
+    const s = ctx.settings;
+    this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
+    this.subs.push(
+      ctx.onDidRun(() => this.post()),
+      ctx.onDidChangeModel(() => this.post()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
+          const s = ctx.settings;
+          this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
+          void this.panel?.webview.postMessage({ type: 'settings', settings: this.viewSettings } satisfies HostMessage);
+        }
+      }),
+    );
+  }
+
+  get visible(): boolean {
+    return this.panel?.visible ?? false;
+  }
+
+  show(preserveFocus = false): void {
+    if (this.panel) {
+      this.panel.reveal(undefined, preserveFocus);
+      return;
+    }
+    const uri = this.ctx.extension.extensionUri;
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Relevance', { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, webviewOptions(uri));
+    panel.iconPath = vscode.Uri.joinPath(uri, 'media', 'lens.svg');
+    panel.webview.html = webviewHtml(panel.webview, uri, 'panel', 'Relevance');
+    panel.webview.onDidReceiveMessage((m) => this.receive(m), undefined, this.subs);
+    panel.onDidDispose(() => (this.panel = undefined), undefined, this.subs);
+    this.panel = panel;
+  }
+
+  private receive(m: unknown) {
+    if (!isWebviewMessage(m)) {
+      this.ctx.log.warn('relevance panel sent a malformed message; ignored');
+      return;
+    }
+    if (m.type === 'ready') this.post();
+    else if (m.type === 'settings') this.viewSettings = m.settings;
+    else void vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: m.layer, format: m.format, settings: m.settings });
+  }
+
+  /** Sends the latest run (or why there is none). */
+  private post() {
+    if (!this.panel) return;
+    const run = this.ctx.lastRun;
+    const msg: HostMessage = run
+      ? { type: 'run', run: run.view, settings: this.viewSettings }
+      : { type: 'clear', reason: this.ctx.model ? 'Run an attribution (Relevance Lens: Run Attribution) to see relevance here.' : 'Open a model to begin.' };
+    void this.panel.webview.postMessage(msg);
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    this.subs.forEach((d) => d.dispose());
+  }
+}

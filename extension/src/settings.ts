@@ -1,0 +1,41 @@
+/** The extension's settings (`relevanceLens.*`), read in one place. */
+import * as vscode from 'vscode';
+import type { CompositeParams } from '../../engine/src/composites';
+import type { Preprocess } from '../../engine/src/image';
+import type { Scaling } from '../../engine/src/shared/colormap';
+
+export interface Settings {
+  composite: string;
+  compositeParams: CompositeParams;
+  backend: string | undefined;
+  colorMap: string;
+  scaling: Scaling;
+  topChannels: number;
+  preprocess: Preprocess;
+}
+
+export function readSettings(): Settings {
+  const c = vscode.workspace.getConfiguration('relevanceLens');
+  const size = c.get<number[] | null>('preprocess.size', null);
+  const mean = c.get<number[] | null>('preprocess.mean', null);
+  const std = c.get<number[] | null>('preprocess.std', null);
+  const compositeParams: CompositeParams = {};
+  for (const key of ['epsilon', 'gamma', 'stabilizer', 'low', 'high'] as const) {
+    const v = c.get<number | null>(`compositeParams.${key}`, null);
+    if (typeof v === 'number') compositeParams[key] = v;
+  }
+  const backend = c.get<string>('backend', 'auto');
+  return {
+    composite: c.get<string>('composite', 'epsilon_plus_flat'),
+    compositeParams,
+    backend: backend === 'auto' ? undefined : backend,
+    colorMap: c.get<string>('colorMap', 'bwr'),
+    scaling: c.get<Scaling>('scaling', 'symmetric'),
+    topChannels: c.get<number>('topChannels', 8),
+    preprocess: {
+      ...(size && size.length === 2 ? { size: [size[0], size[1]] as [number, number] } : {}),
+      ...(mean?.length ? { mean } : {}),
+      ...(std?.length ? { std } : {}),
+    },
+  };
+}

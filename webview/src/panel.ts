@@ -1,0 +1,139 @@
+/**
+ * The Relevance panel: the input beside its relevance heatmap, the top-k predictions, the conservation chart and
+ * one card per hooked layer (channel-summed heatmap and the top channels). Every message is validated first.
+ */
+import {
+  provideVSCodeDesignSystem,
+  vsCodeButton,
+  vsCodeDivider,
+  vsCodeDropdown,
+  vsCodeOption,
+  vsCodeRadio,
+  vsCodeRadioGroup,
+} from '@vscode/webview-ui-toolkit';
+import { COLOR_MAPS, SCALINGS } from '../../engine/src/shared/colormap';
+import { type ExportFormat, isHostMessage, type LayerView, type MapData, type RunView, type ViewSettings, type WebviewMessage } from './messages';
+import { attachHover, conservationChart, drawHeatmap, drawInput, el, fmt, predictionList } from './render';
+
+provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeRadioGroup(), vsCodeRadio(), vsCodeDivider());
+
+declare function acquireVsCodeApi(): { postMessage(m: WebviewMessage): void };
+const vscode = acquireVsCodeApi();
+
+let run: RunView | undefined;
+let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
+/** canvases to repaint when the colour map or scaling changes */
+let heatmaps: { canvas: HTMLCanvasElement; map: MapData; label: string }[] = [];
+
+const root = document.getElementById('root')!;
+
+function controls(): HTMLElement {
+  const cmap = el('vscode-dropdown' as 'div', { id: 'color-map', 'aria-label': 'Colour map' });
+  for (const name of Object.keys(COLOR_MAPS)) {
+    const opt = el('vscode-option' as 'option', { value: name }, name);
+    if (name === settings.colorMap) opt.setAttribute('selected', '');
+    cmap.appendChild(opt);
+  }
+  cmap.addEventListener('change', () => update({ ...settings, colorMap: (cmap as unknown as { value: string }).value }));
+  const scaling = el('vscode-radio-group' as 'div', { id: 'scaling', 'aria-label': 'Scaling' }, el('label', { slot: 'label' }, 'Scaling'));
+  for (const s of SCALINGS) {
+    const radio = el('vscode-radio' as 'input', { value: s }, s);
+    if (s === settings.scaling) radio.setAttribute('checked', '');
+    scaling.appendChild(radio);
+  }
+  scaling.addEventListener('change', () => {
+    const value = (scaling as unknown as { value: string }).value;
+    if (SCALINGS.includes(value as ViewSettings['scaling'])) update({ ...settings, scaling: value as ViewSettings['scaling'] });
+  });
+  return el('div', { class: 'controls' }, el('label', { for: 'color-map' }, 'Colour map'), cmap, scaling);
+}
+
+function exportButtons(layer: string, label: string): HTMLElement {
+  const button = (format: ExportFormat, text: string) => {
+    const b = el('vscode-button' as 'button', { appearance: 'secondary', 'aria-label': `Export ${label} as ${text}`, 'data-export': `${layer}|${format}` }, text);
+    b.addEventListener('click', () => vscode.postMessage({ type: 'export', layer, format, settings }));
+    return b;
+  };
+  return el('div', { class: 'exports' }, button('png', 'PNG'), button('npy', '.npy'));
+}
+
+function heatmapCanvas(map: MapData, label: string, cls = 'heatmap'): { canvas: HTMLCanvasElement; readout: HTMLElement } {
+  const canvas = el('canvas', { class: cls, tabindex: '0', 'data-label': label });
+  const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
+  heatmaps.push({ canvas, map, label });
+  drawHeatmap(canvas, map, settings, label);
+  attachHover(canvas, () => map, readout);
+  return { canvas, readout };
+}
+
+function layerCard(layer: LayerView, title: string): HTMLElement {
+  const summed = heatmapCanvas(layer.summed, `${title} relevance`);
+  const stats = el('div', { class: 'stats' }, `shape [${layer.shape.join(', ')}] · sum ${fmt(layer.sum)} · min ${fmt(layer.min)} · max ${fmt(layer.max)}`);
+  const grid = el('div', { class: 'channels', role: 'list', 'aria-label': `top ${layer.channels.length} channels of ${title}` });
+  for (const ch of layer.channels) {
+    const c = heatmapCanvas(ch, `${title} channel ${ch.channel}`, 'channel');
+    grid.appendChild(el('figure', { role: 'listitem' }, c.canvas, el('figcaption', {}, `#${ch.channel} Σ ${fmt(ch.sum)}`)));
+  }
+  return el(
+    'section',
+    { class: 'card', 'data-layer': layer.id, 'aria-label': `${title}` },
+    el('h3', {}, title, el('span', { class: 'op' }, ` ${layer.op}`)),
+    stats,
+    el('div', { class: 'summed' }, summed.canvas),
+    summed.readout,
+    layer.channels.length ? grid : el('div', { class: 'note' }, 'no channel axis (dense layer)'),
+    exportButtons(layer.id, title),
+  );
+}
+
+function render(): void {
+  heatmaps = [];
+  root.replaceChildren();
+  if (!run) return;
+  const meta = `${run.composite} · ${run.attributor} · target ${run.target}${run.classNames?.[run.target] ? ` (${run.classNames[run.target]})` : ''} · ${run.backend} backend · ${Math.round(run.timingMs)} ms`;
+  const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
+  drawInput(inputCanvas, run.input);
+  const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
+  root.append(
+    el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta' }, meta)),
+    controls(),
+    el(
+      'section',
+      { class: 'overview' },
+      el('figure', {}, inputCanvas, el('figcaption', {}, 'input')),
+      el('figure', { class: 'relevance', 'data-layer': '' }, rel.canvas, el('figcaption', {}, `relevance · sum ${fmt(run.relevance.sum)}`), rel.readout, exportButtons('', 'relevance at the input')),
+      el('div', { class: 'side' }, el('h3', {}, 'Predictions'), predictionList(run), el('h3', {}, 'Conservation'), conservationChart(run.sums)),
+    ),
+    el('vscode-divider' as 'hr'),
+    el('h3', {}, run.layers.length ? 'Hooked layers' : 'No hooked layers: attach store hooks in the Model Layers view'),
+    el('div', { class: 'cards' }, ...run.layers.map((l) => layerCard(l, l.id))),
+  );
+}
+
+function update(next: ViewSettings): void {
+  if (next.colorMap === settings.colorMap && next.scaling === settings.scaling) return;
+  settings = next;
+  for (const h of heatmaps) drawHeatmap(h.canvas, h.map, settings, h.label);
+  vscode.postMessage({ type: 'settings', settings });
+}
+
+window.addEventListener('message', (e: MessageEvent) => {
+  const m = e.data;
+  if (!isHostMessage(m)) {
+    console.warn('relevance panel: ignored a malformed message');
+    return;
+  }
+  if (m.type === 'run') {
+    run = m.run;
+    settings = m.settings;
+    render();
+  } else if (m.type === 'settings') {
+    settings = m.settings;
+    render();
+  } else {
+    run = undefined;
+    root.replaceChildren(el('p', { class: 'empty' }, m.reason));
+  }
+});
+
+vscode.postMessage({ type: 'ready' });

@@ -1,0 +1,143 @@
+/**
+ * Heatmap rendering shared by the Relevance panel and the Layer Relevance view: decoding the maps the extension
+ * sends, colouring them with Zennit's colour maps (engine/src/shared/colormap.ts), hover read-outs, the
+ * conservation chart and the top-k list. DOM only; no VS Code API here.
+ */
+import { heatmapRgba, type Scaling } from '../../engine/src/shared/colormap';
+import type { MapData, RunView, ViewSettings } from './messages';
+
+export function decodeFloats(b64: string): Float32Array {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer, 0, bytes.length >> 2);
+}
+
+/** Compact number for labels: 3 significant digits, exponent for very small or large values. */
+export function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(3);
+}
+
+/** Decoded values of a map, cached on the map object so re-renders (new colour map) do not decode again. */
+const decoded = new WeakMap<MapData, Float32Array>();
+export function mapValues(map: MapData): Float32Array {
+  let v = decoded.get(map);
+  if (!v) decoded.set(map, (v = decodeFloats(map.data)));
+  return v;
+}
+
+/** RGBA pixels of a map under the view settings. */
+export function mapPixels(map: MapData, settings: ViewSettings): Uint8ClampedArray {
+  return heatmapRgba(mapValues(map), settings.colorMap, settings.scaling as Scaling);
+}
+
+function paint(canvas: HTMLCanvasElement, width: number, height: number, rgba: Uint8ClampedArray) {
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d')!;
+  const img = ctx.createImageData(width, height);
+  img.data.set(rgba);
+  ctx.putImageData(img, 0, 0);
+}
+
+/** Draws a heatmap into a canvas (one canvas pixel per value; CSS scales it up, pixelated). */
+export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: ViewSettings, label: string): void {
+  paint(canvas, map.width, map.height, mapPixels(map, settings));
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `${label}: ${map.height}×${map.width} heatmap, sum ${fmt(map.sum)}, min ${fmt(map.min)}, max ${fmt(map.max)}`);
+}
+
+/** Draws the input image (values already in [0, 1]). */
+export function drawInput(canvas: HTMLCanvasElement, input: RunView['input']): void {
+  const v = decodeFloats(input.data);
+  const n = input.height * input.width;
+  const rgba = new Uint8ClampedArray(n * 4);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) rgba[i * 4 + c] = Math.round(255 * v[input.channels === 3 ? i * 3 + c : i]);
+    rgba[i * 4 + 3] = 255;
+  }
+  paint(canvas, input.width, input.height, rgba);
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `input image, ${input.height}×${input.width}`);
+}
+
+/** Value under a mouse position over a canvas drawn from `map` (whatever its CSS size). */
+export function valueAt(canvas: HTMLCanvasElement, map: MapData, clientX: number, clientY: number): { x: number; y: number; value: number } | undefined {
+  const r = canvas.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) return undefined;
+  const x = Math.floor(((clientX - r.left) / r.width) * map.width);
+  const y = Math.floor(((clientY - r.top) / r.height) * map.height);
+  if (x < 0 || y < 0 || x >= map.width || y >= map.height) return undefined;
+  return { x, y, value: mapValues(map)[y * map.width + x] };
+}
+
+/** Shows "value at (y, x)" in `readout` while the pointer is over the canvas. */
+export function attachHover(canvas: HTMLCanvasElement, map: () => MapData | undefined, readout: HTMLElement): void {
+  canvas.addEventListener('mousemove', (e) => {
+    const m = map();
+    const at = m && valueAt(canvas, m, e.clientX, e.clientY);
+    readout.textContent = at ? `${fmt(at.value)} at (y ${at.y}, x ${at.x})` : '';
+  });
+  canvas.addEventListener('mouseleave', () => (readout.textContent = ''));
+}
+
+/** Horizontal bars of the relevance sum per layer, output at the top and input at the bottom (conservation). */
+export function conservationChart(sums: RunView['sums']): SVGSVGElement {
+  const ns = 'http://www.w3.org/2000/svg';
+  const rows = [...sums].reverse();
+  const rowH = 18;
+  const labelW = 150;
+  const barW = 220;
+  const max = Math.max(1e-12, ...rows.map((r) => Math.abs(r.sum)));
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('width', String(labelW + barW + 90));
+  svg.setAttribute('height', String(rows.length * rowH + 4));
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`);
+  svg.classList.add('conservation');
+  rows.forEach((r, i) => {
+    const y = i * rowH + 2;
+    const text = (x: number, s: string, anchor: string) => {
+      const t = document.createElementNS(ns, 'text');
+      t.setAttribute('x', String(x));
+      t.setAttribute('y', String(y + rowH * 0.7));
+      t.setAttribute('text-anchor', anchor);
+      t.textContent = s;
+      svg.appendChild(t);
+    };
+    text(labelW - 6, r.id || 'input', 'end');
+    const w = (Math.abs(r.sum) / max) * barW;
+    const bar = document.createElementNS(ns, 'rect');
+    bar.setAttribute('x', String(labelW));
+    bar.setAttribute('y', String(y + 3));
+    bar.setAttribute('width', String(Math.max(1, w)));
+    bar.setAttribute('height', String(rowH - 6));
+    bar.setAttribute('class', r.sum < 0 ? 'bar negative' : 'bar');
+    svg.appendChild(bar);
+    text(labelW + w + 6, fmt(r.sum), 'start');
+  });
+  return svg;
+}
+
+/** The top-k predictions as a list ("triangle (class 2) 97.1 %"), the attributed target marked. */
+export function predictionList(run: RunView): HTMLOListElement {
+  const ol = document.createElement('ol');
+  ol.className = 'predictions';
+  for (const p of run.topK) {
+    const li = document.createElement('li');
+    const name = run.classNames?.[p.class];
+    li.textContent = `${name ? `${name} (class ${p.class})` : `class ${p.class}`} — ${(100 * p.probability).toFixed(1)} % (logit ${fmt(p.logit)})`;
+    if (p.class === run.target) li.classList.add('target');
+    ol.appendChild(li);
+  }
+  return ol;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}
