@@ -133,11 +133,14 @@ export class Ctx implements vscode.Disposable {
   private async reopenAfterRestart() {
     const m = this.model;
     if (!m) return;
+    // its id belonged to the old engine process; there is nothing to close in the new one
+    this.model = undefined;
     try {
       await this.openModel(m.path, [...m.hooks]);
       this.log.info(`reopened ${m.path} with ${m.hooks.size} hooks after the engine restarted`);
     } catch (e) {
       this.log.error(`could not reopen ${m.path} after the restart: ${(e as Error).message}`);
+      this.modelChanged.fire();
     }
   }
 

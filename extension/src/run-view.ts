@@ -39,6 +39,8 @@ function inputImage(t: TensorData, layout: 'NCHW' | 'NHWC'): RunView['input'] {
   return { height: h, width: w, channels, data: P.encodeFloats(out) };
 }
 
+let runs = 0;
+
 export async function buildRunView(ctx: Ctx, model: OpenedModel, result: RunResult): Promise<LastRun> {
   const topK = ctx.settings.topChannels;
   const ops = new Map<string, LayerTreeItem>(ctx.layers().map((l) => [l.id, l]));
@@ -52,7 +54,8 @@ export async function buildRunView(ctx: Ctx, model: OpenedModel, result: RunResu
     }
   }
   const view: RunView = {
-    runId: result.runId,
+    // the engine's run ids restart with the engine; the views need one that does not repeat
+    runId: `run-${++runs}`,
     model: model.path.split(/[\\/]/).pop()!,
     backend: result.backend,
     composite: result.composite,

@@ -40,6 +40,8 @@ function freePort(): Promise<number> {
 }
 
 export interface WorkbenchOptions {
+  /** prefix of the logs saved in ARTIFACTS */
+  name: string;
   /** files copied into a fresh workspace folder: name → source path or contents */
   files: Record<string, string | Buffer>;
   theme?: 'Default Dark Modern' | 'Default Light Modern';
@@ -54,6 +56,7 @@ export class Workbench {
     private readonly server: ChildProcess,
     private readonly dir: string,
     private readonly log: () => string,
+    private readonly name: string,
   ) {}
 
   /** Installs the .vsix into a fresh code-server, opens the workspace in Chromium and waits for the workbench. */
@@ -100,9 +103,9 @@ export class Workbench {
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     // the extension host starts after the workbench shows
-    await page.waitForSelector('.activitybar [aria-label="Relevance Lens"]', { timeout: 60_000 });
+    await page.waitForSelector('.activitybar a.action-label[aria-label="Relevance Lens"]', { timeout: 60_000 });
     await page.waitForTimeout(1500);
-    return new Workbench(page, workspace, browser, server, dir, () => log);
+    return new Workbench(page, workspace, browser, server, dir, () => log, opts.name);
   }
 
   async screenshot(name: string): Promise<string> {
@@ -136,6 +139,11 @@ export class Workbench {
     return this.page.locator(`.explorer-folders-view .monaco-list-row:has(.monaco-icon-label[aria-label$="/${name}"])`);
   }
 
+  /** The hook icon of a Model Layers row (not the inline Attach/Detach buttons). */
+  hookIcon(id: string): Locator {
+    return this.layerRow(id).locator('.custom-view-tree-node-item-icon.codicon-eye');
+  }
+
   /** A row of the Model Layers tree; its aria-label starts with the layer id. */
   layerRow(id: string): Locator {
     return this.page.locator(`[id="workbench.view.extension.relevanceLens"] .monaco-list-row[aria-label^="${id},"]`);
@@ -159,8 +167,10 @@ export class Workbench {
   }
 
   async openLayersView(): Promise<void> {
-    const tab = this.page.locator('.activitybar [aria-label="Relevance Lens"]');
-    if ((await tab.getAttribute('aria-expanded')) !== 'true') await tab.click();
+    const title = this.page.locator('.sidebar .composite.title h2');
+    if (/Relevance Lens/i.test((await title.textContent().catch(() => '')) ?? '')) return;
+    await this.page.locator('.activitybar a.action-label[aria-label="Relevance Lens"]').click();
+    await this.page.locator('[id="workbench.view.extension.relevanceLens"]').waitFor({ state: 'visible' });
   }
 
   /** The innermost frame of a webview whose document has `selector` (webviews nest two iframes deep). */
@@ -196,6 +206,20 @@ export class Workbench {
     await this.command('Notifications: Clear All Notifications');
   }
 
+  /** Pids of engine processes spawned by this code-server's copy of the extension. */
+  enginePids(): number[] {
+    const pids: number[] = [];
+    for (const d of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        if (cmd.some((a) => a.startsWith(this.dir) && a.endsWith('dist/engine.js')) && cmd.includes('serve')) pids.push(Number(d));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return pids;
+  }
+
   serverLog(): string {
     return this.log();
   }
@@ -215,6 +239,9 @@ export class Workbench {
   }
 
   async close(): Promise<void> {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    fs.writeFileSync(path.join(ARTIFACTS, `${this.name}-extension.log`), this.extensionLog());
+    fs.writeFileSync(path.join(ARTIFACTS, `${this.name}-code-server.log`), this.log());
     await this.browser.close().catch(() => undefined);
     this.server.kill();
     await new Promise((r) => (this.server.exitCode !== null ? r(null) : this.server.once('exit', r)));

@@ -90,6 +90,7 @@ function render(): void {
   heatmaps = [];
   root.replaceChildren();
   if (!run) return;
+  root.dataset.runId = run.runId;
   const meta = `${run.composite} · ${run.attributor} · target ${run.target}${run.classNames?.[run.target] ? ` (${run.classNames[run.target]})` : ''} · ${run.backend} backend · ${Math.round(run.timingMs)} ms`;
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);

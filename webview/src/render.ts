@@ -45,6 +45,8 @@ function paint(canvas: HTMLCanvasElement, width: number, height: number, rgba: U
 /** Draws a heatmap into a canvas (one canvas pixel per value; CSS scales it up, pixelated). */
 export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: ViewSettings, label: string): void {
   paint(canvas, map.width, map.height, mapPixels(map, settings));
+  // dense layers are one row of values: draw them as a strip, not a stretched square
+  canvas.classList.toggle('strip', map.height === 1);
   canvas.setAttribute('role', 'img');
   canvas.setAttribute('aria-label', `${label}: ${map.height}×${map.width} heatmap, sum ${fmt(map.sum)}, min ${fmt(map.min)}, max ${fmt(map.max)}`);
 }

@@ -9,11 +9,17 @@ export function register(ctx: Ctx, id: string, fn: (...args: any[]) => unknown):
       try {
         return await fn(...args);
       } catch (e) {
-        const msg = errorMessage(e);
+        const msg = shortenPaths(errorMessage(e));
         ctx.log.error(`${id}: ${msg}`);
         if (msg !== 'cancelled') void vscode.window.showErrorMessage(`Relevance Lens: ${msg}`);
         return undefined;
       }
     }),
   );
+}
+
+/** Paths inside the workspace read better relative to it (the engine names files by absolute path). */
+function shortenPaths(msg: string): string {
+  for (const f of vscode.workspace.workspaceFolders ?? []) msg = msg.split(f.uri.fsPath + '/').join('');
+  return msg;
 }

@@ -1,0 +1,148 @@
+/**
+ * End to end in a real VS Code (code-server) with the packaged .vsix: what a user does, step by step, with a
+ * screenshot of each step in test-artifacts/e2e/. Needs `npm run package` first (npm test does it).
+ */
+import * as assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as path from 'path';
+import { canvasStats, ROOT, waitFor, Workbench } from './harness';
+
+const example = (f: string) => path.join(ROOT, 'examples/shapes', f);
+
+describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
+  let wb: Workbench;
+
+  before(async () => {
+    wb = await Workbench.open({
+      name: 'flows',
+      files: {
+        'model.onnx': example('model.onnx'),
+        'classes.json': example('classes.json'),
+        'triangle.png': example('triangle.png'),
+        'cross.png': example('cross.png'),
+        'broken.onnx': Buffer.from('this is not an ONNX model\n'),
+      },
+    });
+  });
+
+  after(async () => {
+    await wb?.close();
+  });
+
+  /** The Relevance panel's document, once it shows the run after `previousRun`. */
+  async function panelAfter(previousRun?: string) {
+    const frame = await wb.webviewFrame('#root[data-run-id]', 60_000);
+    await waitFor(async () => {
+      const id = await frame.$eval('#root', (r) => (r as HTMLElement).dataset.runId).catch(() => undefined);
+      return id !== undefined && id !== previousRun;
+    }, 60_000, 'the panel to show a new run');
+    return frame;
+  }
+
+  const runId = async () => (await wb.webviewFrame('#root[data-run-id]')).$eval('#root', (r) => (r as HTMLElement).dataset.runId!);
+
+  test('opens the model from the explorer context menu and shows the layer tree', async () => {
+    await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');
+    await wb.layerRow('features.0').waitFor({ timeout: 60_000 });
+    for (const id of ['features', 'features.3', 'classifier', 'classifier.3']) assert.equal(await wb.layerRow(id).count(), 1, `tree row ${id}`);
+    assert.match((await wb.layerRow('features.0').getAttribute('aria-label'))!, /features\.0, Conv, output \[1, 8, 32, 32\]/);
+    await wb.screenshot('01-layer-tree');
+  });
+
+  test('right-click → Attach Store Hook shows the hook icon', async () => {
+    await wb.contextMenu(wb.layerRow('features.3'), 'Attach Store Hook');
+    await wb.hookIcon('features.3').waitFor({ timeout: 10_000 });
+    await wb.contextMenu(wb.layerRow('classifier.1'), 'Attach Store Hook');
+    await wb.hookIcon('classifier.1').waitFor({ timeout: 10_000 });
+    assert.equal(await wb.hookIcon('features.0').count(), 0, 'unhooked layers have no hook icon');
+    // the context menu offers Detach (not Attach) on a hooked layer
+    await wb.layerRow('features.3').click({ button: 'right' });
+    const labels = await wb.page.locator('.monaco-menu .action-label').allInnerTexts();
+    await wb.page.keyboard.press('Escape');
+    assert.ok(labels.includes('Detach Store Hook') && !labels.includes('Attach Store Hook'), labels.join(' | '));
+    await wb.screenshot('02-hooks-attached');
+  });
+
+  test('runs an attribution from the command palette; the panel draws the input and each hooked layer', async () => {
+    await wb.showExplorer();
+    await wb.contextMenu(wb.explorerRow('triangle.png'), 'Use as Relevance Lens Input');
+    await wb.command('Relevance Lens: Run Attribution');
+    const frame = await panelAfter();
+    const meta = await frame.$eval('.meta', (e) => e.textContent!);
+    assert.match(meta, /epsilon_plus_flat · gradient · target 2 \(triangle\) · (wasm|cpu|tensorflow) backend/);
+    const input = await canvasStats(frame, 'canvas.input');
+    assert.deepEqual([input.width, input.height], [32, 32]);
+    assert.ok(input.colours > 2, `input image drawn (${input.colours} colours)`);
+    const rel = await canvasStats(frame, 'figure.relevance canvas');
+    assert.ok(rel.colours > 20, `relevance heatmap has ${rel.colours} colours`);
+    // bwr: positive relevance on the triangle is red, so red outweighs blue
+    assert.ok(rel.mean[0] > rel.mean[2], `mean colour ${rel.mean.map(Math.round)}`);
+    const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
+    assert.deepEqual(cards, ['features.3', 'classifier.1']);
+    const conv = await canvasStats(frame, 'section.card[data-layer="features.3"] canvas.heatmap');
+    assert.deepEqual([conv.width, conv.height], [16, 16]);
+    assert.ok(conv.colours > 10);
+    assert.equal(await frame.$$eval('section.card[data-layer="features.3"] canvas.channel', (c) => c.length), 8, 'top-8 channel grid');
+    assert.equal(await frame.$$eval('svg.conservation rect', (r) => r.length), 11, 'a conservation bar per layer and the input');
+    // the tree shows each hooked layer's relevance sum
+    await wb.openLayersView();
+    await waitFor(async () => /relevance sum/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''), 10_000, 'the sum in the tree');
+    await wb.screenshot('03-relevance-panel');
+  });
+
+  test('the colour map picker repaints the heatmaps', async () => {
+    const frame = await wb.webviewFrame('#root[data-run-id]');
+    const before = await canvasStats(frame, 'figure.relevance canvas');
+    await frame.locator('#color-map').click();
+    await frame.locator('#color-map vscode-option[value="gray"]').click();
+    await waitFor(async () => {
+      const now = await canvasStats(frame, 'figure.relevance canvas');
+      return Math.abs(now.mean[0] - now.mean[2]) < 1 && now.mean[0] !== before.mean[0];
+    }, 10_000, 'a gray heatmap');
+    await wb.screenshot('04-gray-colour-map');
+  });
+
+  test('detach a hook and re-run with another target', async () => {
+    const previous = await runId();
+    await wb.openLayersView();
+    await wb.contextMenu(wb.layerRow('features.3'), 'Detach Store Hook');
+    await waitFor(async () => (await wb.hookIcon('features.3').count()) === 0, 10_000, 'the hook icon to go');
+    await wb.command('Relevance Lens: Set Target Class…');
+    await wb.pick('cross');
+    await wb.command('Relevance Lens: Run Attribution');
+    const frame = await panelAfter(previous);
+    const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
+    assert.deepEqual(cards, ['classifier.1']);
+    assert.match(await frame.$eval('.meta', (e) => e.textContent!), /target 3 \(cross\)/);
+    await wb.screenshot('05-detached-rerun');
+  });
+
+  test('a corrupt model gives an error naming it, and the extension keeps working', async () => {
+    await wb.clearNotifications();
+    await wb.showExplorer();
+    await wb.contextMenu(wb.explorerRow('broken.onnx'), 'Open in Relevance Lens');
+    const msg = await wb.waitForNotification(/broken\.onnx/);
+    assert.match(msg, /Relevance Lens: .*broken\.onnx/);
+    await wb.screenshot('06-corrupt-model-error');
+    const previous = await runId();
+    await wb.command('Relevance Lens: Run Attribution');
+    await panelAfter(previous);
+  });
+
+  test('a killed engine is restarted and the user is told', async () => {
+    await wb.clearNotifications();
+    const [pid] = wb.enginePids();
+    assert.ok(pid, 'engine process found');
+    process.kill(pid, 'SIGKILL');
+    const msg = await wb.waitForNotification(/engine stopped/);
+    assert.match(msg, /restarted/);
+    await waitFor(async () => wb.enginePids().some((p) => p !== pid), 30_000, 'a new engine process');
+    await wb.screenshot('07-engine-restarted');
+    // the model and hooks were reopened in the new engine: a run works and still has the hooked layer
+    const previous = await runId();
+    await wb.command('Relevance Lens: Run Attribution');
+    const frame = await panelAfter(previous);
+    assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), ['classifier.1']);
+    await wb.screenshot('08-run-after-restart');
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * Checks of the webview rendering code, run inside Chromium (bundled by render.test.ts): colour maps, scaling,
+ * canvas drawing, hover read-out, top-k, the conservation chart and message validation.
+ */
+import { colorize, palette, scaled, topChannels } from '../../engine/src/shared/colormap';
+import { isHostMessage, isWebviewMessage, type MapData, type RunView } from '../../webview/src/messages';
+import { conservationChart, decodeFloats, drawHeatmap, fmt, mapPixels, predictionList, valueAt } from '../../webview/src/render';
+
+type Check = { name: string; fn: () => void | Promise<void> };
+const checks: Check[] = [];
+const check = (name: string, fn: Check['fn']) => checks.push({ name, fn });
+
+function assert(cond: unknown, msg: string): asserts cond {
+  if (!cond) throw new Error(msg);
+}
+const eq = (a: unknown, b: unknown, msg: string) => assert(JSON.stringify(a) === JSON.stringify(b), `${msg}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`);
+
+function b64(values: number[]): string {
+  const bytes = new Uint8Array(Float32Array.from(values).buffer);
+  return btoa(String.fromCharCode(...bytes));
+}
+function map(values: number[], height: number, width: number): MapData {
+  return { height, width, min: Math.min(...values), max: Math.max(...values), sum: values.reduce((a, b) => a + b, 0), data: b64(values) };
+}
+const rgb = (px: Uint8ClampedArray, i: number) => [px[i * 4], px[i * 4 + 1], px[i * 4 + 2]];
+
+check('base64 float32 round trip', () => {
+  const v = [0, -1.5, 3.25, 1e-8, -7e5];
+  eq([...decodeFloats(b64(v))], [...Float32Array.from(v)], 'decoded');
+});
+
+check("bwr palette matches Zennit's: blue, white at 0x80, red", () => {
+  const p = palette('bwr');
+  eq([p[0], p[1], p[2]], [0, 0, 255], 'index 0');
+  eq([p[128 * 3], p[128 * 3 + 1], p[128 * 3 + 2]], [255, 255, 255], 'index 128');
+  eq([p[255 * 3], p[255 * 3 + 1], p[255 * 3 + 2]], [255, 0, 0], 'index 255');
+});
+
+check('symmetric scaling puts zero mid-map and keeps the sign', () => {
+  const px = mapPixels(map([-2, 0, 1], 1, 3), { colorMap: 'bwr', scaling: 'symmetric' });
+  eq(rgb(px, 0), [0, 0, 255], '-max is blue');
+  // as Zennit: index floor(0.5·255) = 127, one step below the white at 0x80
+  eq(rgb(px, 1), [253, 253, 255], 'zero is (almost) white');
+  assert(rgb(px, 2)[0] === 255 && rgb(px, 2)[2] < 255, `+half is light red: ${rgb(px, 2)}`);
+});
+
+check('absolute scaling maps |x| from 0 to max|x|', () => {
+  const s = scaled([-4, 0, 2], 'absolute');
+  eq([...(s.values as Float32Array)], [4, 0, 2], 'values');
+  eq(s.bounds, { min: 0, max: 4 }, 'bounds');
+  const px = mapPixels(map([-4, 0, 2], 1, 3), { colorMap: 'gray', scaling: 'absolute' });
+  eq(rgb(px, 0), [255, 255, 255], '|-4| is the top of the map');
+  eq(rgb(px, 1), [0, 0, 0], '0 is the bottom');
+});
+
+check('constant maps do not divide by zero', () => {
+  const px = colorize([0, 0, 0, 0], 'gray', { min: 0, max: 0 });
+  assert(px.every((v, i) => i % 4 === 3 || v === px[0]), 'uniform');
+});
+
+check('drawHeatmap paints one canvas pixel per value, with an aria label', () => {
+  const m = map([-1, 0.5, 0, 1, -0.25, 0.75], 2, 3);
+  const canvas = document.createElement('canvas');
+  document.body.appendChild(canvas);
+  drawHeatmap(canvas, m, { colorMap: 'coldnhot', scaling: 'symmetric' }, 'features.3 relevance');
+  eq([canvas.width, canvas.height], [3, 2], 'canvas size');
+  const drawn = canvas.getContext('2d')!.getImageData(0, 0, 3, 2).data;
+  eq([...drawn], [...mapPixels(m, { colorMap: 'coldnhot', scaling: 'symmetric' })], 'pixels');
+  assert(/features\.3 relevance: 2×3 heatmap, sum 1\.00/.test(canvas.getAttribute('aria-label')!), canvas.getAttribute('aria-label')!);
+  canvas.remove();
+});
+
+check('strips for dense layers', () => {
+  const canvas = document.createElement('canvas');
+  drawHeatmap(canvas, map([1, 2, 3, 4], 1, 4), { colorMap: 'bwr', scaling: 'symmetric' }, 'fc');
+  assert(canvas.classList.contains('strip'), 'a 1-row map is a strip');
+});
+
+check('hover read-out finds the value under the pointer at any CSS size', () => {
+  const m = map([1, 2, 3, 4, 5, 6], 2, 3);
+  const canvas = document.createElement('canvas');
+  canvas.style.cssText = 'position:absolute;left:10px;top:20px;width:300px;height:200px';
+  document.body.appendChild(canvas);
+  drawHeatmap(canvas, m, { colorMap: 'bwr', scaling: 'symmetric' }, 'm');
+  eq(valueAt(canvas, m, 10 + 250, 20 + 150), { x: 2, y: 1, value: 6 }, 'bottom right');
+  eq(valueAt(canvas, m, 10 + 5, 20 + 5), { x: 0, y: 0, value: 1 }, 'top left');
+  eq(valueAt(canvas, m, 5, 5), undefined, 'outside');
+  canvas.remove();
+});
+
+check('top-k channels by summed |relevance|, NCHW and NHWC alike', () => {
+  // 1×3×1×2: channel sums of |x|: c0 = 1, c1 = 7, c2 = 3
+  const nchw = [1, 0, -3, 4, 0, 3];
+  eq(topChannels([1, 3, 1, 2], nchw, 0, true, 2).map((c) => c.channel), [1, 2], 'NCHW');
+  const nhwc = [1, -3, 0, 0, 4, 3];
+  eq(topChannels([1, 1, 2, 3], nhwc, 0, false, 2).map((c) => c.channel), [1, 2], 'NHWC');
+});
+
+const run = (): RunView => ({
+  runId: 'run-1',
+  model: 'model.onnx',
+  backend: 'wasm',
+  composite: 'epsilon_plus_flat',
+  attributor: 'gradient',
+  target: 2,
+  timingMs: 12,
+  classNames: ['circle', 'square', 'triangle', 'cross'],
+  topK: [
+    { class: 2, logit: 8.4, probability: 0.998 },
+    { class: 0, logit: 1.9, probability: 0.002 },
+  ],
+  input: { height: 1, width: 2, channels: 1, data: b64([0, 1]) },
+  relevance: { id: '', op: 'input', shape: [1, 1, 1, 2], sum: 1, min: 0, max: 1, summed: map([0, 1], 1, 2), channels: [] },
+  layers: [],
+  sums: [
+    { id: '', op: 'input', sum: 1 },
+    { id: 'fc', op: 'Gemm', sum: -0.5 },
+    { id: 'out', op: 'Gemm', sum: 2 },
+  ],
+});
+
+check('predictions list names classes and marks the target', () => {
+  const ol = predictionList(run());
+  const items = [...ol.querySelectorAll('li')];
+  eq(items.map((li) => li.textContent), ['triangle (class 2) — 99.8 % (logit 8.40)', 'circle (class 0) — 0.2 % (logit 1.90)'], 'items');
+  assert(items[0].classList.contains('target') && !items[1].classList.contains('target'), 'target marked');
+});
+
+check('conservation chart: output at the top, bars proportional, negative sums marked', () => {
+  const svg = conservationChart(run().sums);
+  const labels = [...svg.querySelectorAll('text')].filter((_, i) => i % 2 === 0).map((t) => t.textContent);
+  eq(labels, ['out', 'fc', 'input'], 'order');
+  const bars = [...svg.querySelectorAll('rect')];
+  eq(bars.map((b) => Number(b.getAttribute('width'))), [220, 55, 110], 'widths');
+  assert(bars[1].classList.contains('negative'), 'negative bar');
+  assert(/fc -0\.500/.test(svg.getAttribute('aria-label')!), 'aria label');
+});
+
+check('fmt', () => eq([fmt(0), fmt(1.23456), fmt(-0.0001234), fmt(123456)], ['0', '1.23', '-1.23e-4', '1.23e+5'], 'formats'));
+
+check('messages: valid ones pass, malformed ones are rejected', () => {
+  const settings = { colorMap: 'bwr', scaling: 'symmetric' };
+  assert(isHostMessage({ type: 'run', run: run(), settings }), 'valid run');
+  assert(!isHostMessage({ type: 'run', run: { ...run(), target: -1 }, settings }), 'negative target');
+  assert(!isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'nope', scaling: 'symmetric' } }), 'unknown colour map');
+  const bad = run();
+  bad.relevance.summed = { ...bad.relevance.summed, data: b64([1, 2, 3]) };
+  assert(!isHostMessage({ type: 'run', run: bad, settings }), 'data length ≠ height·width');
+  assert(!isHostMessage({ type: 'run', run: { ...run(), input: { ...run().input, data: '<script>' } }, settings }), 'not base64');
+  assert(!isHostMessage({ type: 'eval', code: '1' }), 'unknown type');
+  assert(!isHostMessage(null) && !isHostMessage('run'), 'not an object');
+  assert(isWebviewMessage({ type: 'export', layer: 'features.3', format: 'png', settings }), 'valid export');
+  assert(!isWebviewMessage({ type: 'export', layer: 'features.3', format: 'exe', settings }), 'bad format');
+});
+
+(window as unknown as { sampleRun: () => RunView }).sampleRun = run;
+(window as unknown as { runSuite: () => Promise<{ name: string; error?: string }[]> }).runSuite = async () => {
+  const results: { name: string; error?: string }[] = [];
+  for (const c of checks) {
+    try {
+      await c.fn();
+      results.push({ name: c.name });
+    } catch (e) {
+      results.push({ name: c.name, error: (e as Error).message });
+    }
+  }
+  return results;
+};
