@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { ModelInfo, RunResult } from '../../engine/src/server/protocol';
 import * as P from '../../engine/src/server/protocol';
 import type { LayerTreeItem } from '../../engine/src/graph';
-import type { RunView } from '../../webview/src/messages';
+import type { RunView, ViewSettings } from '../../webview/src/messages';
 import { EngineClient } from './engine-client';
 import { readSettings, type Settings } from './settings';
 
@@ -48,7 +48,16 @@ export class Ctx implements vscode.Disposable {
   /** undefined: the default from the settings */
   composite?: string;
   lastRun?: LastRun;
+  /** the Model Layers tree's selection (set by the tree view) */
+  layerSelection: () => readonly LayerTreeItem[] = () => [];
+  /** colour map and scaling of every heatmap (panel, layer view, tooltips, exports); the settings until changed */
+  viewSettings: ViewSettings;
 
+  /** set while the engine restarts: the model must be opened again before commands can use it */
+  private reopening?: Promise<void>;
+  private reopened?: () => void;
+  private readonly viewSettingsChanged = new vscode.EventEmitter<ViewSettings>();
+  readonly onDidChangeViewSettings = this.viewSettingsChanged.event;
   private readonly modelChanged = new vscode.EventEmitter<void>();
   private readonly hooksChanged = new vscode.EventEmitter<void>();
   private readonly ran = new vscode.EventEmitter<LastRun>();
@@ -59,8 +68,25 @@ export class Ctx implements vscode.Disposable {
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('Relevance Lens', { log: true });
     this.engine = new EngineClient(extension.asAbsolutePath('dist/engine.js'), this.log, () => readSettings().backend);
-    this.subscriptions.push(this.log, this.engine, this.modelChanged, this.hooksChanged, this.ran);
-    this.subscriptions.push(this.engine.onDidRestart(() => void this.reopenAfterRestart()));
+    const s = readSettings();
+    this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
+    this.subscriptions.push(this.log, this.engine, this.modelChanged, this.hooksChanged, this.ran, this.viewSettingsChanged);
+    this.subscriptions.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
+          const c = readSettings();
+          this.setViewSettings({ colorMap: c.colorMap, scaling: c.scaling });
+        }
+      }),
+    );
+    this.subscriptions.push(
+      this.engine.onDidStop(() => {
+        this.reopening ??= new Promise((resolve) => (this.reopened = resolve));
+      }),
+      this.engine.onDidRestart(() => void this.reopenAfterRestart()),
+      // the engine did not come back: commands go on and report that themselves
+      this.engine.onDidFailRestart(() => this.settleReopen()),
+    );
   }
 
   get settings(): Settings {
@@ -89,7 +115,7 @@ export class Ctx implements vscode.Disposable {
 
   /** Attaches or detaches store hooks; the engine checks the ids. */
   async setHooks(ids: string[], attach: boolean): Promise<void> {
-    const m = this.requireModel();
+    const m = await this.modelReady();
     const res = await this.engine.request(attach ? P.AttachHooks : P.DetachHooks, { modelId: m.info.modelId, ids });
     m.hooks = new Set(res.hooks);
     this.remember();
@@ -99,6 +125,12 @@ export class Ctx implements vscode.Disposable {
   recordRun(run: LastRun): void {
     this.lastRun = run;
     this.ran.fire(run);
+  }
+
+  setViewSettings(settings: ViewSettings): void {
+    if (settings.colorMap === this.viewSettings.colorMap && settings.scaling === this.viewSettings.scaling) return;
+    this.viewSettings = settings;
+    this.viewSettingsChanged.fire(settings);
   }
 
   setInput(file: string | undefined): void {
@@ -114,6 +146,12 @@ export class Ctx implements vscode.Disposable {
   setComposite(name: string | undefined): void {
     this.composite = name;
     this.remember();
+  }
+
+  /** The open model, once any engine restart has reopened it. */
+  async modelReady(): Promise<OpenedModel> {
+    await this.reopening;
+    return this.requireModel();
   }
 
   requireModel(): OpenedModel {
@@ -132,16 +170,23 @@ export class Ctx implements vscode.Disposable {
   /** After an engine restart the model and hooks live only here: open them again. */
   private async reopenAfterRestart() {
     const m = this.model;
-    if (!m) return;
-    // its id belonged to the old engine process; there is nothing to close in the new one
-    this.model = undefined;
     try {
+      if (!m) return;
+      // its id belonged to the old engine process; there is nothing to close in the new one
+      this.model = undefined;
       await this.openModel(m.path, [...m.hooks]);
       this.log.info(`reopened ${m.path} with ${m.hooks.size} hooks after the engine restarted`);
     } catch (e) {
-      this.log.error(`could not reopen ${m.path} after the restart: ${(e as Error).message}`);
+      this.log.error(`could not reopen ${m!.path} after the restart: ${(e as Error).message}`);
       this.modelChanged.fire();
+    } finally {
+      this.settleReopen();
     }
+  }
+
+  private settleReopen() {
+    this.reopened?.();
+    this.reopening = this.reopened = undefined;
   }
 
   private remember() {

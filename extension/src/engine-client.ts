@@ -29,6 +29,12 @@ export class EngineClient implements vscode.Disposable {
   private disposed = false;
   private nextToken = 1;
   private readonly restarted = new vscode.EventEmitter<P.InitializeResult>();
+  private readonly stopped = new vscode.EventEmitter<void>();
+  private readonly gaveUp = new vscode.EventEmitter<void>();
+  /** Fires when the engine went away (crash or restart): state it held is gone until onDidRestart. */
+  readonly onDidStop = this.stopped.event;
+  /** Fires when the engine did not come back after onDidStop (too many crashes, or a failed start). */
+  readonly onDidFailRestart = this.gaveUp.event;
   /** Fires after the engine came back from a crash or a restart; state held by the engine must be re-sent. */
   readonly onDidRestart = this.restarted.event;
   info?: P.InitializeResult;
@@ -80,9 +86,11 @@ export class EngineClient implements vscode.Disposable {
     if (this.disposed) return;
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     this.log.error(`engine stopped unexpectedly (${how})`);
+    this.stopped.fire();
     const now = Date.now();
     this.crashes = [...this.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
     if (this.crashes.length > MAX_CRASHES) {
+      this.gaveUp.fire();
       void vscode.window
         .showErrorMessage(`Relevance Lens: the engine stopped ${this.crashes.length} times in a minute (${how}); it was not restarted.`, 'Restart Engine', 'Show Log')
         .then((choice) => {
@@ -94,17 +102,26 @@ export class EngineClient implements vscode.Disposable {
     void vscode.window.showWarningMessage(`Relevance Lens: the engine stopped (${how}) and was restarted.`, 'Show Log').then((c) => c && this.log.show());
     void this.start().then(
       (info) => this.restarted.fire(info),
-      (e) => this.log.error(`engine restart failed: ${(e as Error).message}`),
+      (e) => {
+        this.log.error(`engine restart failed: ${(e as Error).message}`);
+        this.gaveUp.fire();
+      },
     );
   }
 
   /** Stops the running engine (if any) and starts a new one. */
   async restart(): Promise<P.InitializeResult> {
+    this.stopped.fire();
     await this.stop();
     this.crashes = [];
-    const info = await this.start();
-    this.restarted.fire(info);
-    return info;
+    try {
+      const info = await this.start();
+      this.restarted.fire(info);
+      return info;
+    } catch (e) {
+      this.gaveUp.fire();
+      throw e;
+    }
   }
 
   private async stop(): Promise<void> {
@@ -154,6 +171,8 @@ export class EngineClient implements vscode.Disposable {
     this.disposed = true;
     void this.stop();
     this.restarted.dispose();
+    this.stopped.dispose();
+    this.gaveUp.dispose();
   }
 }
 

@@ -6,6 +6,7 @@ import { registerModelCommands } from './commands/model';
 import { registerPanelCommands } from './commands/panel';
 import { Ctx } from './context';
 import { LayerTreeProvider } from './layer-tree';
+import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
 import { RelevancePanel } from './relevance-panel';
 
 let ctx: Ctx | undefined;
@@ -20,7 +21,10 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   const tree = new LayerTreeProvider(ctx);
   const view = vscode.window.createTreeView('relevanceLens.layers', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
   const panel = new RelevancePanel(ctx);
-  ctx.subscriptions.push(tree, view, panel);
+  const layerView = new LayerRelevanceView(ctx);
+  ctx.subscriptions.push(tree, view, panel, layerView, vscode.window.registerWebviewViewProvider(LAYER_VIEW_ID, layerView));
+  ctx.subscriptions.push(view.onDidChangeSelection((e) => layerView.select(e.selection[0])));
+  ctx.layerSelection = () => view.selection;
   const setModelContext = () => void vscode.commands.executeCommand('setContext', 'relevanceLens.modelOpen', !!ctx?.model);
   ctx.subscriptions.push(ctx.onDidChangeModel(setModelContext));
   setModelContext();

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { LayerTreeItem } from '../../engine/src/graph';
 import type { Ctx } from './context';
 import { fmt } from '../../webview/src/render';
+import { heatmapDataUri } from './heatmap-image';
 
 export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<LayerTreeItem | undefined>();
@@ -16,7 +17,7 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
 
   constructor(private readonly ctx: Ctx) {
     const refresh = () => this.changed.fire(undefined);
-    this.subs = [ctx.onDidChangeModel(refresh), ctx.onDidChangeHooks(refresh), ctx.onDidRun(refresh), this.changed];
+    this.subs = [ctx.onDidChangeModel(refresh), ctx.onDidChangeHooks(refresh), ctx.onDidRun(refresh), ctx.onDidChangeViewSettings(refresh), this.changed];
   }
 
   getChildren(element?: LayerTreeItem): LayerTreeItem[] {
@@ -38,12 +39,31 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     item.description = `${layer.op} ${shape}${sum !== undefined ? ` · Σ ${fmt(sum)}` : ''}`;
     item.contextValue = hooked ? 'layer.hooked' : 'layer.unhooked';
     item.iconPath = hooked ? new vscode.ThemeIcon('eye', new vscode.ThemeColor('charts.blue')) : new vscode.ThemeIcon(layer.children.length ? 'symbol-namespace' : 'symbol-method');
-    const tip = new vscode.MarkdownString(undefined, true);
-    tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput ${shape}${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`);
-    tip.appendMarkdown(hooked ? `\n\n$(eye) store hook attached${sum !== undefined ? ` · relevance sum ${fmt(sum)}` : ''}` : '\n\nno store hook');
-    item.tooltip = tip;
+    // hooked layers with a run get their heatmap tooltip in resolveTreeItem, on hover
+    if (sum === undefined) item.tooltip = this.tooltip(layer, hooked);
     item.accessibilityInformation = { label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sum !== undefined ? `, relevance sum ${fmt(sum)}` : ''}` };
     return item;
+  }
+
+  resolveTreeItem(item: vscode.TreeItem, layer: LayerTreeItem): vscode.TreeItem {
+    item.tooltip ??= this.tooltip(layer, this.ctx.model?.hooks.has(layer.id) ?? false);
+    return item;
+  }
+
+  /** Markdown tooltip: what the layer is; after a run, its heatmap and numbers. */
+  private tooltip(layer: LayerTreeItem, hooked: boolean): vscode.MarkdownString {
+    const tip = new vscode.MarkdownString(undefined, true);
+    tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`);
+    const run = this.ctx.lastRun;
+    const view = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
+    if (!hooked) tip.appendMarkdown('\n\nno store hook');
+    else if (!view) tip.appendMarkdown('\n\n$(eye) store hook attached; run an attribution to see its relevance');
+    else {
+      tip.appendMarkdown(`\n\n![relevance heatmap of ${layer.id}](${heatmapDataUri(view.summed, this.ctx.viewSettings)})`);
+      tip.appendMarkdown(`\n\nrelevance sum **${fmt(view.sum)}** · min ${fmt(view.min)} · max ${fmt(view.max)}`);
+      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${run!.view.target}${run!.view.classNames?.[run!.view.target] ? ` (${run!.view.classNames[run!.view.target]})` : ''}`);
+    }
+    return tip;
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@
  * webview (re)loads, follows the colour-map setting, and turns the webview's export buttons into Export commands.
  */
 import * as vscode from 'vscode';
-import { isWebviewMessage, type HostMessage, type ViewSettings } from '../../webview/src/messages';
+import { isWebviewMessage, type HostMessage } from '../../webview/src/messages';
 import type { Ctx } from './context';
 import { webviewHtml, webviewOptions } from './webview-html';
 
@@ -12,22 +12,12 @@ export const PANEL_VIEW_TYPE = 'relevanceLens.relevancePanel';
 export class RelevancePanel implements vscode.Disposable {
   private panel?: vscode.WebviewPanel;
   private readonly subs: vscode.Disposable[] = [];
-  /** colour map and scaling as last chosen in the panel; start from the settings */
-  viewSettings: ViewSettings;
 
   constructor(private readonly ctx: Ctx) {
-    const s = ctx.settings;
-    this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
     this.subs.push(
       ctx.onDidRun(() => this.post()),
       ctx.onDidChangeModel(() => this.post()),
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
-          const s = ctx.settings;
-          this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
-          void this.panel?.webview.postMessage({ type: 'settings', settings: this.viewSettings } satisfies HostMessage);
-        }
-      }),
+      ctx.onDidChangeViewSettings((settings) => void this.panel?.webview.postMessage({ type: 'settings', settings } satisfies HostMessage)),
     );
   }
 
@@ -55,8 +45,8 @@ export class RelevancePanel implements vscode.Disposable {
       return;
     }
     if (m.type === 'ready') this.post();
-    else if (m.type === 'settings') this.viewSettings = m.settings;
-    else void vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: m.layer, format: m.format, settings: m.settings });
+    else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
+    else if (m.type === 'export') void vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: m.layer, format: m.format, settings: m.settings });
   }
 
   /** Sends the latest run (or why there is none). */
@@ -64,7 +54,7 @@ export class RelevancePanel implements vscode.Disposable {
     if (!this.panel) return;
     const run = this.ctx.lastRun;
     const msg: HostMessage = run
-      ? { type: 'run', run: run.view, settings: this.viewSettings }
+      ? { type: 'run', run: run.view, settings: this.ctx.viewSettings }
       : { type: 'clear', reason: this.ctx.model ? 'Run an attribution (Relevance Lens: Run Attribution) to see relevance here.' : 'Open a model to begin.' };
     void this.panel.webview.postMessage(msg);
   }

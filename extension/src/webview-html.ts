@@ -25,7 +25,7 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, s
 <link rel="stylesheet" href="${asset('webview.css')}" nonce="${nonce}">
 <title>${title}</title>
 </head>
-<body>
+<body class="${script}">
 <main id="root" aria-live="polite"><p class="empty">Run an attribution to see relevance here.</p></main>
 <script nonce="${nonce}" src="${asset(`${script}.js`)}"></script>
 </body>

@@ -102,8 +102,48 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     await wb.screenshot('04-gray-colour-map');
   });
 
-  test('detach a hook and re-run with another target', async () => {
+  test('the Layer Relevance view follows the tree selection (issue 7)', async () => {
+    await wb.openLayersView();
+    await wb.layerRow('features.3').click();
+    const frame = await wb.webviewFrame('section#layer[data-layer="features.3"]');
+    const key = await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key);
+    assert.ok(key, 'the view has the layer of the latest run');
+    const map = await canvasStats(frame, '#summed');
+    assert.deepEqual([map.width, map.height], [16, 16]);
+    assert.ok(map.colours > 10, `heatmap drawn (${map.colours} colours)`);
+    assert.match(await frame.$eval('#stats', (e) => e.textContent!), /^sum 1\.00 · min /);
+    assert.match((await frame.$eval('#summed', (e) => e.getAttribute('aria-label')))!, /features\.3 relevance, shape \[1, 16, 16, 16\]: 16×16 heatmap, sum/);
+    assert.equal(await frame.$$eval('#channels canvas', (c) => c.length), 8);
+    await wb.screenshot('05-layer-view');
+  });
+
+  test('hovering a hooked layer shows a tooltip with its heatmap (issue 7)', async () => {
+    await wb.layerRow('classifier.1').hover();
+    const hover = wb.page.locator('.monaco-hover img[src^="data:image/png;base64,"]');
+    await hover.waitFor({ state: 'visible', timeout: 15_000 });
+    assert.ok(await hover.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0), 'the image decoded');
+    assert.match(await wb.page.locator('.monaco-hover').first().innerText(), /relevance sum 1\.00/);
+    await wb.screenshot('06-tooltip-heatmap');
+    await wb.page.mouse.move(900, 700);
+  });
+
+  test('an unhooked layer offers Attach Store Hook and Run (issue 7)', async () => {
+    await wb.layerRow('features.0').click();
+    const frame = await wb.webviewFrame('section#layer[data-layer="features.0"]');
+    const button = frame.locator('#action');
+    assert.equal((await button.innerText()).trim(), 'Attach Store Hook and Run');
+    await button.click();
+    await wb.hookIcon('features.0').waitFor({ timeout: 15_000 });
+    await waitFor(async () => ((await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key)) ?? '') !== '', 60_000, 'the run to reach the view');
+    const map = await canvasStats(frame, '#summed');
+    assert.deepEqual([map.width, map.height], [32, 32]);
+    await wb.screenshot('07-attached-from-view');
+  });
+
+  test('detach a hook and re-run with another target; the panel and the Layer Relevance view follow', async () => {
     const previous = await runId();
+    const view = await wb.webviewFrame('section#layer[data-layer="features.0"]');
+    const before = { key: await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.key), map: await canvasStats(view, '#summed') };
     await wb.openLayersView();
     await wb.contextMenu(wb.layerRow('features.3'), 'Detach Store Hook');
     await waitFor(async () => (await wb.hookIcon('features.3').count()) === 0, 10_000, 'the hook icon to go');
@@ -112,9 +152,20 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     await wb.command('Relevance Lens: Run Attribution');
     const frame = await panelAfter(previous);
     const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
-    assert.deepEqual(cards, ['classifier.1']);
+    assert.deepEqual(cards, ['features.0', 'classifier.1']);
     assert.match(await frame.$eval('.meta', (e) => e.textContent!), /target 3 \(cross\)/);
-    await wb.screenshot('05-detached-rerun');
+    // the inline view updates in place: same document, the new run's data
+    await wb.openLayersView();
+    await wb.layerRow('features.0').click();
+    await waitFor(
+      async () => (await view.$eval('section#layer', (s) => [(s as HTMLElement).dataset.layer, (s as HTMLElement).dataset.key])).join() !== ['features.0', before.key].join() &&
+        (await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.layer)) === 'features.0',
+      10_000,
+      'the view to show features.0 of the new run',
+    );
+    const after = await canvasStats(view, '#summed');
+    assert.notDeepEqual(after.mean, before.map.mean, 'the heatmap changed with the target');
+    await wb.screenshot('08-detached-rerun');
   });
 
   test('a corrupt model gives an error naming it, and the extension keeps working', async () => {
@@ -123,7 +174,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     await wb.contextMenu(wb.explorerRow('broken.onnx'), 'Open in Relevance Lens');
     const msg = await wb.waitForNotification(/broken\.onnx/);
     assert.match(msg, /Relevance Lens: .*broken\.onnx/);
-    await wb.screenshot('06-corrupt-model-error');
+    await wb.screenshot('09-corrupt-model-error');
     const previous = await runId();
     await wb.command('Relevance Lens: Run Attribution');
     await panelAfter(previous);
@@ -137,12 +188,12 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const msg = await wb.waitForNotification(/engine stopped/);
     assert.match(msg, /restarted/);
     await waitFor(async () => wb.enginePids().some((p) => p !== pid), 30_000, 'a new engine process');
-    await wb.screenshot('07-engine-restarted');
+    await wb.screenshot('10-engine-restarted');
     // the model and hooks were reopened in the new engine: a run works and still has the hooked layer
     const previous = await runId();
     await wb.command('Relevance Lens: Run Attribution');
     const frame = await panelAfter(previous);
-    assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), ['classifier.1']);
-    await wb.screenshot('08-run-after-restart');
+    assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), ['features.0', 'classifier.1']);
+    await wb.screenshot('11-run-after-restart');
   });
 });

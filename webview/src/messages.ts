@@ -56,17 +56,33 @@ export interface ViewSettings {
 
 export type ExportFormat = 'png' | 'npy';
 
+/** The tree's selected layer as the Layer Relevance view shows it. */
+export interface SelectedLayer {
+  id: string;
+  op: string;
+  shape: number[];
+  hooked: boolean;
+  /**
+   * `${runId}/${id}` when the latest run has this layer's relevance. The data comes with the first message for a
+   * key only; the view keeps what it was sent, so re-selecting a layer sends no tensor again.
+   */
+  key?: string;
+}
+
 /** extension → webview */
 export type HostMessage =
   | { type: 'run'; run: RunView; settings: ViewSettings }
   | { type: 'settings'; settings: ViewSettings }
-  | { type: 'clear'; reason: string };
+  | { type: 'clear'; reason: string }
+  | { type: 'layer'; layer: SelectedLayer; data?: LayerView; settings: ViewSettings };
 
 /** webview → extension. `layer` is a layer id, or '' for the relevance at the input. */
 export type WebviewMessage =
   | { type: 'ready' }
   | { type: 'settings'; settings: ViewSettings }
-  | { type: 'export'; layer: string; format: ExportFormat; settings: ViewSettings };
+  | { type: 'export'; layer: string; format: ExportFormat; settings: ViewSettings }
+  | { type: 'attachAndRun'; layer: string }
+  | { type: 'run' };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -140,6 +156,20 @@ export function isHostMessage(m: unknown): m is HostMessage {
       return isViewSettings(m.settings);
     case 'clear':
       return isStr(m.reason);
+    case 'layer': {
+      const l = m.layer as Record<string, unknown>;
+      return (
+        isObject(l) &&
+        isStr(l.id) &&
+        isStr(l.op) &&
+        Array.isArray(l.shape) &&
+        l.shape.every(isInt) &&
+        typeof l.hooked === 'boolean' &&
+        (l.key === undefined || isStr(l.key)) &&
+        (m.data === undefined || (l.key !== undefined && isLayer(m.data))) &&
+        isViewSettings(m.settings)
+      );
+    }
     default:
       return false;
   }
@@ -154,6 +184,10 @@ export function isWebviewMessage(m: unknown): m is WebviewMessage {
       return isViewSettings(m.settings);
     case 'export':
       return isStr(m.layer) && (m.format === 'png' || m.format === 'npy') && isViewSettings(m.settings);
+    case 'attachAndRun':
+      return isStr(m.layer);
+    case 'run':
+      return true;
     default:
       return false;
   }

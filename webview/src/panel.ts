@@ -129,9 +129,11 @@ window.addEventListener('message', (e: MessageEvent) => {
     settings = m.settings;
     render();
   } else if (m.type === 'settings') {
+    // changed elsewhere (settings, another view): redraw with the controls showing it
+    if (m.settings.colorMap === settings.colorMap && m.settings.scaling === settings.scaling) return;
     settings = m.settings;
     render();
-  } else {
+  } else if (m.type === 'clear') {
     run = undefined;
     root.replaceChildren(el('p', { class: 'empty' }, m.reason));
   }

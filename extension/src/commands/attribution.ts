@@ -42,7 +42,7 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
   });
 
   register(ctx, 'relevanceLens.setTarget', async (target?: number | null) => {
-    const m = ctx.requireModel();
+    const m = await ctx.modelReady();
     const classes = outputSize(ctx);
     if (target === undefined) {
       const items = [
@@ -59,7 +59,7 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
   });
 
   register(ctx, 'relevanceLens.runAttribution', async () => {
-    const m = ctx.requireModel();
+    const m = await ctx.modelReady();
     const input = ctx.input ?? (await chooseInput(ctx));
     if (!input) return;
     const s = ctx.settings;

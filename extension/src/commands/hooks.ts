@@ -7,7 +7,7 @@ import { register } from './register';
 /** The layers a tree command acts on: the clicked one (plus the multi-selection), or a pick from the palette. */
 async function targetLayers(ctx: Ctx, hooked: boolean, clicked?: LayerTreeItem, selected?: LayerTreeItem[]): Promise<string[]> {
   if (clicked) return (selected?.length ? selected : [clicked]).map((l) => l.id);
-  const m = ctx.requireModel();
+  const m = await ctx.modelReady();
   const items = ctx
     .layers()
     .filter((l) => m.hooks.has(l.id) === hooked)
@@ -32,7 +32,7 @@ export function registerHookCommands(ctx: Ctx): void {
   });
 
   register(ctx, 'relevanceLens.attachHooksOfType', async (op?: string) => {
-    ctx.requireModel();
+    await ctx.modelReady();
     const leaves = ctx.layers().filter((l) => l.op !== 'container');
     const ops = [...new Set(leaves.map((l) => l.op))];
     const chosen =
@@ -49,8 +49,19 @@ export function registerHookCommands(ctx: Ctx): void {
     await ctx.setHooks(ids, true);
   });
 
+  // keyboard: toggles the hooks of the selected tree rows
+  register(ctx, 'relevanceLens.toggleHook', async () => {
+    const m = await ctx.modelReady();
+    const selected = ctx.layerSelection();
+    if (!selected.length) throw new Error('select a layer in Model Layers first');
+    const attach = selected.filter((l) => !m.hooks.has(l.id)).map((l) => l.id);
+    const detach = selected.filter((l) => m.hooks.has(l.id)).map((l) => l.id);
+    if (attach.length) await ctx.setHooks(attach, true);
+    if (detach.length) await ctx.setHooks(detach, false);
+  });
+
   register(ctx, 'relevanceLens.clearHooks', async () => {
-    const m = ctx.requireModel();
+    const m = await ctx.modelReady();
     if (m.hooks.size) await ctx.setHooks([...m.hooks], false);
   });
 }

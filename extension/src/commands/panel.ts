@@ -46,7 +46,7 @@ export function registerPanelCommands(ctx: Ctx, panel: RelevancePanel): void {
     let bytes: Buffer;
     if (format === 'npy') bytes = encodeNpy(array);
     else {
-      const s = args.settings ?? panel.viewSettings;
+      const s = args.settings ?? ctx.viewSettings;
       const channelsFirst = m.info.layout === 'NCHW';
       const shape = array.shape;
       const hw = shape.length === 4 ? (channelsFirst ? shape.slice(2) : shape.slice(1, 3)) : [1, shape[1]];

@@ -1,0 +1,82 @@
+/**
+ * Host side of the Layer Relevance view (a WebviewView under the Model Layers tree). It follows the tree
+ * selection and re-runs; each layer's tensor view is sent once per run (the webview caches it).
+ */
+import * as vscode from 'vscode';
+import type { LayerTreeItem } from '../../engine/src/graph';
+import { isWebviewMessage, type HostMessage } from '../../webview/src/messages';
+import type { Ctx } from './context';
+import { webviewHtml, webviewOptions } from './webview-html';
+
+export const LAYER_VIEW_ID = 'relevanceLens.layerRelevance';
+
+export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Disposable {
+  private view?: vscode.WebviewView;
+  private selectedId?: string;
+  /** keys (`runId/layerId`) whose data the webview already holds */
+  private sent = new Set<string>();
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(private readonly ctx: Ctx) {
+    const post = () => this.post();
+    this.subs.push(ctx.onDidRun(post), ctx.onDidChangeHooks(post), ctx.onDidChangeModel(post), ctx.onDidChangeViewSettings(post));
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    const uri = this.ctx.extension.extensionUri;
+    view.webview.options = webviewOptions(uri);
+    view.webview.html = webviewHtml(view.webview, uri, 'layer-view', 'Layer Relevance');
+    view.webview.onDidReceiveMessage((m) => this.receive(m), undefined, this.subs);
+    view.onDidDispose(() => (this.view = undefined), undefined, this.subs);
+    this.view = view;
+  }
+
+  /** The tree's selection changed. */
+  select(layer: LayerTreeItem | undefined): void {
+    this.selectedId = layer?.id;
+    this.post();
+  }
+
+  private receive(m: unknown) {
+    if (!isWebviewMessage(m)) {
+      this.ctx.log.warn('layer relevance view sent a malformed message; ignored');
+      return;
+    }
+    if (m.type === 'ready') {
+      // a fresh document holds nothing
+      this.sent.clear();
+      this.post();
+    } else if (m.type === 'attachAndRun') {
+      const layer = this.ctx.layers().find((l) => l.id === m.layer);
+      if (layer) void vscode.commands.executeCommand('relevanceLens.attachHook', layer).then(() => vscode.commands.executeCommand('relevanceLens.runAttribution'));
+    } else if (m.type === 'run') {
+      void vscode.commands.executeCommand('relevanceLens.runAttribution');
+    }
+  }
+
+  private post() {
+    if (!this.view) return;
+    const m = this.ctx.model;
+    const layer = m && this.ctx.layers().find((l) => l.id === this.selectedId);
+    if (!m || !layer) {
+      void this.view.webview.postMessage({ type: 'clear', reason: m ? 'Select a layer in Model Layers.' : 'Open a model to begin.' } satisfies HostMessage);
+      return;
+    }
+    const hooked = m.hooks.has(layer.id);
+    const run = this.ctx.lastRun;
+    const data = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
+    const key = data ? `${run!.view.runId}/${layer.id}` : undefined;
+    const msg: HostMessage = {
+      type: 'layer',
+      layer: { id: layer.id, op: layer.op, shape: layer.shape, hooked, key },
+      data: key && !this.sent.has(key) ? data : undefined,
+      settings: this.ctx.viewSettings,
+    };
+    if (key) this.sent.add(key);
+    void this.view.webview.postMessage(msg);
+  }
+
+  dispose(): void {
+    this.subs.forEach((d) => d.dispose());
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The Layer Relevance view under the Model Layers tree: the selected layer's channel-summed heatmap, its numbers
+ * and top channels, or a one-click "Attach Store Hook and Run". The DOM is built once and updated in place (no
+ * flicker on re-runs); layer data is cached by run and layer, so the host sends each tensor view once.
+ */
+import { provideVSCodeDesignSystem, vsCodeButton } from '@vscode/webview-ui-toolkit';
+import { isHostMessage, type LayerView, type SelectedLayer, type ViewSettings, type WebviewMessage } from './messages';
+import { attachHover, drawHeatmap, el, fmt } from './render';
+
+provideVSCodeDesignSystem().register(vsCodeButton());
+
+declare function acquireVsCodeApi(): { postMessage(m: WebviewMessage): void };
+const vscode = acquireVsCodeApi();
+
+let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
+let selected: SelectedLayer | undefined;
+const cache = new Map<string, LayerView>();
+const current = () => (selected?.key ? cache.get(selected.key) : undefined);
+
+const title = el('h3', { id: 'title' });
+const stats = el('div', { class: 'stats', id: 'stats' });
+const summed = el('canvas', { class: 'heatmap', id: 'summed', tabindex: '0' });
+const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
+const channels = el('div', { class: 'channels', id: 'channels', role: 'list' });
+const action = el('vscode-button' as 'button', { id: 'action' });
+const note = el('p', { class: 'note', id: 'note' });
+const section = el('section', { id: 'layer', 'aria-live': 'polite' }, title, stats, summed, readout, channels, note, action);
+attachHover(summed, () => current()?.summed, readout);
+action.addEventListener('click', () => {
+  if (!selected) return;
+  vscode.postMessage(selected.hooked ? { type: 'run' } : { type: 'attachAndRun', layer: selected.id });
+});
+const root = document.getElementById('root')!;
+root.replaceChildren(el('p', { class: 'empty', id: 'empty' }, 'Select a layer in Model Layers.'));
+
+/** Keeps the channel grid at `n` figures, reusing the canvases already there. */
+function channelFigures(n: number): HTMLCanvasElement[] {
+  while (channels.children.length > n) channels.lastElementChild!.remove();
+  while (channels.children.length < n) {
+    const c = el('canvas', { class: 'channel', tabindex: '0' });
+    channels.appendChild(el('figure', { role: 'listitem' }, c, el('figcaption')));
+  }
+  return [...channels.querySelectorAll('canvas')];
+}
+
+function show(): void {
+  const sel = selected;
+  if (!sel) return;
+  if (section.parentElement !== root) root.replaceChildren(section);
+  const view = current();
+  const shape = `[${sel.shape.join(', ')}]`;
+  title.textContent = `${sel.id} `;
+  title.appendChild(el('span', { class: 'op' }, `${sel.op} ${shape}`));
+  section.dataset.layer = sel.id;
+  section.dataset.key = sel.key ?? '';
+  summed.hidden = !view;
+  channels.hidden = !view;
+  if (view) {
+    stats.textContent = `sum ${fmt(view.sum)} · min ${fmt(view.min)} · max ${fmt(view.max)}`;
+    drawHeatmap(summed, view.summed, settings, `${sel.id} relevance, shape ${shape}`);
+    channelFigures(view.channels.length).forEach((canvas, i) => {
+      const ch = view.channels[i];
+      drawHeatmap(canvas, ch, settings, `${sel.id} channel ${ch.channel}`);
+      canvas.nextElementSibling!.textContent = `#${ch.channel} Σ ${fmt(ch.sum)}`;
+    });
+  } else {
+    stats.textContent = sel.hooked ? 'store hook attached' : 'no store hook';
+    readout.textContent = '';
+  }
+  note.textContent = view ? (view.channels.length ? `top ${view.channels.length} channels by |relevance|` : 'dense layer: no channels') : sel.hooked ? 'No run has captured this layer yet.' : '';
+  action.hidden = !!view;
+  action.textContent = sel.hooked ? 'Run Attribution' : 'Attach Store Hook and Run';
+  action.setAttribute('aria-label', sel.hooked ? `Run attribution to see ${sel.id}` : `Attach a store hook to ${sel.id} and run`);
+}
+
+window.addEventListener('message', (e: MessageEvent) => {
+  const m = e.data;
+  if (!isHostMessage(m)) {
+    console.warn('layer relevance view: ignored a malformed message');
+    return;
+  }
+  if (m.type === 'layer') {
+    if (m.data && m.layer.key) {
+      // keep the latest run's layers only
+      const run = m.layer.key.slice(0, m.layer.key.lastIndexOf('/'));
+      for (const k of cache.keys()) if (!k.startsWith(`${run}/`)) cache.delete(k);
+      cache.set(m.layer.key, m.data);
+    }
+    selected = m.layer;
+    settings = m.settings;
+    show();
+  } else if (m.type === 'settings') {
+    settings = m.settings;
+    show();
+  } else if (m.type === 'clear') {
+    selected = undefined;
+    cache.clear();
+    root.replaceChildren(el('p', { class: 'empty' }, m.reason));
+  }
+});
+
+vscode.postMessage({ type: 'ready' });
