@@ -193,13 +193,27 @@ export class Workbench {
     return this.page.locator('.notification-toast').allInnerTexts();
   }
 
+  /**
+   * A notification matching `pattern`: as a toast, or else in the notification centre (where VS Code puts
+   * notifications it did not pop up as toasts).
+   */
   async waitForNotification(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
     let text = '';
-    await waitFor(async () => {
-      text = (await this.notifications()).find((t) => pattern.test(t)) ?? '';
-      return text !== '';
-    }, timeoutMs, `a notification matching ${pattern}`);
-    return text;
+    try {
+      await waitFor(async () => {
+        text = (await this.notifications()).find((t) => pattern.test(t)) ?? '';
+        return text !== '';
+      }, timeoutMs, `a notification matching ${pattern}`);
+      return text;
+    } catch (e) {
+      await this.command('Notifications: Show Notifications');
+      const all = await this.page.locator('.notifications-center .notification-list-item').allInnerTexts();
+      await this.screenshot(`failed-notification-${pattern.source.replace(/\W+/g, '_')}`);
+      await this.page.keyboard.press('Escape');
+      const found = all.find((t) => pattern.test(t));
+      if (found) return found;
+      throw new Error(`${(e as Error).message}; notifications: ${JSON.stringify(all)}`);
+    }
   }
 
   async clearNotifications(): Promise<void> {
