@@ -15,7 +15,12 @@ export interface ParamModifier {
   zero?: string[];
 }
 export type GradientMapper = (grad: tf.Tensor, outputs: tf.Tensor[]) => tf.Tensor[];
-export type Reducer = (inputs: tf.Tensor[], gradients: tf.Tensor[]) => tf.Tensor;
+/**
+ * Reducer as data: Σ_k weight_k · x_k · g_k over the terms' modified inputs x_k and input gradients g_k, or just
+ * the gradient for rules whose modified input is a constant (Flat, WSquare). Declaring it lets the engine skip
+ * work that provably adds nothing: a term with weight 0, or a term whose modified input is exactly zero.
+ */
+export type Reducer = { kind: 'inputTimesGradient'; weights: number[] } | { kind: 'gradient' };
 
 export interface BasicRule {
   kind: 'basic';
@@ -44,8 +49,11 @@ export function stabilize(z: tf.Tensor, epsilon = 1e-6): tf.Tensor {
 const sum = (ts: tf.Tensor[]) => ts.reduce((a, b) => tf.add(a, b));
 const identity: InputModifier = (x) => x;
 const positive: InputModifier = (x) => tf.relu(x);
+/** exactly zero for non-negative inputs (after a ReLU): such terms are skipped */
 const negative: InputModifier = (x) => tf.neg(tf.relu(tf.neg(x)));
-const keep = (zero?: string[]): ParamModifier => ({ modify: (p) => p, zero });
+const UNCHANGED = (p: tf.Tensor) => p;
+const keep = (zero?: string[]): ParamModifier => ({ modify: UNCHANGED, zero });
+const weighted = (...weights: number[]): Reducer => ({ kind: 'inputTimesGradient', weights });
 const clampMin = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.relu(p), zero });
 const clampMax = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.neg(tf.relu(tf.neg(p))), zero });
 const withBiasZero = (zero: string[] = []) => (zero.includes('bias') ? zero : [...zero, 'bias']);
@@ -63,7 +71,7 @@ export function epsilonRule(epsilon = 1e-6, o: RuleOptions = {}): BasicRule {
     inputModifiers: [identity],
     paramModifiers: [keep(o.zeroParams)],
     gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, epsilon))],
-    reducer: ([x], [grad]) => tf.mul(x, grad),
+    reducer: weighted(1),
   };
 }
 
@@ -78,7 +86,7 @@ export function zPlusRule(o: RuleOptions = {}): BasicRule {
       const h = tf.div(g, stabilize(sum(zs), eps));
       return [h, h];
     },
-    reducer: ([xp, xn], [gp, gn]) => tf.add(tf.mul(xp, gp), tf.mul(xn, gn)),
+    reducer: weighted(1, 1),
   };
 }
 
@@ -96,11 +104,7 @@ export function alphaBetaRule(alpha = 2, beta = 1, o: RuleOptions = {}): BasicRu
       const hn = tf.div(g, stabilize(tf.add(z[2], z[3]), eps));
       return [hp, hp, hn, hn];
     },
-    reducer: (x, gr) =>
-      tf.sub(
-        tf.mul(alpha, tf.add(tf.mul(x[0], gr[0]), tf.mul(x[1], gr[1]))),
-        tf.mul(beta, tf.add(tf.mul(x[2], gr[2]), tf.mul(x[3], gr[3]))),
-      ),
+    reducer: weighted(alpha, alpha, -beta, -beta),
   };
 }
 
@@ -129,7 +133,8 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
       const hn = tf.div(tf.mul(neg, g), stabilize(tf.add(z[2], z[3]), eps));
       return [hp, hp, hn, hn, tf.zerosLike(g)];
     },
-    reducer: (x, gr) => sum([0, 1, 2, 3].map((k) => tf.mul(x[k], gr[k]))),
+    // the fifth term only decides which outputs are positive
+    reducer: weighted(1, 1, 1, 1, 0),
   };
 }
 
@@ -146,7 +151,7 @@ export function zBoxRule(low: number | tf.Tensor, high: number | tf.Tensor, o: R
       const h = tf.div(g, stabilize(tf.sub(tf.sub(z, zl), zh), eps));
       return [h, h, h];
     },
-    reducer: ([x, l, hi], [g0, g1, g2]) => tf.sub(tf.sub(tf.mul(x, g0), tf.mul(l, g1)), tf.mul(hi, g2)),
+    reducer: weighted(1, -1, -1),
   };
 }
 
@@ -160,7 +165,7 @@ export function wSquareRule(o: RuleOptions = {}): BasicRule {
     inputModifiers: [ones],
     paramModifiers: [{ modify: (p) => tf.square(p), zero: o.zeroParams }],
     gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, eps))],
-    reducer: (_x, [grad]) => grad,
+    reducer: { kind: 'gradient' },
   };
 }
 
@@ -172,7 +177,7 @@ export function flatRule(o: RuleOptions = {}): BasicRule {
     inputModifiers: [ones],
     paramModifiers: [{ modify: (p) => tf.onesLike(p), zero: withBiasZero(o.zeroParams) }],
     gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, eps))],
-    reducer: (_x, [grad]) => grad,
+    reducer: { kind: 'gradient' },
   };
 }
 
@@ -185,7 +190,7 @@ export function normRule(o: RuleOptions = {}): BasicRule {
     inputModifiers: [identity],
     paramModifiers: [keep()],
     gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, eps))],
-    reducer: ([x], [grad]) => tf.mul(x, grad),
+    reducer: weighted(1),
   };
 }
 
@@ -215,16 +220,38 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
   if (rule.kind === 'elementwise') {
     return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, node.params, grad)[0])];
   }
+  const reducer = rule.reducer;
+  const weights = reducer.kind === 'inputTimesGradient' ? reducer.weights : undefined;
+  // after a ReLU every input is ≥ 0 and the `negative` modifier gives exact zeros; for a linear layer such a term's
+  // output is its bias alone (zero when the bias is zeroed)
+  const linear = node.op === 'conv2d' || node.op === 'dense';
+  const nonNegative = linear && rule.inputModifiers.includes(negative) && inputs.every((x) => tf.min(x).dataSync()[0] >= 0);
   const terms = rule.inputModifiers.map((modIn, k) => {
     const pm = rule.paramModifiers[k];
-    const params: Record<string, tf.Tensor> = {};
-    for (const [name, p] of Object.entries(node.params)) {
-      params[name] = pm.zero?.includes(name) ? tf.zerosLike(p) : pm.modify(p, name);
-    }
+    const zeroInput = modIn === negative && nonNegative;
+    let modified: Record<string, tf.Tensor> | undefined;
+    const params = () => {
+      modified ??= Object.fromEntries(Object.entries(node.params).map(([name, p]) => [name, pm.zero?.includes(name) ? tf.zerosLike(p) : pm.modify(p, name)]));
+      return modified;
+    };
     const xs = inputs.map(modIn);
-    return { xs, params, z: forward(node, xs, params) };
+    let z: tf.Tensor;
+    if (modIn === identity && pm.modify === UNCHANGED && !pm.zero?.length) z = output; // the forward pass's own value
+    else if (zeroInput && !('bias' in node.params && !pm.zero?.includes('bias'))) z = tf.zerosLike(output); // W·0, no bias
+    else z = forward(node, xs, params());
+    // its contribution weight·x·g vanishes when the weight or the input is zero: no gradient needed
+    const needed = !weights || (weights[k] !== 0 && !zeroInput);
+    return { xs, params, z, needed };
   });
   const grads = rule.gradientMapper(grad, terms.map((t) => t.z));
-  const perTerm = terms.map((t, k) => vjp(node, t.xs, t.params, grads[k]));
-  return inputs.map((_, i) => rule.reducer(terms.map((t) => t.xs[i]), perTerm.map((g) => g[i])));
+  const perTerm = terms.map((t, k) => (t.needed ? vjp(node, t.xs, t.params(), grads[k]) : undefined));
+  return inputs.map((_, i) => {
+    if (!weights) return sum(perTerm.map((g) => g![i]));
+    const parts = terms.flatMap((t, k) => {
+      if (!perTerm[k]) return [];
+      const xg = tf.mul(t.xs[i], perTerm[k]![i]);
+      return [weights[k] === 1 ? xg : tf.mul(weights[k], xg)];
+    });
+    return parts.length ? sum(parts) : tf.zerosLike(inputs[i]);
+  });
 }
