@@ -63,7 +63,6 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
 }
 
 async function measure(name: string, model: Model, backend: string, composite: string, repeat: number, params: { low?: number; high?: number }): Promise<Row> {
-  await initBackend(backend);
   const input = randomInput(model.graph.input.shape);
   const attribute = () => runAttribution(model, input, { composite, compositeParams: params });
   // warm-up: kernels compiled, weights uploaded to the backend
@@ -129,13 +128,14 @@ async function main() {
       });
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; tfjs ${tf.version_core}`);
   for (const job of jobs) {
-    const model = loadModel(job.file);
     for (const backend of backends) {
+      await initBackend(backend);
+      const model = loadModel(job.file);
       const row = await measure(job.name, model, backend, job.composite, repeat, job.params);
       console.log(`${row.model} on ${row.backend}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} ${row.attributionS.toFixed(3)} s`);
       rows.push(row);
+      model.dispose();
     }
-    model.dispose();
   }
   console.log(`\n${table(rows)}`);
 }

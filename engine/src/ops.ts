@@ -49,6 +49,21 @@ function dilateSpatial(dy: tf.Tensor4D, strides: [number, number]): tf.Tensor4D 
 }
 
 /**
+ * The kernel rotated by 180° in space: its kh·kw slices of in×out weights in reverse order. Copied block by block
+ * on the JS side, which is far faster than the backends' Reverse or Gather kernels; nothing to do for 1×1.
+ */
+function flipSpatial(w: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, ci, co] = w.shape;
+  const taps = kh * kw;
+  if (taps === 1) return w;
+  const src = w.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  const block = ci * co;
+  for (let t = 0; t < taps; t++) out.set(src.subarray((taps - 1 - t) * block, (taps - t) * block), t * block);
+  return tf.tensor4d(out, w.shape);
+}
+
+/**
  * Input gradient of a convolution as a forward convolution of the (dilated, padded) output gradient with the
  * spatially flipped kernel: much faster than conv2DBackpropInput on wasm, and the same sum.
  */
@@ -63,7 +78,7 @@ function conv2dInputGrad(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.
   const crop = [Math.max(0, -before[0]), Math.max(0, -before[1]), Math.max(0, -after[0]), Math.max(0, -after[1])];
   const cropped = tf.slice(d, [0, crop[0], crop[1], 0], [-1, d.shape[1] - crop[0] - crop[2], d.shape[2] - crop[1] - crop[3], -1]);
   const padded = tf.pad(cropped, [[0, 0], [Math.max(0, before[0]), Math.max(0, after[0])], [Math.max(0, before[1]), Math.max(0, after[1])], [0, 0]]);
-  const flipped = tf.reverse(w, [0, 1]);
+  const flipped = flipSpatial(w);
   const inC = xShape[3];
   if (a.groups === 1) {
     return tf.conv2d(padded as tf.Tensor4D, tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', a.dilations);
@@ -95,6 +110,7 @@ function pool(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4D {
  */
 function maxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
   const padded = p.pads.flat().some((v) => v > 0);
+  if (!padded && tilesExactly(x, p, dy)) return tiledMaxPoolInputGrad(x, p, dy);
   const xp = (padded ? tf.pad(x, explicitPad(p.pads), -Infinity) : x) as tf.Tensor4D;
   const [n, ho, wo, c] = dy.shape;
   const [kh, kw] = p.kernel;
@@ -111,6 +127,23 @@ function maxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Ten
     dx = tf.add(dx, tf.pad(spread, [[0, 0], [i, xp.shape[1] - i - spread.shape[1]], [j, xp.shape[2] - j - spread.shape[2]], [0, 0]]));
   });
   return padded ? tf.slice(dx, [0, p.pads[0][0], p.pads[1][0], 0], x.shape) : dx;
+}
+
+/** Windows that tile the input exactly (kernel = stride, no remainder), as in VGG's 2×2 pools. */
+function tilesExactly(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): boolean {
+  const [kh, kw] = p.kernel;
+  return kh === p.strides[0] && kw === p.strides[1] && x.shape[1] === dy.shape[1] * kh && x.shape[2] === dy.shape[2] * kw;
+}
+
+/** The same routing for tiling windows by reshaping each window onto its own axis: a few fast ops. */
+function tiledMaxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
+  const [n, ho, wo, c] = dy.shape;
+  const [kh, kw] = p.kernel;
+  // [n·ho, kh, wo, kw, c] → [n·ho, wo, c, kh, kw]: one row per window, its elements in row-major order
+  const windows = tf.reshape(tf.transpose(tf.reshape(x, [n * ho, kh, wo, kw, c]), [0, 2, 4, 1, 3]), [n * ho * wo * c, kh * kw]);
+  // (cast: wasm's OneHot writes zeros when asked for float32 directly)
+  const routed = tf.mul(tf.cast(tf.oneHot(tf.argMax(windows, 1), kh * kw), 'float32'), tf.reshape(dy, [n * ho * wo * c, 1]));
+  return tf.reshape(tf.transpose(tf.reshape(routed, [n * ho, wo, c, kh, kw]), [0, 3, 1, 4, 2]), x.shape) as tf.Tensor4D;
 }
 
 /** Resolves a reshape target: 0 copies the input's dimension (ONNX), −1 takes the rest. */

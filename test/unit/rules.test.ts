@@ -228,6 +228,29 @@ describe('Gamma', () => {
       assertClose(denseRelevance(gammaRule(gamma), denseNode(W, b), x, R), gammaReference(x, W, b, R, gamma), `gamma ${gamma}`);
     }
   });
+
+  test('after a ReLU (inputs ≥ 0) the vanishing terms are skipped: same relevance, fewer matrix products', async () => {
+    const W = [
+      [0.5, -1.2, 0.3],
+      [-0.8, 0.4, 1.1],
+      [1.5, -0.6, -0.9],
+      [-0.2, 0.9, 0.7],
+    ];
+    const b = [0.3, -0.5, 0.2];
+    const R = [1.5, -0.5, 2];
+    const matMuls = async (x: number[]) => {
+      const info = await tf.profile(() => {
+        denseRelevance(gammaRule(0.25), denseNode(W, b), x, R);
+      });
+      return info.kernels.filter((k) => /MatMul/.test(k.name)).length;
+    };
+    const x = [0.7, 0, 2.1, 0.4];
+    assertClose(denseRelevance(gammaRule(0.25), denseNode(W, b), x, R), gammaReference(x, W, b, R, 0.25));
+    // the forward pass, then for mixed signs 4 modified forwards + 4 input gradients (the 5th term is the forward
+    // pass's own output); for non-negative inputs the two negative-input terms vanish, leaving 2 + 2
+    assert.equal(await matMuls([0.7, -1.3, 2.1, -0.4]), 1 + 8);
+    assert.equal(await matMuls(x), 1 + 4);
+  });
 });
 
 describe('ZBox', () => {
