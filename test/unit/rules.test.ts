@@ -214,30 +214,27 @@ describe('Gamma', () => {
     assertClose(rel, gammaReference([2, -1], W, b, [1, 2, 5], 0.25));
   });
 
-  test('matches the JS reference on a 4-in/3-out layer with mixed signs', () => {
-    const x = [0.7, -1.3, 2.1, -0.4];
-    const W = [
+  const layer4x3 = {
+    W: [
       [0.5, -1.2, 0.3],
       [-0.8, 0.4, 1.1],
       [1.5, -0.6, -0.9],
       [-0.2, 0.9, 0.7],
-    ];
-    const b = [0.3, -0.5, 0.2];
-    const R = [1.5, -0.5, 2];
+    ],
+    b: [0.3, -0.5, 0.2],
+    R: [1.5, -0.5, 2],
+  };
+
+  test('matches the JS reference on a 4-in/3-out layer with mixed signs', () => {
+    const x = [0.7, -1.3, 2.1, -0.4];
+    const { W, b, R } = layer4x3;
     for (const gamma of [0, 0.25, 1]) {
       assertClose(denseRelevance(gammaRule(gamma), denseNode(W, b), x, R), gammaReference(x, W, b, R, gamma), `gamma ${gamma}`);
     }
   });
 
   test('after a ReLU (inputs ≥ 0) the vanishing terms are skipped: same relevance, fewer matrix products', async () => {
-    const W = [
-      [0.5, -1.2, 0.3],
-      [-0.8, 0.4, 1.1],
-      [1.5, -0.6, -0.9],
-      [-0.2, 0.9, 0.7],
-    ];
-    const b = [0.3, -0.5, 0.2];
-    const R = [1.5, -0.5, 2];
+    const { W, b, R } = layer4x3;
     const matMuls = async (x: number[]) => {
       const info = await tf.profile(() => {
         denseRelevance(gammaRule(0.25), denseNode(W, b), x, R);

@@ -2,21 +2,12 @@
  * Messages between the extension host and its webviews (the Relevance panel and the Layer Relevance view), with
  * validators: each side checks every message it receives before acting on it. Dependency-free (runs in both).
  */
+import type { ChannelMap } from '../../engine/src/server/protocol';
 import { COLOR_MAPS, SCALINGS, type Scaling } from '../../engine/src/shared/colormap';
 
-/** A 2-D map of float32 values, base64 little-endian, row-major. */
-export interface MapData {
-  height: number;
-  width: number;
-  min: number;
-  max: number;
-  sum: number;
-  data: string;
-}
-
-export interface ChannelCard extends MapData {
-  channel: number;
-}
+/** A 2-D map of float32 values (base64 little-endian, row-major), as the engine's channel view sends them. */
+export type MapData = Omit<ChannelMap, 'channel'>;
+export type ChannelCard = ChannelMap;
 
 export interface LayerView {
   id: string;
