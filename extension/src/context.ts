@@ -77,6 +77,11 @@ export class Ctx implements vscode.Disposable {
           const c = readSettings();
           this.setViewSettings({ colorMap: c.colorMap, scaling: c.scaling });
         }
+        if (e.affectsConfiguration('relevanceLens.backend') && this.engine.info) {
+          void vscode.window
+            .showInformationMessage('Relevance Lens: the backend setting applies when the engine restarts.', 'Restart Engine')
+            .then((c) => c && vscode.commands.executeCommand('relevanceLens.restartEngine'));
+        }
       }),
     );
     this.subscriptions.push(
@@ -97,8 +102,11 @@ export class Ctx implements vscode.Disposable {
     return this.composite ?? this.settings.composite;
   }
 
-  /** Opens a model in the engine (closing the previous one) and makes it the current model. */
-  async openModel(file: string, hooks: string[] = []): Promise<OpenedModel> {
+  /**
+   * Opens a model in the engine (closing the previous one) and makes it the current model. `keepRun` keeps the
+   * latest run on show (reopening after an engine restart; its tensors are gone, its pictures are not).
+   */
+  async openModel(file: string, hooks: string[] = [], keepRun = false): Promise<OpenedModel> {
     const info = await this.engine.request(P.OpenModel, { path: file });
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
@@ -107,7 +115,7 @@ export class Ctx implements vscode.Disposable {
     if (previous?.path !== file) {
       this.target = undefined;
     }
-    this.lastRun = undefined;
+    if (!keepRun) this.lastRun = undefined;
     this.remember();
     this.modelChanged.fire();
     return this.model;
@@ -174,7 +182,7 @@ export class Ctx implements vscode.Disposable {
       if (!m) return;
       // its id belonged to the old engine process; there is nothing to close in the new one
       this.model = undefined;
-      await this.openModel(m.path, [...m.hooks]);
+      await this.openModel(m.path, [...m.hooks], true);
       this.log.info(`reopened ${m.path} with ${m.hooks.size} hooks after the engine restarted`);
     } catch (e) {
       this.log.error(`could not reopen ${m!.path} after the restart: ${(e as Error).message}`);

@@ -1,6 +1,7 @@
 /** Commands: Show Relevance Panel, Export Relevance…. */
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { ResponseError } from 'vscode-jsonrpc/node';
 import { heatmapPng } from '../../../engine/src/image';
 import { encodeNpy } from '../../../engine/src/npy';
 import * as P from '../../../engine/src/server/protocol';
@@ -41,7 +42,10 @@ export function registerPanelCommands(ctx: Ctx, panel: RelevancePanel): void {
       args.to ??
       (await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(path.dirname(m.path), name)), filters: format === 'png' ? { 'PNG image': ['png'] } : { 'NumPy array': ['npy'] } }));
     if (!to) return;
-    const t = (await ctx.engine.request(P.GetTensor, { tensorId: tensor.ref.tensorId, view: 'full' })) as P.TensorData;
+    const t = (await ctx.engine.request(P.GetTensor, { tensorId: tensor.ref.tensorId, view: 'full' }).catch((e) => {
+      if (e instanceof ResponseError && e.code === P.ErrorCodes.UNKNOWN_TENSOR) throw new Error('the engine no longer holds this run (it restarted, or the model was reopened): run the attribution again to export');
+      throw e;
+    })) as P.TensorData;
     const array = { shape: t.shape, data: P.decodeFloats(t.data) };
     let bytes: Buffer;
     if (format === 'npy') bytes = encodeNpy(array);
