@@ -100,6 +100,8 @@ export class EngineClient implements vscode.Disposable {
       return;
     }
     void vscode.window.showWarningMessage(`Relevance Lens: the engine stopped (${how}) and was restarted.`, 'Show Log').then((c) => c && this.log.show());
+    // also in the status bar: VS Code may file the notification in the centre without a toast
+    vscode.window.setStatusBarMessage(`$(debug-restart) Relevance Lens: engine restarted after it stopped (${how})`, 15_000);
     void this.start().then(
       (info) => this.restarted.fire(info),
       (e) => {

@@ -185,6 +185,11 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const [pid] = wb.enginePids();
     assert.ok(pid, 'engine process found');
     process.kill(pid, 'SIGKILL');
+    await waitFor(
+      async () => /Relevance Lens: engine restarted after it stopped \(signal SIGKILL\)/.test(await wb.page.locator('.statusbar').innerText()),
+      10_000,
+      'the restart in the status bar',
+    );
     const msg = await wb.waitForNotification(/engine stopped/);
     assert.match(msg, /restarted/);
     await waitFor(async () => wb.enginePids().some((p) => p !== pid), 30_000, 'a new engine process');
