@@ -38,13 +38,14 @@ function conv2dForward(x: tf.Tensor4D, w: tf.Tensor4D, a: ConvAttrs): tf.Tensor4
   return tf.concat(xs.map((xi, i) => tf.conv2d(xi, ws[i], a.strides, explicitPad(a.pads), 'NHWC', a.dilations)), 3);
 }
 
-/** Inserts (stride − 1) zeros between neighbouring rows and columns. */
+/** Inserts (stride − 1) zeros between neighbouring rows and columns (two 4-D pads: wasm pads 6-D slowly). */
 function dilateSpatial(dy: tf.Tensor4D, strides: [number, number]): tf.Tensor4D {
   const [sh, sw] = strides;
   if (sh === 1 && sw === 1) return dy;
   const [n, h, w, c] = dy.shape;
-  const spread = tf.pad(tf.reshape(dy, [n, h, 1, w, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  const full = tf.reshape(spread, [n, h * sh, w * sw, c]);
+  const rows = tf.pad(tf.reshape(dy, [n * h, 1, w, c]), [[0, 0], [0, sh - 1], [0, 0], [0, 0]]);
+  const cols = tf.pad(tf.reshape(rows, [n * h * sh, w, 1, c]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]);
+  const full = tf.reshape(cols, [n, h * sh, w * sw, c]);
   return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
 }
 
@@ -71,13 +72,16 @@ function conv2dInputGrad(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.
   const [kh, kw] = [w.shape[0], w.shape[1]];
   const [dh, dw] = a.dilations;
   const span = [dh * (kh - 1), dw * (kw - 1)];
-  const d = dilateSpatial(dy, a.strides);
+  // a 1×1 kernel is pointwise: apply it before spreading the gradient over the strided grid (stride² less work)
+  const pointwise = kh === 1 && kw === 1 && a.groups === 1;
+  const d = dilateSpatial(pointwise ? tf.conv2d(dy, tf.transpose(w, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC') : dy, a.strides);
   const before = [span[0] - a.pads[0][0], span[1] - a.pads[1][0]];
   const after = [xShape[1] + span[0] - before[0] - d.shape[1], xShape[2] + span[1] - before[1] - d.shape[2]];
   // Cropping (negative padding) happens when padding exceeds the kernel span: slice first, then pad.
   const crop = [Math.max(0, -before[0]), Math.max(0, -before[1]), Math.max(0, -after[0]), Math.max(0, -after[1])];
   const cropped = tf.slice(d, [0, crop[0], crop[1], 0], [-1, d.shape[1] - crop[0] - crop[2], d.shape[2] - crop[1] - crop[3], -1]);
   const padded = tf.pad(cropped, [[0, 0], [Math.max(0, before[0]), Math.max(0, after[0])], [Math.max(0, before[1]), Math.max(0, after[1])], [0, 0]]);
+  if (pointwise) return padded as tf.Tensor4D;
   const flipped = flipSpatial(w);
   const inC = xShape[3];
   if (a.groups === 1) {
@@ -105,45 +109,47 @@ function pool(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4D {
 }
 
 /**
- * Max-pool input gradient routed to the first maximum of each window in row-major order, as PyTorch does; the
- * wasm kernel breaks ties (all-zero windows after a ReLU) differently. Each kernel offset is one strided view.
+ * Max-pool input gradient routed to the first maximum of each window in row-major order, as PyTorch does (the
+ * wasm kernel breaks ties, e.g. all-zero windows after a ReLU, differently); padding never wins. A plain loop over
+ * the values: far faster here than composing it from backend ops.
  */
 function maxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
-  const padded = p.pads.flat().some((v) => v > 0);
-  if (!padded && tilesExactly(x, p, dy)) return tiledMaxPoolInputGrad(x, p, dy);
-  const xp = (padded ? tf.pad(x, explicitPad(p.pads), -Infinity) : x) as tf.Tensor4D;
-  const [n, ho, wo, c] = dy.shape;
+  const [n, h, w, c] = x.shape;
+  const [, ho, wo] = dy.shape;
   const [kh, kw] = p.kernel;
   const [sh, sw] = p.strides;
-  const offsets: [number, number][] = [];
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) offsets.push([i, j]);
-  const view = ([i, j]: [number, number]) =>
-    tf.stridedSlice(xp, [0, i, j, 0], [n, i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1, c], [1, sh, sw, 1]);
-  const winner = tf.argMax(tf.stack(offsets.map(view), 4), 4);
-  let dx: tf.Tensor4D = tf.zeros(xp.shape);
-  offsets.forEach(([i, j], k) => {
-    const routed = tf.mul(dy, tf.cast(tf.equal(winner, k), 'float32')) as tf.Tensor4D;
-    const spread = dilateSpatial(routed, p.strides);
-    dx = tf.add(dx, tf.pad(spread, [[0, 0], [i, xp.shape[1] - i - spread.shape[1]], [j, xp.shape[2] - j - spread.shape[2]], [0, 0]]));
-  });
-  return padded ? tf.slice(dx, [0, p.pads[0][0], p.pads[1][0], 0], x.shape) : dx;
-}
-
-/** Windows that tile the input exactly (kernel = stride, no remainder), as in VGG's 2×2 pools. */
-function tilesExactly(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): boolean {
-  const [kh, kw] = p.kernel;
-  return kh === p.strides[0] && kw === p.strides[1] && x.shape[1] === dy.shape[1] * kh && x.shape[2] === dy.shape[2] * kw;
-}
-
-/** The same routing for tiling windows by reshaping each window onto its own axis: a few fast ops. */
-function tiledMaxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
-  const [n, ho, wo, c] = dy.shape;
-  const [kh, kw] = p.kernel;
-  // [n·ho, kh, wo, kw, c] → [n·ho, wo, c, kh, kw]: one row per window, its elements in row-major order
-  const windows = tf.reshape(tf.transpose(tf.reshape(x, [n * ho, kh, wo, kw, c]), [0, 2, 4, 1, 3]), [n * ho * wo * c, kh * kw]);
-  // (cast: wasm's OneHot writes zeros when asked for float32 directly)
-  const routed = tf.mul(tf.cast(tf.oneHot(tf.argMax(windows, 1), kh * kw), 'float32'), tf.reshape(dy, [n * ho * wo * c, 1]));
-  return tf.reshape(tf.transpose(tf.reshape(routed, [n * ho, wo, c, kh, kw]), [0, 3, 1, 4, 2]), x.shape) as tf.Tensor4D;
+  const [top, left] = [p.pads[0][0], p.pads[1][0]];
+  const xv = x.dataSync();
+  const dyv = dy.dataSync();
+  const dx = new Float32Array(xv.length);
+  const best = new Float32Array(c);
+  const bestAt = new Int32Array(c);
+  for (let b = 0; b < n; b++) {
+    for (let oi = 0; oi < ho; oi++) {
+      for (let oj = 0; oj < wo; oj++) {
+        bestAt.fill(-1);
+        for (let di = 0; di < kh; di++) {
+          const i = oi * sh + di - top;
+          if (i < 0 || i >= h) continue;
+          for (let dj = 0; dj < kw; dj++) {
+            const j = oj * sw + dj - left;
+            if (j < 0 || j >= w) continue;
+            const base = ((b * h + i) * w + j) * c;
+            for (let k = 0; k < c; k++) {
+              const v = xv[base + k];
+              if (bestAt[k] < 0 || v > best[k]) {
+                best[k] = v;
+                bestAt[k] = base + k;
+              }
+            }
+          }
+        }
+        const o = ((b * ho + oi) * wo + oj) * c;
+        for (let k = 0; k < c; k++) if (bestAt[k] >= 0) dx[bestAt[k]] += dyv[o + k];
+      }
+    }
+  }
+  return tf.tensor4d(dx, x.shape);
 }
 
 /** Resolves a reshape target: 0 copies the input's dimension (ONNX), −1 takes the rest. */

@@ -1,0 +1,95 @@
+/**
+ * The hand-written backward ops against plain-JS references, on every backend the engine offers here: the
+ * max-pool gradient (first maximum in row-major order, as PyTorch; tiling and overlapping windows, padding, ties)
+ * and the convolution input gradient (strides, padding, 1×1 and k×k kernels) against tf.grad.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../engine/src/backend';
+import type { GraphNode, PoolAttrs } from '../../engine/src/graph';
+import { vjp } from '../../engine/src/ops';
+import { seededRandom } from '../../engine/src/random';
+
+/** NHWC values: random, with runs of exact zeros (as after a ReLU) so that windows tie. */
+function values(n: number, seed: number): Float32Array {
+  const r = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => (r() < 0.4 ? 0 : r() * 2 - 1));
+}
+
+/** PyTorch's max-pool gradient: each window's dy goes to its first maximum (row-major), padding never wins. */
+function maxPoolGradReference(x: Float32Array, [n, h, w, c]: number[], p: PoolAttrs, dy: Float32Array, [ho, wo]: number[]): Float32Array {
+  const dx = new Float32Array(x.length);
+  const at = (b: number, i: number, j: number, k: number) => ((b * h + i) * w + j) * c + k;
+  for (let b = 0; b < n; b++)
+    for (let oi = 0; oi < ho; oi++)
+      for (let oj = 0; oj < wo; oj++)
+        for (let k = 0; k < c; k++) {
+          let best = -1;
+          for (let di = 0; di < p.kernel[0]; di++)
+            for (let dj = 0; dj < p.kernel[1]; dj++) {
+              const i = oi * p.strides[0] + di - p.pads[0][0];
+              const j = oj * p.strides[1] + dj - p.pads[1][0];
+              if (i < 0 || j < 0 || i >= h || j >= w) continue;
+              if (best < 0 || x[at(b, i, j, k)] > x[best]) best = at(b, i, j, k);
+            }
+          dx[best] += dy[((b * ho + oi) * wo + oj) * c + k];
+        }
+  return dx;
+}
+
+function poolNode(pool: PoolAttrs): GraphNode {
+  return { id: 'pool', name: 'pool', op: 'maxPool', sourceOp: 'MaxPool', inputs: ['x'], output: 'y', attrs: { pool }, params: {} };
+}
+
+const close = (a: ArrayLike<number>, e: ArrayLike<number>, tol: number, what: string) => {
+  assert.equal(a.length, e.length);
+  for (let i = 0; i < e.length; i++) assert.ok(Math.abs(a[i] - e[i]) <= tol * (1 + Math.abs(e[i])), `${what}[${i}] = ${a[i]}, expected ${e[i]}`);
+};
+
+for (const backend of ['wasm', 'cpu']) {
+  describe(`backward ops on ${backend}`, () => {
+    const cases: [string, PoolAttrs, number[]][] = [
+      ['2×2 stride 2 (tiling)', { kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]] }, [2, 8, 6, 3]],
+      ['3×3 stride 2 pad 1 (ResNet stem)', { kernel: [3, 3], strides: [2, 2], pads: [[1, 1], [1, 1]] }, [1, 9, 8, 4]],
+      ['3×3 stride 1 (overlapping)', { kernel: [3, 3], strides: [1, 1], pads: [[0, 0], [0, 0]] }, [1, 6, 7, 2]],
+      ['2×2 stride 2 with a remainder row', { kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]] }, [1, 7, 6, 2]],
+    ];
+    for (const [name, pool, shape] of cases) {
+      test(`max-pool gradient, ${name}`, async () => {
+        await initBackend(backend);
+        const [n, h, w, c] = shape;
+        const ho = Math.floor((h + pool.pads[0][0] + pool.pads[0][1] - pool.kernel[0]) / pool.strides[0]) + 1;
+        const wo = Math.floor((w + pool.pads[1][0] + pool.pads[1][1] - pool.kernel[1]) / pool.strides[1]) + 1;
+        const xv = values(n * h * w * c, 1);
+        const dyv = Float32Array.from(values(n * ho * wo * c, 2), (v) => v + 0.5);
+        const dx = tf.tidy(() => vjp(poolNode(pool), [tf.tensor4d(xv, [n, h, w, c])], {}, tf.tensor4d(dyv, [n, ho, wo, c]))[0].dataSync());
+        close(dx, maxPoolGradReference(xv, shape, pool, dyv, [ho, wo]), 1e-6, 'dx');
+      });
+    }
+
+    const convs: [string, number, number, [number, number], [[number, number], [number, number]]][] = [
+      ['3×3 stride 1 pad 1', 3, 1, [1, 1], [[1, 1], [1, 1]]],
+      ['3×3 stride 2 pad 1', 3, 2, [1, 1], [[1, 1], [1, 1]]],
+      ['1×1 stride 2 (ResNet downsample)', 1, 2, [1, 1], [[0, 0], [0, 0]]],
+      ['7×7 stride 2 pad 3', 7, 2, [1, 1], [[3, 3], [3, 3]]],
+    ];
+    for (const [name, k, s, dil, pads] of convs) {
+      test(`convolution input gradient, ${name}, equals tf.grad`, async () => {
+        await initBackend(backend);
+        const [n, h, w, ci, co] = [1, 11, 10, 3, 4];
+        const node: GraphNode = {
+          id: 'conv', name: 'conv', op: 'conv2d', sourceOp: 'Conv', inputs: ['x'], output: 'y',
+          attrs: { conv: { strides: [s, s], pads, dilations: dil, groups: 1 } },
+          params: { weight: tf.tensor4d(values(k * k * ci * co, 3), [k, k, ci, co]) },
+        } as GraphNode;
+        const x = tf.tensor4d(values(n * h * w * ci, 4), [n, h, w, ci]);
+        const padded = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], pads[0], pads[1], [0, 0]]) as tf.Tensor4D;
+        const y = tf.conv2d(padded(x), node.params.weight as tf.Tensor4D, s, 'valid');
+        const dy = tf.tensor4d(values(y.size, 5), y.shape as [number, number, number, number]);
+        const expected = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(padded(t as tf.Tensor4D), node.params.weight as tf.Tensor4D, s, 'valid'), dy)))(x).dataSync();
+        close(vjp(node, [x], node.params, dy)[0].dataSync(), expected, 1e-5, 'dx');
+      });
+    }
+  });
+}
