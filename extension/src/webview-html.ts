@@ -2,6 +2,9 @@
 import { randomBytes } from 'crypto';
 import * as vscode from 'vscode';
 
+/** CSP hash of an empty inline style: sha256 of "". */
+const EMPTY_STYLE_HASH = 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=';
+
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions {
   return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview')] };
 }
@@ -12,7 +15,8 @@ export function webviewHtml(webview: vscode.Webview, extensionUri: vscode.Uri, s
   const csp = [
     "default-src 'none'",
     `img-src ${webview.cspSource} data:`,
-    `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+    // the toolkit (FAST) appends one empty <style> element and fills it through the CSSOM: allow exactly that
+    `style-src ${webview.cspSource} 'nonce-${nonce}' '${EMPTY_STYLE_HASH}'`,
     `font-src ${webview.cspSource}`,
     `script-src 'nonce-${nonce}'`,
   ].join('; ');

@@ -201,4 +201,9 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), ['features.0', 'classifier.1']);
     await wb.screenshot('11-run-after-restart');
   });
+
+  test('the webviews ran without a Content-Security-Policy violation', () => {
+    const violations = wb.console.filter((m) => /Content Security Policy/i.test(m) && /relevance-lens/.test(m));
+    assert.deepEqual(violations, []);
+  });
 });

@@ -57,6 +57,8 @@ export class Workbench {
     private readonly dir: string,
     private readonly log: () => string,
     private readonly name: string,
+    /** console messages of the workbench and its webviews */
+    readonly console: string[],
   ) {}
 
   /** Installs the .vsix into a fresh code-server, opens the workspace in Chromium and waits for the workbench. */
@@ -100,12 +102,14 @@ export class Workbench {
     }, 30_000, 'code-server to listen');
     const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const console: string[] = [];
+    page.on('console', (m) => console.push(`${m.type()}: ${m.text()} @ ${m.location().url}`));
     await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
     // the extension host starts after the workbench shows
     await page.waitForSelector('.activitybar a.action-label[aria-label="Relevance Lens"]', { timeout: 60_000 });
     await page.waitForTimeout(1500);
-    return new Workbench(page, workspace, browser, server, dir, () => log, opts.name);
+    return new Workbench(page, workspace, browser, server, dir, () => log, opts.name, console);
   }
 
   async screenshot(name: string): Promise<string> {
