@@ -58,7 +58,22 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     }
   });
 
+  // one run at a time: a second would replace the tensors the first is still fetching
+  let running = false;
   register(ctx, 'relevanceLens.runAttribution', async () => {
+    if (running) {
+      void vscode.window.showInformationMessage('Relevance Lens: an attribution is already running (cancel it from its notification).');
+      return;
+    }
+    running = true;
+    try {
+      await runAttribution();
+    } finally {
+      running = false;
+    }
+  });
+
+  const runAttribution = async () => {
     const m = await ctx.modelReady();
     const input = ctx.input ?? (await chooseInput(ctx));
     if (!input) return;
@@ -101,7 +116,7 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     ctx.recordRun(run);
     panel.show(true);
     vscode.window.setStatusBarMessage(`Relevance Lens: ${run.result.composite} in ${Math.round(run.result.timingMs)} ms on ${run.result.backend}`, 5000);
-  });
+  };
 }
 
 /** Number of classes: the size of the model's last layer (its output). */
