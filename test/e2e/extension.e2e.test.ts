@@ -4,6 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import * as fs from 'fs';
 import * as path from 'path';
 import { canvasStats, ROOT, waitFor, Workbench } from './harness';
 
@@ -168,13 +169,30 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     await wb.screenshot('08-detached-rerun');
   });
 
+  test("the panel's export buttons save a heatmap PNG and a tensor .npy", async () => {
+    const frame = await wb.webviewFrame('#root[data-run-id]');
+    for (const [format, magic] of [['png', '\x89PNG'], ['npy', '\x93NUMPY']] as const) {
+      await frame.locator(`section.card[data-layer="features.0"] [data-export="features.0|${format}"]`).click();
+      // VS Code's save dialog, proposing features.0-relevance.<format> beside the model: accept it
+      const input = wb.page.locator('.quick-input-widget input[role="combobox"]');
+      await input.waitFor({ state: 'visible' });
+      const proposed = new RegExp(`/workspace/features\\.0-relevance\\.${format}$`);
+      await waitFor(async () => proposed.test(await input.inputValue()), 10_000, 'the proposed file name');
+      await input.press('Enter');
+      const file = path.join(wb.workspace, `features.0-relevance.${format}`);
+      await waitFor(async () => fs.existsSync(file) && fs.statSync(file).size > 0, 15_000, `${file} to be written`);
+      assert.equal(fs.readFileSync(file).subarray(0, magic.length).toString('latin1'), magic);
+    }
+    await wb.screenshot('09-exported');
+  });
+
   test('a corrupt model gives an error naming it, and the extension keeps working', async () => {
     await wb.clearNotifications();
     await wb.showExplorer();
     await wb.contextMenu(wb.explorerRow('broken.onnx'), 'Open in Relevance Lens');
     const msg = await wb.waitForNotification(/broken\.onnx/);
     assert.match(msg, /Relevance Lens: .*broken\.onnx/);
-    await wb.screenshot('09-corrupt-model-error');
+    await wb.screenshot('10-corrupt-model-error');
     const previous = await runId();
     await wb.command('Relevance Lens: Run Attribution');
     await panelAfter(previous);
@@ -193,13 +211,13 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const msg = await wb.waitForNotification(/engine stopped/);
     assert.match(msg, /restarted/);
     await waitFor(async () => wb.enginePids().some((p) => p !== pid), 30_000, 'a new engine process');
-    await wb.screenshot('10-engine-restarted');
+    await wb.screenshot('11-engine-restarted');
     // the model and hooks were reopened in the new engine: a run works and still has the hooked layer
     const previous = await runId();
     await wb.command('Relevance Lens: Run Attribution');
     const frame = await panelAfter(previous);
     assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), ['features.0', 'classifier.1']);
-    await wb.screenshot('11-run-after-restart');
+    await wb.screenshot('12-run-after-restart');
   });
 
   test('the webviews ran without a Content-Security-Policy violation', () => {
