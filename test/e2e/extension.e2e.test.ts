@@ -184,6 +184,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
       assert.equal(fs.readFileSync(file).subarray(0, magic.length).toString('latin1'), magic);
     }
     await wb.screenshot('09-exported');
+    await wb.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
   });
 
   test('a corrupt model gives an error naming it, and the extension keeps working', async () => {

@@ -121,6 +121,8 @@ export class Workbench {
 
   /** Runs a command from the palette (F1), by its title. */
   async command(title: string): Promise<void> {
+    // keys typed while a webview has focus go to its iframe: give the focus back to the workbench first
+    await this.page.evaluate('document.activeElement && document.activeElement.blur()');
     await this.page.keyboard.press('F1');
     const input = this.page.locator('.quick-input-widget input[role="combobox"]');
     await input.waitFor({ state: 'visible' });
@@ -154,10 +156,25 @@ export class Workbench {
   }
 
   /** Right-clicks a row and chooses a context-menu entry. */
+  /**
+   * Right-clicks a row and chooses a context-menu entry. A list can re-render under the pointer (the explorer
+   * after files appear), so a menu without the entry is closed and the right-click tried again.
+   */
   async contextMenu(row: Locator, entry: string): Promise<void> {
-    await row.click({ button: 'right' });
     const item = this.page.locator('.monaco-menu .action-label', { hasText: entry }).first();
-    await item.waitFor({ state: 'visible', timeout: 10_000 });
+    for (let attempt = 1; ; attempt++) {
+      await row.click({ button: 'right' });
+      try {
+        await item.waitFor({ state: 'visible', timeout: 3_000 });
+        // the menu belongs to the row that took the focus: make sure that is ours
+        if (!(await row.evaluate((el) => el.classList.contains('focused')))) throw new Error(`the context menu opened on another row than ${row}`);
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+        await this.page.keyboard.press('Escape');
+        await this.page.waitForTimeout(500);
+      }
+    }
     // the menu ignores a click that arrives with no pointer movement over it; hover first, then press Enter on it
     await item.hover();
     await this.page.waitForTimeout(150);
