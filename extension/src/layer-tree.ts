@@ -12,8 +12,6 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
   private readonly changed = new vscode.EventEmitter<LayerTreeItem | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subs: vscode.Disposable[];
-  /** parent of each item, for reveal() */
-  private parents = new Map<LayerTreeItem, LayerTreeItem | undefined>();
 
   constructor(private readonly ctx: Ctx) {
     const refresh = () => this.changed.fire(undefined);
@@ -21,13 +19,7 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
   }
 
   getChildren(element?: LayerTreeItem): LayerTreeItem[] {
-    const items = element ? element.children : (this.ctx.model?.info.tree ?? []);
-    for (const c of items) this.parents.set(c, element);
-    return items;
-  }
-
-  getParent(element: LayerTreeItem): LayerTreeItem | undefined {
-    return this.parents.get(element);
+    return element ? element.children : (this.ctx.model?.info.tree ?? []);
   }
 
   getTreeItem(layer: LayerTreeItem): vscode.TreeItem {

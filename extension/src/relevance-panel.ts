@@ -21,10 +21,6 @@ export class RelevancePanel implements vscode.Disposable {
     );
   }
 
-  get visible(): boolean {
-    return this.panel?.visible ?? false;
-  }
-
   show(preserveFocus = false): void {
     if (this.panel) {
       this.panel.reveal(undefined, preserveFocus);

@@ -255,10 +255,6 @@ export class Workbench {
     return pids;
   }
 
-  serverLog(): string {
-    return this.log();
-  }
-
   /** The extension's output channel ("Relevance Lens"), as code-server logs it. */
   extensionLog(): string {
     const found: string[] = [];
