@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
+import { nativeConv2d, nativeConv2dInputGrad, nativeConvolutions } from './native';
 
 /** Forward of one node on given inputs and (possibly modified) parameters. Internal layout: channels-last. */
 export type Forward = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>) => tf.Tensor;
@@ -160,8 +161,15 @@ function resolveShape(target: number[], inShape: number[]): number[] {
 export const OPS: Record<OpKind, OpImpl> = {
   conv2d: {
     linear: 'conv',
-    forward: (n, [x], p) => addBias(conv2dForward(x as tf.Tensor4D, p.weight as tf.Tensor4D, n.attrs.conv!), p.bias),
-    vjp: (n, [x], p, dy) => [conv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D)],
+    forward: (n, [x], p) =>
+      nativeConvolutions()
+        ? nativeConv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.bias, n.attrs.conv!)
+        : addBias(conv2dForward(x as tf.Tensor4D, p.weight as tf.Tensor4D, n.attrs.conv!), p.bias),
+    vjp: (n, [x], p, dy) => [
+      nativeConvolutions()
+        ? nativeConv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D)
+        : conv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D),
+    ],
   },
   dense: {
     linear: 'dense',
