@@ -4,7 +4,7 @@
       "target_name": "relevance_native",
       "sources": ["relevance_native.cc"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-ffp-contract=off"],
       "libraries": ["-ldnnl", "-lgomp"]
     }
   ]

@@ -169,6 +169,83 @@ napi_value conv2d_backward_data(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** matmul(m, k, n, a, b, bias | null, out, transposeB): out[m×n] = a[m×k] · B + bias, where B is b[k×n], or,
+ *  with transposeB, b[n×k] read transposed (the input gradient of a dense layer: dy · Wᵀ). Row-major, no copies. */
+napi_value matmul(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!arguments(env, info, argv, 8)) return throw_error(env, "matmul(m, k, n, a, b, bias, out, transposeB) takes 8 arguments");
+  try {
+    int64_t dims[3];
+    for (int i = 0; i < 3; i++) {
+      if (napi_get_value_int64(env, argv[i], &dims[i]) != napi_ok || dims[i] < 1) throw Failure{"matmul: m, k and n must be positive integers"};
+    }
+    const int64_t m = dims[0], k = dims[1], n = dims[2];
+    bool transpose_b = false;
+    napi_get_value_bool(env, argv[7], &transpose_b);
+    float* a = floats(env, argv[3], m * k, "a");
+    float* b = floats(env, argv[4], k * n, "b");
+    napi_valuetype bias_type;
+    napi_typeof(env, argv[5], &bias_type);
+    float* bias = bias_type == napi_null || bias_type == napi_undefined ? nullptr : floats(env, argv[5], n, "bias");
+    float* out = floats(env, argv[6], m * n, "out");
+
+    using dt = memory::data_type;
+    memory::desc a_md({m, k}, dt::f32, tag::ab), out_md({m, n}, dt::f32, tag::ab);
+    memory::desc b_md({k, n}, dt::f32, transpose_b ? tag::ba : tag::ab), bias_md({1, n}, dt::f32, tag::ab);
+    auto d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, out_md) : dnnl::matmul::desc(a_md, b_md, out_md);
+    dnnl::matmul::primitive_desc pd(d, cpu());
+    dnnl::stream s(cpu());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(a_md, cpu(), a)}, {DNNL_ARG_WEIGHTS, memory(b_md, cpu(), b)}, {DNNL_ARG_DST, memory(out_md, cpu(), out)}};
+    if (bias) args.insert({DNNL_ARG_BIAS, memory(bias_md, cpu(), bias)});
+    dnnl::matmul(pd).execute(s, args);
+    s.wait();
+  } catch (const Failure& f) {
+    return throw_error(env, f.message);
+  } catch (const dnnl::error& e) {
+    return throw_error(env, std::string("oneDNN: ") + e.what());
+  }
+  return nullptr;
+}
+
+/** divideStabilized(g, z, epsilon, out[, by, sign]): out = m·g / (z + ε·sign(z)) with sign(0) = +1 — Zennit's
+ *  stabilised division, one pass instead of the backend's six or more. m is 1, or, given `by`, the mask
+ *  [by > 0] (sign 1) or [by < 0] (sign −1) as 1 or 0. The same float32 operations in the same order as the
+ *  backend's kernels (no contraction to fused multiply-adds), so the same values. */
+napi_value divide_stabilized(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  size_t argc = 6;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != 4 && argc != 6) return throw_error(env, "divideStabilized(g, z, epsilon, out[, by, sign]) takes 4 or 6 arguments");
+  try {
+    size_t n = 0;
+    napi_get_typedarray_info(env, argv[0], nullptr, &n, nullptr, nullptr, nullptr);
+    const float* g = floats(env, argv[0], n, "g");
+    const float* z = floats(env, argv[1], n, "z");
+    double eps64 = 0;
+    if (napi_get_value_double(env, argv[2], &eps64) != napi_ok) throw Failure{"epsilon must be a number"};
+    const float eps = static_cast<float>(eps64);
+    float* out = floats(env, argv[3], n, "out");
+    const int64_t count = static_cast<int64_t>(n);
+    if (argc == 4) {
+#pragma omp parallel for simd if (count > 65536) schedule(static)
+      for (int64_t i = 0; i < count; i++) out[i] = g[i] / (z[i] + (z[i] >= 0.0f ? eps : -eps));
+      return nullptr;
+    }
+    const float* by = floats(env, argv[4], n, "by");
+    int32_t sign = 0;
+    if (napi_get_value_int32(env, argv[5], &sign) != napi_ok || (sign != 1 && sign != -1)) throw Failure{"sign must be 1 or -1"};
+    const float s = static_cast<float>(sign);
+#pragma omp parallel for simd if (count > 65536) schedule(static)
+    for (int64_t i = 0; i < count; i++) {
+      const float m = s * by[i] > 0.0f ? 1.0f : 0.0f;
+      out[i] = (m * g[i]) / (z[i] + (z[i] >= 0.0f ? eps : -eps));
+    }
+  } catch (const Failure& f) {
+    return throw_error(env, f.message);
+  }
+  return nullptr;
+}
+
 /** info(): what runs the kernels, for the engine's report. */
 napi_value library_info(napi_env env, napi_callback_info) {
   const dnnl_version_t* v = dnnl_version();
@@ -186,6 +263,8 @@ napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"conv2d", nullptr, conv2d, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackwardData", nullptr, conv2d_backward_data, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"divideStabilized", nullptr, divide_stabilized, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, library_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

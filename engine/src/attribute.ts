@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assignRules, type Composite } from './composites';
 import { EngineError, fail } from './errors';
 import type { Graph } from './graph';
-import { fromModelLayout, type Model, toModelLayout } from './model';
+import { fromModelLayout, type Model, modelLayoutShape, toModelLayout } from './model';
 import { type NdArray, size } from './npy';
 import { forward, vjp } from './ops';
 import { applyRule, type Rule } from './rules';
@@ -117,10 +117,10 @@ export async function relevancePass(
       const inputs = node.inputs.map((i) => values.get(i)!);
       const y = values.get(node.output)!;
       const g = grads.get(node.output) ?? tf.zerosLike(y);
-      const rel = toModelLayout(graph, node.output, g);
-      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...rel.shape], sum: tf.sum(rel).dataSync()[0] });
+      // the sum needs no layout change; only stored layers are transposed to the model's layout
+      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: modelLayoutShape(graph, node.output, g.shape), sum: tf.sum(g).dataSync()[0] });
       for (const id of storeByNode.get(node.id) ?? []) {
-        const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(rel) };
+        const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(toModelLayout(graph, node.output, g)) };
         if (opts.storeActivations) layer.activation = toNdArray(toModelLayout(graph, node.output, y));
         stored.push(layer);
       }

@@ -72,6 +72,11 @@ export function toModelLayout(graph: Graph, value: string, t: tf.Tensor): tf.Ten
   return graph.channelsLastValues.has(value) && t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
 }
 
+/** The shape a channels-last value has in the model's layout (no data moved). */
+export function modelLayoutShape(graph: Graph, value: string, shape: readonly number[]): number[] {
+  return graph.channelsLastValues.has(value) && shape.length === 4 ? [shape[0], shape[3], shape[1], shape[2]] : [...shape];
+}
+
 /** Converts an input in the model's layout to the engine's. */
 export function fromModelLayout(graph: Graph, value: string, t: tf.Tensor): tf.Tensor {
   return graph.channelsLastValues.has(value) && t.rank === 4 ? tf.transpose(t, [0, 2, 3, 1]) : t;

@@ -12,6 +12,8 @@ import type { ConvAttrs } from './graph';
 interface Addon {
   conv2d(geometry: Int32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void;
   conv2dBackwardData(geometry: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  matmul(m: number, k: number, n: number, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, transposeB: boolean): void;
+  divideStabilized(g: Float32Array, z: Float32Array, epsilon: number, out: Float32Array, by?: Float32Array, sign?: number): void;
   info(): { library: string; threads: number };
 }
 
@@ -24,6 +26,8 @@ export interface NativeStatus {
 
 const FORWARD = 'RelevanceLensConv2D';
 const BACKWARD_DATA = 'RelevanceLensConv2DBackwardData';
+const DIVIDE_STABILIZED = 'RelevanceLensDivideStabilized';
+const MATMUL = 'RelevanceLensMatMul';
 const BACKENDS = ['wasm', 'cpu'] as const;
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
@@ -55,8 +59,8 @@ export function nativeStatus(): NativeStatus {
   return status;
 }
 
-/** true when convolutions on the active backend run natively */
-export function nativeConvolutions(): boolean {
+/** true when the engine's heavy kernels on the active backend run natively */
+export function nativeKernels(): boolean {
   return nativeStatus().convolutions !== undefined && (BACKENDS as readonly string[]).includes(tf.getBackend());
 }
 
@@ -89,31 +93,66 @@ const VIEWS: Record<(typeof BACKENDS)[number], (backend: tf.KernelBackend) => Vi
   },
 };
 
+/** A native kernel: the inputs it reads, the shape of its output, and the call that fills the output. */
+interface KernelSpec {
+  name: string;
+  inputs: string[];
+  outputShape: (attrs: tf.NamedAttrMap, inputs: tf.TensorInfo[]) => number[];
+  run: (attrs: tf.NamedAttrMap, inputs: Float32Array[], output: Float32Array) => void;
+}
+
+const geometryOf = (attrs: tf.NamedAttrMap) => attrs.geometry as unknown as Int32Array;
+
+function kernelSpecs(native: Addon): KernelSpec[] {
+  return [
+    {
+      name: FORWARD,
+      inputs: ['x', 'filter', 'bias'],
+      outputShape: (attrs) => {
+        const g = geometryOf(attrs);
+        return [g[0], g[8], g[9], g[6]];
+      },
+      run: (attrs, [x, w, bias], y) => native.conv2d(geometryOf(attrs), x, w, bias ?? null, y),
+    },
+    {
+      name: BACKWARD_DATA,
+      inputs: ['dy', 'filter'],
+      outputShape: (attrs) => [...geometryOf(attrs).subarray(0, 4)],
+      run: (attrs, [dy, w], dx) => native.conv2dBackwardData(geometryOf(attrs), dy, w, dx),
+    },
+    {
+      name: MATMUL,
+      inputs: ['a', 'b', 'bias'],
+      outputShape: (attrs, [a, b]) => [a.shape[0], b.shape[attrs.transposeB ? 0 : 1]],
+      run: (attrs, [a, b, bias], out) => {
+        const [m, k] = [attrs.m as number, attrs.k as number];
+        native.matmul(m, k, out.length / m, a, b, bias ?? null, out, attrs.transposeB as boolean);
+      },
+    },
+    {
+      name: DIVIDE_STABILIZED,
+      inputs: ['g', 'z', 'by'],
+      outputShape: (_attrs, [g]) => g.shape,
+      run: (attrs, [g, z, by], out) => (by ? native.divideStabilized(g, z, attrs.epsilon as number, out, by, attrs.sign as number) : native.divideStabilized(g, z, attrs.epsilon as number, out)),
+    },
+  ];
+}
+
 function registerKernels(): void {
-  const run = addon!;
-  for (const backendName of BACKENDS) {
-    const views = VIEWS[backendName];
-    tf.registerKernel({
-      kernelName: FORWARD,
-      backendName,
-      kernelFunc: ({ inputs, attrs, backend }) => {
-        const g = attrs.geometry as unknown as Int32Array;
-        const infos = [inputs.x, inputs.filter, ...(inputs.bias ? [inputs.bias] : [])] as tf.TensorInfo[];
-        const { inputs: [x, w, bias], output, result } = views(backend)(infos, [g[0], g[8], g[9], g[6]]);
-        run.conv2d(g, x, w, bias ?? null, output);
-        return result;
-      },
-    });
-    tf.registerKernel({
-      kernelName: BACKWARD_DATA,
-      backendName,
-      kernelFunc: ({ inputs, attrs, backend }) => {
-        const g = attrs.geometry as unknown as Int32Array;
-        const { inputs: [dy, w], output, result } = views(backend)([inputs.dy, inputs.filter] as tf.TensorInfo[], [g[0], g[1], g[2], g[3]]);
-        run.conv2dBackwardData(g, dy, w, output);
-        return result;
-      },
-    });
+  for (const spec of kernelSpecs(addon!)) {
+    for (const backendName of BACKENDS) {
+      const views = VIEWS[backendName];
+      tf.registerKernel({
+        kernelName: spec.name,
+        backendName,
+        kernelFunc: ({ inputs, attrs = {}, backend }) => {
+          const infos = spec.inputs.map((name) => inputs[name]).filter((t): t is tf.TensorInfo => t !== undefined);
+          const v = views(backend as tf.KernelBackend)(infos, spec.outputShape(attrs, infos));
+          spec.run(attrs, v.inputs, v.output);
+          return v.result;
+        },
+      });
+    }
   }
 }
 
@@ -126,4 +165,16 @@ export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | u
 /** The input gradient of conv(·, w) for the output gradient dy. */
 export function nativeConv2dInputGrad(xShape: readonly number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
   return tf.engine().runKernel(BACKWARD_DATA, { dy, filter: w }, { geometry: geometry(xShape, w.shape, a) } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/** a · b + bias (a: [m, k], b: [k, n]), or a · bᵀ (b: [n, k]) with transposeB. */
+export function nativeMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | undefined, transposeB = false): tf.Tensor2D {
+  const inputs: tf.NamedTensorMap = bias ? { a, b, bias } : { a, b };
+  return tf.engine().runKernel(MATMUL, inputs, { m: a.shape[0], k: a.shape[1], transposeB }) as tf.Tensor2D;
+}
+
+/** m·g / (z + ε·sign(z)) with sign(0) = +1 in one pass, m = 1 or the mask [sign·by > 0]; all of one shape. */
+export function nativeDivideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon: number, mask?: { by: tf.Tensor; sign: 1 | -1 }): tf.Tensor {
+  const inputs: tf.NamedTensorMap = mask ? { g, z, by: mask.by } : { g, z };
+  return tf.engine().runKernel(DIVIDE_STABILIZED, inputs, { epsilon, sign: mask?.sign ?? 1 }) as tf.Tensor;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
-import { nativeConv2d, nativeConv2dInputGrad, nativeConvolutions } from './native';
+import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul } from './native';
 
 /** Forward of one node on given inputs and (possibly modified) parameters. Internal layout: channels-last. */
 export type Forward = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>) => tf.Tensor;
@@ -162,19 +162,22 @@ export const OPS: Record<OpKind, OpImpl> = {
   conv2d: {
     linear: 'conv',
     forward: (n, [x], p) =>
-      nativeConvolutions()
+      nativeKernels()
         ? nativeConv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.bias, n.attrs.conv!)
         : addBias(conv2dForward(x as tf.Tensor4D, p.weight as tf.Tensor4D, n.attrs.conv!), p.bias),
     vjp: (n, [x], p, dy) => [
-      nativeConvolutions()
+      nativeKernels()
         ? nativeConv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D)
         : conv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D),
     ],
   },
   dense: {
     linear: 'dense',
-    forward: (_n, [x], p) => addBias(tf.matMul(x as tf.Tensor2D, p.weight as tf.Tensor2D), p.bias),
-    vjp: (_n, _x, p, dy) => [tf.matMul(dy as tf.Tensor2D, p.weight as tf.Tensor2D, false, true)],
+    forward: (_n, [x], p) =>
+      nativeKernels() ? nativeMatMul(x as tf.Tensor2D, p.weight as tf.Tensor2D, p.bias) : addBias(tf.matMul(x as tf.Tensor2D, p.weight as tf.Tensor2D), p.bias),
+    vjp: (_n, _x, p, dy) => [
+      nativeKernels() ? nativeMatMul(dy as tf.Tensor2D, p.weight as tf.Tensor2D, undefined, true) : tf.matMul(dy as tf.Tensor2D, p.weight as tf.Tensor2D, false, true),
+    ],
   },
   relu: { forward: (_n, [x]) => tf.relu(x) },
   leakyRelu: { forward: (n, [x]) => tf.leakyRelu(x, n.attrs.alpha ?? 0.01) },

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fail } from './errors';
 import type { GraphNode } from './graph';
+import { nativeDivideStabilized, nativeKernels } from './native';
 import { forward, vjp } from './ops';
 
 /**
@@ -46,7 +47,32 @@ export function stabilize(z: tf.Tensor, epsilon = 1e-6): tf.Tensor {
   return tf.add(z, tf.mul(tf.where(tf.greaterEqual(z, 0), tf.onesLike(z), tf.fill(z.shape, -1)), epsilon));
 }
 
-const sum = (ts: tf.Tensor[]) => ts.reduce((a, b) => tf.add(a, b));
+/**
+ * g / stabilize(z), the division at the heart of every rule's gradient mapper; with a mask, only where
+ * sign·by > 0 (Gamma's split by the output's sign), as Zennit writes it: (g · [sign·by > 0]) / stabilize(z).
+ * One native pass when the addon is there.
+ */
+export function divideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon = 1e-6, mask?: { by: tf.Tensor; sign: 1 | -1 }): tf.Tensor {
+  const same = (t: tf.Tensor) => t.dtype === 'float32' && tf.util.arraysEqual(t.shape, g.shape);
+  if (nativeKernels() && same(g) && same(z) && (!mask || same(mask.by))) return nativeDivideStabilized(g, z, epsilon, mask);
+  const masked = mask ? tf.mul(tf.cast(mask.sign > 0 ? tf.greater(mask.by, 0) : tf.less(mask.by, 0), 'float32'), g) : g;
+  return tf.div(masked, stabilize(z, epsilon));
+}
+
+/** Outputs known to be exactly zero (a term whose input is zero and whose bias is zeroed): sums skip them. */
+const knownZero = new WeakSet<tf.Tensor>();
+function zeroLike(t: tf.Tensor): tf.Tensor {
+  const z = tf.zerosLike(t);
+  knownZero.add(z);
+  return z;
+}
+
+/** Σ ts; adding an exact zero changes no value, so known zeros are left out. */
+function sum(ts: tf.Tensor[]): tf.Tensor {
+  const nonZero = ts.filter((t) => !knownZero.has(t));
+  return nonZero.length ? nonZero.reduce((a, b) => tf.add(a, b)) : ts[0];
+}
+
 const identity: InputModifier = (x) => x;
 const positive: InputModifier = (x) => tf.relu(x);
 /** exactly zero for non-negative inputs (after a ReLU): such terms are skipped */
@@ -70,7 +96,7 @@ export function epsilonRule(epsilon = 1e-6, o: RuleOptions = {}): BasicRule {
     name: 'Epsilon',
     inputModifiers: [identity],
     paramModifiers: [keep(o.zeroParams)],
-    gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, epsilon))],
+    gradientMapper: (g, [z]) => [divideStabilized(g, z, epsilon)],
     reducer: weighted(1),
   };
 }
@@ -83,7 +109,7 @@ export function zPlusRule(o: RuleOptions = {}): BasicRule {
     inputModifiers: [positive, negative],
     paramModifiers: [clampMin(o.zeroParams), clampMax(withBiasZero(o.zeroParams))],
     gradientMapper: (g, zs) => {
-      const h = tf.div(g, stabilize(sum(zs), eps));
+      const h = divideStabilized(g, sum(zs), eps);
       return [h, h];
     },
     reducer: weighted(1, 1),
@@ -100,8 +126,8 @@ export function alphaBetaRule(alpha = 2, beta = 1, o: RuleOptions = {}): BasicRu
     inputModifiers: [positive, negative, positive, negative],
     paramModifiers: [clampMin(o.zeroParams), clampMax(withBiasZero(o.zeroParams)), clampMax(o.zeroParams), clampMin(withBiasZero(o.zeroParams))],
     gradientMapper: (g, z) => {
-      const hp = tf.div(g, stabilize(tf.add(z[0], z[1]), eps));
-      const hn = tf.div(g, stabilize(tf.add(z[2], z[3]), eps));
+      const hp = divideStabilized(g, sum([z[0], z[1]]), eps);
+      const hn = divideStabilized(g, sum([z[2], z[3]]), eps);
       return [hp, hp, hn, hn];
     },
     reducer: weighted(alpha, alpha, -beta, -beta),
@@ -127,11 +153,10 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
       keep(),
     ],
     gradientMapper: (g, z) => {
-      const pos = tf.cast(tf.greater(z[4], 0), 'float32');
-      const neg = tf.cast(tf.less(z[4], 0), 'float32');
-      const hp = tf.div(tf.mul(pos, g), stabilize(tf.add(z[0], z[1]), eps));
-      const hn = tf.div(tf.mul(neg, g), stabilize(tf.add(z[2], z[3]), eps));
-      return [hp, hp, hn, hn, tf.zerosLike(g)];
+      const hp = divideStabilized(g, sum([z[0], z[1]]), eps, { by: z[4], sign: 1 });
+      const hn = divideStabilized(g, sum([z[2], z[3]]), eps, { by: z[4], sign: -1 });
+      // the fifth term's gradient is never used (its reducer weight is 0)
+      return [hp, hp, hn, hn, tf.scalar(0)];
     },
     // the fifth term only decides which outputs are positive
     reducer: weighted(1, 1, 1, 1, 0),
@@ -148,7 +173,7 @@ export function zBoxRule(low: number | tf.Tensor, high: number | tf.Tensor, o: R
     inputModifiers: [identity, fillLike(low), fillLike(high)],
     paramModifiers: [keep(o.zeroParams), clampMin(o.zeroParams), clampMax(o.zeroParams)],
     gradientMapper: (g, [z, zl, zh]) => {
-      const h = tf.div(g, stabilize(tf.sub(tf.sub(z, zl), zh), eps));
+      const h = divideStabilized(g, tf.sub(tf.sub(z, zl), zh), eps);
       return [h, h, h];
     },
     reducer: weighted(1, -1, -1),
@@ -164,7 +189,7 @@ export function wSquareRule(o: RuleOptions = {}): BasicRule {
     name: 'WSquare',
     inputModifiers: [ones],
     paramModifiers: [{ modify: (p) => tf.square(p), zero: o.zeroParams }],
-    gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, eps))],
+    gradientMapper: (g, [z]) => [divideStabilized(g, z, eps)],
     reducer: { kind: 'gradient' },
   };
 }
@@ -176,7 +201,7 @@ export function flatRule(o: RuleOptions = {}): BasicRule {
     name: 'Flat',
     inputModifiers: [ones],
     paramModifiers: [{ modify: (p) => tf.onesLike(p), zero: withBiasZero(o.zeroParams) }],
-    gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, eps))],
+    gradientMapper: (g, [z]) => [divideStabilized(g, z, eps)],
     reducer: { kind: 'gradient' },
   };
 }
@@ -189,7 +214,7 @@ export function normRule(o: RuleOptions = {}): BasicRule {
     name: 'Norm',
     inputModifiers: [identity],
     paramModifiers: [keep()],
-    gradientMapper: (g, [z]) => [tf.div(g, stabilize(z, eps))],
+    gradientMapper: (g, [z]) => [divideStabilized(g, z, eps)],
     reducer: weighted(1),
   };
 }
@@ -226,6 +251,13 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
   // output is its bias alone (zero when the bias is zeroed)
   const linear = node.op === 'conv2d' || node.op === 'dense';
   const nonNegative = linear && rule.inputModifiers.includes(negative) && inputs.every((x) => tf.min(x).dataSync()[0] >= 0);
+  // each distinct input modifier runs once; on non-negative inputs `positive` is the identity
+  const modifiedInputs = new Map<InputModifier, tf.Tensor[]>([[identity, inputs]]);
+  const modifiedInput = (m: InputModifier) => {
+    const key = nonNegative && m === positive ? identity : m;
+    if (!modifiedInputs.has(key)) modifiedInputs.set(key, inputs.map(key));
+    return modifiedInputs.get(key)!;
+  };
   const terms = rule.inputModifiers.map((modIn, k) => {
     const pm = rule.paramModifiers[k];
     const zeroInput = modIn === negative && nonNegative;
@@ -234,22 +266,22 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
       modified ??= Object.fromEntries(Object.entries(node.params).map(([name, p]) => [name, pm.zero?.includes(name) ? tf.zerosLike(p) : pm.modify(p, name)]));
       return modified;
     };
-    const xs = inputs.map(modIn);
+    const unmodifiedInput = modIn === identity || (modIn === positive && nonNegative);
     let z: tf.Tensor;
-    if (modIn === identity && pm.modify === UNCHANGED && !pm.zero?.length) z = output; // the forward pass's own value
-    else if (zeroInput && !('bias' in node.params && !pm.zero?.includes('bias'))) z = tf.zerosLike(output); // W·0, no bias
-    else z = forward(node, xs, params());
+    if (unmodifiedInput && pm.modify === UNCHANGED && !pm.zero?.length) z = output; // the forward pass's own value
+    else if (zeroInput) z = 'bias' in node.params && !pm.zero?.includes('bias') ? tf.add(tf.zerosLike(output), params().bias) : zeroLike(output); // W·0 + b
+    else z = forward(node, modifiedInput(modIn), params());
     // its contribution weight·x·g vanishes when the weight or the input is zero: no gradient needed
     const needed = !weights || (weights[k] !== 0 && !zeroInput);
-    return { xs, params, z, needed };
+    return { xs: () => modifiedInput(modIn), params, z, needed };
   });
   const grads = rule.gradientMapper(grad, terms.map((t) => t.z));
-  const perTerm = terms.map((t, k) => (t.needed ? vjp(node, t.xs, t.params(), grads[k]) : undefined));
+  const perTerm = terms.map((t, k) => (t.needed ? vjp(node, t.xs(), t.params(), grads[k]) : undefined));
   return inputs.map((_, i) => {
     if (!weights) return sum(perTerm.map((g) => g![i]));
     const parts = terms.flatMap((t, k) => {
       if (!perTerm[k]) return [];
-      const xg = tf.mul(t.xs[i], perTerm[k]![i]);
+      const xg = tf.mul(t.xs()[i], perTerm[k]![i]);
       return [weights[k] === 1 ? xg : tf.mul(weights[k], xg)];
     });
     return parts.length ? sum(parts) : tf.zerosLike(inputs[i]);
