@@ -7,7 +7,9 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <unordered_map>
+#include <vector>
 #include <string>
 
 #include "oneapi/dnnl/dnnl.hpp"
@@ -93,12 +95,22 @@ struct ConvShape {
   }
 };
 
+/** Kernels in oneDNN's layouts, kept for weights the engine marked as long-lived (by a non-zero id): reordering
+ *  a kernel costs about as much as the convolution itself. An id names one immutable buffer; released by id. */
+std::unordered_map<int64_t, std::vector<memory>> prepared_cache;
+
 /** The kernel in the layout the primitive wants (a reorder into oneDNN's blocked format, when it differs). */
-memory prepared_weights(dnnl::stream& s, const ConvShape& g, float* w, const memory::desc& wanted) {
+memory prepared_weights(dnnl::stream& s, const ConvShape& g, float* w, const memory::desc& wanted, int64_t id) {
   memory user(g.user_weights(), cpu(), w);
   if (wanted == g.user_weights()) return user;
+  if (id > 0) {
+    for (const memory& m : prepared_cache[id]) {
+      if (m.get_desc() == wanted) return m;
+    }
+  }
   memory out(wanted, cpu());
   dnnl::reorder(user, out).execute(s, user, out);
+  if (id > 0) prepared_cache[id].push_back(out);
   return out;
 }
 
@@ -114,10 +126,17 @@ bool arguments(napi_env env, napi_callback_info info, napi_value (&argv)[N], siz
   return true;
 }
 
-/** conv2d(geometry, x, w, bias | null, y): y = conv(x, w) + bias, channels-last. */
+int64_t weights_id(napi_env env, napi_value v) {
+  int64_t id = 0;
+  if (napi_get_value_int64(env, v, &id) != napi_ok || id < 0) throw Failure{"the weights id must be a non-negative integer"};
+  return id;
+}
+
+/** conv2d(geometry, x, w, bias | null, y, weightsId): y = conv(x, w) + bias, channels-last; weightsId 0 or the
+ *  id of a long-lived kernel. */
 napi_value conv2d(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!arguments(env, info, argv, 5)) return throw_error(env, "conv2d(geometry, x, w, bias, y) takes 5 arguments");
+  napi_value argv[6];
+  if (!arguments(env, info, argv, 6)) return throw_error(env, "conv2d(geometry, x, w, bias, y, weightsId) takes 6 arguments");
   try {
     ConvShape g = ConvShape::from(env, argv[0]);
     float* x = floats(env, argv[1], g.src_size(), "x");
@@ -129,7 +148,7 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
 
     dnnl::stream s(cpu());
     auto pd = g.forward(dnnl::prop_kind::forward_inference, b != nullptr);
-    memory weights = prepared_weights(s, g, w, pd.weights_desc());
+    memory weights = prepared_weights(s, g, w, pd.weights_desc(), weights_id(env, argv[5]));
     memory src(g.src(), cpu(), x), dst(g.dst(), cpu(), y);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
     if (b) args.insert({DNNL_ARG_BIAS, memory(g.bias(), cpu(), b)});
@@ -143,10 +162,11 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-/** conv2dBackwardData(geometry, dy, w, dx): dx = the input gradient of conv(·, w) for the output gradient dy. */
+/** conv2dBackwardData(geometry, dy, w, dx, weightsId): dx = the input gradient of conv(·, w) for the output
+ *  gradient dy. */
 napi_value conv2d_backward_data(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!arguments(env, info, argv, 4)) return throw_error(env, "conv2dBackwardData(geometry, dy, w, dx) takes 4 arguments");
+  napi_value argv[5];
+  if (!arguments(env, info, argv, 5)) return throw_error(env, "conv2dBackwardData(geometry, dy, w, dx, weightsId) takes 5 arguments");
   try {
     ConvShape g = ConvShape::from(env, argv[0]);
     float* dy = floats(env, argv[1], g.dst_size(), "dy");
@@ -157,7 +177,7 @@ napi_value conv2d_backward_data(napi_env env, napi_callback_info info) {
     auto hint = g.forward(dnnl::prop_kind::forward_training, false);
     dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.src(), g.any_weights(), g.dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
     dnnl::convolution_backward_data::primitive_desc pd(d, cpu(), hint);
-    memory weights = prepared_weights(s, g, w, pd.weights_desc());
+    memory weights = prepared_weights(s, g, w, pd.weights_desc(), weights_id(env, argv[4]));
     memory diff_dst(g.dst(), cpu(), dy), diff_src(g.src(), cpu(), dx);
     dnnl::convolution_backward_data(pd).execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DIFF_SRC, diff_src}});
     s.wait();
@@ -207,6 +227,65 @@ napi_value matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** maxPoolBackward(geometry, x, dy, dx): the max-pool input gradient, each window's gradient routed to its first
+ *  maximum in row-major order (as PyTorch; padding never wins), channels-last.
+ *  geometry: Int32Array [n, h, w, c, ho, wo, kh, kw, strideH, strideW, padTop, padLeft] */
+napi_value max_pool_backward(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!arguments(env, info, argv, 4)) return throw_error(env, "maxPoolBackward(geometry, x, dy, dx) takes 4 arguments");
+  try {
+    bool is_typed = false;
+    napi_is_typedarray(env, argv[0], &is_typed);
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (!is_typed || napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array || length != 12) {
+      throw Failure{"the pooling geometry must be an Int32Array of 12 values"};
+    }
+    const int32_t* q = static_cast<const int32_t*>(data);
+    const int64_t n = q[0], h = q[1], w = q[2], c = q[3], ho = q[4], wo = q[5], kh = q[6], kw = q[7], sh = q[8], sw = q[9], top = q[10], left = q[11];
+    for (size_t i = 0; i < 12; i++) {
+      if (q[i] < (i >= 10 ? 0 : 1)) throw Failure{"invalid pooling geometry (value " + std::to_string(i) + " is " + std::to_string(q[i]) + ")"};
+    }
+    const float* x = floats(env, argv[1], n * h * w * c, "x");
+    const float* dy = floats(env, argv[2], n * ho * wo * c, "dy");
+    float* dx = floats(env, argv[3], n * h * w * c, "dx");
+    std::fill(dx, dx + n * h * w * c, 0.0f);
+    std::vector<float> best(c);
+    std::vector<int64_t> best_at(c);
+    for (int64_t b = 0; b < n; b++) {
+      for (int64_t oi = 0; oi < ho; oi++) {
+        for (int64_t oj = 0; oj < wo; oj++) {
+          std::fill(best_at.begin(), best_at.end(), -1);
+          for (int64_t di = 0; di < kh; di++) {
+            const int64_t i = oi * sh + di - top;
+            if (i < 0 || i >= h) continue;
+            for (int64_t dj = 0; dj < kw; dj++) {
+              const int64_t j = oj * sw + dj - left;
+              if (j < 0 || j >= w) continue;
+              const int64_t base = ((b * h + i) * w + j) * c;
+              for (int64_t k = 0; k < c; k++) {
+                const float v = x[base + k];
+                if (best_at[k] < 0 || v > best[k]) {
+                  best[k] = v;
+                  best_at[k] = base + k;
+                }
+              }
+            }
+          }
+          const float* g = dy + ((b * ho + oi) * wo + oj) * c;
+          for (int64_t k = 0; k < c; k++) {
+            if (best_at[k] >= 0) dx[best_at[k]] += g[k];
+          }
+        }
+      }
+    }
+  } catch (const Failure& f) {
+    return throw_error(env, f.message);
+  }
+  return nullptr;
+}
+
 /** divideStabilized(g, z, epsilon, out[, by, sign]): out = m·g / (z + ε·sign(z)) with sign(0) = +1 — Zennit's
  *  stabilised division, one pass instead of the backend's six or more. m is 1, or, given `by`, the mask
  *  [by > 0] (sign 1) or [by < 0] (sign −1) as 1 or 0. The same float32 operations in the same order as the
@@ -246,6 +325,18 @@ napi_value divide_stabilized(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** releaseWeights(id): forgets the kernels prepared for a long-lived weight (its tensor was disposed). */
+napi_value release_weights(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!arguments(env, info, argv, 1)) return throw_error(env, "releaseWeights(id) takes 1 argument");
+  try {
+    prepared_cache.erase(weights_id(env, argv[0]));
+  } catch (const Failure& f) {
+    return throw_error(env, f.message);
+  }
+  return nullptr;
+}
+
 /** info(): what runs the kernels, for the engine's report. */
 napi_value library_info(napi_env env, napi_callback_info) {
   const dnnl_version_t* v = dnnl_version();
@@ -264,7 +355,9 @@ napi_value init(napi_env env, napi_value exports) {
       {"conv2d", nullptr, conv2d, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackwardData", nullptr, conv2d_backward_data, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"maxPoolBackward", nullptr, max_pool_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"divideStabilized", nullptr, divide_stabilized, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"releaseWeights", nullptr, release_weights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, library_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -125,7 +125,7 @@ export async function relevancePass(
         stored.push(layer);
       }
       const rule = rules.get(node.id);
-      const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g) : vjp(node, inputs, node.params, g)));
+      const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, model.derived) : vjp(node, inputs, node.params, g)));
       node.inputs.forEach((name, i) => {
         const prev = grads.get(name);
         grads.set(name, prev ? tf.add(prev, inGrads[i]) : inGrads[i]);

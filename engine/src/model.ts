@@ -2,27 +2,39 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { mergeBatchNorm, ownedParams } from './canonizers';
+import { DerivedParams } from './derived-params';
 import { EngineError, fail } from './errors';
 import { buildLayerTree, disposeGraph, type Graph, type LayerTreeItem, layerIndex } from './graph';
 import { loadOnnx } from './loaders/onnx';
 import { loadTfjsLayers } from './loaders/tfjs';
+import { releasePrepared, retainPrepared } from './native';
 import { forward } from './ops';
+
+const params = (graph: Graph) => graph.nodes.flatMap((n) => Object.values(n.params));
 
 /** A loaded model: its graph, the batch-norm-merged graph LRP uses, and the layer tree. */
 export class Model {
   readonly tree: LayerTreeItem[];
   /** tree id (node or container) → node id */
   readonly index: Map<string, string>;
+  /** rule-modified parameters, kept across runs; at most twice the model's own parameters */
+  readonly derived: DerivedParams;
   private merged?: Graph;
 
   constructor(readonly graph: Graph) {
     this.tree = buildLayerTree(graph);
     this.index = layerIndex(graph);
+    const paramBytes = graph.nodes.reduce((n, node) => n + Object.values(node.params).reduce((m, p) => m + p.size * 4, 0), 0);
+    this.derived = new DerivedParams(2 * paramBytes);
+    retainPrepared(params(graph));
   }
 
   /** The graph with batch-norm merged into the preceding linear layers (Zennit's canonizer). */
   canonical(): Graph {
-    this.merged ??= mergeBatchNorm(this.graph);
+    if (!this.merged) {
+      this.merged = mergeBatchNorm(this.graph);
+      retainPrepared(params(this.merged));
+    }
     return this.merged;
   }
 
@@ -39,6 +51,9 @@ export class Model {
   }
 
   dispose(): void {
+    this.derived.clear();
+    releasePrepared(params(this.graph));
+    if (this.merged) releasePrepared(params(this.merged));
     if (this.merged && this.merged !== this.graph) for (const t of ownedParams(this.merged, this.graph)) t.dispose();
     disposeGraph(this.graph);
   }

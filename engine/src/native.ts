@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ConvAttrs } from './graph';
+import type { ConvAttrs, PoolAttrs } from './graph';
 
 /**
  * Native convolutions: oneDNN's kernels (what PyTorch runs on CPU) from the optional addon in engine/native/,
@@ -10,9 +10,11 @@ import type { ConvAttrs } from './graph';
  * or with RELEVANCE_LENS_NATIVE=off, the backend's own kernels run.
  */
 interface Addon {
-  conv2d(geometry: Int32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array): void;
-  conv2dBackwardData(geometry: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  conv2d(geometry: Int32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, weightsId: number): void;
+  conv2dBackwardData(geometry: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array, weightsId: number): void;
+  releaseWeights(weightsId: number): void;
   matmul(m: number, k: number, n: number, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, transposeB: boolean): void;
+  maxPoolBackward(geometry: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   divideStabilized(g: Float32Array, z: Float32Array, epsilon: number, out: Float32Array, by?: Float32Array, sign?: number): void;
   info(): { library: string; threads: number };
 }
@@ -28,6 +30,7 @@ const FORWARD = 'RelevanceLensConv2D';
 const BACKWARD_DATA = 'RelevanceLensConv2DBackwardData';
 const DIVIDE_STABILIZED = 'RelevanceLensDivideStabilized';
 const MATMUL = 'RelevanceLensMatMul';
+const MAX_POOL_BACKWARD = 'RelevanceLensMaxPoolBackward';
 const BACKENDS = ['wasm', 'cpu'] as const;
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
@@ -112,13 +115,13 @@ function kernelSpecs(native: Addon): KernelSpec[] {
         const g = geometryOf(attrs);
         return [g[0], g[8], g[9], g[6]];
       },
-      run: (attrs, [x, w, bias], y) => native.conv2d(geometryOf(attrs), x, w, bias ?? null, y),
+      run: (attrs, [x, w, bias], y) => native.conv2d(geometryOf(attrs), x, w, bias ?? null, y, attrs.weightsId as number),
     },
     {
       name: BACKWARD_DATA,
       inputs: ['dy', 'filter'],
       outputShape: (attrs) => [...geometryOf(attrs).subarray(0, 4)],
-      run: (attrs, [dy, w], dx) => native.conv2dBackwardData(geometryOf(attrs), dy, w, dx),
+      run: (attrs, [dy, w], dx) => native.conv2dBackwardData(geometryOf(attrs), dy, w, dx, attrs.weightsId as number),
     },
     {
       name: MATMUL,
@@ -128,6 +131,12 @@ function kernelSpecs(native: Addon): KernelSpec[] {
         const [m, k] = [attrs.m as number, attrs.k as number];
         native.matmul(m, k, out.length / m, a, b, bias ?? null, out, attrs.transposeB as boolean);
       },
+    },
+    {
+      name: MAX_POOL_BACKWARD,
+      inputs: ['x', 'dy'],
+      outputShape: (_attrs, [x]) => x.shape,
+      run: (attrs, [x, dy], dx) => native.maxPoolBackward(geometryOf(attrs), x, dy, dx),
     },
     {
       name: DIVIDE_STABILIZED,
@@ -156,21 +165,50 @@ function registerKernels(): void {
   }
 }
 
+/**
+ * Long-lived weights (a model's parameters and their rule-modified versions) by id: the addon keeps their kernels
+ * in its own layout until released. Tensors are immutable, so an id always names the same values.
+ */
+const longLived = new WeakMap<tf.Tensor, number>();
+let nextWeightsId = 1;
+
+export function retainPrepared(ts: Iterable<tf.Tensor>): void {
+  for (const t of ts) if (!longLived.has(t)) longLived.set(t, nextWeightsId++);
+}
+
+export function releasePrepared(ts: Iterable<tf.Tensor>): void {
+  for (const t of ts) {
+    const id = longLived.get(t);
+    if (id === undefined) continue;
+    longLived.delete(t);
+    addon?.releaseWeights(id);
+  }
+}
+
 /** conv(x, w) + bias, channels-last, HWIO kernel with in-channels per group. */
 export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, a: ConvAttrs): tf.Tensor4D {
   const inputs: tf.NamedTensorMap = bias ? { x, filter: w, bias } : { x, filter: w };
-  return tf.engine().runKernel(FORWARD, inputs, { geometry: geometry(x.shape, w.shape, a) } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  const attrs = { geometry: geometry(x.shape, w.shape, a), weightsId: longLived.get(w) ?? 0 };
+  return tf.engine().runKernel(FORWARD, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /** The input gradient of conv(·, w) for the output gradient dy. */
 export function nativeConv2dInputGrad(xShape: readonly number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
-  return tf.engine().runKernel(BACKWARD_DATA, { dy, filter: w }, { geometry: geometry(xShape, w.shape, a) } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  const attrs = { geometry: geometry(xShape, w.shape, a), weightsId: longLived.get(w) ?? 0 };
+  return tf.engine().runKernel(BACKWARD_DATA, { dy, filter: w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /** a · b + bias (a: [m, k], b: [k, n]), or a · bᵀ (b: [n, k]) with transposeB. */
 export function nativeMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | undefined, transposeB = false): tf.Tensor2D {
   const inputs: tf.NamedTensorMap = bias ? { a, b, bias } : { a, b };
   return tf.engine().runKernel(MATMUL, inputs, { m: a.shape[0], k: a.shape[1], transposeB }) as tf.Tensor2D;
+}
+
+/** The max-pool input gradient, routed to each window's first maximum (as PyTorch); channels-last. */
+export function nativeMaxPoolBackward(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const geometry = Int32Array.from([n, h, w, c, dy.shape[1], dy.shape[2], ...p.kernel, ...p.strides, p.pads[0][0], p.pads[1][0]]);
+  return tf.engine().runKernel(MAX_POOL_BACKWARD, { x, dy }, { geometry } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /** m·g / (z + ε·sign(z)) with sign(0) = +1 in one pass, m = 1 or the mask [sign·by > 0]; all of one shape. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
-import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul } from './native';
+import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul, nativeMaxPoolBackward } from './native';
 
 /** Forward of one node on given inputs and (possibly modified) parameters. Internal layout: channels-last. */
 export type Forward = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>) => tf.Tensor;
@@ -187,7 +187,9 @@ export const OPS: Record<OpKind, OpImpl> = {
   softmax: { forward: (_n, [x]) => tf.softmax(x) },
   maxPool: {
     forward: (n, [x]) => pool(x as tf.Tensor4D, n.attrs.pool!, 'max'),
-    vjp: (n, [x], _p, dy) => [maxPoolInputGrad(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D)],
+    vjp: (n, [x], _p, dy) => [
+      nativeKernels() ? nativeMaxPoolBackward(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D) : maxPoolInputGrad(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D),
+    ],
   },
   avgPool: { forward: (n, [x]) => pool(x as tf.Tensor4D, n.attrs.pool!, 'avg') },
   globalAvgPool: {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fail } from './errors';
 import type { GraphNode } from './graph';
+import type { DerivedParams } from './derived-params';
 import { nativeDivideStabilized, nativeKernels } from './native';
 import { forward, vjp } from './ops';
 
@@ -10,9 +11,13 @@ import { forward, vjp } from './ops';
  * term; each term's input gradient is the VJP of its modified forward; the reducer combines inputs and gradients.
  */
 export type InputModifier = (x: tf.Tensor) => tf.Tensor;
-/** (param, name) → modified param; `zero` lists parameters set to zero for this term (Zennit's zero_params). */
+/**
+ * param → modified param; `zero` lists parameters set to zero for this term (Zennit's zero_params). `key` names
+ * what `modify` computes (with its settings), so a model can keep the result for later runs.
+ */
 export interface ParamModifier {
-  modify: (param: tf.Tensor, name: string) => tf.Tensor;
+  modify: (param: tf.Tensor) => tf.Tensor;
+  key: string;
   zero?: string[];
 }
 export type GradientMapper = (grad: tf.Tensor, outputs: tf.Tensor[]) => tf.Tensor[];
@@ -78,10 +83,10 @@ const positive: InputModifier = (x) => tf.relu(x);
 /** exactly zero for non-negative inputs (after a ReLU): such terms are skipped */
 const negative: InputModifier = (x) => tf.neg(tf.relu(tf.neg(x)));
 const UNCHANGED = (p: tf.Tensor) => p;
-const keep = (zero?: string[]): ParamModifier => ({ modify: UNCHANGED, zero });
+const keep = (zero?: string[]): ParamModifier => ({ modify: UNCHANGED, key: 'unchanged', zero });
 const weighted = (...weights: number[]): Reducer => ({ kind: 'inputTimesGradient', weights });
-const clampMin = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.relu(p), zero });
-const clampMax = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.neg(tf.relu(tf.neg(p))), zero });
+const clampMin = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.relu(p), key: 'clamp(min=0)', zero });
+const clampMax = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.neg(tf.relu(tf.neg(p))), key: 'clamp(max=0)', zero });
 const withBiasZero = (zero: string[] = []) => (zero.includes('bias') ? zero : [...zero, 'bias']);
 
 export interface RuleOptions {
@@ -139,6 +144,7 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
   const eps = o.stabilizer ?? 1e-6;
   const gammaMod = (kind: 'min' | 'max', zero?: string[]): ParamModifier => ({
     modify: (p) => tf.add(p, tf.mul(gamma, kind === 'min' ? tf.relu(p) : tf.neg(tf.relu(tf.neg(p))))),
+    key: `p + ${gamma}·clamp(${kind}=0)`,
     zero,
   });
   return {
@@ -188,7 +194,7 @@ export function wSquareRule(o: RuleOptions = {}): BasicRule {
     kind: 'basic',
     name: 'WSquare',
     inputModifiers: [ones],
-    paramModifiers: [{ modify: (p) => tf.square(p), zero: o.zeroParams }],
+    paramModifiers: [{ modify: (p) => tf.square(p), key: 'square', zero: o.zeroParams }],
     gradientMapper: (g, [z]) => [divideStabilized(g, z, eps)],
     reducer: { kind: 'gradient' },
   };
@@ -200,7 +206,7 @@ export function flatRule(o: RuleOptions = {}): BasicRule {
     kind: 'basic',
     name: 'Flat',
     inputModifiers: [ones],
-    paramModifiers: [{ modify: (p) => tf.onesLike(p), zero: withBiasZero(o.zeroParams) }],
+    paramModifiers: [{ modify: (p) => tf.onesLike(p), key: 'ones', zero: withBiasZero(o.zeroParams) }],
     gradientMapper: (g, [z]) => [divideStabilized(g, z, eps)],
     reducer: { kind: 'gradient' },
   };
@@ -240,8 +246,11 @@ export function reluBetaSmoothRule(beta = 10): ElementwiseRule {
   return { kind: 'elementwise', name: 'ReLUBetaSmooth', backward: (x, _y, g) => tf.mul(g, tf.sigmoid(tf.mul(x, beta))) };
 }
 
-/** Applies a rule to a node: the relevance (gradient) at each of its inputs. */
-export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], output: tf.Tensor, grad: tf.Tensor): tf.Tensor[] {
+/**
+ * Applies a rule to a node: the relevance (gradient) at each of its inputs. Modified parameters come from
+ * `derived` when given (kept across runs), else are computed here.
+ */
+export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], output: tf.Tensor, grad: tf.Tensor, derived?: DerivedParams): tf.Tensor[] {
   if (rule.kind === 'elementwise') {
     return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, node.params, grad)[0])];
   }
@@ -263,7 +272,12 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     const zeroInput = modIn === negative && nonNegative;
     let modified: Record<string, tf.Tensor> | undefined;
     const params = () => {
-      modified ??= Object.fromEntries(Object.entries(node.params).map(([name, p]) => [name, pm.zero?.includes(name) ? tf.zerosLike(p) : pm.modify(p, name)]));
+      modified ??= Object.fromEntries(
+        Object.entries(node.params).map(([name, p]) => {
+          const [key, make] = pm.zero?.includes(name) ? ['zero', tf.zerosLike] : [pm.key, pm.modify];
+          return [name, pm.modify === UNCHANGED && key !== 'zero' ? p : derived ? derived.get(p, key, make) : make(p)];
+        }),
+      );
       return modified;
     };
     const unmodifiedInput = modIn === identity || (modIn === positive && nonNegative);

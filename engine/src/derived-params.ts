@@ -1,0 +1,37 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { releasePrepared, retainPrepared } from './native';
+
+/**
+ * Rule-modified parameters (W⁺, W + γ·W⁺, …) of one model, computed on first use and reused by later runs: a
+ * rule's parameter modifier is a pure function of the parameter, named by its key. Bounded: past the budget the
+ * cache starts over. Owned and disposed by the model.
+ */
+export class DerivedParams {
+  private readonly entries = new Map<tf.Tensor, Map<string, tf.Tensor>>();
+  private bytes = 0;
+
+  constructor(private readonly budgetBytes: number) {}
+
+  /** `make(param)` under `key`, computed once; the result outlives the caller's scope. */
+  get(param: tf.Tensor, key: string, make: (param: tf.Tensor) => tf.Tensor): tf.Tensor {
+    const cached = this.entries.get(param)?.get(key);
+    if (cached && !cached.isDisposed) return cached;
+    const size = param.size * 4;
+    if (this.bytes + size > this.budgetBytes) this.clear();
+    const derived = tf.keep(make(param));
+    retainPrepared([derived]);
+    if (!this.entries.has(param)) this.entries.set(param, new Map());
+    this.entries.get(param)!.set(key, derived);
+    this.bytes += size;
+    return derived;
+  }
+
+  clear(): void {
+    for (const byKey of this.entries.values()) {
+      releasePrepared(byKey.values());
+      for (const t of byKey.values()) t.dispose();
+    }
+    this.entries.clear();
+    this.bytes = 0;
+  }
+}
