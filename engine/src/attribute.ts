@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignRules, type Composite } from './composites';
 import { EngineError, fail } from './errors';
-import type { Graph } from './graph';
+import { type Graph, nonNegativeValues } from './graph';
 import { fromModelLayout, type Model, modelLayoutShape, toModelLayout } from './model';
 import { type NdArray, size } from './npy';
 import { forward, vjp } from './ops';
@@ -110,6 +110,13 @@ export async function relevancePass(
     const stored: LayerRelevance[] = [];
     const sums: LayerSum[] = [];
     const nodes = graph.nodes;
+    const nonNegative = nonNegativeValues(graph);
+    // frees a tensor as soon as no value or gradient still held refers to it (identity nodes share tensors)
+    const release = (t: tf.Tensor) => {
+      for (const held of values.values()) if (held === t) return;
+      for (const held of grads.values()) if (held === t) return;
+      t.dispose();
+    };
     for (let k = nodes.length - 1; k >= 0; k--) {
       const node = nodes[k];
       if (opts.isCancelled?.()) throw new EngineError('CANCELLED', 'attribution cancelled');
@@ -125,11 +132,19 @@ export async function relevancePass(
         stored.push(layer);
       }
       const rule = rules.get(node.id);
-      const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, model.derived) : vjp(node, inputs, node.params, g)));
+      const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, { derived: model.derived, nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)) }) : vjp(node, inputs, node.params, g)));
       node.inputs.forEach((name, i) => {
         const prev = grads.get(name);
         grads.set(name, prev ? tf.add(prev, inGrads[i]) : inGrads[i]);
+        if (prev) release(prev);
       });
+      // nothing earlier in the graph reads this node's output or its gradient
+      grads.delete(node.output);
+      release(g);
+      if (node.output !== graph.output) {
+        values.delete(node.output);
+        release(y);
+      }
       await yieldToEventLoop();
     }
     const relevance = grads.get(graph.input.name) ?? tf.zerosLike(values.get(graph.input.name)!);

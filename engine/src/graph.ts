@@ -89,6 +89,24 @@ export interface Graph {
   channelsLastValues: Set<string>;
 }
 
+/** Ops whose output is ≥ 0 whatever the input, and ops that keep their inputs' non-negativity. */
+const NON_NEGATIVE_OUTPUT = new Set<OpKind>(['relu', 'sigmoid', 'softmax']);
+const KEEPS_NON_NEGATIVE = new Set<OpKind>(['maxPool', 'avgPool', 'globalAvgPool', 'identity', 'reshape', 'concat', 'add']);
+
+/**
+ * Values that are ≥ 0 for every input, read off the graph: outputs of a ReLU, and what pooling, reshaping,
+ * concatenating, adding or zero-padding such values gives. (Rules skip their negative-input terms there.)
+ */
+export function nonNegativeValues(graph: Graph): Set<string> {
+  const known = new Set<string>();
+  for (const node of graph.nodes) {
+    const inputsKnown = node.inputs.length > 0 && node.inputs.every((i) => known.has(i));
+    const keeps = KEEPS_NON_NEGATIVE.has(node.op) || (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
+    if (NON_NEGATIVE_OUTPUT.has(node.op) || (keeps && inputsKnown)) known.add(node.output);
+  }
+  return known;
+}
+
 export function paramCount(node: GraphNode): number {
   return Object.values(node.params).reduce((n, t) => n + t.size, 0);
 }

@@ -204,6 +204,8 @@ export const OPS: Record<OpKind, OpImpl> = {
   },
   add: {
     forward: (_n, xs) => xs.reduce((a, b) => tf.add(a, b)),
+    // each summand's gradient is the output's (autodiff for broadcasting sums)
+    vjp: (n, xs, p, dy) => (xs.every((x) => tf.util.arraysEqual(x.shape, dy.shape)) ? xs.map(() => dy) : tf.grads((...ts: tf.Tensor[]) => OPS.add.forward(n, ts, p))(xs, dy)),
   },
   concat: {
     forward: (n, xs) => tf.concat(xs, n.attrs.axis!),

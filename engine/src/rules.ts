@@ -246,11 +246,17 @@ export function reluBetaSmoothRule(beta = 10): ElementwiseRule {
   return { kind: 'elementwise', name: 'ReLUBetaSmooth', backward: (x, _y, g) => tf.mul(g, tf.sigmoid(tf.mul(x, beta))) };
 }
 
-/**
- * Applies a rule to a node: the relevance (gradient) at each of its inputs. Modified parameters come from
- * `derived` when given (kept across runs), else are computed here.
- */
-export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], output: tf.Tensor, grad: tf.Tensor, derived?: DerivedParams): tf.Tensor[] {
+/** What the caller knows beyond the node: where modified parameters are kept, and whether the inputs are ≥ 0. */
+export interface RuleContext {
+  /** rule-modified parameters kept across runs; without it they are computed each time */
+  derived?: DerivedParams;
+  /** every input is ≥ 0 by construction (after a ReLU); otherwise the values are checked */
+  nonNegativeInputs?: boolean;
+}
+
+/** Applies a rule to a node: the relevance (gradient) at each of its inputs. */
+export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], output: tf.Tensor, grad: tf.Tensor, context: RuleContext = {}): tf.Tensor[] {
+  const { derived } = context;
   if (rule.kind === 'elementwise') {
     return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, node.params, grad)[0])];
   }
@@ -259,7 +265,8 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
   // after a ReLU every input is ≥ 0 and the `negative` modifier gives exact zeros; for a linear layer such a term's
   // output is its bias alone (zero when the bias is zeroed)
   const linear = node.op === 'conv2d' || node.op === 'dense';
-  const nonNegative = linear && rule.inputModifiers.includes(negative) && inputs.every((x) => tf.min(x).dataSync()[0] >= 0);
+  const nonNegative =
+    linear && rule.inputModifiers.includes(negative) && (context.nonNegativeInputs || inputs.every((x) => tf.min(x).dataSync()[0] >= 0));
   // each distinct input modifier runs once; on non-negative inputs `positive` is the identity
   const modifiedInputs = new Map<InputModifier, tf.Tensor[]>([[identity, inputs]]);
   const modifiedInput = (m: InputModifier) => {
