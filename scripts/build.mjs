@@ -34,10 +34,15 @@ function filterExisting(entries) {
   return Object.fromEntries(Object.entries(entries).filter(([, f]) => fs.existsSync(path.join(root, f))));
 }
 
-/** Files the bundles load at run time: the wasm backend's binaries (found next to dist/engine.js) and the CSS. */
+/**
+ * Files the bundles load at run time: the wasm backend's binaries and the native kernels' addon when it was built
+ * (scripts/build-native.sh), both found next to dist/engine.js, and the CSS.
+ */
 function copyAssets() {
   const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+  const addon = path.join(root, 'engine/native/build/Release/relevance_native.node');
+  if (fs.existsSync(addon)) fs.copyFileSync(addon, path.join(dist, 'relevance_native.node'));
   fs.mkdirSync(path.join(dist, 'webview'), { recursive: true });
   fs.copyFileSync(path.join(root, 'webview/src/webview.css'), path.join(dist, 'webview/webview.css'));
 }

@@ -20,8 +20,8 @@ interface Addon {
 }
 
 export interface NativeStatus {
-  /** e.g. "oneDNN 2.6.3, 2 threads"; undefined when the backend's own kernels run */
-  convolutions?: string;
+  /** the library behind the addon, e.g. "oneDNN 2.6.3, 2 threads"; undefined when it did not load */
+  library?: string;
   /** why the addon is not used */
   reason?: string;
 }
@@ -40,9 +40,10 @@ function candidates(): string[] {
 
 let addon: Addon | undefined;
 let status: NativeStatus | undefined;
+/** switched off by RELEVANCE_LENS_NATIVE=off, or at run time (benchmarks and tests compare both paths) */
+let enabled = process.env.RELEVANCE_LENS_NATIVE !== 'off';
 
 function load(): NativeStatus {
-  if (process.env.RELEVANCE_LENS_NATIVE === 'off') return { reason: 'switched off (RELEVANCE_LENS_NATIVE=off)' };
   const file = candidates().find((f) => fs.existsSync(f));
   if (!file) return { reason: 'the native addon is not built (npm run build:native)' };
   try {
@@ -50,7 +51,7 @@ function load(): NativeStatus {
     addon = require(file) as Addon;
     const { library, threads } = addon.info();
     registerKernels();
-    return { convolutions: `${library}, ${threads} thread${threads === 1 ? '' : 's'}` };
+    return { library: `${library}, ${threads} thread${threads === 1 ? '' : 's'}` };
   } catch (e) {
     addon = undefined;
     return { reason: `${path.basename(file)} did not load: ${(e as Error).message.split('\n')[0]}` };
@@ -62,9 +63,23 @@ export function nativeStatus(): NativeStatus {
   return status;
 }
 
+/** Turns the native kernels on or off (when the addon loaded); returns whether they are now on. */
+export function useNativeKernels(on: boolean): boolean {
+  enabled = on;
+  return nativeKernels();
+}
+
 /** true when the engine's heavy kernels on the active backend run natively */
 export function nativeKernels(): boolean {
-  return nativeStatus().convolutions !== undefined && (BACKENDS as readonly string[]).includes(tf.getBackend());
+  return enabled && nativeStatus().library !== undefined && (BACKENDS as readonly string[]).includes(tf.getBackend());
+}
+
+/** What runs the heavy kernels (convolutions, dense layers, the rules' divisions), for every report of a run. */
+export function kernelsReport(): string {
+  const backend = tf.getBackend();
+  if (nativeKernels()) return `native (${nativeStatus().library})`;
+  if (!(BACKENDS as readonly string[]).includes(backend)) return backend;
+  return `${backend} (native kernels not used: ${enabled ? nativeStatus().reason : process.env.RELEVANCE_LENS_NATIVE === 'off' ? 'switched off by RELEVANCE_LENS_NATIVE=off' : 'switched off'})`;
 }
 
 /** [n, h, w, ci, kh, kw, co, groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right]: the addon's geometry */

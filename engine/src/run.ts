@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { activeBackend } from './backend';
+import { kernelsReport } from './native';
 import { modelOutput, type PassResult } from './attribute';
 import { attribute, type AttributorName, type AttributorParams } from './attributors';
 import { buildComposite, type CompositeParams, normalizeCompositeName } from './composites';
@@ -22,6 +23,8 @@ export interface AttributionSpec {
 
 export interface AttributionRun extends PassResult {
   backend: string;
+  /** what ran the heavy kernels: the native addon (oneDNN) or the backend itself */
+  kernels: string;
   composite: string;
   attributor: AttributorName;
   target: number[];
@@ -68,6 +71,7 @@ export async function runAttribution(
   return {
     ...result,
     backend: activeBackend(),
+    kernels: kernelsReport(),
     composite: compositeName ?? 'gradient',
     attributor,
     target,

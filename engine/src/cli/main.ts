@@ -94,6 +94,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
   if (isImage) fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, channelsFirst, cmap, 8));
   const summary = {
     backend,
+    kernels: run.kernels,
     model: positional[0],
     input: inputFile,
     composite: run.composite,
@@ -109,7 +110,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
     ],
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(`backend: ${backend}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`);
+  console.log(`backend: ${backend}; kernels: ${run.kernels}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`);
   console.log(`relevance sum at the input: ${summary.relevance_sum.toPrecision(6)}; ${run.stored.length} stored layers; written to ${out}`);
 }
 

@@ -29,6 +29,8 @@ export interface InitializeParams {
 }
 export interface InitializeResult {
   backend: string;
+  /** what runs the heavy kernels: the native addon (oneDNN) or the backend itself, and why */
+  kernels: string;
   versions: { engine: string; tfjs: string; node: string };
   capabilities: {
     composites: { name: string; description: string; params: string[] }[];
@@ -89,6 +91,7 @@ export interface Prediction {
 export interface RunResult {
   runId: string;
   backend: string;
+  kernels: string;
   composite: string;
   attributor: string;
   target: number[];

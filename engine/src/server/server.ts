@@ -8,6 +8,7 @@ import {
   StreamMessageWriter,
 } from 'vscode-jsonrpc/node';
 import { initBackend } from '../backend';
+import { kernelsReport } from '../native';
 import { ATTRIBUTORS } from '../attributors';
 import { COMPOSITES, RULES } from '../composites';
 import { EngineError, fail } from '../errors';
@@ -75,9 +76,11 @@ export class EngineServer {
 
   private async initialize(p: P.InitializeParams): Promise<P.InitializeResult> {
     this.backend = await initBackend(p?.backend);
-    this.log('info', `engine ${ENGINE_VERSION} on backend ${this.backend}`);
+    const kernels = kernelsReport();
+    this.log('info', `engine ${ENGINE_VERSION} on backend ${this.backend}, kernels: ${kernels}`);
     return {
       backend: this.backend,
+      kernels,
       versions: { engine: ENGINE_VERSION, tfjs: tf.version_core, node: process.version },
       capabilities: {
         composites: Object.entries(COMPOSITES).map(([name, c]) => ({ name, description: c.description, params: c.params })),
@@ -190,6 +193,7 @@ export class EngineServer {
     return {
       runId: `r${this.nextId++}`,
       backend: run.backend,
+      kernels: run.kernels,
       composite: run.composite,
       attributor: run.attributor,
       target: run.target,
