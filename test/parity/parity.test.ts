@@ -1,6 +1,7 @@
 /**
  * Parity with Zennit: every case, method and stored layer in ../shared/golden, for the ONNX models and their
- * TF.js variants, on the backend RELEVANCE_LENS_BACKEND names (wasm by default; `npm test` runs wasm and cpu).
+ * TF.js variants, on the backend RELEVANCE_LENS_BACKEND names (wasm by default), with the native kernels when the
+ * addon is built unless RELEVANCE_LENS_NATIVE=off. `npm test` runs wasm and cpu, each with and without them.
  */
 import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { initBackend } from '../../engine/src/backend';
 import { attribute, normalizeAttributor } from '../../engine/src/attributors';
 import { buildComposite, normalizeCompositeName } from '../../engine/src/composites';
 import { loadModel, type Model } from '../../engine/src/model';
+import { kernelsReport } from '../../engine/src/native';
 import type { NdArray } from '../../engine/src/npy';
 import { compare, GOLDEN_DIR, goldenCases, type GoldenManifest, goldenNpy, manifest, targetIndices } from '../golden';
 
@@ -23,7 +25,7 @@ before(async () => {
 });
 
 after(() => {
-  console.log(`parity[${backend}]: compared ${compared} of ${expectedTotal} golden tensors; ${notRepresentable.length} not representable: ${notRepresentable.join('; ')}`);
+  console.log(`parity[${backend}, kernels: ${kernelsReport()}]: compared ${compared} of ${expectedTotal} golden tensors; ${notRepresentable.length} not representable: ${notRepresentable.join('; ')}`);
   assert.equal(compared + notRepresentable.length, expectedTotal, 'every golden tensor is compared or explained');
 });
 

@@ -37,6 +37,7 @@ describe('engine server', () => {
     s = startServer();
     const init = await s.conn.sendRequest(P.Initialize, { backend });
     assert.equal(init.backend, backend);
+    assert.match(init.kernels, new RegExp(`^(native|${backend})`));
     assert.ok(init.capabilities.composites.some((c) => c.name === 'epsilon_plus_flat'));
   });
   after(async () => {

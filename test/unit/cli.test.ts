@@ -16,7 +16,7 @@ test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 
   const seed = path.join(GOLDEN_DIR, 'seed_example');
   const r = cli('attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--composite', 'epsilon-plus-flat', '--target', '1', '--store', 'all', '--backend', 'wasm', '--out', out);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /backend: wasm; composite: epsilon_plus_flat/);
+  assert.match(r.stdout, /backend: wasm; kernels: (native \(oneDNN [^)]+\)|wasm \(native kernels not used: [^)]+\)+); composite: epsilon_plus_flat/);
   const m = manifest('seed_example').methods.epsilon_plus_flat;
   const errors = [
     compare(readNpy(path.join(out, 'relevance.npy')), goldenNpy('seed_example', m.relevance), 'relevance'),
@@ -26,6 +26,7 @@ test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 
   assert.deepEqual(errors, []);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.equal(summary.backend, 'wasm');
+  assert.match(summary.kernels, /^(native|wasm)/);
   assert.equal(summary.attributor, 'gradient');
   assert.deepEqual(summary.layers.map((l: { id: string }) => l.id), ['0', '1', '2', '3']);
   assert.deepEqual(summary.layers.map((l: { node: string }) => l.node), ['/0/Conv', '/1/Relu', '/2/Flatten', '/3/Gemm']);

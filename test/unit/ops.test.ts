@@ -1,13 +1,15 @@
 /**
- * The hand-written backward ops against plain-JS references, on every backend the engine offers here: the
+ * The hand-written backward ops against plain-JS references, on every backend the engine offers here, with the
+ * native kernels (when the addon is built) and with the backend's own: the
  * max-pool gradient (first maximum in row-major order, as PyTorch; tiling and overlapping windows, padding, ties)
  * and the convolution input gradient (strides, padding, 1×1 and k×k kernels) against tf.grad.
  */
 import * as assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, beforeEach, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/backend';
 import type { GraphNode, PoolAttrs } from '../../engine/src/graph';
+import { nativeStatus, useNativeKernels } from '../../engine/src/native';
 import { vjp } from '../../engine/src/ops';
 import { seededRandom } from '../../engine/src/random';
 
@@ -47,8 +49,11 @@ const close = (a: ArrayLike<number>, e: ArrayLike<number>, tol: number, what: st
   for (let i = 0; i < e.length; i++) assert.ok(Math.abs(a[i] - e[i]) <= tol * (1 + Math.abs(e[i])), `${what}[${i}] = ${a[i]}, expected ${e[i]}`);
 };
 
-for (const backend of ['wasm', 'cpu']) {
-  describe(`backward ops on ${backend}`, () => {
+const kernelChoices = nativeStatus().library ? ['native', 'backend'] : ['backend'];
+for (const [backend, kernels] of ['wasm', 'cpu'].flatMap((b) => kernelChoices.map((k) => [b, k]))) {
+  describe(`backward ops on ${backend}, ${kernels} kernels`, () => {
+    beforeEach(() => useNativeKernels(kernels === 'native'));
+    after(() => useNativeKernels(true));
     const cases: [string, PoolAttrs, number[]][] = [
       ['2×2 stride 2 (tiling)', { kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]] }, [2, 8, 6, 3]],
       ['3×3 stride 2 pad 1 (ResNet stem)', { kernel: [3, 3], strides: [2, 2], pads: [[1, 1], [1, 1]] }, [1, 9, 8, 4]],

@@ -1,0 +1,156 @@
+/**
+ * The native kernels (engine/native, oneDNN) against the backends' own: convolutions in every geometry the
+ * loaders produce (strides, dilations, asymmetric padding, groups, depthwise, bias, batches), their input
+ * gradients, dense layers, and the rules' stabilised division (bit for bit); kept kernel layouts; bad arguments.
+ * CI sets RELEVANCE_LENS_REQUIRE_NATIVE=1, so a missing addon fails there instead of skipping.
+ */
+import * as assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../engine/src/backend';
+import type { ConvAttrs, GraphNode } from '../../engine/src/graph';
+import { kernelsReport, nativeStatus, releasePrepared, retainPrepared, useNativeKernels } from '../../engine/src/native';
+import { forward, vjp } from '../../engine/src/ops';
+import { seededRandom } from '../../engine/src/random';
+import { divideStabilized } from '../../engine/src/rules';
+
+const loaded = nativeStatus().library !== undefined;
+const skip = loaded ? false : `native addon not loaded: ${nativeStatus().reason}`;
+
+test('the native addon is built and loads where CI requires it', { skip: process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? false : 'RELEVANCE_LENS_REQUIRE_NATIVE is not set' }, async () => {
+  assert.ok(loaded, `native kernels required but: ${nativeStatus().reason}`);
+  await initBackend('wasm');
+  useNativeKernels(true);
+  assert.match(kernelsReport(), /^native \(oneDNN \d+\.\d+\.\d+, \d+ threads?\)$/);
+});
+
+function values(n: number, seed: number): Float32Array {
+  const r = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/** The same computation with the native kernels and with the backend's, as plain arrays. */
+function both<T>(run: () => tf.Tensor | tf.Tensor[]): { native: Float32Array[]; backend: Float32Array[] } {
+  const collect = () => tf.tidy(() => [run()].flat().map((t) => t.dataSync() as Float32Array));
+  useNativeKernels(true);
+  const native = collect();
+  useNativeKernels(false);
+  const backend = collect();
+  useNativeKernels(true);
+  return { native, backend };
+}
+
+/** Equal up to float32 summation order: |a − e| ≤ 1e-5 · max|e| per tensor. */
+function assertClose(actual: Float32Array, expected: Float32Array, what: string) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1;
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-5 * scale, `${what}[${i}] = ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+function convNode(k: [number, number], ci: number, co: number, conv: ConvAttrs, bias: boolean, seed: number): GraphNode {
+  const params: Record<string, tf.Tensor> = { weight: tf.tensor4d(values(k[0] * k[1] * (ci / conv.groups) * co, seed), [k[0], k[1], ci / conv.groups, co]) };
+  if (bias) params.bias = tf.tensor1d(values(co, seed + 1));
+  return { id: 'conv', name: 'conv', op: 'conv2d', sourceOp: 'Conv', inputs: ['x'], output: 'y', attrs: { conv }, params } as GraphNode;
+}
+
+for (const backend of ['wasm', 'cpu']) {
+  describe(`native kernels on ${backend}`, { skip }, () => {
+    const convs: [string, [number, number], number, number, ConvAttrs, number[]][] = [
+      ['3×3 stride 1 pad 1', [3, 3], 5, 6, { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 }, [1, 9, 8]],
+      ['3×3 stride 2, asymmetric padding, batch 2', [3, 3], 4, 3, { strides: [2, 2], pads: [[0, 1], [1, 0]], dilations: [1, 1], groups: 1 }, [2, 9, 10]],
+      ['1×1 stride 2 (ResNet downsample)', [1, 1], 8, 4, { strides: [2, 2], pads: [[0, 0], [0, 0]], dilations: [1, 1], groups: 1 }, [1, 10, 7]],
+      ['7×7 stride 2 pad 3 (ResNet stem)', [7, 7], 3, 8, { strides: [2, 2], pads: [[3, 3], [3, 3]], dilations: [1, 1], groups: 1 }, [1, 15, 16]],
+      ['3×3 dilation 2', [3, 3], 4, 5, { strides: [1, 1], pads: [[2, 2], [2, 2]], dilations: [2, 2], groups: 1 }, [1, 11, 12]],
+      ['3×2 kernel, strides 1×2', [3, 2], 4, 5, { strides: [1, 2], pads: [[1, 1], [0, 1]], dilations: [1, 1], groups: 1 }, [1, 11, 12]],
+      ['2×3 kernel, 2 groups', [2, 3], 6, 4, { strides: [1, 1], pads: [[1, 0], [1, 1]], dilations: [1, 1], groups: 2 }, [1, 7, 8]],
+      ['3×3 depthwise, multiplier 2', [3, 3], 4, 8, { strides: [2, 2], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 4 }, [1, 9, 9]],
+    ];
+    convs.forEach(([name, k, ci, co, conv, [n, h, w]], i) => {
+      for (const bias of [true, false]) {
+        test(`convolution and its input gradient, ${name}${bias ? ', bias' : ''}`, async () => {
+          await initBackend(backend);
+          const node = convNode(k, ci, co, conv, bias, 10 * i);
+          const x = tf.tensor4d(values(n * h * w * ci, 10 * i + 5), [n, h, w, ci]);
+          const y = both(() => forward(node, [x]));
+          assertClose(y.native[0], y.backend[0], 'y');
+          const shape = tf.tidy(() => forward(node, [x]).shape);
+          const dy = tf.tensor(values(shape.reduce((a, b) => a * b, 1), 10 * i + 6), shape);
+          const dx = both(() => vjp(node, [x], node.params, dy));
+          assertClose(dx.native[0], dx.backend[0], 'dx');
+          tf.dispose([x, dy, ...Object.values(node.params)]);
+        });
+      }
+    });
+
+    test('dense layer and its input gradient, with and without bias', async () => {
+      await initBackend(backend);
+      const weight = tf.tensor2d(values(37 * 11, 1), [37, 11]);
+      const x = tf.tensor2d(values(3 * 37, 2), [3, 37]);
+      const dy = tf.tensor2d(values(3 * 11, 3), [3, 11]);
+      for (const params of [{ weight, bias: tf.tensor1d(values(11, 4)) }, { weight }] as Record<string, tf.Tensor>[]) {
+        const node = { id: 'fc', name: 'fc', op: 'dense', sourceOp: 'Gemm', inputs: ['x'], output: 'y', attrs: {}, params } as GraphNode;
+        const y = both(() => forward(node, [x]));
+        assertClose(y.native[0], y.backend[0], 'y');
+        const dx = both(() => vjp(node, [x], params, dy));
+        assertClose(dx.native[0], dx.backend[0], 'dx');
+      }
+    });
+
+    test('stabilised division is bit-identical to the backend ops, with and without the sign mask', async () => {
+      await initBackend(backend);
+      const z = tf.tensor1d([0, -0, 1e-7, -1e-7, 3, -3, 1e-6, -1e-6, 0.5, -2]);
+      const g = tf.tensor1d([1, -1, 2, 0, -0.5, 4, 1, 1, -1, 0]);
+      const by = tf.tensor1d([1, -1, 0, -0, 2, -2, 0, 1, -1, 3]);
+      for (const eps of [1e-6, 0.25]) {
+        for (const mask of [undefined, { by, sign: 1 as const }, { by, sign: -1 as const }]) {
+          const r = both(() => divideStabilized(g, z, eps, mask));
+          assert.deepEqual(Array.from(r.native[0]), Array.from(r.backend[0]), `ε=${eps} mask=${mask?.sign}`);
+        }
+      }
+    });
+
+    test('kept kernel layouts: each long-lived weight keeps its own, and released ones are recomputed', async () => {
+      await initBackend(backend);
+      const conv: ConvAttrs = { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 };
+      const a = convNode([3, 3], 16, 16, conv, false, 1);
+      const b = convNode([3, 3], 16, 16, conv, false, 2);
+      const x = tf.tensor4d(values(8 * 8 * 16, 3), [1, 8, 8, 16]);
+      const fresh = [a, b].map((node) => both(() => forward(node, [x])));
+      retainPrepared([a.params.weight, b.params.weight]);
+      for (let round = 0; round < 2; round++) {
+        [a, b].forEach((node, i) => {
+          const kept = tf.tidy(() => forward(node, [x]).dataSync() as Float32Array);
+          assertClose(kept, fresh[i].backend[0], `${node === a ? 'a' : 'b'} round ${round}`);
+        });
+      }
+      releasePrepared([a.params.weight, b.params.weight]);
+      assertClose(tf.tidy(() => forward(a, [x]).dataSync() as Float32Array), fresh[0].backend[0], 'a after release');
+    });
+  });
+}
+
+describe('the addon refuses bad arguments with an error (no crash)', { skip }, () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(path.join(__dirname, '../../engine/native/build/Release/relevance_native.node'));
+  const geometry = Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1]);
+  const f = (n: number) => new Float32Array(n);
+  const cases: [string, () => void, RegExp][] = [
+    ['too few arguments', () => addon.conv2d(geometry), /takes 6 arguments/],
+    ['geometry of the wrong length', () => addon.conv2d(new Int32Array(3), f(32), f(36), null, f(32), 0), /Int32Array of 18/],
+    ['a zero dimension', () => addon.conv2d(Int32Array.from([0, ...geometry.subarray(1)]), f(32), f(36), null, f(32), 0), /invalid convolution geometry/],
+    ['input of the wrong size', () => addon.conv2d(geometry, f(31), f(36), null, f(32), 0), /x has 31 values, the shape needs 32/],
+    ['a plain array for the kernel', () => addon.conv2d(geometry, f(32), [1, 2], null, f(32), 0), /w must be a Float32Array/],
+    ['groups that do not divide the channels', () => addon.conv2d(Int32Array.from([1, 4, 4, 3, 3, 3, 2, 2, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1]), f(48), f(27), null, f(32), 0), /divisible by the groups/],
+    ['inconsistent output size', () => addon.conv2d(Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1]), f(32), f(36), null, f(162), 0), /oneDNN/],
+    ['a negative weights id', () => addon.conv2d(geometry, f(32), f(36), null, f(32), -1), /weights id/],
+    ['matmul with a mismatched operand', () => addon.matmul(2, 3, 4, f(6), f(11), null, f(8), false), /b has 11 values/],
+    ['division with a bad mask sign', () => addon.divideStabilized(f(4), f(4), 1e-6, f(4), f(4), 2), /sign must be 1 or -1/],
+    ['max-pool gradient with a short geometry', () => addon.maxPoolBackward(new Int32Array(5), f(4), f(1), f(4)), /Int32Array of 12/],
+  ];
+  for (const [name, call, message] of cases) {
+    test(name, () => assert.throws(call, message));
+  }
+});
