@@ -1,7 +1,8 @@
 /**
  * Benchmark: forward pass and LRP attribution on torchvision's VGG16 (epsilon_gamma_box) and ResNet50
  * (epsilon_plus_flat) at 1×3×224×224, per backend, with peak memory, beside Zennit's times on this machine.
- *   npm run bench [-- --models vgg16,resnet50] [--backends wasm,cpu] [--repeat N]
+ * The native kernels (oneDNN, when the addon is built) and the backend's own are timed side by side in one run.
+ *   npm run bench [-- --models vgg16,resnet50] [--backends wasm,cpu] [--kernels native,backend] [--repeat N]
  *   npm run bench -- --onnx FILE [--composite NAME] [--low L --high H]     any ONNX model, for other tools
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +14,7 @@ import { initBackend } from '../engine/src/backend';
 import { parseArgs, num } from '../engine/src/cli/args';
 import { encodeOnnx, type OnnxModelSpec } from '../engine/src/loaders/onnx-writer';
 import { loadModel, type Model } from '../engine/src/model';
+import { kernelsReport, nativeStatus, useNativeKernels } from '../engine/src/native';
 import type { NdArray } from '../engine/src/npy';
 import { seededRandom } from '../engine/src/random';
 import { runAttribution } from '../engine/src/run';
@@ -28,8 +30,11 @@ const BUILDERS: Record<string, () => OnnxModelSpec> = { vgg16, resnet50 };
 interface Row {
   model: string;
   backend: string;
+  kernels: string;
   composite: string;
   forwardS: number;
+  /** the first attribution: rule-modified weights and their kernel layouts are made then, and kept */
+  firstS: number;
   attributionS: number;
   peakTensorMiB: number;
   peakRssMiB: number;
@@ -65,9 +70,9 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
 async function measure(name: string, model: Model, backend: string, composite: string, repeat: number, params: { low?: number; high?: number }): Promise<Row> {
   const input = randomInput(model.graph.input.shape);
   const attribute = () => runAttribution(model, input, { composite, compositeParams: params });
-  // warm-up: kernels compiled, weights uploaded to the backend
+  // warm-up: kernels compiled, weights uploaded to the backend; the first attribution is timed on its own
   modelOutput(model, input);
-  await attribute();
+  const firstS = await timed(attribute);
   const forward: number[] = [];
   const attribution: number[] = [];
   for (let i = 0; i < repeat; i++) {
@@ -83,8 +88,10 @@ async function measure(name: string, model: Model, backend: string, composite: s
   return {
     model: name,
     backend,
+    kernels: kernelsReport(),
     composite,
     forwardS: median(forward),
+    firstS,
     attributionS: median(attribution),
     peakTensorMiB: profile.peakBytes / 2 ** 20,
     peakRssMiB: peakRss / 2 ** 20,
@@ -94,22 +101,25 @@ async function measure(name: string, model: Model, backend: string, composite: s
 function table(rows: Row[]): string {
   const fmt = (s: number) => `${s.toFixed(3)} s`;
   const lines = [
-    '| model | backend | composite | forward | attribution | Zennit attribution | ratio (ours / Zennit) | peak tensors | peak RSS |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| model | backend | kernels | composite | forward | first attribution | attribution | Zennit attribution | ratio (ours / Zennit) | peak tensors | peak RSS |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const z = ZENNIT[r.model];
     const ratio = z && z.composite === r.composite ? `${(r.attributionS / z.attributionS).toFixed(2)}×` : '–';
     lines.push(
-      `| ${r.model} | ${r.backend} | ${r.composite} | ${fmt(r.forwardS)} | ${fmt(r.attributionS)} | ${z ? fmt(z.attributionS) : '–'} | ${ratio} | ${r.peakTensorMiB.toFixed(0)} MiB | ${r.peakRssMiB.toFixed(0)} MiB |`,
+      `| ${r.model} | ${r.backend} | ${r.kernels} | ${r.composite} | ${fmt(r.forwardS)} | ${fmt(r.firstS)} | ${fmt(r.attributionS)} | ${z ? fmt(z.attributionS) : '–'} | ${ratio} | ${r.peakTensorMiB.toFixed(0)} MiB | ${r.peakRssMiB.toFixed(0)} MiB |`,
     );
   }
   return lines.join('\n');
 }
 
 async function main() {
-  const { opts } = parseArgs(process.argv.slice(2), [], ['models', 'backends', 'repeat', 'onnx', 'composite', 'low', 'high']);
+  const { opts } = parseArgs(process.argv.slice(2), [], ['models', 'backends', 'kernels', 'repeat', 'onnx', 'composite', 'low', 'high']);
   const backends = (opts.get('backends') ?? 'wasm').split(',');
+  const kernelChoices = (opts.get('kernels') ?? (nativeStatus().library ? 'native,backend' : 'backend')).split(',');
+  for (const k of kernelChoices) if (k !== 'native' && k !== 'backend') throw new Error(`unknown kernels "${k}" (native, backend)`);
+  if (kernelChoices.includes('native') && !nativeStatus().library) throw new Error(`native kernels asked for, but ${nativeStatus().reason}`);
   const repeat = num(opts, 'repeat') ?? 3;
   const rows: Row[] = [];
   const onnx = opts.get('onnx');
@@ -129,12 +139,15 @@ async function main() {
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; tfjs ${tf.version_core}`);
   for (const job of jobs) {
     for (const backend of backends) {
-      await initBackend(backend);
-      const model = loadModel(job.file);
-      const row = await measure(job.name, model, backend, job.composite, repeat, job.params);
-      console.log(`${row.model} on ${row.backend}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} ${row.attributionS.toFixed(3)} s`);
-      rows.push(row);
-      model.dispose();
+      for (const kernels of kernelChoices) {
+        await initBackend(backend);
+        useNativeKernels(kernels === 'native');
+        const model = loadModel(job.file);
+        const row = await measure(job.name, model, backend, job.composite, repeat, job.params);
+        console.log(`${row.model} on ${row.backend}, kernels ${row.kernels}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} first ${row.firstS.toFixed(3)} s, then ${row.attributionS.toFixed(3)} s`);
+        rows.push(row);
+        model.dispose();
+      }
     }
   }
   console.log(`\n${table(rows)}`);

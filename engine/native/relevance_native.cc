@@ -337,6 +337,26 @@ napi_value release_weights(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** sum(values): Σ values in double precision, for the relevance sums every run reports per layer. */
+napi_value sum(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!arguments(env, info, argv, 1)) return throw_error(env, "sum(values) takes 1 argument");
+  try {
+    size_t n = 0;
+    napi_get_typedarray_info(env, argv[0], nullptr, &n, nullptr, nullptr, nullptr);
+    const float* v = floats(env, argv[0], n, "values");
+    const int64_t count = static_cast<int64_t>(n);
+    double total = 0;
+#pragma omp parallel for simd reduction(+ : total) if (count > 65536) schedule(static)
+    for (int64_t i = 0; i < count; i++) total += v[i];
+    napi_value result;
+    napi_create_double(env, total, &result);
+    return result;
+  } catch (const Failure& f) {
+    return throw_error(env, f.message);
+  }
+}
+
 /** info(): what runs the kernels, for the engine's report. */
 napi_value library_info(napi_env env, napi_callback_info) {
   const dnnl_version_t* v = dnnl_version();
@@ -357,6 +377,7 @@ napi_value init(napi_env env, napi_value exports) {
       {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxPoolBackward", nullptr, max_pool_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"divideStabilized", nullptr, divide_stabilized, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sum", nullptr, sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"releaseWeights", nullptr, release_weights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, library_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

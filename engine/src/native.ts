@@ -13,6 +13,7 @@ interface Addon {
   conv2d(geometry: Int32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, weightsId: number): void;
   conv2dBackwardData(geometry: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array, weightsId: number): void;
   releaseWeights(weightsId: number): void;
+  sum(values: Float32Array): number;
   matmul(m: number, k: number, n: number, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, transposeB: boolean): void;
   maxPoolBackward(geometry: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   divideStabilized(g: Float32Array, z: Float32Array, epsilon: number, out: Float32Array, by?: Float32Array, sign?: number): void;
@@ -94,20 +95,32 @@ function geometry(x: readonly number[], w: readonly number[], a: ConvAttrs): Int
   return Int32Array.from([n, h, wd, ci, kh, kw, co, a.groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right]);
 }
 
-type Views = (infos: tf.TensorInfo[], outShape: number[]) => { inputs: Float32Array[]; output: Float32Array; result: tf.TensorInfo };
+/** Float32 views of tensors and new outputs, without copies, in each backend's storage. */
+interface Storage {
+  view(t: tf.TensorInfo): Float32Array;
+  allocate(shape: number[]): { output: Float32Array; result: tf.TensorInfo };
+}
 
-/** Float32 views of a kernel's inputs and a new output, without copies, for each backend's storage. */
-const VIEWS: Record<(typeof BACKENDS)[number], (backend: tf.KernelBackend) => Views> = {
-  wasm: (backend) => (infos, outShape) => {
+const STORAGE: Record<(typeof BACKENDS)[number], (backend: tf.KernelBackend) => Storage> = {
+  wasm: (backend) => {
     const b = backend as unknown as { makeOutput(s: number[], d: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
-    // allocate first: a growing wasm heap would detach views taken before
-    const result = b.makeOutput(outShape, 'float32');
-    return { inputs: infos.map((t) => b.typedArrayFromHeap(t)), output: b.typedArrayFromHeap(result), result };
+    return {
+      view: (t) => b.typedArrayFromHeap(t),
+      allocate: (shape) => {
+        const result = b.makeOutput(shape, 'float32');
+        return { output: b.typedArrayFromHeap(result), result };
+      },
+    };
   },
-  cpu: (backend) => (infos, outShape) => {
+  cpu: (backend) => {
     const b = backend as unknown as { data: { get(id: object): { values: Float32Array } }; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
-    const output = new Float32Array(outShape.reduce((p, d) => p * d, 1));
-    return { inputs: infos.map((t) => b.data.get(t.dataId).values), output, result: b.makeTensorInfo(outShape, 'float32', output) };
+    return {
+      view: (t) => b.data.get(t.dataId).values,
+      allocate: (shape) => {
+        const output = new Float32Array(shape.reduce((p, d) => p * d, 1));
+        return { output, result: b.makeTensorInfo(shape, 'float32', output) };
+      },
+    };
   },
 };
 
@@ -165,15 +178,16 @@ function kernelSpecs(native: Addon): KernelSpec[] {
 function registerKernels(): void {
   for (const spec of kernelSpecs(addon!)) {
     for (const backendName of BACKENDS) {
-      const views = VIEWS[backendName];
       tf.registerKernel({
         kernelName: spec.name,
         backendName,
         kernelFunc: ({ inputs, attrs = {}, backend }) => {
+          const storage = STORAGE[backendName](backend as tf.KernelBackend);
           const infos = spec.inputs.map((name) => inputs[name]).filter((t): t is tf.TensorInfo => t !== undefined);
-          const v = views(backend as tf.KernelBackend)(infos, spec.outputShape(attrs, infos));
-          spec.run(attrs, v.inputs, v.output);
-          return v.result;
+          // allocate first: a growing wasm heap would detach views taken before
+          const { output, result } = storage.allocate(spec.outputShape(attrs, infos));
+          spec.run(attrs, infos.map(storage.view), output);
+          return result;
         },
       });
     }
@@ -230,4 +244,9 @@ export function nativeMaxPoolBackward(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tenso
 export function nativeDivideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon: number, mask?: { by: tf.Tensor; sign: 1 | -1 }): tf.Tensor {
   const inputs: tf.NamedTensorMap = mask ? { g, z, by: mask.by } : { g, z };
   return tf.engine().runKernel(DIVIDE_STABILIZED, inputs, { epsilon, sign: mask?.sign ?? 1 }) as tf.Tensor;
+}
+
+/** Σ t in double precision, read in place (no kernel, no copy): the relevance sum of a layer. */
+export function nativeSum(t: tf.Tensor): number {
+  return addon!.sum(STORAGE[tf.getBackend() as (typeof BACKENDS)[number]](tf.backend()).view(t));
 }

@@ -64,10 +64,13 @@ export function divideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon = 1e-6, mas
   return tf.div(masked, stabilize(z, epsilon));
 }
 
-/** Outputs known to be exactly zero (a term whose input is zero and whose bias is zeroed): sums skip them. */
+/**
+ * Outputs known to be exactly zero (a term whose input is zero and whose bias is zeroed): a scalar 0 that
+ * broadcasts where it is used, and that sums leave out.
+ */
 const knownZero = new WeakSet<tf.Tensor>();
-function zeroLike(t: tf.Tensor): tf.Tensor {
-  const z = tf.zerosLike(t);
+function knownZeroOutput(): tf.Tensor {
+  const z = tf.scalar(0);
   knownZero.add(z);
   return z;
 }
@@ -290,7 +293,7 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     const unmodifiedInput = modIn === identity || (modIn === positive && nonNegative);
     let z: tf.Tensor;
     if (unmodifiedInput && pm.modify === UNCHANGED && !pm.zero?.length) z = output; // the forward pass's own value
-    else if (zeroInput) z = 'bias' in node.params && !pm.zero?.includes('bias') ? tf.add(tf.zerosLike(output), params().bias) : zeroLike(output); // W·0 + b
+    else if (zeroInput) z = 'bias' in node.params && !pm.zero?.includes('bias') ? tf.add(tf.zerosLike(output), params().bias) : knownZeroOutput(); // W·0 + b
     else z = forward(node, modifiedInput(modIn), params());
     // its contribution weight·x·g vanishes when the weight or the input is zero: no gradient needed
     const needed = !weights || (weights[k] !== 0 && !zeroInput);

@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/backend';
 import type { ConvAttrs, GraphNode } from '../../engine/src/graph';
-import { kernelsReport, nativeStatus, releasePrepared, retainPrepared, useNativeKernels } from '../../engine/src/native';
+import { kernelsReport, nativeStatus, nativeSum, releasePrepared, retainPrepared, useNativeKernels } from '../../engine/src/native';
 import { forward, vjp } from '../../engine/src/ops';
 import { seededRandom } from '../../engine/src/random';
 import { divideStabilized } from '../../engine/src/rules';
@@ -110,6 +110,15 @@ for (const backend of ['wasm', 'cpu']) {
           assert.deepEqual(Array.from(r.native[0]), Array.from(r.backend[0]), `ε=${eps} mask=${mask?.sign}`);
         }
       }
+    });
+
+    test('layer sums in double precision, read in place', async () => {
+      await initBackend(backend);
+      const v = values(300_001, 9);
+      const t = tf.tensor1d(v);
+      const exact = v.reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(nativeSum(t) - exact) <= 1e-9 * v.length, `${nativeSum(t)} vs ${exact}`);
+      t.dispose();
     });
 
     test('kept kernel layouts: each long-lived weight keeps its own, and released ones are recomputed', async () => {
