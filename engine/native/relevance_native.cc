@@ -337,6 +337,25 @@ napi_value release_weights(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** multiply(a, b, out): out = a · b elementwise — the rules' reducer, input times gradient, on both cores. */
+napi_value multiply(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!arguments(env, info, argv, 3)) return throw_error(env, "multiply(a, b, out) takes 3 arguments");
+  try {
+    size_t n = 0;
+    napi_get_typedarray_info(env, argv[0], nullptr, &n, nullptr, nullptr, nullptr);
+    const float* a = floats(env, argv[0], n, "a");
+    const float* b = floats(env, argv[1], n, "b");
+    float* out = floats(env, argv[2], n, "out");
+    const int64_t count = static_cast<int64_t>(n);
+#pragma omp parallel for simd if (count > 65536) schedule(static)
+    for (int64_t i = 0; i < count; i++) out[i] = a[i] * b[i];
+  } catch (const Failure& f) {
+    return throw_error(env, f.message);
+  }
+  return nullptr;
+}
+
 /** sum(values): Σ values in double precision, for the relevance sums every run reports per layer. */
 napi_value sum(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -377,6 +396,7 @@ napi_value init(napi_env env, napi_value exports) {
       {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"maxPoolBackward", nullptr, max_pool_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"divideStabilized", nullptr, divide_stabilized, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"multiply", nullptr, multiply, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sum", nullptr, sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"releaseWeights", nullptr, release_weights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, library_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

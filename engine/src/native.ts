@@ -14,6 +14,7 @@ interface Addon {
   conv2dBackwardData(geometry: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array, weightsId: number): void;
   releaseWeights(weightsId: number): void;
   sum(values: Float32Array): number;
+  multiply(a: Float32Array, b: Float32Array, out: Float32Array): void;
   matmul(m: number, k: number, n: number, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, transposeB: boolean): void;
   maxPoolBackward(geometry: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   divideStabilized(g: Float32Array, z: Float32Array, epsilon: number, out: Float32Array, by?: Float32Array, sign?: number): void;
@@ -32,6 +33,7 @@ const BACKWARD_DATA = 'RelevanceLensConv2DBackwardData';
 const DIVIDE_STABILIZED = 'RelevanceLensDivideStabilized';
 const MATMUL = 'RelevanceLensMatMul';
 const MAX_POOL_BACKWARD = 'RelevanceLensMaxPoolBackward';
+const MULTIPLY = 'RelevanceLensMultiply';
 const BACKENDS = ['wasm', 'cpu'] as const;
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
@@ -167,6 +169,12 @@ function kernelSpecs(native: Addon): KernelSpec[] {
       run: (attrs, [x, dy], dx) => native.maxPoolBackward(geometryOf(attrs), x, dy, dx),
     },
     {
+      name: MULTIPLY,
+      inputs: ['a', 'b'],
+      outputShape: (_attrs, [a]) => a.shape,
+      run: (_attrs, [a, b], out) => native.multiply(a, b, out),
+    },
+    {
       name: DIVIDE_STABILIZED,
       inputs: ['g', 'z', 'by'],
       outputShape: (_attrs, [g]) => g.shape,
@@ -238,6 +246,11 @@ export function nativeMaxPoolBackward(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tenso
   const [n, h, w, c] = x.shape;
   const geometry = Int32Array.from([n, h, w, c, dy.shape[1], dy.shape[2], ...p.kernel, ...p.strides, p.pads[0][0], p.pads[1][0]]);
   return tf.engine().runKernel(MAX_POOL_BACKWARD, { x, dy }, { geometry } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/** a · b elementwise, both of one shape. */
+export function nativeMultiply(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel(MULTIPLY, { a, b }) as tf.Tensor;
 }
 
 /** m·g / (z + ε·sign(z)) with sign(0) = +1 in one pass, m = 1 or the mask [sign·by > 0]; all of one shape. */

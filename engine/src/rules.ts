@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from './errors';
 import type { GraphNode } from './graph';
 import type { DerivedParams } from './derived-params';
-import { nativeDivideStabilized, nativeKernels } from './native';
+import { nativeDivideStabilized, nativeKernels, nativeMultiply } from './native';
 import { forward, vjp } from './ops';
 
 /**
@@ -62,6 +62,12 @@ export function divideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon = 1e-6, mas
   if (nativeKernels() && same(g) && same(z) && (!mask || same(mask.by))) return nativeDivideStabilized(g, z, epsilon, mask);
   const masked = mask ? tf.mul(tf.cast(mask.sign > 0 ? tf.greater(mask.by, 0) : tf.less(mask.by, 0), 'float32'), g) : g;
   return tf.div(masked, stabilize(z, epsilon));
+}
+
+/** x · g, the reducer's product of a term's input and its gradient (one native pass on both cores when available). */
+function inputTimesGradient(x: tf.Tensor, g: tf.Tensor): tf.Tensor {
+  const same = x.dtype === 'float32' && g.dtype === 'float32' && tf.util.arraysEqual(x.shape, g.shape);
+  return same && nativeKernels() ? nativeMultiply(x, g) : tf.mul(x, g);
 }
 
 /**
@@ -305,7 +311,7 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     if (!weights) return sum(perTerm.map((g) => g![i]));
     const parts = terms.flatMap((t, k) => {
       if (!perTerm[k]) return [];
-      const xg = tf.mul(t.xs()[i], perTerm[k]![i]);
+      const xg = inputTimesGradient(t.xs()[i], perTerm[k]![i]);
       return [weights[k] === 1 ? xg : tf.mul(weights[k], xg)];
     });
     return parts.length ? sum(parts) : tf.zerosLike(inputs[i]);

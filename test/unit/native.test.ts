@@ -156,6 +156,7 @@ describe('the addon refuses bad arguments with an error (no crash)', { skip }, (
     ['inconsistent output size', () => addon.conv2d(Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1]), f(32), f(36), null, f(162), 0), /oneDNN/],
     ['a negative weights id', () => addon.conv2d(geometry, f(32), f(36), null, f(32), -1), /weights id/],
     ['matmul with a mismatched operand', () => addon.matmul(2, 3, 4, f(6), f(11), null, f(8), false), /b has 11 values/],
+    ['multiply with operands of different sizes', () => addon.multiply(f(4), f(5), f(4)), /b has 5 values, the shape needs 4/],
     ['division with a bad mask sign', () => addon.divideStabilized(f(4), f(4), 1e-6, f(4), f(4), 2), /sign must be 1 or -1/],
     ['max-pool gradient with a short geometry', () => addon.maxPoolBackward(new Int32Array(5), f(4), f(1), f(4)), /Int32Array of 12/],
   ];
