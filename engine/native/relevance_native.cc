@@ -1,16 +1,18 @@
-// Native convolutions for the engine: oneDNN's forward and backward-data kernels (what PyTorch uses on CPU),
-// called on float32 buffers the engine's backend already holds (no copies). Built with node-gyp as a Node-API
+// Native kernels for the engine: oneDNN's convolutions (forward and backward-data) and matrix products — what
+// PyTorch uses on CPU — and the rules' elementwise passes with OpenMP, called on float32 buffers the engine's
+// backend already holds (no copies). Built with node-gyp as a Node-API
 // addon, so the same binary loads in Node and in VS Code's Electron. Loaded only when present: the engine falls
 // back to the TF.js backend's own kernels without it.
 #include <node_api.h>
 
 #include <omp.h>
 
-#include <cstdint>
 #include <algorithm>
-#include <unordered_map>
-#include <vector>
+#include <cstdint>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "oneapi/dnnl/dnnl_version.h"
@@ -29,19 +31,100 @@ struct Failure {
   std::string message;
 };
 
-float* floats(napi_env env, napi_value v, size_t expected, const char* name) {
-  bool is_typed = false;
-  napi_is_typedarray(env, v, &is_typed);
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  if (!is_typed || napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array) {
-    throw Failure{std::string(name) + " must be a Float32Array"};
+/** One call from JavaScript: its arguments, each read with a check that throws a Failure naming the problem. */
+class Call {
+ public:
+  Call(napi_env env, napi_callback_info info, const char* signature, size_t min_count, size_t max_count) : env_(env) {
+    argc_ = max_count;
+    argv_.resize(max_count);
+    if (napi_get_cb_info(env, info, &argc_, argv_.data(), nullptr, nullptr) != napi_ok || argc_ < min_count || argc_ > max_count) {
+      throw Failure{std::string(signature) + " takes " + (min_count == max_count ? std::to_string(min_count) : std::to_string(min_count) + " or " + std::to_string(max_count)) + " arguments"};
+    }
   }
-  if (length != expected) {
-    throw Failure{std::string(name) + " has " + std::to_string(length) + " values, the shape needs " + std::to_string(expected)};
+
+  size_t count() const { return argc_; }
+
+  /** the length of a Float32Array argument */
+  size_t length(size_t i, const char* name) const { return typed(i, napi_float32_array, name).first; }
+
+  float* floats(size_t i, size_t expected, const char* name) const {
+    auto [length, data] = typed(i, napi_float32_array, name);
+    if (length != expected) throw Failure{std::string(name) + " has " + std::to_string(length) + " values, the shape needs " + std::to_string(expected)};
+    return static_cast<float*>(data);
   }
-  return static_cast<float*>(data);
+
+  /** a Float32Array, or null/undefined for none */
+  float* optional_floats(size_t i, size_t expected, const char* name) const {
+    napi_valuetype type;
+    napi_typeof(env_, argv_[i], &type);
+    return type == napi_null || type == napi_undefined ? nullptr : floats(i, expected, name);
+  }
+
+  /** an Int32Array of `count` values, each at least `min` (or `min_tail` from index `tail` on) */
+  const int32_t* int32s(size_t i, size_t count, const char* name, int32_t min, size_t tail = SIZE_MAX, int32_t min_tail = 0) const {
+    auto [length, data] = typed(i, napi_int32_array, name);
+    if (length != count) throw Failure{std::string(name) + " must be an Int32Array of " + std::to_string(count) + " values"};
+    const int32_t* v = static_cast<const int32_t*>(data);
+    for (size_t k = 0; k < count; k++) {
+      if (v[k] < (k >= tail ? min_tail : min)) throw Failure{"invalid " + std::string(name) + " (value " + std::to_string(k) + " is " + std::to_string(v[k]) + ")"};
+    }
+    return v;
+  }
+
+  int64_t integer(size_t i, const char* name, int64_t min) const {
+    int64_t v = 0;
+    if (napi_get_value_int64(env_, argv_[i], &v) != napi_ok || v < min) throw Failure{std::string(name) + " must be an integer ≥ " + std::to_string(min)};
+    return v;
+  }
+
+  double number(size_t i, const char* name) const {
+    double v = 0;
+    if (napi_get_value_double(env_, argv_[i], &v) != napi_ok) throw Failure{std::string(name) + " must be a number"};
+    return v;
+  }
+
+  bool boolean(size_t i) const {
+    bool v = false;
+    napi_get_value_bool(env_, argv_[i], &v);
+    return v;
+  }
+
+ private:
+  std::pair<size_t, void*> typed(size_t i, napi_typedarray_type want, const char* name) const {
+    bool is_typed = false;
+    napi_is_typedarray(env_, argv_[i], &is_typed);
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (!is_typed || napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
+      throw Failure{std::string(name) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array")};
+    }
+    return {length, data};
+  }
+
+  napi_env env_;
+  size_t argc_;
+  std::vector<napi_value> argv_;
+};
+
+/** Runs a call's body; a Failure or a oneDNN error becomes a JavaScript error (never a crash). */
+template <typename Body>
+napi_value guarded(napi_env env, Body body) {
+  try {
+    return body();
+  } catch (const Failure& f) {
+    napi_throw_error(env, "NATIVE_KERNEL", f.message.c_str());
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, "NATIVE_KERNEL", (std::string("oneDNN: ") + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+/** An elementwise pass over `count` values, on all cores when it is large enough to pay for them. */
+template <typename Op>
+void each(int64_t count, Op op) {
+#pragma omp parallel for simd if (count > 65536) schedule(static)
+  for (int64_t i = 0; i < count; i++) op(i);
 }
 
 /** The convolution's geometry, from an Int32Array:
@@ -49,19 +132,8 @@ float* floats(napi_env env, napi_value v, size_t expected, const char* name) {
 struct ConvShape {
   int64_t n, h, w, ci, kh, kw, co, groups, ho, wo, sh, sw, dh, dw, pt, pl, pb, pr;
 
-  static ConvShape from(napi_env env, napi_value v) {
-    bool is_typed = false;
-    napi_is_typedarray(env, v, &is_typed);
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (!is_typed || napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array || length != 18) {
-      throw Failure{"the convolution geometry must be an Int32Array of 18 values"};
-    }
-    const int32_t* g = static_cast<const int32_t*>(data);
-    for (size_t i = 0; i < 18; i++) {
-      if (g[i] < (i >= 14 ? 0 : 1)) throw Failure{"invalid convolution geometry (value " + std::to_string(i) + " is " + std::to_string(g[i]) + ")"};
-    }
+  static ConvShape from(const Call& call, size_t i) {
+    const int32_t* g = call.int32s(i, 18, "convolution geometry", 1, 14, 0);
     ConvShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16], g[17]};
     if (s.ci % s.groups != 0 || s.co % s.groups != 0) throw Failure{"channels are not divisible by the groups"};
     return s;
@@ -114,100 +186,71 @@ memory prepared_weights(dnnl::stream& s, const ConvShape& g, float* w, const mem
   return out;
 }
 
-napi_value throw_error(napi_env env, const std::string& message) {
-  napi_throw_error(env, "NATIVE_KERNEL", message.c_str());
-  return nullptr;
-}
-
-template <size_t N>
-bool arguments(napi_env env, napi_callback_info info, napi_value (&argv)[N], size_t min_count) {
-  size_t argc = N;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < min_count) return false;
-  return true;
-}
-
-int64_t weights_id(napi_env env, napi_value v) {
-  int64_t id = 0;
-  if (napi_get_value_int64(env, v, &id) != napi_ok || id < 0) throw Failure{"the weights id must be a non-negative integer"};
-  return id;
-}
-
 /** conv2d(geometry, x, w, bias | null, y, weightsId): y = conv(x, w) + bias, channels-last; weightsId 0 or the
- *  id of a long-lived kernel. */
+ *  id of a long-lived kernel. Geometry: Int32Array
+ *  [n, h, w, ci, kh, kw, co, groups, ho, wo, strideH, strideW, dilationH, dilationW, padTop, padLeft, padBottom, padRight] */
 napi_value conv2d(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!arguments(env, info, argv, 6)) return throw_error(env, "conv2d(geometry, x, w, bias, y, weightsId) takes 6 arguments");
-  try {
-    ConvShape g = ConvShape::from(env, argv[0]);
-    float* x = floats(env, argv[1], g.src_size(), "x");
-    float* w = floats(env, argv[2], g.weights_size(), "w");
-    napi_valuetype bias_type;
-    napi_typeof(env, argv[3], &bias_type);
-    float* b = bias_type == napi_null || bias_type == napi_undefined ? nullptr : floats(env, argv[3], g.co, "bias");
-    float* y = floats(env, argv[4], g.dst_size(), "y");
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "conv2d(geometry, x, w, bias, y, weightsId)", 6, 6);
+    ConvShape g = ConvShape::from(call, 0);
+    float* x = call.floats(1, g.src_size(), "x");
+    float* w = call.floats(2, g.weights_size(), "w");
+    float* b = call.optional_floats(3, g.co, "bias");
+    float* y = call.floats(4, g.dst_size(), "y");
+    int64_t id = call.integer(5, "the weights id", 0);
 
     dnnl::stream s(cpu());
     auto pd = g.forward(dnnl::prop_kind::forward_inference, b != nullptr);
-    memory weights = prepared_weights(s, g, w, pd.weights_desc(), weights_id(env, argv[5]));
-    memory src(g.src(), cpu(), x), dst(g.dst(), cpu(), y);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(g.src(), cpu(), x)}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DST, memory(g.dst(), cpu(), y)}};
     if (b) args.insert({DNNL_ARG_BIAS, memory(g.bias(), cpu(), b)});
     dnnl::convolution_forward(pd).execute(s, args);
     s.wait();
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  } catch (const dnnl::error& e) {
-    return throw_error(env, std::string("oneDNN: ") + e.what());
-  }
-  return nullptr;
+    return nullptr;
+  });
 }
 
 /** conv2dBackwardData(geometry, dy, w, dx, weightsId): dx = the input gradient of conv(·, w) for the output
  *  gradient dy. */
 napi_value conv2d_backward_data(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!arguments(env, info, argv, 5)) return throw_error(env, "conv2dBackwardData(geometry, dy, w, dx, weightsId) takes 5 arguments");
-  try {
-    ConvShape g = ConvShape::from(env, argv[0]);
-    float* dy = floats(env, argv[1], g.dst_size(), "dy");
-    float* w = floats(env, argv[2], g.weights_size(), "w");
-    float* dx = floats(env, argv[3], g.src_size(), "dx");
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "conv2dBackwardData(geometry, dy, w, dx, weightsId)", 5, 5);
+    ConvShape g = ConvShape::from(call, 0);
+    float* dy = call.floats(1, g.dst_size(), "dy");
+    float* w = call.floats(2, g.weights_size(), "w");
+    float* dx = call.floats(3, g.src_size(), "dx");
+    int64_t id = call.integer(4, "the weights id", 0);
 
     dnnl::stream s(cpu());
     auto hint = g.forward(dnnl::prop_kind::forward_training, false);
     dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.src(), g.any_weights(), g.dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
     dnnl::convolution_backward_data::primitive_desc pd(d, cpu(), hint);
-    memory weights = prepared_weights(s, g, w, pd.weights_desc(), weights_id(env, argv[4]));
-    memory diff_dst(g.dst(), cpu(), dy), diff_src(g.src(), cpu(), dx);
-    dnnl::convolution_backward_data(pd).execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DIFF_SRC, diff_src}});
+    dnnl::convolution_backward_data(pd).execute(
+        s, {{DNNL_ARG_DIFF_DST, memory(g.dst(), cpu(), dy)}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DIFF_SRC, memory(g.src(), cpu(), dx)}});
     s.wait();
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  } catch (const dnnl::error& e) {
-    return throw_error(env, std::string("oneDNN: ") + e.what());
-  }
-  return nullptr;
+    return nullptr;
+  });
+}
+
+/** releaseWeights(id): forgets the kernels prepared for a long-lived weight (its tensor was disposed). */
+napi_value release_weights(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "releaseWeights(id)", 1, 1);
+    prepared_cache.erase(call.integer(0, "the weights id", 0));
+    return nullptr;
+  });
 }
 
 /** matmul(m, k, n, a, b, bias | null, out, transposeB): out[m×n] = a[m×k] · B + bias, where B is b[k×n], or,
  *  with transposeB, b[n×k] read transposed (the input gradient of a dense layer: dy · Wᵀ). Row-major, no copies. */
 napi_value matmul(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
-  if (!arguments(env, info, argv, 8)) return throw_error(env, "matmul(m, k, n, a, b, bias, out, transposeB) takes 8 arguments");
-  try {
-    int64_t dims[3];
-    for (int i = 0; i < 3; i++) {
-      if (napi_get_value_int64(env, argv[i], &dims[i]) != napi_ok || dims[i] < 1) throw Failure{"matmul: m, k and n must be positive integers"};
-    }
-    const int64_t m = dims[0], k = dims[1], n = dims[2];
-    bool transpose_b = false;
-    napi_get_value_bool(env, argv[7], &transpose_b);
-    float* a = floats(env, argv[3], m * k, "a");
-    float* b = floats(env, argv[4], k * n, "b");
-    napi_valuetype bias_type;
-    napi_typeof(env, argv[5], &bias_type);
-    float* bias = bias_type == napi_null || bias_type == napi_undefined ? nullptr : floats(env, argv[5], n, "bias");
-    float* out = floats(env, argv[6], m * n, "out");
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "matmul(m, k, n, a, b, bias, out, transposeB)", 8, 8);
+    const int64_t m = call.integer(0, "m", 1), k = call.integer(1, "k", 1), n = call.integer(2, "n", 1);
+    float* a = call.floats(3, m * k, "a");
+    float* b = call.floats(4, k * n, "b");
+    float* bias = call.optional_floats(5, n, "bias");
+    float* out = call.floats(6, m * n, "out");
+    const bool transpose_b = call.boolean(7);
 
     using dt = memory::data_type;
     memory::desc a_md({m, k}, dt::f32, tag::ab), out_md({m, n}, dt::f32, tag::ab);
@@ -219,37 +262,21 @@ napi_value matmul(napi_env env, napi_callback_info info) {
     if (bias) args.insert({DNNL_ARG_BIAS, memory(bias_md, cpu(), bias)});
     dnnl::matmul(pd).execute(s, args);
     s.wait();
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  } catch (const dnnl::error& e) {
-    return throw_error(env, std::string("oneDNN: ") + e.what());
-  }
-  return nullptr;
+    return nullptr;
+  });
 }
 
 /** maxPoolBackward(geometry, x, dy, dx): the max-pool input gradient, each window's gradient routed to its first
  *  maximum in row-major order (as PyTorch; padding never wins), channels-last.
  *  geometry: Int32Array [n, h, w, c, ho, wo, kh, kw, strideH, strideW, padTop, padLeft] */
 napi_value max_pool_backward(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!arguments(env, info, argv, 4)) return throw_error(env, "maxPoolBackward(geometry, x, dy, dx) takes 4 arguments");
-  try {
-    bool is_typed = false;
-    napi_is_typedarray(env, argv[0], &is_typed);
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (!is_typed || napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array || length != 12) {
-      throw Failure{"the pooling geometry must be an Int32Array of 12 values"};
-    }
-    const int32_t* q = static_cast<const int32_t*>(data);
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "maxPoolBackward(geometry, x, dy, dx)", 4, 4);
+    const int32_t* q = call.int32s(0, 12, "pooling geometry", 1, 10, 0);
     const int64_t n = q[0], h = q[1], w = q[2], c = q[3], ho = q[4], wo = q[5], kh = q[6], kw = q[7], sh = q[8], sw = q[9], top = q[10], left = q[11];
-    for (size_t i = 0; i < 12; i++) {
-      if (q[i] < (i >= 10 ? 0 : 1)) throw Failure{"invalid pooling geometry (value " + std::to_string(i) + " is " + std::to_string(q[i]) + ")"};
-    }
-    const float* x = floats(env, argv[1], n * h * w * c, "x");
-    const float* dy = floats(env, argv[2], n * ho * wo * c, "dy");
-    float* dx = floats(env, argv[3], n * h * w * c, "dx");
+    const float* x = call.floats(1, n * h * w * c, "x");
+    const float* dy = call.floats(2, n * ho * wo * c, "dy");
+    float* dx = call.floats(3, n * h * w * c, "dx");
     std::fill(dx, dx + n * h * w * c, 0.0f);
     std::vector<float> best(c);
     std::vector<int64_t> best_at(c);
@@ -280,10 +307,8 @@ napi_value max_pool_backward(napi_env env, napi_callback_info info) {
         }
       }
     }
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  }
-  return nullptr;
+    return nullptr;
+  });
 }
 
 /** divideStabilized(g, z, epsilon, out[, by, sign]): out = m·g / (z + ε·sign(z)) with sign(0) = +1 — Zennit's
@@ -291,89 +316,53 @@ napi_value max_pool_backward(napi_env env, napi_callback_info info) {
  *  [by > 0] (sign 1) or [by < 0] (sign −1) as 1 or 0. The same float32 operations in the same order as the
  *  backend's kernels (no contraction to fused multiply-adds), so the same values. */
 napi_value divide_stabilized(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  size_t argc = 6;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != 4 && argc != 6) return throw_error(env, "divideStabilized(g, z, epsilon, out[, by, sign]) takes 4 or 6 arguments");
-  try {
-    size_t n = 0;
-    napi_get_typedarray_info(env, argv[0], nullptr, &n, nullptr, nullptr, nullptr);
-    const float* g = floats(env, argv[0], n, "g");
-    const float* z = floats(env, argv[1], n, "z");
-    double eps64 = 0;
-    if (napi_get_value_double(env, argv[2], &eps64) != napi_ok) throw Failure{"epsilon must be a number"};
-    const float eps = static_cast<float>(eps64);
-    float* out = floats(env, argv[3], n, "out");
-    const int64_t count = static_cast<int64_t>(n);
-    if (argc == 4) {
-#pragma omp parallel for simd if (count > 65536) schedule(static)
-      for (int64_t i = 0; i < count; i++) out[i] = g[i] / (z[i] + (z[i] >= 0.0f ? eps : -eps));
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "divideStabilized(g, z, epsilon, out[, by, sign])", 4, 6);
+    const size_t n = call.length(0, "g");
+    const float* g = call.floats(0, n, "g");
+    const float* z = call.floats(1, n, "z");
+    const float eps = static_cast<float>(call.number(2, "epsilon"));
+    float* out = call.floats(3, n, "out");
+    if (call.count() == 4) {
+      each(n, [=](int64_t i) { out[i] = g[i] / (z[i] + (z[i] >= 0.0f ? eps : -eps)); });
       return nullptr;
     }
-    const float* by = floats(env, argv[4], n, "by");
-    int32_t sign = 0;
-    if (napi_get_value_int32(env, argv[5], &sign) != napi_ok || (sign != 1 && sign != -1)) throw Failure{"sign must be 1 or -1"};
+    if (call.count() != 6) throw Failure{"divideStabilized: `by` needs its `sign`"};
+    const float* by = call.floats(4, n, "by");
+    const int64_t sign = call.integer(5, "sign", -1);
+    if (sign != 1 && sign != -1) throw Failure{"sign must be 1 or -1"};
     const float s = static_cast<float>(sign);
-#pragma omp parallel for simd if (count > 65536) schedule(static)
-    for (int64_t i = 0; i < count; i++) {
-      const float m = s * by[i] > 0.0f ? 1.0f : 0.0f;
-      out[i] = (m * g[i]) / (z[i] + (z[i] >= 0.0f ? eps : -eps));
-    }
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  }
-  return nullptr;
-}
-
-/** releaseWeights(id): forgets the kernels prepared for a long-lived weight (its tensor was disposed). */
-napi_value release_weights(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!arguments(env, info, argv, 1)) return throw_error(env, "releaseWeights(id) takes 1 argument");
-  try {
-    prepared_cache.erase(weights_id(env, argv[0]));
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  }
-  return nullptr;
+    each(n, [=](int64_t i) { out[i] = ((s * by[i] > 0.0f ? 1.0f : 0.0f) * g[i]) / (z[i] + (z[i] >= 0.0f ? eps : -eps)); });
+    return nullptr;
+  });
 }
 
 /** multiply(a, b, out): out = a · b elementwise — the rules' reducer, input times gradient, on both cores. */
 napi_value multiply(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!arguments(env, info, argv, 3)) return throw_error(env, "multiply(a, b, out) takes 3 arguments");
-  try {
-    size_t n = 0;
-    napi_get_typedarray_info(env, argv[0], nullptr, &n, nullptr, nullptr, nullptr);
-    const float* a = floats(env, argv[0], n, "a");
-    const float* b = floats(env, argv[1], n, "b");
-    float* out = floats(env, argv[2], n, "out");
-    const int64_t count = static_cast<int64_t>(n);
-#pragma omp parallel for simd if (count > 65536) schedule(static)
-    for (int64_t i = 0; i < count; i++) out[i] = a[i] * b[i];
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  }
-  return nullptr;
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "multiply(a, b, out)", 3, 3);
+    const size_t n = call.length(0, "a");
+    const float* a = call.floats(0, n, "a");
+    const float* b = call.floats(1, n, "b");
+    float* out = call.floats(2, n, "out");
+    each(n, [=](int64_t i) { out[i] = a[i] * b[i]; });
+    return nullptr;
+  });
 }
 
 /** sum(values): Σ values in double precision, for the relevance sums every run reports per layer. */
 napi_value sum(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!arguments(env, info, argv, 1)) return throw_error(env, "sum(values) takes 1 argument");
-  try {
-    size_t n = 0;
-    napi_get_typedarray_info(env, argv[0], nullptr, &n, nullptr, nullptr, nullptr);
-    const float* v = floats(env, argv[0], n, "values");
-    const int64_t count = static_cast<int64_t>(n);
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "sum(values)", 1, 1);
+    const int64_t count = static_cast<int64_t>(call.length(0, "values"));
+    const float* v = call.floats(0, count, "values");
     double total = 0;
 #pragma omp parallel for simd reduction(+ : total) if (count > 65536) schedule(static)
     for (int64_t i = 0; i < count; i++) total += v[i];
     napi_value result;
     napi_create_double(env, total, &result);
     return result;
-  } catch (const Failure& f) {
-    return throw_error(env, f.message);
-  }
+  });
 }
 
 /** info(): what runs the kernels, for the engine's report. */
