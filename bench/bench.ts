@@ -14,7 +14,7 @@ import { initBackend } from '../engine/src/backend';
 import { parseArgs, num } from '../engine/src/cli/args';
 import { encodeOnnx, type OnnxModelSpec } from '../engine/src/loaders/onnx-writer';
 import { loadModel, type Model } from '../engine/src/model';
-import { kernelsReport, nativeStatus, useNativeKernels } from '../engine/src/native';
+import { nativeKernels, nativeStatus, useNativeKernels } from '../engine/src/native';
 import type { NdArray } from '../engine/src/npy';
 import { seededRandom } from '../engine/src/random';
 import { runAttribution } from '../engine/src/run';
@@ -88,7 +88,7 @@ async function measure(name: string, model: Model, backend: string, composite: s
   return {
     model: name,
     backend,
-    kernels: kernelsReport(),
+    kernels: nativeKernels() ? `native: ${nativeStatus().library}` : `${backend}'s own`,
     composite,
     forwardS: median(forward),
     firstS,

@@ -115,7 +115,8 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     if (ctx.model !== m) return; // the model changed while this ran
     ctx.recordRun(run);
     panel.show(true);
-    vscode.window.setStatusBarMessage(`Relevance Lens: ${run.result.composite} in ${Math.round(run.result.timingMs)} ms on ${run.result.backend}`, 5000);
+    const native = run.result.kernels.startsWith('native') ? ' with native kernels' : '';
+    vscode.window.setStatusBarMessage(`Relevance Lens: ${run.result.composite} in ${Math.round(run.result.timingMs)} ms on ${run.result.backend}${native}`, 5000);
   };
 }
 
