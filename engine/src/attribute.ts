@@ -103,6 +103,7 @@ export async function relevancePass(
   const storeByNode = new Map<string, string[]>();
   for (const [id, node] of wanted) storeByNode.set(node, [...(storeByNode.get(node) ?? []), id]);
 
+  model.derived.beforeRun();
   tf.engine().startScope();
   try {
     const values = forwardAll(graph, tf.tensor(input.data, input.shape));

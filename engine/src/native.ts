@@ -4,10 +4,11 @@ import * as path from 'path';
 import type { ConvAttrs, PoolAttrs } from './graph';
 
 /**
- * Native convolutions: oneDNN's kernels (what PyTorch runs on CPU) from the optional addon in engine/native/,
- * run on the float32 buffers the wasm or cpu backend already holds. Registered as TF.js kernels of their own, so
- * their outputs are ordinary tensors of the active backend (scopes and disposal as usual). Without the addon,
- * or with RELEVANCE_LENS_NATIVE=off, the backend's own kernels run.
+ * Native kernels from the optional addon in engine/native/: oneDNN's convolutions and matrix products (what
+ * PyTorch runs on CPU) and the rules' elementwise passes, run on the float32 buffers the wasm or cpu backend
+ * already holds. Registered as TF.js kernels of their own, so their outputs are ordinary tensors of the active
+ * backend (scopes and disposal as usual). Without the addon, or with RELEVANCE_LENS_NATIVE=off, the backend's
+ * own kernels run.
  */
 interface Addon {
   conv2d(geometry: Int32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, weightsId: number): void;
