@@ -58,6 +58,7 @@ export async function buildRunView(ctx: Ctx, model: OpenedModel, result: RunResu
     runId: `run-${++runs}`,
     model: model.path.split(/[\\/]/).pop()!,
     backend: result.backend,
+    kernels: result.kernels,
     composite: result.composite,
     attributor: result.attributor,
     target: result.target[0],

@@ -100,6 +100,7 @@ const run = (): RunView => ({
   runId: 'run-1',
   model: 'model.onnx',
   backend: 'wasm',
+  kernels: 'native (oneDNN 2.6.3, 2 threads)',
   composite: 'epsilon_plus_flat',
   attributor: 'gradient',
   target: 2,

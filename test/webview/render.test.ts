@@ -52,7 +52,7 @@ describe('the Relevance panel script', () => {
 
     await p.evaluate("window.postMessage({ type: 'run', run: window.sampleRun(), settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*')");
     await p.waitForSelector('#root[data-run-id="run-1"]');
-    assert.equal(await p.$eval('.meta', (e) => e.textContent), 'epsilon_plus_flat · gradient · target 2 (triangle) · wasm backend · 12 ms');
+    assert.equal(await p.$eval('.meta', (e) => e.textContent), 'epsilon_plus_flat · gradient · target 2 (triangle) · wasm backend · native kernels · 12 ms');
     const px = await p.$eval('figure.relevance canvas', (c) => [...(c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 2, 1).data]);
     assert.deepEqual(px, [253, 253, 255, 255, 255, 0, 0, 255], '0 → mid-map, 1 → red');
 

@@ -26,6 +26,8 @@ export interface RunView {
   runId: string;
   model: string;
   backend: string;
+  /** what ran the heavy kernels: "native (oneDNN …)" or the backend, with the reason */
+  kernels: string;
   composite: string;
   attributor: string;
   target: number;
@@ -119,7 +121,7 @@ export function isRunView(v: unknown): v is RunView {
   if (!isObject(v)) return false;
   const input = v.input as Record<string, unknown>;
   return (
-    ['runId', 'model', 'backend', 'composite', 'attributor'].every((k) => isStr(v[k])) &&
+    ['runId', 'model', 'backend', 'kernels', 'composite', 'attributor'].every((k) => isStr(v[k])) &&
     isInt(v.target) &&
     isNum(v.timingMs) &&
     (v.classNames === undefined || (Array.isArray(v.classNames) && v.classNames.every(isStr))) &&

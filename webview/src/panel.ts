@@ -91,12 +91,12 @@ function render(): void {
   root.replaceChildren();
   if (!run) return;
   root.dataset.runId = run.runId;
-  const meta = `${run.composite} · ${run.attributor} · target ${run.target}${run.classNames?.[run.target] ? ` (${run.classNames[run.target]})` : ''} · ${run.backend} backend · ${Math.round(run.timingMs)} ms`;
+  const meta = `${run.composite} · ${run.attributor} · target ${run.target}${run.classNames?.[run.target] ? ` (${run.classNames[run.target]})` : ''} · ${run.backend} backend${run.kernels.startsWith('native') ? ' · native kernels' : ''} · ${Math.round(run.timingMs)} ms`;
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
   root.append(
-    el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta' }, meta)),
+    el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta', title: `kernels: ${run.kernels}` }, meta)),
     controls(),
     el(
       'section',
