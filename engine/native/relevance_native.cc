@@ -350,6 +350,22 @@ napi_value multiply(napi_env env, napi_callback_info info) {
   });
 }
 
+/** combine(a, ca, b, cb, out): out = ca·a + cb·b elementwise — a linear layer's output for parameters that are a
+ *  combination of two others' (Gamma's W + γ·W⁺ from W and W⁺). Float32 products and sum, in that order. */
+napi_value combine(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call call(env, info, "combine(a, ca, b, cb, out)", 5, 5);
+    const size_t n = call.length(0, "a");
+    const float* a = call.floats(0, n, "a");
+    const float ca = static_cast<float>(call.number(1, "ca"));
+    const float* b = call.floats(2, n, "b");
+    const float cb = static_cast<float>(call.number(3, "cb"));
+    float* out = call.floats(4, n, "out");
+    each(n, [=](int64_t i) { out[i] = ca * a[i] + cb * b[i]; });
+    return nullptr;
+  });
+}
+
 /** sum(values): Σ values in double precision, for the relevance sums every run reports per layer. */
 napi_value sum(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -386,6 +402,7 @@ napi_value init(napi_env env, napi_value exports) {
       {"maxPoolBackward", nullptr, max_pool_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"divideStabilized", nullptr, divide_stabilized, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"multiply", nullptr, multiply, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"combine", nullptr, combine, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sum", nullptr, sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"releaseWeights", nullptr, release_weights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, library_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -16,6 +16,7 @@ interface Addon {
   releaseWeights(weightsId: number): void;
   sum(values: Float32Array): number;
   multiply(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  combine(a: Float32Array, ca: number, b: Float32Array, cb: number, out: Float32Array): void;
   matmul(m: number, k: number, n: number, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, transposeB: boolean): void;
   maxPoolBackward(geometry: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   divideStabilized(g: Float32Array, z: Float32Array, epsilon: number, out: Float32Array, by?: Float32Array, sign?: number): void;
@@ -35,6 +36,7 @@ const DIVIDE_STABILIZED = 'RelevanceLensDivideStabilized';
 const MATMUL = 'RelevanceLensMatMul';
 const MAX_POOL_BACKWARD = 'RelevanceLensMaxPoolBackward';
 const MULTIPLY = 'RelevanceLensMultiply';
+const COMBINE = 'RelevanceLensCombine';
 const BACKENDS = ['wasm', 'cpu'] as const;
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
@@ -176,6 +178,12 @@ function kernelSpecs(native: Addon): KernelSpec[] {
       run: (_attrs, [a, b], out) => native.multiply(a, b, out),
     },
     {
+      name: COMBINE,
+      inputs: ['a', 'b'],
+      outputShape: (_attrs, [a]) => a.shape,
+      run: (attrs, [a, b], out) => native.combine(a, attrs.ca as number, b, attrs.cb as number, out),
+    },
+    {
       name: DIVIDE_STABILIZED,
       inputs: ['g', 'z', 'by'],
       outputShape: (_attrs, [g]) => g.shape,
@@ -252,6 +260,11 @@ export function nativeMaxPoolBackward(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tenso
 /** a · b elementwise, both of one shape. */
 export function nativeMultiply(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel(MULTIPLY, { a, b }) as tf.Tensor;
+}
+
+/** ca·a + cb·b elementwise, both of one shape. */
+export function nativeCombine(a: tf.Tensor, ca: number, b: tf.Tensor, cb: number): tf.Tensor {
+  return tf.engine().runKernel(COMBINE, { a, b }, { ca, cb }) as tf.Tensor;
 }
 
 /** m·g / (z + ε·sign(z)) with sign(0) = +1 in one pass, m = 1 or the mask [sign·by > 0]; all of one shape. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from './errors';
 import type { GraphNode } from './graph';
 import type { DerivedParams } from './derived-params';
-import { nativeDivideStabilized, nativeKernels, nativeMultiply } from './native';
+import { nativeCombine, nativeDivideStabilized, nativeKernels, nativeMultiply } from './native';
 import { forward, vjp } from './ops';
 
 /**
@@ -19,6 +19,12 @@ export interface ParamModifier {
   modify: (param: tf.Tensor) => tf.Tensor;
   key: string;
   zero?: string[];
+  /**
+   * The same parameters as Σ coefficient · base(param), e.g. Gamma's W + γ·W⁺ = 1·W + γ·clamp(W, min=0). A linear
+   * layer's output is linear in its parameters, so this term's output may be combined from the bases' outputs:
+   * when one of them is the forward pass's own, a convolution is saved.
+   */
+  combination?: [number, ParamModifier][];
 }
 export type GradientMapper = (grad: tf.Tensor, outputs: tf.Tensor[]) => tf.Tensor[];
 /**
@@ -62,6 +68,12 @@ export function divideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon = 1e-6, mas
   if (nativeKernels() && same(g) && same(z) && (!mask || same(mask.by))) return nativeDivideStabilized(g, z, epsilon, mask);
   const masked = mask ? tf.mul(tf.cast(mask.sign > 0 ? tf.greater(mask.by, 0) : tf.less(mask.by, 0), 'float32'), g) : g;
   return tf.div(masked, stabilize(z, epsilon));
+}
+
+/** Σ cᵢ · tᵢ over two terms: one native pass when available, else the same float32 products and sum. */
+function linearCombination([[ca, a], [cb, b]]: [number, tf.Tensor][]): tf.Tensor {
+  const same = a.dtype === 'float32' && b.dtype === 'float32' && tf.util.arraysEqual(a.shape, b.shape);
+  return same && nativeKernels() ? nativeCombine(a, ca, b, cb) : tf.add(tf.mul(a, ca), tf.mul(b, cb));
 }
 
 /** x · g, the reducer's product of a term's input and its gradient (one native pass on both cores when available). */
@@ -155,6 +167,8 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
     modify: (p) => tf.add(p, tf.mul(gamma, kind === 'min' ? tf.relu(p) : tf.neg(tf.relu(tf.neg(p))))),
     key: `p + ${gamma}·clamp(${kind}=0)`,
     zero,
+    // p + γ·p⁺, and p + γ·p⁻ = (1 + γ)·p − γ·p⁺
+    combination: kind === 'min' ? [[1, keep(zero)], [gamma, clampMin(zero)]] : [[1 + gamma, keep(zero)], [-gamma, clampMin(zero)]],
   });
   return {
     kind: 'basic',
@@ -283,27 +297,40 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     if (!modifiedInputs.has(key)) modifiedInputs.set(key, inputs.map(key));
     return modifiedInputs.get(key)!;
   };
+  // each distinct parameter modification is made once (and kept across runs when `derived` is given)
+  const modifiedParams = new Map<ParamModifier, Record<string, tf.Tensor>>();
+  const paramsOf = (pm: ParamModifier) => {
+    if (!modifiedParams.has(pm)) {
+      const entries = Object.entries(node.params).map(([name, p]) => {
+        const [key, make] = pm.zero?.includes(name) ? ['zero', tf.zerosLike] : [pm.key, pm.modify];
+        return [name, pm.modify === UNCHANGED && key !== 'zero' ? p : derived ? derived.get(p, key, make) : make(p)];
+      });
+      modifiedParams.set(pm, Object.fromEntries(entries));
+    }
+    return modifiedParams.get(pm)!;
+  };
+  const unmodifiedInput = (m: InputModifier) => m === identity || (m === positive && nonNegative);
+  const isForwardOutput = (m: InputModifier, pm: ParamModifier) => unmodifiedInput(m) && pm.modify === UNCHANGED && !pm.zero?.length;
+  // each modified forward is computed once per input modification and parameter modification
+  const modifiedOutputs = new Map<string, tf.Tensor>();
+  const outputOf = (m: InputModifier, pm: ParamModifier): tf.Tensor => {
+    if (isForwardOutput(m, pm)) return output; // the forward pass's own value
+    const key = `${rule.inputModifiers.indexOf(unmodifiedInput(m) ? identity : m)}|${pm.key}|${pm.zero ?? ''}`;
+    if (!modifiedOutputs.has(key)) {
+      const combined = linear && pm.combination?.length === 2 && pm.combination.some(([, base]) => isForwardOutput(m, base));
+      modifiedOutputs.set(key, combined ? linearCombination(pm.combination!.map(([c, base]) => [c, outputOf(m, base)])) : forward(node, modifiedInput(m), paramsOf(pm)));
+    }
+    return modifiedOutputs.get(key)!;
+  };
   const terms = rule.inputModifiers.map((modIn, k) => {
     const pm = rule.paramModifiers[k];
     const zeroInput = modIn === negative && nonNegative;
-    let modified: Record<string, tf.Tensor> | undefined;
-    const params = () => {
-      modified ??= Object.fromEntries(
-        Object.entries(node.params).map(([name, p]) => {
-          const [key, make] = pm.zero?.includes(name) ? ['zero', tf.zerosLike] : [pm.key, pm.modify];
-          return [name, pm.modify === UNCHANGED && key !== 'zero' ? p : derived ? derived.get(p, key, make) : make(p)];
-        }),
-      );
-      return modified;
-    };
-    const unmodifiedInput = modIn === identity || (modIn === positive && nonNegative);
-    let z: tf.Tensor;
-    if (unmodifiedInput && pm.modify === UNCHANGED && !pm.zero?.length) z = output; // the forward pass's own value
-    else if (zeroInput) z = 'bias' in node.params && !pm.zero?.includes('bias') ? tf.add(tf.zerosLike(output), params().bias) : knownZeroOutput(); // W·0 + b
-    else z = forward(node, modifiedInput(modIn), params());
+    // W·0 + b: the bias alone, or a known zero
+    const bias = 'bias' in node.params && !pm.zero?.includes('bias');
+    const z = zeroInput ? (bias ? tf.add(tf.zerosLike(output), paramsOf(pm).bias) : knownZeroOutput()) : outputOf(modIn, pm);
     // its contribution weight·x·g vanishes when the weight or the input is zero: no gradient needed
     const needed = !weights || (weights[k] !== 0 && !zeroInput);
-    return { xs: () => modifiedInput(modIn), params, z, needed };
+    return { xs: () => modifiedInput(modIn), params: () => paramsOf(pm), z, needed };
   });
   const grads = rule.gradientMapper(grad, terms.map((t) => t.z));
   const perTerm = terms.map((t, k) => (t.needed ? vjp(node, t.xs(), t.params(), grads[k]) : undefined));

@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/backend';
 import type { ConvAttrs, GraphNode } from '../../engine/src/graph';
-import { kernelsReport, nativeStatus, nativeSum, releasePrepared, retainPrepared, useNativeKernels } from '../../engine/src/native';
+import { kernelsReport, nativeCombine, nativeStatus, nativeSum, releasePrepared, retainPrepared, useNativeKernels } from '../../engine/src/native';
 import { forward, vjp } from '../../engine/src/ops';
 import { seededRandom } from '../../engine/src/random';
 import { divideStabilized } from '../../engine/src/rules';
@@ -110,6 +110,18 @@ for (const backend of ['wasm', 'cpu']) {
           assert.deepEqual(Array.from(r.native[0]), Array.from(r.backend[0]), `ε=${eps} mask=${mask?.sign}`);
         }
       }
+    });
+
+    test("Gamma's combined outputs (ca·a + cb·b) are bit-identical to the backend ops", async () => {
+      await initBackend(backend);
+      const a = tf.tensor1d(values(1000, 11));
+      const b = tf.tensor1d(values(1000, 12));
+      for (const [ca, cb] of [[1, 0.25], [1.25, -0.25], [1, 1e-7]]) {
+        const native = tf.tidy(() => Array.from(nativeCombine(a, ca, b, cb).dataSync()));
+        const ops = tf.tidy(() => Array.from(tf.add(tf.mul(a, ca), tf.mul(b, cb)).dataSync()));
+        assert.deepEqual(native, ops, `${ca}·a + ${cb}·b`);
+      }
+      tf.dispose([a, b]);
     });
 
     test('layer sums in double precision, read in place', async () => {

@@ -244,9 +244,10 @@ describe('Gamma', () => {
     const x = [0.7, 0, 2.1, 0.4];
     assertClose(denseRelevance(gammaRule(0.25), denseNode(W, b), x, R), gammaReference(x, W, b, R, 0.25));
     // the forward pass, then for mixed signs 4 modified forwards + 4 input gradients (the 5th term is the forward
-    // pass's own output); for non-negative inputs the two negative-input terms vanish, leaving 2 + 2
+    // pass's own output); for non-negative inputs the two negative-input terms vanish, and the two left are
+    // combined from the forward pass's output and one product with W⁺ (W + γW⁺ and (1 + γ)W − γW⁺): 1 + 2
     assert.equal(await matMuls([0.7, -1.3, 2.1, -0.4]), 1 + 8);
-    assert.equal(await matMuls(x), 1 + 4);
+    assert.equal(await matMuls(x), 1 + 1 + 2);
   });
 });
 
