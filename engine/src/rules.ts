@@ -167,7 +167,9 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
     modify: (p) => tf.add(p, tf.mul(gamma, kind === 'min' ? tf.relu(p) : tf.neg(tf.relu(tf.neg(p))))),
     key: `p + ${gamma}·clamp(${kind}=0)`,
     zero,
-    // p + γ·p⁺, and p + γ·p⁻ = (1 + γ)·p − γ·p⁺
+    // p + γ·p⁺, and p + γ·p⁻ = (1 + γ)·p − γ·p⁺. In floats as accurate as the direct product where each output
+    // is used: z₀ = y + γ·z⁺ where y > 0 (two non-negative parts), z₂ = y + γ·(y − z⁺) where y < 0 (then
+    // |y − z⁺| > z⁺, no cancellation). Not so for AlphaBeta's unmasked p⁻ = p − p⁺, which keeps its own product.
     combination: kind === 'min' ? [[1, keep(zero)], [gamma, clampMin(zero)]] : [[1 + gamma, keep(zero)], [-gamma, clampMin(zero)]],
   });
   return {
