@@ -293,9 +293,10 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
   const nonNegative =
     linear && rule.inputModifiers.includes(negative) && (context.nonNegativeInputs || inputs.every((x) => tf.min(x).dataSync()[0] >= 0));
   // each distinct input modifier runs once; on non-negative inputs `positive` is the identity
+  const effective = (m: InputModifier) => (nonNegative && m === positive ? identity : m);
   const modifiedInputs = new Map<InputModifier, tf.Tensor[]>([[identity, inputs]]);
   const modifiedInput = (m: InputModifier) => {
-    const key = nonNegative && m === positive ? identity : m;
+    const key = effective(m);
     if (!modifiedInputs.has(key)) modifiedInputs.set(key, inputs.map(key));
     return modifiedInputs.get(key)!;
   };
@@ -311,18 +312,19 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     }
     return modifiedParams.get(pm)!;
   };
-  const unmodifiedInput = (m: InputModifier) => m === identity || (m === positive && nonNegative);
-  const isForwardOutput = (m: InputModifier, pm: ParamModifier) => unmodifiedInput(m) && pm.modify === UNCHANGED && !pm.zero?.length;
+  const isForwardOutput = (m: InputModifier, pm: ParamModifier) => effective(m) === identity && pm.modify === UNCHANGED && !pm.zero?.length;
   // each modified forward is computed once per input modification and parameter modification
-  const modifiedOutputs = new Map<string, tf.Tensor>();
+  const modifiedOutputs = new Map<InputModifier, Map<string, tf.Tensor>>();
   const outputOf = (m: InputModifier, pm: ParamModifier): tf.Tensor => {
     if (isForwardOutput(m, pm)) return output; // the forward pass's own value
-    const key = `${rule.inputModifiers.indexOf(unmodifiedInput(m) ? identity : m)}|${pm.key}|${pm.zero ?? ''}`;
-    if (!modifiedOutputs.has(key)) {
+    if (!modifiedOutputs.has(effective(m))) modifiedOutputs.set(effective(m), new Map());
+    const outputs = modifiedOutputs.get(effective(m))!;
+    const key = `${pm.key}|${pm.zero ?? ''}`;
+    if (!outputs.has(key)) {
       const combined = linear && pm.combination?.length === 2 && pm.combination.some(([, base]) => isForwardOutput(m, base));
-      modifiedOutputs.set(key, combined ? linearCombination(pm.combination!.map(([c, base]) => [c, outputOf(m, base)])) : forward(node, modifiedInput(m), paramsOf(pm)));
+      outputs.set(key, combined ? linearCombination(pm.combination!.map(([c, base]) => [c, outputOf(m, base)])) : forward(node, modifiedInput(m), paramsOf(pm)));
     }
-    return modifiedOutputs.get(key)!;
+    return outputs.get(key)!;
   };
   const terms = rule.inputModifiers.map((modIn, k) => {
     const pm = rule.paramModifiers[k];
