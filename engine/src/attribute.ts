@@ -4,7 +4,7 @@ import { EngineError, fail } from './errors';
 import { type Graph, nonNegativeValues } from './graph';
 import { fromModelLayout, type Model, modelLayoutShape, toModelLayout } from './model';
 import { type NdArray, size } from './npy';
-import { nativeKernels, nativeSum } from './native';
+import { nativeElementwise, nativeSum } from './native';
 import { forward, vjp } from './ops';
 import { applyRule, type Rule } from './rules';
 
@@ -127,7 +127,7 @@ export async function relevancePass(
       const y = values.get(node.output)!;
       const g = grads.get(node.output) ?? tf.zerosLike(y);
       // the sum needs no layout change; only stored layers are transposed to the model's layout
-      const sum = nativeKernels() && g.dtype === 'float32' ? nativeSum(g) : tf.sum(g).dataSync()[0];
+      const sum = nativeElementwise(g) ? nativeSum(g) : tf.sum(g).dataSync()[0];
       sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: modelLayoutShape(graph, node.output, g.shape), sum });
       for (const id of storeByNode.get(node.id) ?? []) {
         const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(toModelLayout(graph, node.output, g)) };

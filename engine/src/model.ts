@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mergeBatchNorm, ownedParams } from './canonizers';
 import { DerivedParams } from './derived-params';
 import { EngineError, fail } from './errors';
-import { buildLayerTree, disposeGraph, type Graph, type LayerTreeItem, layerIndex } from './graph';
+import { buildLayerTree, disposeGraph, type Graph, type LayerTreeItem, layerIndex, paramCount } from './graph';
 import { loadOnnx } from './loaders/onnx';
 import { loadTfjsLayers } from './loaders/tfjs';
 import { releasePrepared, retainPrepared } from './native';
@@ -24,7 +24,7 @@ export class Model {
   constructor(readonly graph: Graph) {
     this.tree = buildLayerTree(graph);
     this.index = layerIndex(graph);
-    const paramBytes = graph.nodes.reduce((n, node) => n + Object.values(node.params).reduce((m, p) => m + p.size * 4, 0), 0);
+    const paramBytes = 4 * graph.nodes.reduce((n, node) => n + paramCount(node), 0);
     this.derived = new DerivedParams(2 * paramBytes);
     retainPrepared(params(graph));
   }

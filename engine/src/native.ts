@@ -75,16 +75,23 @@ export function useNativeKernels(on: boolean): boolean {
   return nativeKernels();
 }
 
+const servesBackend = (name: string) => (BACKENDS as readonly string[]).includes(name);
+
 /** true when the engine's heavy kernels on the active backend run natively */
 export function nativeKernels(): boolean {
-  return enabled && nativeStatus().library !== undefined && (BACKENDS as readonly string[]).includes(tf.getBackend());
+  return enabled && nativeStatus().library !== undefined && servesBackend(tf.getBackend());
+}
+
+/** true when an elementwise native kernel can take these tensors: native kernels on, all float32 of one shape */
+export function nativeElementwise(...ts: tf.Tensor[]): boolean {
+  return nativeKernels() && ts.every((t) => t.dtype === 'float32' && tf.util.arraysEqual(t.shape, ts[0].shape));
 }
 
 /** What runs the heavy kernels (convolutions, dense layers, the rules' divisions), for every report of a run. */
 export function kernelsReport(): string {
   const backend = tf.getBackend();
   if (nativeKernels()) return `native (${nativeStatus().library})`;
-  if (!(BACKENDS as readonly string[]).includes(backend)) return backend;
+  if (!servesBackend(backend)) return backend;
   return `${backend} (native kernels not used: ${enabled ? nativeStatus().reason : process.env.RELEVANCE_LENS_NATIVE === 'off' ? 'switched off by RELEVANCE_LENS_NATIVE=off' : 'switched off'})`;
 }
 

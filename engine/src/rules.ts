@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from './errors';
 import type { GraphNode } from './graph';
 import type { DerivedParams } from './derived-params';
-import { nativeCombine, nativeDivideStabilized, nativeKernels, nativeMultiply } from './native';
+import { nativeCombine, nativeDivideStabilized, nativeElementwise, nativeMultiply } from './native';
 import { forward, vjp } from './ops';
 
 /**
@@ -64,22 +64,19 @@ export function stabilize(z: tf.Tensor, epsilon = 1e-6): tf.Tensor {
  * One native pass when the addon is there.
  */
 export function divideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon = 1e-6, mask?: { by: tf.Tensor; sign: 1 | -1 }): tf.Tensor {
-  const same = (t: tf.Tensor) => t.dtype === 'float32' && tf.util.arraysEqual(t.shape, g.shape);
-  if (nativeKernels() && same(g) && same(z) && (!mask || same(mask.by))) return nativeDivideStabilized(g, z, epsilon, mask);
+  if (nativeElementwise(g, z, ...(mask ? [mask.by] : []))) return nativeDivideStabilized(g, z, epsilon, mask);
   const masked = mask ? tf.mul(tf.cast(mask.sign > 0 ? tf.greater(mask.by, 0) : tf.less(mask.by, 0), 'float32'), g) : g;
   return tf.div(masked, stabilize(z, epsilon));
 }
 
 /** Σ cᵢ · tᵢ over two terms: one native pass when available, else the same float32 products and sum. */
 function linearCombination([[ca, a], [cb, b]]: [number, tf.Tensor][]): tf.Tensor {
-  const same = a.dtype === 'float32' && b.dtype === 'float32' && tf.util.arraysEqual(a.shape, b.shape);
-  return same && nativeKernels() ? nativeCombine(a, ca, b, cb) : tf.add(tf.mul(a, ca), tf.mul(b, cb));
+  return nativeElementwise(a, b) ? nativeCombine(a, ca, b, cb) : tf.add(tf.mul(a, ca), tf.mul(b, cb));
 }
 
 /** x · g, the reducer's product of a term's input and its gradient (one native pass on both cores when available). */
 function inputTimesGradient(x: tf.Tensor, g: tf.Tensor): tf.Tensor {
-  const same = x.dtype === 'float32' && g.dtype === 'float32' && tf.util.arraysEqual(x.shape, g.shape);
-  return same && nativeKernels() ? nativeMultiply(x, g) : tf.mul(x, g);
+  return nativeElementwise(x, g) ? nativeMultiply(x, g) : tf.mul(x, g);
 }
 
 /**
