@@ -101,13 +101,14 @@ function isMap(v: unknown): v is MapData {
   );
 }
 
+/** what every layer message names: its id, op and shape */
+function isLayerIdentity(v: unknown): v is { id: string; op: string; shape: number[] } & Record<string, unknown> {
+  return isObject(v) && isStr(v.id) && isStr(v.op) && Array.isArray(v.shape) && v.shape.every(isInt);
+}
+
 function isLayer(v: unknown): v is LayerView {
   return (
-    isObject(v) &&
-    isStr(v.id) &&
-    isStr(v.op) &&
-    Array.isArray(v.shape) &&
-    v.shape.every(isInt) &&
+    isLayerIdentity(v) &&
     isNum(v.sum) &&
     isNum(v.min) &&
     isNum(v.max) &&
@@ -152,11 +153,7 @@ export function isHostMessage(m: unknown): m is HostMessage {
     case 'layer': {
       const l = m.layer as Record<string, unknown>;
       return (
-        isObject(l) &&
-        isStr(l.id) &&
-        isStr(l.op) &&
-        Array.isArray(l.shape) &&
-        l.shape.every(isInt) &&
+        isLayerIdentity(l) &&
         typeof l.hooked === 'boolean' &&
         (l.key === undefined || isStr(l.key)) &&
         (m.data === undefined || (l.key !== undefined && isLayer(m.data))) &&
