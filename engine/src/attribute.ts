@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assignRules, type Composite } from './composites';
+import { assignRules, type Composite, type ResidualMode } from './composites';
 import { EngineError, fail } from './errors';
 import { type Graph, nonNegativeValues } from './graph';
-import { fromModelLayout, type Model, modelLayoutShape, toModelLayout } from './model';
+import type { Model } from './model';
 import { type NdArray, size } from './npy';
 import { nativeElementwise, nativeSum } from './native';
-import { forward, vjp } from './ops';
+import { forward, setRunBatch, vjp } from './ops';
 import { applyRule, type Rule } from './rules';
 
 export interface LayerRelevance {
@@ -34,6 +34,8 @@ export interface PassResult {
 
 export interface PassOptions {
   composite?: Composite;
+  /** residual adds as Zennit's Sum modules (Norm; the default) or plain additions */
+  residual?: ResidualMode;
   /** tree ids to capture (store hooks), or 'all' for every node */
   store?: readonly string[] | 'all';
   storeActivations?: boolean;
@@ -71,7 +73,8 @@ export function oneHot(targets: readonly number[], batch: number, classes: numbe
 
 /** Runs the forward pass, keeping every value (rules need the layer inputs). */
 export function forwardAll(graph: Graph, x: tf.Tensor): Map<string, tf.Tensor> {
-  const values = new Map<string, tf.Tensor>([[graph.input.name, fromModelLayout(graph, graph.input.name, x)]]);
+  setRunBatch(x.shape[0]);
+  const values = new Map<string, tf.Tensor>([[graph.input.name, x]]);
   for (const node of graph.nodes) values.set(node.output, forward(node, node.inputs.map((i) => values.get(i)!)));
   return values;
 }
@@ -98,7 +101,7 @@ export async function relevancePass(
 ): Promise<PassResult> {
   checkInput(model, input);
   const graph = opts.composite ? model.canonical() : model.graph;
-  const rules: Map<string, Rule> = opts.composite ? assignRules(opts.composite, graph) : new Map();
+  const rules: Map<string, Rule> = opts.composite ? assignRules(opts.composite, graph, opts.residual) : new Map();
   const wanted = opts.store ? model.resolveLayers(opts.store) : new Map<string, string>();
   const storeByNode = new Map<string, string[]>();
   for (const [id, node] of wanted) storeByNode.set(node, [...(storeByNode.get(node) ?? []), id]);
@@ -125,22 +128,31 @@ export async function relevancePass(
       opts.onProgress?.(nodes.length - 1 - k, nodes.length, node.id);
       const inputs = node.inputs.map((i) => values.get(i)!);
       const y = values.get(node.output)!;
-      const g = grads.get(node.output) ?? tf.zerosLike(y);
-      // the sum needs no layout change; only stored layers are transposed to the model's layout
-      const sum = nativeElementwise(g) ? nativeSum(g) : tf.sum(g).dataSync()[0];
-      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: modelLayoutShape(graph, node.output, g.shape), sum });
+      // no relevance reached this node (inside an activation that Pass skipped): it passes none on
+      const reached = grads.get(node.output);
+      const g = reached ?? tf.zerosLike(y);
+      const sum = reached ? (nativeElementwise(g) ? nativeSum(g) : tf.sum(g).dataSync()[0]) : 0;
+      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...g.shape], sum });
       for (const id of storeByNode.get(node.id) ?? []) {
-        const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(toModelLayout(graph, node.output, g)) };
-        if (opts.storeActivations) layer.activation = toNdArray(toModelLayout(graph, node.output, y));
+        const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(g) };
+        if (opts.storeActivations) layer.activation = toNdArray(y);
         stored.push(layer);
       }
-      const rule = rules.get(node.id);
-      const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, { derived: model.derived, nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)) }) : vjp(node, inputs, node.params, g)));
-      node.inputs.forEach((name, i) => {
+      const accumulate = (name: string, t: tf.Tensor) => {
         const prev = grads.get(name);
-        grads.set(name, prev ? tf.add(prev, inGrads[i]) : inGrads[i]);
+        grads.set(name, prev ? tf.add(prev, t) : t);
         if (prev) release(prev);
-      });
+      };
+      const rule = rules.get(node.id);
+      if (!reached) {
+        // nothing to pass on
+      } else if (rule?.kind === 'elementwise' && node.passFrom) {
+        // an activation spelt as several nodes: the rule spans the module, from its output to its input
+        accumulate(node.passFrom, tf.tidy(() => rule.backward(values.get(node.passFrom!)!, y, g, () => fail('BAD_ARGUMENT', `${rule.name} needs a single-node activation`))));
+      } else {
+        const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, { derived: model.derived, nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)) }) : vjp(node, inputs, node.params, g)));
+        node.inputs.forEach((name, i) => accumulate(name, inGrads[i]));
+      }
       // nothing earlier in the graph reads this node's output or its gradient
       grads.delete(node.output);
       release(g);
@@ -153,7 +165,7 @@ export async function relevancePass(
     const relevance = grads.get(graph.input.name) ?? tf.zerosLike(values.get(graph.input.name)!);
     return {
       output: toNdArray(output),
-      relevance: toNdArray(toModelLayout(graph, graph.input.name, relevance)),
+      relevance: toNdArray(relevance),
       // captured during the backward pass; hand them out in execution order
       stored: stored.reverse(),
       sums,

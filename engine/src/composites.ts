@@ -1,4 +1,4 @@
-import type { Graph, GraphNode } from './graph';
+import type { Graph, GraphNode, ModuleType } from './graph';
 import { fail } from './errors';
 import {
   alphaBetaRule,
@@ -20,20 +20,21 @@ import {
 /** Layer types a composite maps to rules, as Zennit's `zennit.types` (plus the concrete ReLU and dense). */
 export type LayerType = 'conv' | 'dense' | 'linear' | 'activation' | 'relu' | 'sum' | 'avgPool' | 'maxPool' | 'batchNorm';
 
-const TYPE_OPS: Record<LayerType, readonly string[]> = {
-  conv: ['conv2d'],
+/** The module types each layer type covers (Zennit's abstract types are unions of module classes). */
+const TYPE_MODULES: Record<LayerType, readonly ModuleType[]> = {
+  conv: ['conv'],
   dense: ['dense'],
-  linear: ['conv2d', 'dense'],
-  activation: ['relu', 'leakyRelu', 'elu', 'tanh', 'sigmoid'],
+  linear: ['conv', 'dense'],
+  activation: ['relu', 'activation'],
   relu: ['relu'],
-  sum: ['add'],
-  avgPool: ['avgPool', 'globalAvgPool'],
+  sum: ['sum'],
+  avgPool: ['avgPool'],
   maxPool: ['maxPool'],
   batchNorm: ['batchNorm'],
 };
 
 export function isLayerType(node: GraphNode, type: LayerType): boolean {
-  return TYPE_OPS[type].includes(node.op);
+  return node.moduleType !== undefined && TYPE_MODULES[type].includes(node.moduleType);
 }
 
 export type LayerMap = [LayerType, Rule][];
@@ -49,7 +50,18 @@ export interface Composite {
   nameMap?: [string[], Rule][];
 }
 
-export function assignRules(composite: Composite, graph: Graph): Map<string, Rule> {
+/**
+ * How residual adds are treated: `norm` as Zennit's Sum modules (what its canonizers make of them), `gradient` as
+ * plain additions (Zennit without such a canonizer).
+ */
+export type ResidualMode = 'norm' | 'gradient';
+
+export function normalizeResidual(mode: string | undefined): ResidualMode {
+  if (mode === undefined || mode === 'norm' || mode === 'gradient') return mode ?? 'norm';
+  return fail('BAD_ARGUMENT', `unknown residual mode "${mode}" (norm or gradient)`);
+}
+
+export function assignRules(composite: Composite, graph: Graph, residual: ResidualMode = 'norm'): Map<string, Rule> {
   const rules = new Map<string, Rule>();
   let firstDone = !composite.firstMap?.length;
   for (const node of graph.nodes) {
@@ -58,6 +70,7 @@ export function assignRules(composite: Composite, graph: Graph): Map<string, Rul
       rules.set(node.id, byName[1]);
       continue;
     }
+    if (residual === 'gradient' && node.moduleType === 'sum') continue;
     if (!firstDone) {
       const first = composite.firstMap!.find(([type]) => isLayerType(node, type));
       if (first) {
@@ -206,7 +219,7 @@ function buildRule(name: string, p: CompositeParams = {}): Rule {
 }
 
 function checkType(type: string): LayerType {
-  if (!(type in TYPE_OPS)) fail('BAD_ARGUMENT', `unknown layer type "${type}" (choose one of ${Object.keys(TYPE_OPS).join(', ')})`);
+  if (!(type in TYPE_MODULES)) fail('BAD_ARGUMENT', `unknown layer type "${type}" (choose one of ${Object.keys(TYPE_MODULES).join(', ')})`);
   return type as LayerType;
 }
 

@@ -1,27 +1,55 @@
 import type * as tf from '@tensorflow/tfjs-core';
 
 /**
- * The engine's own model representation. Spatial tensors are channels-last inside the engine (what TF.js kernels
- * want); `Graph.layout` says what the model itself uses, and tensors handed out are converted back to it.
+ * The engine's own model representation. Every value is in the model's own layout (NCHW for ONNX, NHWC for TF.js):
+ * layout is a detail of the convolution and pooling kernels (`channelsFirst` in their attributes), so ops that
+ * depend on an axis (Concat, Transpose, Reshape, Softmax, reductions) take the model's axes as they are.
  */
 export type OpKind =
   | 'conv2d'
   | 'dense'
+  | 'matMul'
   | 'relu'
   | 'leakyRelu'
   | 'elu'
   | 'tanh'
   | 'sigmoid'
+  | 'hardSigmoid'
+  | 'hardSwish'
+  | 'clip'
+  | 'erf'
+  | 'sqrt'
+  | 'exp'
+  | 'neg'
   | 'softmax'
   | 'maxPool'
   | 'avgPool'
   | 'globalAvgPool'
+  | 'reduceMean'
+  | 'reduceSum'
   | 'batchNorm'
+  | 'layerNorm'
   | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'pow'
+  | 'mod'
+  | 'einsum'
   | 'concat'
   | 'reshape'
+  | 'transpose'
+  | 'slice'
+  | 'gather'
+  | 'expand'
+  | 'where'
   | 'identity'
-  | 'pad';
+  | 'pad'
+  | 'cast'
+  | 'range'
+  | 'constantOfShape'
+  | 'equal'
+  | 'not';
 
 export interface ConvAttrs {
   strides: [number, number];
@@ -29,6 +57,8 @@ export interface ConvAttrs {
   pads: [[number, number], [number, number]];
   dilations: [number, number];
   groups: number;
+  /** NCHW values (ONNX); otherwise NHWC (TF.js). The kernel is HWIO either way. */
+  channelsFirst?: boolean;
 }
 
 export interface PoolAttrs {
@@ -37,26 +67,55 @@ export interface PoolAttrs {
   pads: [[number, number], [number, number]];
   /** average pooling only: whether padded zeros count in the denominator (PyTorch's default) */
   countIncludePad?: boolean;
+  /** PyTorch's ceil_mode: a last window may hang over the bottom/right edge (it never counts in averages) */
+  ceilMode?: boolean;
+  channelsFirst?: boolean;
 }
 
 export interface NodeAttrs {
   conv?: ConvAttrs;
   pool?: PoolAttrs;
   alpha?: number;
+  beta?: number;
+  /** clip bounds */
+  min?: number;
+  max?: number;
   axis?: number;
+  /** reductions and globalAvgPool: the axes reduced */
+  axes?: number[];
   epsilon?: number;
-  /** globalAvgPool: keep the spatial axes as size 1 (ONNX) or drop them (Keras) */
+  /** reductions and globalAvgPool: keep the reduced axes as size 1 */
   keepDims?: boolean;
-  /** reshape: target shape (internal layout), -1 allowed once */
+  /** reshape/expand/constantOfShape: target shape (reshape: 0 copies the input's dimension, −1 takes the rest) */
   shape?: number[];
-  /** reshape: the input is channels-last but the model flattens in channels-first order */
-  fromChannelsLast?: boolean;
-  /** reshape: the 4-D result is channels-first in the model; keep it channels-last inside */
-  toChannelsLast?: boolean;
-  /** pad: per-axis [before, after] in internal layout, and the fill value */
+  /** reshape/expand: entries of `shape` that are the batch size times their value (a dynamic batch axis) */
+  batchDims?: number[];
+  /** transpose */
+  perm?: number[];
+  /** slice: per axis */
+  starts?: number[];
+  ends?: number[];
+  steps?: number[];
+  /** gather: constant indices (flat) and their shape; a scalar index ([]) removes the axis */
+  indices?: number[];
+  indexShape?: number[];
+  /** pad: per-axis [before, after], and the fill value */
   paddings?: [number, number][];
   value?: number;
+  /** binary ops with one constant operand (in params.constant): whether the constant is the left operand */
+  constantFirst?: boolean;
+  /** range: start, limit, delta */
+  range?: [number, number, number];
+  dtype?: 'float32' | 'int32' | 'bool';
+  /** einsum: the equation, e.g. `bhid,bhjd->bhij` */
+  equation?: string;
 }
+
+/**
+ * Zennit's module types (zennit/types.py), which composites map to rules: what the module a node belongs to is.
+ * `sum` is a residual add (Zennit's Sum module after a canonizer); nodes without a type get the plain gradient.
+ */
+export type ModuleType = 'conv' | 'dense' | 'relu' | 'activation' | 'sum' | 'avgPool' | 'maxPool' | 'batchNorm';
 
 export interface GraphNode {
   /** stable id: the module path for PyTorch-exported ONNX (`features.0`), else the node or layer name */
@@ -69,10 +128,17 @@ export interface GraphNode {
   inputs: string[];
   output: string;
   attrs: NodeAttrs;
-  /** weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance */
+  /** weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance, a binary op's constant */
   params: Record<string, tf.Tensor>;
   /** filled in by shape inference: output shape in the model's own layout */
   shape?: number[];
+  /** the type of the module this node is the output of, as Zennit sees it; undefined: the plain gradient */
+  moduleType?: ModuleType;
+  /**
+   * An activation module spelt as several nodes (SiLU as Sigmoid·x, GELU as Div/Erf/Add/Mul, MultiheadAttention):
+   * this is its output node, and the module's input is `passFrom`; the Pass rule sends relevance straight there.
+   */
+  passFrom?: string;
 }
 
 export interface Graph {
@@ -81,17 +147,16 @@ export interface Graph {
   format: 'onnx' | 'tfjs';
   /** the model's layout of 4-D tensors */
   layout: 'NCHW' | 'NHWC';
-  input: { name: string; shape: number[] };
+  /** the batch axis is symbolic in the file (shape[0] is then 1) */
+  input: { name: string; shape: number[]; dynamicBatch?: boolean };
   output: string;
   /** topologically ordered */
   nodes: GraphNode[];
-  /** values that are channels-last inside but channels-first in the model */
-  channelsLastValues: Set<string>;
 }
 
 /** Ops whose output is ≥ 0 whatever the input, and ops that keep their inputs' non-negativity. */
-const NON_NEGATIVE_OUTPUT = new Set<OpKind>(['relu', 'sigmoid', 'softmax']);
-const KEEPS_NON_NEGATIVE = new Set<OpKind>(['maxPool', 'avgPool', 'globalAvgPool', 'identity', 'reshape', 'concat', 'add']);
+const NON_NEGATIVE_OUTPUT = new Set<OpKind>(['relu', 'sigmoid', 'softmax', 'hardSigmoid', 'sqrt', 'exp']);
+const KEEPS_NON_NEGATIVE = new Set<OpKind>(['maxPool', 'avgPool', 'globalAvgPool', 'reduceMean', 'reduceSum', 'identity', 'reshape', 'concat', 'add', 'transpose', 'slice', 'gather', 'expand']);
 
 /**
  * Values that are ≥ 0 for every input, read off the graph: outputs of a ReLU, and what pooling, reshaping,
@@ -101,8 +166,10 @@ export function nonNegativeValues(graph: Graph): Set<string> {
   const known = new Set<string>();
   for (const node of graph.nodes) {
     const inputsKnown = node.inputs.length > 0 && node.inputs.every((i) => known.has(i));
-    const keeps = KEEPS_NON_NEGATIVE.has(node.op) || (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
-    if (NON_NEGATIVE_OUTPUT.has(node.op) || (keeps && inputsKnown)) known.add(node.output);
+    // a constant operand (a bias) could be negative
+    const keeps = (KEEPS_NON_NEGATIVE.has(node.op) && !('constant' in node.params)) || (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
+    const nonNegativeOutput = NON_NEGATIVE_OUTPUT.has(node.op) || (node.op === 'clip' && (node.attrs.min ?? -1) >= 0);
+    if (nonNegativeOutput || (keeps && inputsKnown)) known.add(node.output);
   }
   return known;
 }

@@ -74,7 +74,8 @@ export function loadModel(file: string): Model {
     graph = loadOnnx(fs.readFileSync(file), file);
   }
   try {
-    inferShapes(graph);
+    // the ONNX loader knows every shape already (it folds shape arithmetic as it goes)
+    if (graph.nodes.some((n) => !n.shape)) inferShapes(graph);
   } catch (e) {
     disposeGraph(graph);
     throw e;
@@ -82,25 +83,10 @@ export function loadModel(file: string): Model {
   return new Model(graph);
 }
 
-/** Converts a channels-last value to the model's layout. */
-export function toModelLayout(graph: Graph, value: string, t: tf.Tensor): tf.Tensor {
-  return graph.channelsLastValues.has(value) && t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
-}
-
-/** The shape a channels-last value has in the model's layout (no data moved). */
-export function modelLayoutShape(graph: Graph, value: string, shape: readonly number[]): number[] {
-  return graph.channelsLastValues.has(value) && shape.length === 4 ? [shape[0], shape[3], shape[1], shape[2]] : [...shape];
-}
-
-/** Converts an input in the model's layout to the engine's. */
-export function fromModelLayout(graph: Graph, value: string, t: tf.Tensor): tf.Tensor {
-  return graph.channelsLastValues.has(value) && t.rank === 4 ? tf.transpose(t, [0, 2, 3, 1]) : t;
-}
-
+/** Runs the graph on zeros of the input's shape: every node's output shape, and a first check that it runs. */
 function inferShapes(graph: Graph): void {
   tf.tidy(() => {
-    const values = new Map<string, tf.Tensor>();
-    values.set(graph.input.name, tf.zeros(fromModelLayout(graph, graph.input.name, tf.zeros(graph.input.shape)).shape));
+    const values = new Map<string, tf.Tensor>([[graph.input.name, tf.zeros(graph.input.shape)]]);
     for (const node of graph.nodes) {
       const inputs = node.inputs.map((i) => values.get(i)!);
       let y: tf.Tensor;
@@ -108,13 +94,10 @@ function inferShapes(graph: Graph): void {
         y = forward(node, inputs);
       } catch (e) {
         if (e instanceof EngineError) throw e;
-        throw new EngineError(
-          'SHAPE_MISMATCH',
-          `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((t) => `[${toModelLayout(graph, node.inputs[0], t).shape}]`).join(', ')}: ${(e as Error).message}`,
-        );
+        throw new EngineError('SHAPE_MISMATCH', `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((t) => `[${t.shape}]`).join(', ')}: ${(e as Error).message}`);
       }
       values.set(node.output, y);
-      node.shape = toModelLayout(graph, node.output, y).shape;
+      node.shape = [...y.shape];
     }
   });
 }

@@ -95,16 +95,28 @@ export function kernelsReport(): string {
   return `${backend} (native kernels not used: ${enabled ? nativeStatus().reason : process.env.RELEVANCE_LENS_NATIVE === 'off' ? 'switched off by RELEVANCE_LENS_NATIVE=off' : 'switched off'})`;
 }
 
-/** [n, h, w, ci, kh, kw, co, groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right]: the addon's geometry */
-function geometry(x: readonly number[], w: readonly number[], a: ConvAttrs): Int32Array {
-  const [n, h, wd, ci] = x;
+/**
+ * A convolution's attributes with the layout of its input and output: channels-first (NCHW) when `channelsFirst`,
+ * else channels-last (NHWC). Declared here as well as in graph.ts, so this module compiles with either.
+ */
+export type LayoutConvAttrs = ConvAttrs & { channelsFirst?: boolean };
+/** A pooling's attributes with the layout of its input and output (as LayoutConvAttrs). */
+export type LayoutPoolAttrs = PoolAttrs & { channelsFirst?: boolean };
+
+/**
+ * [n, h, w, ci, kh, kw, co, groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right, channelsFirst]: the addon's
+ * geometry, from x's shape in its layout and the HWIO kernel's
+ */
+function geometry(x: readonly number[], w: readonly number[], a: LayoutConvAttrs): Int32Array {
+  const channelsFirst = a.channelsFirst === true;
+  const [n, h, wd, ci] = channelsFirst ? [x[0], x[2], x[3], x[1]] : x;
   const [kh, kw, , co] = w;
   const [sh, sw] = a.strides;
   const [dh, dw] = a.dilations;
   const [[top, bottom], [left, right]] = a.pads;
   const ho = Math.floor((h + top + bottom - (dh * (kh - 1) + 1)) / sh) + 1;
   const wo = Math.floor((wd + left + right - (dw * (kw - 1) + 1)) / sw) + 1;
-  return Int32Array.from([n, h, wd, ci, kh, kw, co, a.groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right]);
+  return Int32Array.from([n, h, wd, ci, kh, kw, co, a.groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right, channelsFirst ? 1 : 0]);
 }
 
 /** Float32 views of tensors and new outputs, without copies, in each backend's storage. */
@@ -145,6 +157,8 @@ interface KernelSpec {
 }
 
 const geometryOf = (attrs: tf.NamedAttrMap) => attrs.geometry as unknown as Int32Array;
+/** [n, c, h, w] in the layout the convolution geometry's flag (its last value) names */
+const inLayout = (g: Int32Array, [n, h, w, c]: number[]) => (g[g.length - 1] === 1 ? [n, c, h, w] : [n, h, w, c]);
 
 function kernelSpecs(native: Addon): KernelSpec[] {
   return [
@@ -153,14 +167,17 @@ function kernelSpecs(native: Addon): KernelSpec[] {
       inputs: ['x', 'filter', 'bias'],
       outputShape: (attrs) => {
         const g = geometryOf(attrs);
-        return [g[0], g[8], g[9], g[6]];
+        return inLayout(g, [g[0], g[8], g[9], g[6]]);
       },
       run: (attrs, [x, w, bias], y) => native.conv2d(geometryOf(attrs), x, w, bias ?? null, y, attrs.weightsId as number),
     },
     {
       name: BACKWARD_DATA,
       inputs: ['dy', 'filter'],
-      outputShape: (attrs) => [...geometryOf(attrs).subarray(0, 4)],
+      outputShape: (attrs) => {
+        const g = geometryOf(attrs);
+        return inLayout(g, [g[0], g[1], g[2], g[3]]);
+      },
       run: (attrs, [dy, w], dx) => native.conv2dBackwardData(geometryOf(attrs), dy, w, dx, attrs.weightsId as number),
     },
     {
@@ -238,15 +255,15 @@ export function releasePrepared(ts: Iterable<tf.Tensor>): void {
   }
 }
 
-/** conv(x, w) + bias, channels-last, HWIO kernel with in-channels per group. */
-export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, a: ConvAttrs): tf.Tensor4D {
+/** conv(x, w) + bias with the HWIO kernel (in-channels per group); x and the output NCHW when `a.channelsFirst`, else NHWC. */
+export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, a: LayoutConvAttrs): tf.Tensor4D {
   const inputs: tf.NamedTensorMap = bias ? { x, filter: w, bias } : { x, filter: w };
   const attrs = { geometry: geometry(x.shape, w.shape, a), weightsId: longLived.get(w) ?? 0 };
   return tf.engine().runKernel(FORWARD, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
-/** The input gradient of conv(·, w) for the output gradient dy. */
-export function nativeConv2dInputGrad(xShape: readonly number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
+/** The input gradient of conv(·, w) for the output gradient dy; xShape, dy and the result NCHW when `a.channelsFirst`, else NHWC. */
+export function nativeConv2dInputGrad(xShape: readonly number[], w: tf.Tensor4D, a: LayoutConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
   const attrs = { geometry: geometry(xShape, w.shape, a), weightsId: longLived.get(w) ?? 0 };
   return tf.engine().runKernel(BACKWARD_DATA, { dy, filter: w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
@@ -257,10 +274,16 @@ export function nativeMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | u
   return tf.engine().runKernel(MATMUL, inputs, { m: a.shape[0], k: a.shape[1], transposeB }) as tf.Tensor2D;
 }
 
-/** The max-pool input gradient, routed to each window's first maximum (as PyTorch); channels-last. */
-export function nativeMaxPoolBackward(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  const geometry = Int32Array.from([n, h, w, c, dy.shape[1], dy.shape[2], ...p.kernel, ...p.strides, p.pads[0][0], p.pads[1][0]]);
+/**
+ * The max-pool input gradient, routed to each window's first maximum in row-major order (as PyTorch; padding never
+ * wins). x, dy and the result NCHW when `p.channelsFirst`, else NHWC. The output size is dy's: windows may run past
+ * the bottom and right edges (ceil mode).
+ */
+export function nativeMaxPoolBackward(x: tf.Tensor4D, p: LayoutPoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
+  const channelsFirst = p.channelsFirst === true;
+  const [n, h, w, c] = channelsFirst ? [x.shape[0], x.shape[2], x.shape[3], x.shape[1]] : x.shape;
+  const [ho, wo] = channelsFirst ? [dy.shape[2], dy.shape[3]] : [dy.shape[1], dy.shape[2]];
+  const geometry = Int32Array.from([n, h, w, c, ho, wo, ...p.kernel, ...p.strides, p.pads[0][0], p.pads[1][0], channelsFirst ? 1 : 0]);
   return tf.engine().runKernel(MAX_POOL_BACKWARD, { x, dy }, { geometry } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 

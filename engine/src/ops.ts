@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
 import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul, nativeMaxPoolBackward } from './native';
 
-/** Forward of one node on given inputs and (possibly modified) parameters. Internal layout: channels-last. */
+/**
+ * The engine's ops as a table: each entry's forward in the model's own layout, and, where TF.js autodiff of the
+ * forward is not what PyTorch computes (max-pool ties, clip at its bounds) or is slow, its vector-Jacobian product.
+ */
 export type Forward = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>) => tf.Tensor;
 
 /** Vector-Jacobian product: the gradient at each input, given the gradient at the output. */
@@ -10,11 +13,21 @@ export type Vjp = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, 
 
 export interface OpImpl {
   forward: Forward;
-  /** a faster or backend-independent VJP; otherwise TF.js autodiff of `forward` */
+  /** a faster or exact VJP; otherwise TF.js autodiff of `forward` */
   vjp?: Vjp;
-  /** linear in the input given the parameters: LRP rules apply (Zennit's Linear types) */
-  linear?: 'conv' | 'dense';
 }
+
+/** Batch size of the forward pass under way, for shapes that a dynamic batch axis scales (`batchDims`). */
+let runBatch = 1;
+export function setRunBatch(batch: number): void {
+  runBatch = batch;
+}
+
+const TO_NHWC = [0, 2, 3, 1];
+const TO_NCHW = [0, 3, 1, 2];
+const toNhwc = (t: tf.Tensor, channelsFirst?: boolean) => (channelsFirst ? tf.transpose(t, TO_NHWC) : t) as tf.Tensor4D;
+const fromNhwc = (t: tf.Tensor, channelsFirst?: boolean) => (channelsFirst ? tf.transpose(t, TO_NCHW) : t) as tf.Tensor4D;
+const nhwcShape = (s: readonly number[], channelsFirst?: boolean) => (channelsFirst ? [s[0], s[2], s[3], s[1]] : [...s]);
 
 function explicitPad(pads: [[number, number], [number, number]]): [[number, number], [number, number], [number, number], [number, number]] {
   return [[0, 0], pads[0], pads[1], [0, 0]];
@@ -24,7 +37,8 @@ function addBias(y: tf.Tensor, bias: tf.Tensor | undefined): tf.Tensor {
   return bias ? tf.add(y, bias) : y;
 }
 
-function conv2dForward(x: tf.Tensor4D, w: tf.Tensor4D, a: ConvAttrs): tf.Tensor4D {
+/** Channels-last convolution with TF.js kernels (groups by splitting, depthwise by its own kernel). */
+function conv2dNhwc(x: tf.Tensor4D, w: tf.Tensor4D, a: ConvAttrs): tf.Tensor4D {
   const inC = x.shape[3];
   if (a.groups === 1) {
     return tf.conv2d(x, w, a.strides, explicitPad(a.pads), 'NHWC', a.dilations);
@@ -66,10 +80,10 @@ function flipSpatial(w: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * Input gradient of a convolution as a forward convolution of the (dilated, padded) output gradient with the
- * spatially flipped kernel: much faster than conv2DBackpropInput on wasm, and the same sum.
+ * Channels-last input gradient of a convolution as a forward convolution of the (dilated, padded) output gradient
+ * with the spatially flipped kernel: much faster than conv2DBackpropInput on wasm, and the same sum.
  */
-function conv2dInputGrad(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
+function conv2dInputGradNhwc(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
   const [kh, kw] = [w.shape[0], w.shape[1]];
   const [dh, dw] = a.dilations;
   const span = [dh * (kh - 1), dw * (kw - 1)];
@@ -96,17 +110,42 @@ function conv2dInputGrad(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy: tf.
   return tf.concat(ds.map((di, i) => tf.conv2d(di, tf.transpose(ws[i], [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', a.dilations)), 3);
 }
 
-function pool(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4D {
-  const padded = p.pads.flat().some((v) => v > 0);
+/**
+ * Output size of a pooling window along one axis, and how far its last window hangs over the far edge (ceil
+ * mode), as PyTorch computes it: a last window that would start in the padding is dropped.
+ */
+export function poolExtent(size: number, kernel: number, stride: number, [before, after]: [number, number], ceil?: boolean): { out: number; overhang: number } {
+  const span = size + before + after - kernel;
+  let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+  if (ceil && (out - 1) * stride >= size + before) out--;
+  return { out, overhang: Math.max(0, (out - 1) * stride + kernel - (size + before + after)) };
+}
+
+/** The explicit pads plus the ceil-mode overhang at the bottom and the right. */
+function poolPads(p: PoolAttrs, h: number, w: number): { pads: [[number, number], [number, number]]; overhang: boolean } {
+  const rows = poolExtent(h, p.kernel[0], p.strides[0], p.pads[0], p.ceilMode);
+  const cols = poolExtent(w, p.kernel[1], p.strides[1], p.pads[1], p.ceilMode);
+  return { pads: [[p.pads[0][0], p.pads[0][1] + rows.overhang], [p.pads[1][0], p.pads[1][1] + cols.overhang]], overhang: rows.overhang + cols.overhang > 0 };
+}
+
+function poolNhwc(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4D {
+  const { pads, overhang } = poolPads(p, x.shape[1], x.shape[2]);
+  const padded = pads.flat().some((v) => v > 0);
   if (kind === 'max') {
-    const xp = padded ? tf.pad(x, explicitPad(p.pads), -Infinity) : x;
+    const xp = padded ? tf.pad(x, explicitPad(pads), -Infinity) : x;
     return tf.maxPool(xp as tf.Tensor4D, p.kernel, p.strides, 'valid');
   }
   if (!padded) return tf.avgPool(x, p.kernel, p.strides, 'valid');
-  const sum = tf.avgPool(tf.pad(x, explicitPad(p.pads)) as tf.Tensor4D, p.kernel, p.strides, 'valid');
-  if (p.countIncludePad !== false) return sum;
-  const counts = tf.avgPool(tf.pad(tf.onesLike(x), explicitPad(p.pads)) as tf.Tensor4D, p.kernel, p.strides, 'valid');
-  return tf.div(sum, counts);
+  const mean = tf.avgPool(tf.pad(x, explicitPad(pads)) as tf.Tensor4D, p.kernel, p.strides, 'valid');
+  if (p.countIncludePad && !overhang) return mean;
+  // the divisor: window cells inside the input, plus the explicit padding when it counts (never the overhang)
+  const ones = tf.onesLike(tf.slice(x, [0, 0, 0, 0], [1, -1, -1, 1]));
+  const counted = p.countIncludePad ? tf.pad(ones, explicitPad(p.pads), 1) : ones;
+  const extra: [[number, number], [number, number]] = p.countIncludePad
+    ? [[0, pads[0][1] - p.pads[0][1]], [0, pads[1][1] - p.pads[1][1]]]
+    : [[pads[0][0], pads[0][1]], [pads[1][0], pads[1][1]]];
+  const counts = tf.avgPool(tf.pad(counted, explicitPad(extra)) as tf.Tensor4D, p.kernel, p.strides, 'valid');
+  return tf.div(mean, counts);
 }
 
 /**
@@ -115,111 +154,326 @@ function pool(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4D {
  * the values: far faster here than composing it from backend ops.
  */
 function maxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  const [, ho, wo] = dy.shape;
+  const cf = p.channelsFirst;
+  const [n, h, w, c] = nhwcShape(x.shape, cf);
+  const [, ho, wo] = nhwcShape(dy.shape, cf);
   const [kh, kw] = p.kernel;
   const [sh, sw] = p.strides;
   const [top, left] = [p.pads[0][0], p.pads[1][0]];
+  // element strides of (batch, row, column, channel) in the model's layout
+  const [sb, si, sj, sk] = cf ? [c * h * w, w, 1, h * w] : [h * w * c, w * c, c, 1];
+  const [ob, oi_, oj_, ok] = cf ? [c * ho * wo, wo, 1, ho * wo] : [ho * wo * c, wo * c, c, 1];
   const xv = x.dataSync();
   const dyv = dy.dataSync();
   const dx = new Float32Array(xv.length);
-  const best = new Float32Array(c);
-  const bestAt = new Int32Array(c);
   for (let b = 0; b < n; b++) {
-    for (let oi = 0; oi < ho; oi++) {
-      for (let oj = 0; oj < wo; oj++) {
-        bestAt.fill(-1);
-        for (let di = 0; di < kh; di++) {
-          const i = oi * sh + di - top;
-          if (i < 0 || i >= h) continue;
-          for (let dj = 0; dj < kw; dj++) {
-            const j = oj * sw + dj - left;
-            if (j < 0 || j >= w) continue;
-            const base = ((b * h + i) * w + j) * c;
-            for (let k = 0; k < c; k++) {
-              const v = xv[base + k];
-              if (bestAt[k] < 0 || v > best[k]) {
-                best[k] = v;
-                bestAt[k] = base + k;
+    for (let k = 0; k < c; k++) {
+      for (let oi = 0; oi < ho; oi++) {
+        for (let oj = 0; oj < wo; oj++) {
+          let best = -1;
+          let bestValue = 0;
+          for (let di = 0; di < kh; di++) {
+            const i = oi * sh + di - top;
+            if (i < 0 || i >= h) continue;
+            for (let dj = 0; dj < kw; dj++) {
+              const j = oj * sw + dj - left;
+              if (j < 0 || j >= w) continue;
+              const at = b * sb + i * si + j * sj + k * sk;
+              if (best < 0 || xv[at] > bestValue) {
+                best = at;
+                bestValue = xv[at];
               }
             }
           }
+          if (best >= 0) dx[best] += dyv[b * ob + oi * oi_ + oj * oj_ + k * ok];
         }
-        const o = ((b * ho + oi) * wo + oj) * c;
-        for (let k = 0; k < c; k++) if (bestAt[k] >= 0) dx[bestAt[k]] += dyv[o + k];
       }
     }
   }
-  return tf.tensor4d(dx, x.shape);
+  return tf.tensor(dx, x.shape) as tf.Tensor4D;
 }
 
-/** Resolves a reshape target: 0 copies the input's dimension (ONNX), −1 takes the rest. */
-function resolveShape(target: number[], inShape: number[]): number[] {
-  return target.map((d, i) => (d === 0 ? inShape[i] : d));
+/** Resolves a reshape target: 0 copies the input's dimension (ONNX), −1 takes the rest; batch entries scale. */
+function resolveShape(node: GraphNode, inShape: readonly number[]): number[] {
+  const { shape = [], batchDims = [] } = node.attrs;
+  return shape.map((d, i) => (batchDims.includes(i) ? d * runBatch : d === 0 && node.op === 'reshape' ? inShape[i] : d));
+}
+
+/**
+ * The operands of a node in the file's order: data inputs fill the positions that are not constants (constants
+ * are params `input0`, `input1`, …).
+ */
+export function operands(node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>): tf.Tensor[] {
+  const out: tf.Tensor[] = [];
+  let next = 0;
+  const arity = inputs.length + Object.keys(params).filter((k) => k.startsWith('input')).length;
+  for (let i = 0; i < arity; i++) out.push(params[`input${i}`] ?? inputs[next++]);
+  return out;
+}
+
+const unary = (f: (x: tf.Tensor, node: GraphNode) => tf.Tensor): OpImpl => ({ forward: (n, xs, p) => f(operands(n, xs, p)[0], n) });
+const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => ({
+  forward: (n, xs, p) => {
+    const [a, b] = operands(n, xs, p);
+    return f(a, b);
+  },
+});
+const positiveAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+/** Mean and variance over the axes from `axis` on, as PyTorch's LayerNorm normalises (biased variance). */
+function layerNorm(x: tf.Tensor, axis: number, epsilon: number, scale?: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const axes = Array.from({ length: x.rank - positiveAxis(axis, x.rank) }, (_, i) => positiveAxis(axis, x.rank) + i);
+  const mean = tf.mean(x, axes, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), axes, true);
+  const y = tf.div(centred, tf.sqrt(tf.add(variance, epsilon)));
+  return addBias(scale ? tf.mul(y, scale) : y, bias);
+}
+
+/** ONNX Slice: for each axis the source indices it keeps (clamped as ONNX says; a negative step walks backwards). */
+function sliceIndices(shape: readonly number[], n: GraphNode): number[][] {
+  const { starts = [], ends = [], axes = [], steps = [] } = n.attrs;
+  const picked = shape.map((d) => Array.from({ length: d }, (_, i) => i));
+  axes.forEach((axisIn, i) => {
+    const axis = positiveAxis(axisIn, shape.length);
+    const dim = shape[axis];
+    const step = steps[i] ?? 1;
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + dim : v, lo), hi);
+    const s = step > 0 ? clamp(starts[i], 0, dim) : clamp(starts[i], 0, dim - 1);
+    const e = step > 0 ? clamp(ends[i], 0, dim) : clamp(ends[i], -1, dim - 1);
+    picked[axis] = Array.from({ length: Math.max(0, Math.ceil((e - s) / step)) }, (_, k) => s + k * step);
+  });
+  return picked;
+}
+
+/** Slice: a contiguous block where every kept range is, else gathers along the stepped axes. */
+function slice(x: tf.Tensor, n: GraphNode): tf.Tensor {
+  const picked = sliceIndices(x.shape, n);
+  const contiguous = (p: number[]) => p.every((v, k) => v === p[0] + k);
+  let y = tf.slice(x, picked.map((p, a) => (contiguous(p) ? (p[0] ?? 0) : 0)), picked.map((p, a) => (contiguous(p) ? p.length : x.shape[a])));
+  picked.forEach((p, a) => {
+    if (!contiguous(p)) y = tf.gather(y, tf.tensor1d(p, 'int32'), a);
+  });
+  return y;
+}
+
+/** The slice's gradient: each output element's gradient back at its source (a JS loop over the values). */
+function sliceGrad(x: tf.Tensor, n: GraphNode, dy: tf.Tensor): tf.Tensor {
+  const picked = sliceIndices(x.shape, n);
+  const strides = x.shape.map((_, a) => x.shape.slice(a + 1).reduce((s, d) => s * d, 1));
+  const g = dy.dataSync();
+  const dx = new Float32Array(x.size);
+  let k = 0;
+  const walk = (axis: number, offset: number) => {
+    if (axis === x.rank) {
+      dx[offset] += g[k++];
+      return;
+    }
+    for (const i of picked[axis]) walk(axis + 1, offset + i * strides[axis]);
+  };
+  walk(0, 0);
+  return tf.tensor(dx, x.shape);
+}
+
+/**
+ * Einsum over one or two operands as transposes, reshapes and one batched matrix product (TF.js's einsum has no
+ * gradient): labels in both operands and the output are batch axes, in both but not the output contracted.
+ */
+export function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
+  const [lhs, rhs] = equation.replace(/\s/g, '').split('->');
+  const ins = lhs.split(',');
+  if (ins.length !== xs.length || ins.length > 2 || rhs === undefined || lhs.includes('.')) throw new Error(`einsum "${equation}" is not supported (one or two operands, explicit output, no ellipsis)`);
+  const labels = ins.map((s) => [...s]);
+  const out = [...rhs];
+  // sum out labels that appear in one operand only and not in the output
+  const reduced = xs.map((x, k) => {
+    const other = labels[1 - k] ?? [];
+    const gone = labels[k].flatMap((l, i) => (!out.includes(l) && !other.includes(l) ? [i] : []));
+    labels[k] = labels[k].filter((_, i) => !gone.includes(i));
+    return gone.length ? tf.sum(x, gone) : x;
+  });
+  const size = (k: number, l: string) => reduced[k].shape[labels[k].indexOf(l)];
+  const prod = (k: number, ls: string[]) => ls.reduce((s, l) => s * size(k, l), 1);
+  if (reduced.length === 1) return tf.transpose(reduced[0], out.map((l) => labels[0].indexOf(l)));
+  const [a, b] = labels;
+  const batch = a.filter((l) => b.includes(l) && out.includes(l));
+  const contracted = a.filter((l) => b.includes(l) && !out.includes(l));
+  const freeA = a.filter((l) => !b.includes(l));
+  const freeB = b.filter((l) => !a.includes(l));
+  const am = tf.reshape(tf.transpose(reduced[0], [...batch, ...freeA, ...contracted].map((l) => a.indexOf(l))), [prod(0, batch), prod(0, freeA), prod(0, contracted)]);
+  const bm = tf.reshape(tf.transpose(reduced[1], [...batch, ...contracted, ...freeB].map((l) => b.indexOf(l))), [prod(1, batch), prod(1, contracted), prod(1, freeB)]);
+  const order = [...batch, ...freeA, ...freeB];
+  const y = tf.reshape(tf.matMul(am as tf.Tensor3D, bm as tf.Tensor3D), order.map((l) => (a.includes(l) ? size(0, l) : size(1, l))));
+  return tf.transpose(y, out.map((l) => order.indexOf(l)));
 }
 
 export const OPS: Record<OpKind, OpImpl> = {
   conv2d: {
-    linear: 'conv',
-    forward: (n, [x], p) =>
-      nativeKernels()
-        ? nativeConv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.bias, n.attrs.conv!)
-        : addBias(conv2dForward(x as tf.Tensor4D, p.weight as tf.Tensor4D, n.attrs.conv!), p.bias),
-    vjp: (n, [x], p, dy) => [
-      nativeKernels()
-        ? nativeConv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D)
-        : conv2dInputGrad(x.shape, p.weight as tf.Tensor4D, n.attrs.conv!, dy as tf.Tensor4D),
-    ],
+    forward: (n, [x], p) => {
+      const a = n.attrs.conv!;
+      if (nativeKernels()) return nativeConv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.bias, a);
+      const bias = p.bias && a.channelsFirst ? tf.reshape(p.bias, [-1, 1, 1]) : p.bias;
+      return addBias(fromNhwc(conv2dNhwc(toNhwc(x, a.channelsFirst), p.weight as tf.Tensor4D, a), a.channelsFirst), bias);
+    },
+    vjp: (n, [x], p, dy) => {
+      const a = n.attrs.conv!;
+      if (nativeKernels()) return [nativeConv2dInputGrad(x.shape, p.weight as tf.Tensor4D, a, dy as tf.Tensor4D)];
+      return [fromNhwc(conv2dInputGradNhwc(nhwcShape(x.shape, a.channelsFirst), p.weight as tf.Tensor4D, a, toNhwc(dy, a.channelsFirst)), a.channelsFirst)];
+    },
   },
+  // x · W + b over the last axis, for inputs of any rank (PyTorch's Linear)
   dense: {
-    linear: 'dense',
-    forward: (_n, [x], p) =>
-      nativeKernels() ? nativeMatMul(x as tf.Tensor2D, p.weight as tf.Tensor2D, p.bias) : addBias(tf.matMul(x as tf.Tensor2D, p.weight as tf.Tensor2D), p.bias),
-    vjp: (_n, _x, p, dy) => [
-      nativeKernels() ? nativeMatMul(dy as tf.Tensor2D, p.weight as tf.Tensor2D, undefined, true) : tf.matMul(dy as tf.Tensor2D, p.weight as tf.Tensor2D, false, true),
-    ],
+    forward: (_n, [x], p) => {
+      const k = x.shape[x.rank - 1];
+      const x2 = tf.reshape(x, [-1, k]) as tf.Tensor2D;
+      const y = nativeKernels() ? nativeMatMul(x2, p.weight as tf.Tensor2D, p.bias) : addBias(tf.matMul(x2, p.weight as tf.Tensor2D), p.bias);
+      return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), p.weight.shape[1]!]);
+    },
+    vjp: (_n, [x], p, dy) => {
+      const dy2 = tf.reshape(dy, [-1, p.weight.shape[1]!]) as tf.Tensor2D;
+      const dx = nativeKernels() ? nativeMatMul(dy2, p.weight as tf.Tensor2D, undefined, true) : tf.matMul(dy2, p.weight as tf.Tensor2D, false, true);
+      return [x.rank === 2 ? dx : tf.reshape(dx, x.shape)];
+    },
   },
-  relu: { forward: (_n, [x]) => tf.relu(x) },
-  leakyRelu: { forward: (n, [x]) => tf.leakyRelu(x, n.attrs.alpha ?? 0.01) },
-  elu: { forward: (_n, [x]) => tf.elu(x) },
-  tanh: { forward: (_n, [x]) => tf.tanh(x) },
-  sigmoid: { forward: (_n, [x]) => tf.sigmoid(x) },
-  softmax: { forward: (_n, [x]) => tf.softmax(x) },
+  matMul: binary((a, b) => tf.matMul(a, b)),
+  relu: unary((x) => tf.relu(x)),
+  leakyRelu: unary((x, n) => tf.leakyRelu(x, n.attrs.alpha ?? 0.01)),
+  elu: unary((x, n) => ((n.attrs.alpha ?? 1) === 1 ? tf.elu(x) : tf.where(tf.greater(x, 0), x, tf.mul(n.attrs.alpha!, tf.sub(tf.exp(x), 1))))),
+  tanh: unary((x) => tf.tanh(x)),
+  sigmoid: unary((x) => tf.sigmoid(x)),
+  // max(0, min(1, αx + β)); PyTorch's gradient is zero at the bounds, as autodiff of the clip below is not: exact
+  hardSigmoid: {
+    forward: (n, [x]) => tf.clipByValue(tf.add(tf.mul(x, n.attrs.alpha ?? 0.2), n.attrs.beta ?? 0.5), 0, 1),
+    vjp: (n, [x], _p, dy) => {
+      const z = tf.add(tf.mul(x, n.attrs.alpha ?? 0.2), n.attrs.beta ?? 0.5);
+      return [tf.mul(tf.mul(dy, tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), 'float32')), n.attrs.alpha ?? 0.2)];
+    },
+  },
+  // x · hardsigmoid(x) with α = 1/6, β = 1/2; PyTorch's gradient: 0 below −3, x/3 + 1/2 up to 3 (inclusive), 1 above
+  hardSwish: {
+    forward: (_n, [x]) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1)),
+    vjp: (_n, [x], _p, dy) => [tf.mul(dy, tf.where(tf.less(x, -3), tf.zerosLike(x), tf.where(tf.lessEqual(x, 3), tf.add(tf.div(x, 3), 0.5), tf.onesLike(x))))],
+  },
+  // PyTorch's hardtanh/ReLU6 gradient passes strictly inside the bounds
+  clip: {
+    forward: (n, [x]) => tf.clipByValue(x, n.attrs.min ?? -Infinity, n.attrs.max ?? Infinity),
+    vjp: (n, [x], _p, dy) => {
+      const inside = tf.logicalAnd(tf.greater(x, n.attrs.min ?? -Infinity), tf.less(x, n.attrs.max ?? Infinity));
+      return [tf.mul(dy, tf.cast(inside, 'float32'))];
+    },
+  },
+  erf: unary((x) => tf.erf(x)),
+  sqrt: unary((x) => tf.sqrt(x)),
+  exp: unary((x) => tf.exp(x)),
+  neg: unary((x) => tf.neg(x)),
+  softmax: unary((x, n) => {
+    const axis = positiveAxis(n.attrs.axis ?? -1, x.rank);
+    if (axis === x.rank - 1) return tf.softmax(x);
+    const perm = x.shape.map((_, i) => (i === axis ? x.rank - 1 : i === x.rank - 1 ? axis : i));
+    return tf.transpose(tf.softmax(tf.transpose(x, perm)), perm);
+  }),
   maxPool: {
-    forward: (n, [x]) => pool(x as tf.Tensor4D, n.attrs.pool!, 'max'),
+    forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'max'), n.attrs.pool!.channelsFirst),
     vjp: (n, [x], _p, dy) => [
       nativeKernels() ? nativeMaxPoolBackward(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D) : maxPoolInputGrad(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D),
     ],
   },
-  avgPool: { forward: (n, [x]) => pool(x as tf.Tensor4D, n.attrs.pool!, 'avg') },
+  avgPool: { forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'avg'), n.attrs.pool!.channelsFirst) },
   globalAvgPool: {
-    forward: (n, [x]) => tf.mean(x, [1, 2], n.attrs.keepDims ?? true),
-    vjp: (_n, [x], _p, dy) => {
-      const [b, h, w, c] = x.shape as number[];
-      return [tf.div(tf.mul(tf.onesLike(x), tf.reshape(dy, [b, 1, 1, c])), h * w)];
+    forward: (n, [x]) => tf.mean(x, n.attrs.axes!, n.attrs.keepDims ?? true),
+    vjp: (n, [x], _p, dy) => {
+      const axes = n.attrs.axes!;
+      const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      return [tf.div(tf.mul(tf.onesLike(x), tf.reshape(dy, kept)), axes.reduce((s, a) => s * x.shape[a], 1))];
     },
   },
+  reduceMean: unary((x, n) => tf.mean(x, n.attrs.axes, n.attrs.keepDims ?? true)),
+  reduceSum: unary((x, n) => tf.sum(x, n.attrs.axes, n.attrs.keepDims ?? true)),
   batchNorm: {
-    forward: (n, [x], p) => tf.batchNorm(x, p.mean, p.variance, p.offset, p.scale, n.attrs.epsilon ?? 1e-3),
+    forward: (n, [x], p) => {
+      const axis = positiveAxis(n.attrs.axis ?? -1, x.rank);
+      const shape = x.shape.map((d, i) => (i === axis ? d : 1));
+      const [mean, variance, offset, scale] = axis === x.rank - 1 ? [p.mean, p.variance, p.offset, p.scale] : [p.mean, p.variance, p.offset, p.scale].map((t) => tf.reshape(t, shape));
+      return tf.batchNorm(x, mean, variance, offset, scale, n.attrs.epsilon ?? 1e-3);
+    },
   },
+  layerNorm: { forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias) },
   add: {
-    forward: (_n, xs) => xs.reduce((a, b) => tf.add(a, b)),
+    forward: (n, xs, p) => operands(n, xs, p).reduce((a, b) => tf.add(a, b)),
     // each summand's gradient is the output's (autodiff for broadcasting sums)
-    vjp: (n, xs, p, dy) => (xs.every((x) => tf.util.arraysEqual(x.shape, dy.shape)) ? xs.map(() => dy) : tf.grads((...ts: tf.Tensor[]) => OPS.add.forward(n, ts, p))(xs, dy)),
+    vjp: (n, xs, p, dy) =>
+      Object.keys(p).length === 0 && xs.every((x) => tf.util.arraysEqual(x.shape, dy.shape)) ? xs.map(() => dy) : tf.grads((...ts: tf.Tensor[]) => OPS.add.forward(n, ts, p))(xs, dy),
   },
+  sub: binary((a, b) => tf.sub(a, b)),
+  mul: binary((a, b) => tf.mul(a, b)),
+  div: binary((a, b) => tf.div(a, b)),
+  pow: binary((a, b) => tf.pow(a, b)),
+  mod: binary((a, b) => tf.mod(a, b)),
+  einsum: { forward: (n, xs, p) => einsum(n.attrs.equation!, operands(n, xs, p)) },
   concat: {
-    forward: (n, xs) => tf.concat(xs, n.attrs.axis!),
-    vjp: (n, xs, _p, dy) => tf.split(dy, xs.map((x) => x.shape[n.attrs.axis!]!), n.attrs.axis!),
+    forward: (n, xs, p) => {
+      const all = operands(n, xs, p);
+      return tf.concat(all, positiveAxis(n.attrs.axis!, all[0].rank));
+    },
+    vjp: (n, xs, p, dy) => {
+      if (Object.keys(p).length > 0) return tf.grads((...ts: tf.Tensor[]) => OPS.concat.forward(n, ts, p))(xs, dy);
+      const axis = positiveAxis(n.attrs.axis!, dy.rank);
+      return tf.split(dy, xs.map((x) => x.shape[axis]), axis);
+    },
   },
-  reshape: {
-    forward: (n, [x]) => {
-      const src = n.attrs.fromChannelsLast && x.rank === 4 ? tf.transpose(x, [0, 3, 1, 2]) : x;
-      const y = tf.reshape(src, resolveShape(n.attrs.shape!, src.shape));
-      return n.attrs.toChannelsLast && y.rank === 4 ? tf.transpose(y, [0, 2, 3, 1]) : y;
+  reshape: unary((x, n) => tf.reshape(x, resolveShape(n, x.shape))),
+  transpose: unary((x, n) => tf.transpose(x, n.attrs.perm)),
+  slice: { forward: (n, xs, p) => slice(operands(n, xs, p)[0], n), vjp: (n, [x], _p, dy) => [sliceGrad(x, n, dy)] },
+  gather: {
+    forward: (n, xs, p) => {
+      const x = operands(n, xs, p)[0];
+      const axis = positiveAxis(n.attrs.axis ?? 0, x.rank);
+      const idx = n.attrs.indices!.map((i) => (i < 0 ? i + x.shape[axis] : i));
+      const y = tf.gather(x, tf.tensor1d(idx, 'int32'), axis);
+      const indexShape = n.attrs.indexShape ?? [idx.length];
+      return indexShape.length === 1 ? y : tf.reshape(y, [...x.shape.slice(0, axis), ...indexShape, ...x.shape.slice(axis + 1)]);
+    },
+    // the gradient adds each picked slice back where it came from (TF.js's needs a kernel wasm lacks)
+    vjp: (n, [x], _p, dy) => {
+      const axis = positiveAxis(n.attrs.axis ?? 0, x.rank);
+      const dim = x.shape[axis];
+      const idx = n.attrs.indices!.map((i) => (i < 0 ? i + dim : i));
+      const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+      const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      const g = dy.dataSync();
+      const dx = new Float32Array(x.size);
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < idx.length; i++) {
+          const from = (o * idx.length + i) * inner;
+          const to = (o * dim + idx[i]) * inner;
+          for (let k = 0; k < inner; k++) dx[to + k] += g[from + k];
+        }
+      }
+      return [tf.tensor(dx, x.shape)];
+    },
+  },
+  expand: unary((x, n) => {
+    const target = resolveShape(n, x.shape);
+    const rank = Math.max(target.length, x.rank);
+    const xs = [...Array(rank - x.rank).fill(1), ...x.shape];
+    const ts = [...Array(rank - target.length).fill(1), ...target];
+    return tf.broadcastTo(tf.reshape(x, xs), xs.map((d, i) => Math.max(d, ts[i])));
+  }),
+  where: {
+    forward: (n, xs, p) => {
+      const [c, a, b] = operands(n, xs, p);
+      const shape = tf.broadcast_util.assertAndGetBroadcastShape(tf.broadcast_util.assertAndGetBroadcastShape(c.shape, a.shape), b.shape);
+      return tf.where(tf.broadcastTo(tf.cast(c, 'bool'), shape), tf.broadcastTo(a, shape), tf.broadcastTo(b, shape));
     },
   },
   identity: { forward: (_n, [x]) => x, vjp: (_n, _x, _p, dy) => [dy] },
-  pad: { forward: (n, [x]) => tf.pad(x, n.attrs.paddings!, n.attrs.value ?? 0) },
+  pad: unary((x, n) => tf.pad(x, n.attrs.paddings!, n.attrs.value ?? 0)),
+  cast: unary((x, n) => (x.dtype === (n.attrs.dtype ?? 'float32') ? x : tf.cast(x, n.attrs.dtype ?? 'float32'))),
+  // constant-only ops (folded at load time)
+  range: { forward: (n) => tf.range(n.attrs.range![0], n.attrs.range![1], n.attrs.range![2], n.attrs.dtype === 'int32' ? 'int32' : 'float32') },
+  constantOfShape: { forward: (n) => tf.fill(n.attrs.shape!, n.attrs.value ?? 0, n.attrs.dtype === 'int32' ? 'int32' : 'float32') },
+  equal: binary((a, b) => tf.equal(a, b)),
+  not: unary((x) => tf.logicalNot(tf.cast(x, 'bool'))),
 };
 
 /** Gradient at each input of `node` given `dy`, with the given (possibly modified) parameters. */

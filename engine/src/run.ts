@@ -3,7 +3,7 @@ import { activeBackend } from './backend';
 import { kernelsReport } from './native';
 import { modelOutput, type PassResult } from './attribute';
 import { attribute, type AttributorName, type AttributorParams } from './attributors';
-import { buildComposite, type CompositeParams, normalizeCompositeName } from './composites';
+import { buildComposite, type CompositeParams, normalizeCompositeName, normalizeResidual, type ResidualMode } from './composites';
 import { fail } from './errors';
 import { readImage, type Preprocess } from './image';
 import type { Model } from './model';
@@ -13,6 +13,8 @@ import { type NdArray, readNpy } from './npy';
 export interface AttributionSpec {
   composite?: string;
   compositeParams?: CompositeParams;
+  /** residual adds as Zennit's Sum modules (`norm`, the default) or plain additions (`gradient`) */
+  residual?: ResidualMode;
   attributor?: AttributorName;
   attributorParams?: AttributorParams;
   /** class per batch row (one for all rows); default: each row's predicted class */
@@ -64,6 +66,7 @@ export async function runAttribution(
   const target = spec.target && spec.target.length > 0 ? spec.target : argmaxPerRow(modelOutput(model, input));
   const result = await attribute(model, input, target, attributor, spec.attributorParams ?? {}, {
     composite,
+    residual: normalizeResidual(spec.residual),
     store: spec.store,
     storeActivations: spec.storeActivations,
     ...hooks,

@@ -7,6 +7,7 @@ import type { Scaling } from '../../engine/src/shared/colormap';
 export interface Settings {
   composite: string;
   compositeParams: CompositeParams;
+  residual: 'norm' | 'gradient';
   backend: string | undefined;
   colorMap: string;
   scaling: Scaling;
@@ -28,6 +29,7 @@ export function readSettings(): Settings {
   return {
     composite: c.get<string>('composite', 'epsilon_plus_flat'),
     compositeParams,
+    residual: c.get<'norm' | 'gradient'>('residual', 'norm'),
     backend: backend === 'auto' ? undefined : backend,
     colorMap: c.get<string>('colorMap', 'bwr'),
     scaling: c.get<Scaling>('scaling', 'symmetric'),

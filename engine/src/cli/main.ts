@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../backend';
 import { ATTRIBUTORS, normalizeAttributor } from '../attributors';
-import { COMPOSITES } from '../composites';
+import { assignRules, buildComposite, COMPOSITES, normalizeCompositeName, normalizeResidual } from '../composites';
 import { EngineError, fail } from '../errors';
 import type { LayerTreeItem } from '../graph';
 import { heatmapPng } from '../image';
@@ -17,7 +17,7 @@ const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's
 
 usage:
   relevance-lens attribute MODEL --input FILE --out DIR [options]
-  relevance-lens layers MODEL
+  relevance-lens layers MODEL [--composite NAME] [--residual norm|gradient]
   relevance-lens serve --stdio [--backend B]
 
 MODEL is an ONNX file or a TF.js LayersModel model.json.
@@ -27,6 +27,7 @@ attribute options:
   --composite NAME      gradient (none), ${Object.keys(COMPOSITES).join(', ')}; default epsilon_plus_flat
   --attributor NAME     ${ATTRIBUTORS.join(', ')}; default gradient
   --target I[,J...]     class per batch row (one value for all rows); default: the predicted class
+  --residual norm|gradient  residual adds as Zennit's Sum modules (Norm rule; default) or plain additions
   --epsilon E --gamma G --stabilizer S --low L --high H   rule parameters (low/high: input bounds for ZBox)
   --output-relevance M  one_hot (default, as Zennit's tensor attr_output) or logit (one-hot times output)
   --n-iter N --noise-level F --window W --stride S        attributor parameters
@@ -43,7 +44,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
   const { positional, opts } = parseArgs(
     argv,
     [],
-    ['input', 'composite', 'attributor', 'target', 'epsilon', 'gamma', 'stabilizer', 'low', 'high', 'store', 'backend', 'out', 'size', 'mean', 'std', 'cmap', 'output-relevance', 'n-iter', 'noise-level', 'window', 'stride', 'seed'],
+    ['input', 'composite', 'residual', 'attributor', 'target', 'epsilon', 'gamma', 'stabilizer', 'low', 'high', 'store', 'backend', 'out', 'size', 'mean', 'std', 'cmap', 'output-relevance', 'n-iter', 'noise-level', 'window', 'stride', 'seed'],
   );
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'attribute needs exactly one MODEL');
   const inputFile = opts.get('input') ?? fail('BAD_ARGUMENT', '--input FILE is required');
@@ -65,6 +66,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
       low: num(opts, 'low'),
       high: num(opts, 'high'),
     },
+    residual: normalizeResidual(opts.get('residual')),
     attributor: normalizeAttributor(opts.get('attributor')),
     attributorParams: {
       nIter: num(opts, 'n-iter'),
@@ -115,17 +117,29 @@ async function attributeCommand(argv: string[]): Promise<void> {
 }
 
 async function layersCommand(argv: string[]): Promise<void> {
-  const { positional, opts } = parseArgs(argv, [], ['backend']);
+  const { positional, opts } = parseArgs(argv, [], ['backend', 'composite', 'residual', 'low', 'high']);
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'layers needs exactly one MODEL');
   await initBackend(opts.get('backend'));
   const model = loadModel(positional[0]);
+  // each node's rule under the composite (on the canonized graph, where batch-norms joined their layers)
+  const compositeName = normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat');
+  const composite = compositeName ? buildComposite(compositeName, { low: num(opts, 'low') ?? -1, high: num(opts, 'high') ?? 1 }) : undefined;
+  const graph = composite ? model.canonical() : model.graph;
+  const rules = composite ? assignRules(composite, graph, normalizeResidual(opts.get('residual'))) : new Map();
+  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  const ruleOf = (id: string) => {
+    const node = nodes.get(id);
+    if (!node) return '';
+    const rule = rules.get(id);
+    return `  ${rule ? rule.name : 'gradient'}${rule && node.passFrom ? ' (whole module)' : ''}`;
+  };
   const print = (items: LayerTreeItem[], depth: number) => {
     for (const item of items) {
-      console.log(`${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${item.params ? `  ${item.params} params` : ''}`);
+      console.log(`${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${item.params ? `  ${item.params} params` : ''}${item.children.length ? '' : ruleOf(item.id)}`);
       print(item.children, depth + 1);
     }
   };
-  console.log(`${model.graph.source}: input [${model.graph.input.shape.join(', ')}] (${model.graph.layout})`);
+  console.log(`${model.graph.source}: input [${model.graph.input.shape.join(', ')}] (${model.graph.layout}); rules of ${compositeName ?? 'gradient'}`);
   print(model.tree, 1);
 }
 

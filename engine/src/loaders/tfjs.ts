@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph';
+import { moduleTypeOfOp } from '../modules';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any;
@@ -123,7 +124,7 @@ export function loadTfjsLayers(jsonPath: string): Graph {
       return t;
     };
     const add = (id: string, op: OpKind, attrs: NodeAttrs, params: Record<string, tf.Tensor>, nodeInputs: string[], outShape: number[]) => {
-      nodes.push({ id, name: l.name, op, sourceOp: l.className, inputs: nodeInputs, output: id, attrs, params });
+      nodes.push(typed({ id, name: l.name, op, sourceOp: l.className, inputs: nodeInputs, output: id, attrs, params }));
       shapes.set(id, outShape);
     };
     // A fused activation becomes its own node (LRP treats it apart); the layer's name stays on the layer's output.
@@ -133,7 +134,7 @@ export function loadTfjsLayers(jsonPath: string): Graph {
       add(linearId, op, attrs, params, inputs, outShape);
       if (activation !== 'linear') {
         const act = activationOp(activation, where);
-        nodes.push({ id: l.name, name: l.name, op: act, sourceOp: 'Activation', inputs: [linearId], output: l.name, attrs: {}, params: {} });
+        nodes.push(typed({ id: l.name, name: l.name, op: act, sourceOp: 'Activation', inputs: [linearId], output: l.name, attrs: {}, params: {} }));
         shapes.set(l.name, outShape);
       }
     };
@@ -183,7 +184,7 @@ export function loadTfjsLayers(jsonPath: string): Graph {
           mean: w('moving_mean')!,
           variance: w('moving_variance')!,
         };
-        add(l.name, 'batchNorm', { epsilon: c.epsilon ?? 1e-3 }, params, inputs, inShape);
+        add(l.name, 'batchNorm', { epsilon: c.epsilon ?? 1e-3, axis: -1 }, params, inputs, inShape);
         break;
       }
       case 'MaxPooling2D':
@@ -198,7 +199,7 @@ export function loadTfjsLayers(jsonPath: string): Graph {
       }
       case 'GlobalAveragePooling2D': {
         const keep = c.keepdims === true;
-        add(l.name, 'globalAvgPool', { keepDims: keep }, {}, inputs, keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]]);
+        add(l.name, 'globalAvgPool', { axes: [1, 2], keepDims: keep }, {}, inputs, keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]]);
         break;
       }
       case 'Flatten':
@@ -243,8 +244,12 @@ export function loadTfjsLayers(jsonPath: string): Graph {
     input: { name: 'input', shape: shapes.get('input')! },
     output: outputValue,
     nodes,
-    channelsLastValues: new Set(),
   };
+}
+
+/** Every Keras layer is a module of its own: its type follows from its op. */
+function typed(node: GraphNode): GraphNode {
+  return { ...node, moduleType: moduleTypeOfOp(node) };
 }
 
 function activationOp(name: string, where: string): OpKind {

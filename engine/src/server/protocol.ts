@@ -77,6 +77,8 @@ export interface RunParams extends ModelRef {
   input: InputSpec;
   composite?: string;
   compositeParams?: CompositeParams;
+  /** residual adds as Zennit's Sum modules (`norm`, default) or plain additions (`gradient`) */
+  residual?: 'norm' | 'gradient';
   attributor?: AttributorName;
   attributorParams?: AttributorParams;
   target?: number[];

@@ -162,6 +162,7 @@ export class EngineServer {
       {
         composite: p.composite,
         compositeParams: p.compositeParams,
+        residual: p.residual,
         attributor: p.attributor,
         attributorParams: p.attributorParams,
         target: p.target,

@@ -99,6 +99,7 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
               input: { path: input, preprocess: s.preprocess },
               composite,
               compositeParams: s.compositeParams,
+              residual: s.residual,
               target: ctx.target === undefined ? undefined : [ctx.target],
               topK: 5,
               workDoneToken: work.token,
