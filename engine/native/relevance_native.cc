@@ -162,13 +162,17 @@ void in_parallel(int64_t count, Span span) {
 }
 
 /** The convolution's geometry, from an Int32Array:
- *  [n, h, w, ci, kh, kw, co, groups, ho, wo, strideH, strideW, dilationH, dilationW, padTop, padLeft, padBottom, padRight] */
+ *  [n, h, w, ci, kh, kw, co, groups, ho, wo, strideH, strideW, dilationH, dilationW, padTop, padLeft, padBottom, padRight,
+ *   channelsFirst]
+ *  channelsFirst 0: x and y channels-last (NHWC), 1: channels-first (NCHW); the kernel is HWIO either way. */
 struct ConvShape {
   int64_t n, h, w, ci, kh, kw, co, groups, ho, wo, sh, sw, dh, dw, pt, pl, pb, pr;
+  bool channels_first;
 
   static ConvShape from(const Call& call, size_t i) {
-    const int32_t* g = call.int32s(i, 18, "convolution geometry", 1, 14, 0);
-    ConvShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16], g[17]};
+    const int32_t* g = call.int32s(i, 19, "convolution geometry", 1, 14, 0);
+    if (g[18] > 1) throw Failure{"invalid convolution geometry (the layout flag, value 18, is " + std::to_string(g[18]) + ": 0 for NHWC or 1 for NCHW)"};
+    ConvShape s{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15], g[16], g[17], g[18] == 1};
     if (s.ci % s.groups != 0 || s.co % s.groups != 0) throw Failure{"channels are not divisible by the groups"};
     return s;
   }
@@ -177,8 +181,16 @@ struct ConvShape {
   size_t dst_size() const { return n * ho * wo * co; }
   size_t weights_size() const { return kh * kw * (ci / groups) * co; }
 
-  memory::desc src() const { return {{n, ci, h, w}, memory::data_type::f32, tag::nhwc}; }
-  memory::desc dst() const { return {{n, co, ho, wo}, memory::data_type::f32, tag::nhwc}; }
+  tag layout() const { return channels_first ? tag::nchw : tag::nhwc; }
+  /** x and y as the engine holds them */
+  memory::desc src() const { return {{n, ci, h, w}, memory::data_type::f32, layout()}; }
+  memory::desc dst() const { return {{n, co, ho, wo}, memory::data_type::f32, layout()}; }
+  /** x and y as the primitive takes them: NHWC in either layout, NCHW reordered in and out. On plain NCHW oneDNN
+   *  2.6 falls back to im2col + GEMM (depthwise convolutions several times slower), and its blocked layouts pad the
+   *  RGB stem's 3 channels to 16 (over 10× slower); on NHWC it has its fast kernels, and both layouts compute the
+   *  same sums in the same order (the same values). */
+  memory::desc primitive_src() const { return {{n, ci, h, w}, memory::data_type::f32, tag::nhwc}; }
+  memory::desc primitive_dst() const { return {{n, co, ho, wo}, memory::data_type::f32, tag::nhwc}; }
   /** the engine's HWIO kernel (HW, in-per-group, groups × out-per-group) as oneDNN sees it */
   memory::desc user_weights() const {
     if (groups == 1) return {{co, ci, kh, kw}, memory::data_type::f32, tag::hwio};
@@ -195,8 +207,8 @@ struct ConvShape {
   memory::dims pad_r() const { return {pb, pr}; }
 
   dnnl::convolution_forward::primitive_desc forward(dnnl::prop_kind kind, bool with_bias) const {
-    auto d = with_bias ? dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, src(), any_weights(), bias(), dst(), strides(), dilations(), pad_l(), pad_r())
-                       : dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, src(), any_weights(), dst(), strides(), dilations(), pad_l(), pad_r());
+    auto d = with_bias ? dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, primitive_src(), any_weights(), bias(), primitive_dst(), strides(), dilations(), pad_l(), pad_r())
+                       : dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, primitive_src(), any_weights(), primitive_dst(), strides(), dilations(), pad_l(), pad_r());
     return {d, cpu()};
   }
 };
@@ -220,9 +232,36 @@ memory prepared_weights(dnnl::stream& s, const ConvShape& g, float* w, const mem
   return out;
 }
 
-/** conv2d(geometry, x, w, bias | null, y, weightsId): y = conv(x, w) + bias, channels-last; weightsId 0 or the
- *  id of a long-lived kernel. Geometry: Int32Array
- *  [n, h, w, ci, kh, kw, co, groups, ho, wo, strideH, strideW, dilationH, dilationW, padTop, padLeft, padBottom, padRight] */
+/** Two scratch buffers reused across calls (the addon runs on the JavaScript thread only), so reordering an NCHW
+ *  input and output costs no allocation and no fresh pages: slot 0 holds the input, slot 1 the output. */
+float* scratch(int slot, size_t count) {
+  static std::vector<float> buffers[2];
+  if (buffers[slot].size() < count) buffers[slot] = std::vector<float>(count);
+  return buffers[slot].data();
+}
+
+/** An input in the layout the primitive wants: the engine's buffer itself, or a reordered copy. */
+memory input_as(dnnl::stream& s, const memory::desc& user_desc, float* data, const memory::desc& wanted) {
+  memory user(user_desc, cpu(), data);
+  if (wanted == user_desc) return user;
+  memory out(wanted, cpu(), scratch(0, wanted.get_size() / sizeof(float)));
+  dnnl::reorder(user, out).execute(s, user, out);
+  return out;
+}
+
+/** An output in the layout the primitive wants: the engine's buffer itself, or scratch that `deliver` copies back. */
+memory output_as(const memory::desc& user_desc, float* data, const memory::desc& wanted) {
+  return wanted == user_desc ? memory(user_desc, cpu(), data) : memory(wanted, cpu(), scratch(1, wanted.get_size() / sizeof(float)));
+}
+
+void deliver(dnnl::stream& s, memory out, const memory::desc& user_desc, float* data) {
+  if (out.get_desc() == user_desc) return;
+  memory user(user_desc, cpu(), data);
+  dnnl::reorder(out, user).execute(s, out, user);
+}
+
+/** conv2d(geometry, x, w, bias | null, y, weightsId): y = conv(x, w) + bias, channels-last or channels-first as
+ *  the geometry says (ConvShape); weightsId 0 or the id of a long-lived kernel. */
 napi_value conv2d(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Call call(env, info, "conv2d(geometry, x, w, bias, y, weightsId)", 6, 6);
@@ -235,9 +274,11 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
 
     dnnl::stream s(cpu());
     auto pd = g.forward(dnnl::prop_kind::forward_inference, b != nullptr);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(g.src(), cpu(), x)}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DST, memory(g.dst(), cpu(), y)}};
+    memory dst = output_as(g.dst(), y, pd.dst_desc());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, input_as(s, g.src(), x, pd.src_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DST, dst}};
     if (b) args.insert({DNNL_ARG_BIAS, memory(g.bias(), cpu(), b)});
     dnnl::convolution_forward(pd).execute(s, args);
+    deliver(s, dst, g.dst(), y);
     s.wait();
     return nullptr;
   });
@@ -256,10 +297,12 @@ napi_value conv2d_backward_data(napi_env env, napi_callback_info info) {
 
     dnnl::stream s(cpu());
     auto hint = g.forward(dnnl::prop_kind::forward_training, false);
-    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.src(), g.any_weights(), g.dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.primitive_src(), g.any_weights(), g.primitive_dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
     dnnl::convolution_backward_data::primitive_desc pd(d, cpu(), hint);
+    memory diff_src = output_as(g.src(), dx, pd.diff_src_desc());
     dnnl::convolution_backward_data(pd).execute(
-        s, {{DNNL_ARG_DIFF_DST, memory(g.dst(), cpu(), dy)}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DIFF_SRC, memory(g.src(), cpu(), dx)}});
+        s, {{DNNL_ARG_DIFF_DST, input_as(s, g.dst(), dy, pd.diff_dst_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DIFF_SRC, diff_src}});
+    deliver(s, diff_src, g.src(), dx);
     s.wait();
     return nullptr;
   });
@@ -301,16 +344,56 @@ napi_value matmul(napi_env env, napi_callback_info info) {
 }
 
 /** maxPoolBackward(geometry, x, dy, dx): the max-pool input gradient, each window's gradient routed to its first
- *  maximum in row-major order (as PyTorch; padding never wins), channels-last.
- *  geometry: Int32Array [n, h, w, c, ho, wo, kh, kw, strideH, strideW, padTop, padLeft] */
+ *  maximum in row-major window order (as PyTorch; padding never wins).
+ *  geometry: Int32Array [n, h, w, c, ho, wo, kh, kw, strideH, strideW, padTop, padLeft, channelsFirst], where ho × wo
+ *  is dy's size: windows may run past the bottom and right edges (ceil mode), positions outside x are skipped.
+ *  channelsFirst 0: x, dy and dx are NHWC; 1: NCHW. */
 napi_value max_pool_backward(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Call call(env, info, "maxPoolBackward(geometry, x, dy, dx)", 4, 4);
-    const int32_t* q = call.int32s(0, 12, "pooling geometry", 1, 10, 0);
+    const int32_t* q = call.int32s(0, 13, "pooling geometry", 1, 10, 0);
     const int64_t n = q[0], h = q[1], w = q[2], c = q[3], ho = q[4], wo = q[5], kh = q[6], kw = q[7], sh = q[8], sw = q[9], top = q[10], left = q[11];
+    if (q[12] > 1) throw Failure{"invalid pooling geometry (the layout flag, value 12, is " + std::to_string(q[12]) + ": 0 for NHWC or 1 for NCHW)"};
+    const bool channels_first = q[12] == 1;
+    // every window reaches into x: the first ones start at most kernel − 1 before it, the last ones inside it
+    if (top >= kh || left >= kw || (ho - 1) * sh - top >= h || (wo - 1) * sw - left >= w) {
+      throw Failure{"invalid pooling geometry: a " + std::to_string(ho) + "×" + std::to_string(wo) + " output has windows outside the " + std::to_string(h) + "×" + std::to_string(w) + " input"};
+    }
     const float* x = call.floats(1, n * h * w * c, "x");
     const float* dy = call.floats(2, n * ho * wo * c, "dy");
     float* dx = call.floats(3, n * h * w * c, "dx");
+    if (channels_first) {
+      // one (batch, channel) plane at a time: planes are disjoint, so the threads never write to one place
+      const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * h * w > 65536)
+      for (int64_t p = 0; p < planes; p++) {
+        const float* xp = x + p * h * w;
+        const float* gp = dy + p * ho * wo;
+        float* dp = dx + p * h * w;
+        std::fill(dp, dp + h * w, 0.0f);
+        for (int64_t oi = 0; oi < ho; oi++) {
+          for (int64_t oj = 0; oj < wo; oj++) {
+            int64_t best_at = -1;
+            float best = 0;
+            for (int64_t di = 0; di < kh; di++) {
+              const int64_t i = oi * sh + di - top;
+              if (i < 0 || i >= h) continue;
+              for (int64_t dj = 0; dj < kw; dj++) {
+                const int64_t j = oj * sw + dj - left;
+                if (j < 0 || j >= w) continue;
+                const float v = xp[i * w + j];
+                if (best_at < 0 || v > best) {
+                  best = v;
+                  best_at = i * w + j;
+                }
+              }
+            }
+            if (best_at >= 0) dp[best_at] += gp[oi * wo + oj];
+          }
+        }
+      }
+      return nullptr;
+    }
     std::fill(dx, dx + n * h * w * c, 0.0f);
     std::vector<float> best(c);
     std::vector<int64_t> best_at(c);

@@ -283,6 +283,8 @@ export function nativeMaxPoolBackward(x: tf.Tensor4D, p: LayoutPoolAttrs, dy: tf
   const channelsFirst = p.channelsFirst === true;
   const [n, h, w, c] = channelsFirst ? [x.shape[0], x.shape[2], x.shape[3], x.shape[1]] : x.shape;
   const [ho, wo] = channelsFirst ? [dy.shape[2], dy.shape[3]] : [dy.shape[1], dy.shape[2]];
+  const dyc = channelsFirst ? dy.shape[1] : dy.shape[3];
+  tf.util.assert(dy.shape[0] === n && dyc === c, () => `max-pool gradient: dy [${dy.shape}] does not match x [${x.shape}] (${channelsFirst ? 'NCHW' : 'NHWC'})`);
   const geometry = Int32Array.from([n, h, w, c, ho, wo, ...p.kernel, ...p.strides, p.pads[0][0], p.pads[1][0], channelsFirst ? 1 : 0]);
   return tf.engine().runKernel(MAX_POOL_BACKWARD, { x, dy }, { geometry } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }

@@ -331,7 +331,8 @@ export const OPS: Record<OpKind, OpImpl> = {
     },
     vjp: (_n, [x], p, dy) => {
       const dy2 = tf.reshape(dy, [-1, p.weight.shape[1]!]) as tf.Tensor2D;
-      const dx = nativeKernels() ? nativeMatMul(dy2, p.weight as tf.Tensor2D, undefined, true) : tf.matMul(dy2, p.weight as tf.Tensor2D, false, true);
+      // wasm's matMul with transposeB is several times slower than a transpose and a plain product
+      const dx = nativeKernels() ? nativeMatMul(dy2, p.weight as tf.Tensor2D, undefined, true) : tf.matMul(dy2, tf.transpose(p.weight) as tf.Tensor2D);
       return [x.rank === 2 ? dx : tf.reshape(dx, x.shape)];
     },
   },
@@ -393,8 +394,11 @@ export const OPS: Record<OpKind, OpImpl> = {
     forward: (n, [x], p) => {
       const axis = positiveAxis(n.attrs.axis ?? -1, x.rank);
       const shape = x.shape.map((d, i) => (i === axis ? d : 1));
-      const [mean, variance, offset, scale] = axis === x.rank - 1 ? [p.mean, p.variance, p.offset, p.scale] : [p.mean, p.variance, p.offset, p.scale].map((t) => tf.reshape(t, shape));
-      return tf.batchNorm(x, mean, variance, offset, scale, n.attrs.epsilon ?? 1e-3);
+      const epsilon = n.attrs.epsilon ?? 1e-3;
+      if (axis === x.rank - 1) return tf.batchNorm(x, p.mean, p.variance, p.offset, p.scale, epsilon);
+      // the backends' batch-norm kernels take the channels from the last axis: per-channel factors elsewhere
+      const [mean, variance, offset, scale] = [p.mean, p.variance, p.offset, p.scale].map((t) => tf.reshape(t, shape));
+      return tf.add(tf.mul(tf.sub(x, mean), tf.div(scale, tf.sqrt(tf.add(variance, epsilon)))), offset);
     },
   },
   layerNorm: { forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias) },

@@ -1,7 +1,9 @@
 /**
  * The native kernels (engine/native, oneDNN) against the backends' own: convolutions in every geometry the
  * loaders produce (strides, dilations, asymmetric padding, groups, depthwise, bias, batches), their input
- * gradients, dense layers, and the rules' stabilised division (bit for bit); kept kernel layouts; bad arguments.
+ * gradients, dense layers, and the rules' stabilised division (bit for bit); the same convolutions channels-first
+ * (NCHW) against the channels-last results; the max-pool input gradient in both layouts against PyTorch's rule
+ * (ties, overlapping windows, ceil-mode windows over the edge); kept kernel layouts; bad arguments.
  * CI sets RELEVANCE_LENS_REQUIRE_NATIVE=1, so a missing addon fails there instead of skipping.
  */
 import * as assert from 'node:assert/strict';
@@ -9,8 +11,21 @@ import { describe, test } from 'node:test';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/backend';
-import type { ConvAttrs, GraphNode } from '../../engine/src/graph';
-import { kernelsReport, nativeCombine, nativeStatus, nativeSum, releasePrepared, retainPrepared, useNativeKernels } from '../../engine/src/native';
+import type { ConvAttrs, GraphNode, PoolAttrs } from '../../engine/src/graph';
+import {
+  kernelsReport,
+  type LayoutConvAttrs,
+  type LayoutPoolAttrs,
+  nativeCombine,
+  nativeConv2d,
+  nativeConv2dInputGrad,
+  nativeMaxPoolBackward,
+  nativeStatus,
+  nativeSum,
+  releasePrepared,
+  retainPrepared,
+  useNativeKernels,
+} from '../../engine/src/native';
 import { forward, vjp } from '../../engine/src/ops';
 import { seededRandom } from '../../engine/src/random';
 import { divideStabilized } from '../../engine/src/rules';
@@ -50,6 +65,49 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   }
 }
 
+const toNchw = (t: tf.Tensor) => tf.transpose(t, [0, 3, 1, 2]) as tf.Tensor4D;
+const toNhwc = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]) as tf.Tensor4D;
+
+/** A channels-first result: its shape, and its values transposed to channels-last (to compare with NHWC results). */
+function channelsFirst(run: () => tf.Tensor4D): { shape: number[]; nhwc: Float32Array } {
+  return tf.tidy(() => {
+    const t = run();
+    return { shape: [...t.shape], nhwc: toNhwc(t).dataSync() as Float32Array };
+  });
+}
+
+/** The float32 `k` units in the last place above the positive `base`. */
+function ulpsAbove(base: number, k: number): number {
+  const bits = new Uint32Array(Float32Array.of(base).buffer);
+  bits[0] += k;
+  return new Float32Array(bits.buffer)[0];
+}
+
+/**
+ * PyTorch's max-pool input gradient, channels-first, as a plain loop: each window's gradient goes to its first
+ * maximum in row-major window order; positions outside x (padding, ceil-mode windows over the edge) never win.
+ * Float32 sums in window order, as the kernels add.
+ */
+function maxPoolGradReference(x: Float32Array, [n, c, h, w]: number[], p: PoolAttrs, dy: Float32Array, [ho, wo]: number[]): Float32Array {
+  const dx = new Float32Array(x.length);
+  const [[kh, kw], [sh, sw], top, left] = [p.kernel, p.strides, p.pads[0][0], p.pads[1][0]];
+  for (let plane = 0; plane < n * c; plane++) {
+    for (let oi = 0; oi < ho; oi++) {
+      for (let oj = 0; oj < wo; oj++) {
+        let at = -1;
+        for (let i = oi * sh - top; i < oi * sh - top + kh; i++) {
+          for (let j = oj * sw - left; j < oj * sw - left + kw; j++) {
+            if (i < 0 || i >= h || j < 0 || j >= w) continue;
+            if (at < 0 || x[plane * h * w + i * w + j] > x[at]) at = plane * h * w + i * w + j;
+          }
+        }
+        if (at >= 0) dx[at] += dy[(plane * ho + oi) * wo + oj];
+      }
+    }
+  }
+  return dx;
+}
+
 function convNode(k: [number, number], ci: number, co: number, conv: ConvAttrs, bias: boolean, seed: number): GraphNode {
   const params: Record<string, tf.Tensor> = { weight: tf.tensor4d(values(k[0] * k[1] * (ci / conv.groups) * co, seed), [k[0], k[1], ci / conv.groups, co]) };
   if (bias) params.bias = tf.tensor1d(values(co, seed + 1));
@@ -83,6 +141,85 @@ for (const backend of ['wasm', 'cpu']) {
           tf.dispose([x, dy, ...Object.values(node.params)]);
         });
       }
+    });
+
+    convs.forEach(([name, k, ci, co, conv, [n, h, w]], i) => {
+      // NCHW runs the NHWC primitive between two reorders: the same values as channels-last, bit for bit
+      test(`channels-first convolution and its input gradient against channels-last, ${name}`, async () => {
+        await initBackend(backend);
+        const first: LayoutConvAttrs = { ...conv, channelsFirst: true };
+        for (const bias of [true, false]) {
+          const node = convNode(k, ci, co, conv, bias, 10 * i);
+          const weight = node.params.weight as tf.Tensor4D;
+          const x = tf.tensor4d(values(n * h * w * ci, 10 * i + 5), [n, h, w, ci]);
+          const y = both(() => forward(node, [x]));
+          const [, ho, wo] = tf.tidy(() => forward(node, [x]).shape);
+          const yFirst = channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias, first));
+          assert.deepEqual(yFirst.shape, [n, co, ho, wo], 'y shape (NCHW)');
+          assert.deepEqual(Array.from(yFirst.nhwc), Array.from(y.native[0]), 'y (NCHW) vs native NHWC');
+          assertClose(yFirst.nhwc, y.backend[0], 'y (NCHW) vs backend NHWC');
+          const dy = tf.tensor4d(values(n * ho * wo * co, 10 * i + 6), [n, ho, wo, co]);
+          const dx = both(() => vjp(node, [x], node.params, dy));
+          const dxFirst = channelsFirst(() => nativeConv2dInputGrad([n, ci, h, w], weight, first, toNchw(dy)));
+          assert.deepEqual(dxFirst.shape, [n, ci, h, w], 'dx shape (NCHW)');
+          assert.deepEqual(Array.from(dxFirst.nhwc), Array.from(dx.native[0]), 'dx (NCHW) vs native NHWC');
+          assertClose(dxFirst.nhwc, dx.backend[0], 'dx (NCHW) vs backend NHWC');
+          tf.dispose([x, dy, ...Object.values(node.params)]);
+        }
+      });
+    });
+
+    test('a kept kernel layout serves both input layouts', async () => {
+      await initBackend(backend);
+      const conv: ConvAttrs = { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 };
+      const node = convNode([3, 3], 16, 16, conv, true, 4);
+      const weight = node.params.weight as tf.Tensor4D;
+      const x = tf.tensor4d(values(2 * 8 * 8 * 16, 5), [2, 8, 8, 16]);
+      const fresh = both(() => forward(node, [x]));
+      retainPrepared([weight]);
+      for (let round = 0; round < 2; round++) {
+        assertClose(tf.tidy(() => nativeConv2d(x, weight, node.params.bias, conv).dataSync() as Float32Array), fresh.backend[0], `NHWC round ${round}`);
+        assertClose(channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias, { ...conv, channelsFirst: true })).nhwc, fresh.backend[0], `NCHW round ${round}`);
+      }
+      releasePrepared([weight]);
+      tf.dispose([x, ...Object.values(node.params)]);
+    });
+
+    // [name, kernel, strides, pads, x's NCHW shape, dy's spatial size (ceil mode where it is one more than floor's)]
+    const pools: [string, [number, number], [number, number], [[number, number], [number, number]], number[], [number, number]][] = [
+      ['2×2/2 (VGG), batch 2', [2, 2], [2, 2], [[0, 0], [0, 0]], [2, 3, 8, 10], [4, 5]],
+      ['3×3/2 pad 1 (ResNet stem): overlapping windows', [3, 3], [2, 2], [[1, 1], [1, 1]], [1, 4, 9, 10], [5, 5]],
+      ['3×3/2 ceil mode: the last windows hang over the bottom and right', [3, 3], [2, 2], [[0, 0], [0, 0]], [1, 3, 8, 8], [4, 4]],
+      ['2×2/2 ceil mode on odd sizes', [2, 2], [2, 2], [[0, 0], [0, 0]], [2, 2, 7, 9], [4, 5]],
+      ['3×3/2 pad 1, ceil mode', [3, 3], [2, 2], [[1, 1], [1, 1]], [1, 2, 10, 10], [6, 6]],
+      ['2×3 kernel, strides 1×2, top padding', [2, 3], [1, 2], [[1, 0], [0, 0]], [1, 3, 6, 7], [6, 3]],
+      ['2×2/2 ceil mode on 64 channels (planes split across threads)', [2, 2], [2, 2], [[0, 0], [0, 0]], [2, 64, 27, 29], [14, 15]],
+    ];
+    pools.forEach(([name, kernel, strides, pads, [n, c, h, w], [ho, wo]], i) => {
+      test(`max-pool input gradient in both layouts against PyTorch's rule, ${name}`, async () => {
+        await initBackend(backend);
+        const pool: PoolAttrs = { kernel, strides, pads };
+        const first: LayoutPoolAttrs = { ...pool, channelsFirst: true };
+        const node = { id: 'pool', name: 'pool', op: 'maxPool', sourceOp: 'MaxPool', inputs: ['x'], output: 'y', attrs: { pool }, params: {} } as GraphNode;
+        // continuous values; ReLU-like ones (many zeros and equal values: ties); and near-ties, 0.24 plus 0 to 3 ulps
+        // (as in VGG's features.21, where two candidates 4e-6 apart decide where a window's gradient goes)
+        const continuous = values(n * c * h * w, 40 + i);
+        const ties = continuous.map((v) => Math.max(0, Math.round(v * 3)));
+        const nearTies = continuous.map((v) => ulpsAbove(0.24, Math.floor((v + 1) * 2)));
+        for (const [kind, xv] of [['continuous', continuous], ['ties', ties], ['near-ties', nearTies]] as const) {
+          const x = tf.tensor4d(xv, [n, c, h, w]);
+          const dy = tf.tensor4d(values(n * c * ho * wo, 50 + i), [n, c, ho, wo]);
+          const expected = tf.tidy(() => toNhwc(tf.tensor4d(maxPoolGradReference(xv, [n, c, h, w], pool, dy.dataSync() as Float32Array, [ho, wo]), [n, c, h, w])).dataSync());
+          const dxFirst = channelsFirst(() => nativeMaxPoolBackward(x, first, dy));
+          assert.deepEqual(dxFirst.shape, [n, c, h, w], `${kind}: dx shape (NCHW)`);
+          assert.deepEqual(Array.from(dxFirst.nhwc), Array.from(expected), `${kind}: NCHW`);
+          const [xLast, dyLast] = [toNhwc(x), toNhwc(dy)];
+          const dx = both(() => vjp(node, [xLast], {}, dyLast));
+          assert.deepEqual(Array.from(dx.native[0]), Array.from(expected), `${kind}: native NHWC`);
+          assert.deepEqual(Array.from(dx.backend[0]), Array.from(expected), `${kind}: backend NHWC`);
+          tf.dispose([x, dy, xLast, dyLast]);
+        }
+      });
     });
 
     test('dense layer and its input gradient, with and without bias', async () => {
@@ -180,21 +317,25 @@ test('a convolution and its input gradient run several times faster natively tha
 describe('the addon refuses bad arguments with an error (no crash)', { skip }, () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const addon = require(path.join(__dirname, '../../engine/native/build/Release/relevance_native.node'));
-  const geometry = Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1]);
+  const geometry = Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
   const f = (n: number) => new Float32Array(n);
   const cases: [string, () => void, RegExp][] = [
     ['too few arguments', () => addon.conv2d(geometry), /takes 6 arguments/],
-    ['geometry of the wrong length', () => addon.conv2d(new Int32Array(3), f(32), f(36), null, f(32), 0), /Int32Array of 18/],
+    ['geometry of the wrong length', () => addon.conv2d(new Int32Array(3), f(32), f(36), null, f(32), 0), /Int32Array of 19/],
     ['a zero dimension', () => addon.conv2d(Int32Array.from([0, ...geometry.subarray(1)]), f(32), f(36), null, f(32), 0), /invalid convolution geometry/],
     ['input of the wrong size', () => addon.conv2d(geometry, f(31), f(36), null, f(32), 0), /x has 31 values, the shape needs 32/],
     ['a plain array for the kernel', () => addon.conv2d(geometry, f(32), [1, 2], null, f(32), 0), /w must be a Float32Array/],
-    ['groups that do not divide the channels', () => addon.conv2d(Int32Array.from([1, 4, 4, 3, 3, 3, 2, 2, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1]), f(48), f(27), null, f(32), 0), /divisible by the groups/],
-    ['inconsistent output size', () => addon.conv2d(Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1]), f(32), f(36), null, f(162), 0), /oneDNN/],
+    ['groups that do not divide the channels', () => addon.conv2d(Int32Array.from([1, 4, 4, 3, 3, 3, 2, 2, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0]), f(48), f(27), null, f(32), 0), /divisible by the groups/],
+    ['inconsistent output size', () => addon.conv2d(Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1, 0]), f(32), f(36), null, f(162), 0), /oneDNN/],
     ['a negative weights id', () => addon.conv2d(geometry, f(32), f(36), null, f(32), -1), /weights id/],
     ['matmul with a mismatched operand', () => addon.matmul(2, 3, 4, f(6), f(11), null, f(8), false), /b has 11 values/],
     ['multiply with operands of different sizes', () => addon.multiply(f(4), f(5), f(4)), /b has 5 values, the shape needs 4/],
     ['division with a bad mask sign', () => addon.divideStabilized(f(4), f(4), 1e-6, f(4), f(4), 2), /sign must be 1 or -1/],
-    ['max-pool gradient with a short geometry', () => addon.maxPoolBackward(new Int32Array(5), f(4), f(1), f(4)), /Int32Array of 12/],
+    ['max-pool gradient with a short geometry', () => addon.maxPoolBackward(new Int32Array(5), f(4), f(1), f(4)), /Int32Array of 13/],
+    ['a convolution layout flag other than 0 or 1', () => addon.conv2d(Int32Array.from([...geometry.subarray(0, 18), 2]), f(32), f(36), null, f(32), 0), /layout flag/],
+    ['a max-pool layout flag other than 0 or 1', () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 2, 2, 2, 2, 2, 2, 0, 0, 2]), f(16), f(4), f(16)), /layout flag/],
+    ['max-pool windows outside the input', () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 3, 3, 2, 2, 2, 2, 0, 0, 1]), f(16), f(9), f(16)), /windows outside/],
+    ['max-pool padding as wide as the window', () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 3, 3, 2, 2, 2, 2, 2, 0, 1]), f(16), f(9), f(16)), /windows outside/],
   ];
   for (const [name, call, message] of cases) {
     test(name, () => assert.throws(call, message));
