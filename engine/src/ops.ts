@@ -15,7 +15,17 @@ export interface OpImpl {
   forward: Forward;
   /** a faster or exact VJP; otherwise TF.js autodiff of `forward` */
   vjp?: Vjp;
+  /** the output shape from the input shapes, for heavy ops (others are run on zeros to learn it) */
+  shape?: (node: GraphNode, inputs: number[][]) => number[];
 }
+
+/** Output shape of a convolution or pooling window over [n, c, h, w] (or [n, h, w, c]). */
+function windowShape([n, a, b, c]: number[], channelsFirst: boolean | undefined, channels: number, kernel: number[], strides: number[], pads: [number, number][], dilations = [1, 1], ceil?: boolean): number[] {
+  const [h, w] = channelsFirst ? [b, c] : [a, b];
+  const [ho, wo] = [0, 1].map((i) => poolExtent([h, w][i], dilations[i] * (kernel[i] - 1) + 1, strides[i], pads[i], ceil).out);
+  return channelsFirst ? [n, channels, ho, wo] : [n, ho, wo, channels];
+}
+const sameShape = (_n: GraphNode, [x]: number[][]) => x;
 
 /** Batch size of the forward pass under way, for shapes that a dynamic batch axis scales (`batchDims`). */
 let runBatch = 1;
@@ -309,6 +319,12 @@ export function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
 
 export const OPS: Record<OpKind, OpImpl> = {
   conv2d: {
+    shape: (n, [x]) => {
+      const a = n.attrs.conv!;
+      const w = n.params.weight.shape as number[];
+      if ((a.channelsFirst ? x[1] : x[3]) !== w[2] * a.groups) throw new Error(`the input has ${a.channelsFirst ? x[1] : x[3]} channels, the kernel takes ${w[2] * a.groups}`);
+      return windowShape(x, a.channelsFirst, w[3], [w[0], w[1]], a.strides, a.pads, a.dilations);
+    },
     forward: (n, [x], p) => {
       const a = n.attrs.conv!;
       if (nativeKernels()) return nativeConv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.bias, a);
@@ -323,6 +339,11 @@ export const OPS: Record<OpKind, OpImpl> = {
   },
   // x · W + b over the last axis, for inputs of any rank (PyTorch's Linear)
   dense: {
+    shape: (n, [x]) => {
+      const [k, units] = n.params.weight.shape as number[];
+      if (x[x.length - 1] !== k) throw new Error(`the input has ${x[x.length - 1]} features, the weight takes ${k}`);
+      return [...x.slice(0, -1), units];
+    },
     forward: (_n, [x], p) => {
       const k = x.shape[x.rank - 1];
       const x2 = tf.reshape(x, [-1, k]) as tf.Tensor2D;
@@ -337,7 +358,7 @@ export const OPS: Record<OpKind, OpImpl> = {
     },
   },
   matMul: binary((a, b) => tf.matMul(a, b)),
-  relu: unary((x) => tf.relu(x)),
+  relu: { ...unary((x) => tf.relu(x)), shape: sameShape },
   leakyRelu: unary((x, n) => tf.leakyRelu(x, n.attrs.alpha ?? 0.01)),
   elu: unary((x, n) => ((n.attrs.alpha ?? 1) === 1 ? tf.elu(x) : tf.where(tf.greater(x, 0), x, tf.mul(n.attrs.alpha!, tf.sub(tf.exp(x), 1))))),
   tanh: unary((x) => tf.tanh(x)),
@@ -374,12 +395,19 @@ export const OPS: Record<OpKind, OpImpl> = {
     return tf.transpose(tf.softmax(tf.transpose(x, perm)), perm);
   }),
   maxPool: {
+    shape: (n, [x]) => {
+      const p = n.attrs.pool!;
+      return windowShape(x, p.channelsFirst, p.channelsFirst ? x[1] : x[3], p.kernel, p.strides, p.pads, [1, 1], p.ceilMode);
+    },
     forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'max'), n.attrs.pool!.channelsFirst),
     vjp: (n, [x], _p, dy) => [
       nativeKernels() ? nativeMaxPoolBackward(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D) : maxPoolInputGrad(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D),
     ],
   },
-  avgPool: { forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'avg'), n.attrs.pool!.channelsFirst) },
+  avgPool: {
+    shape: (n, inputs) => OPS.maxPool.shape!(n, inputs),
+    forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'avg'), n.attrs.pool!.channelsFirst),
+  },
   globalAvgPool: {
     forward: (n, [x]) => tf.mean(x, n.attrs.axes!, n.attrs.keepDims ?? true),
     vjp: (n, [x], _p, dy) => {
@@ -391,6 +419,7 @@ export const OPS: Record<OpKind, OpImpl> = {
   reduceMean: unary((x, n) => tf.mean(x, n.attrs.axes, n.attrs.keepDims ?? true)),
   reduceSum: unary((x, n) => tf.sum(x, n.attrs.axes, n.attrs.keepDims ?? true)),
   batchNorm: {
+    shape: sameShape,
     forward: (n, [x], p) => {
       const axis = positiveAxis(n.attrs.axis ?? -1, x.rank);
       const shape = x.shape.map((d, i) => (i === axis ? d : 1));
@@ -401,7 +430,7 @@ export const OPS: Record<OpKind, OpImpl> = {
       return tf.add(tf.mul(tf.sub(x, mean), tf.div(scale, tf.sqrt(tf.add(variance, epsilon)))), offset);
     },
   },
-  layerNorm: { forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias) },
+  layerNorm: { shape: sameShape, forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias) },
   add: {
     forward: (n, xs, p) => operands(n, xs, p).reduce((a, b) => tf.add(a, b)),
     // each summand's gradient is the output's (autodiff for broadcasting sums)
@@ -486,6 +515,13 @@ export function vjp(node: GraphNode, inputs: tf.Tensor[], params: Record<string,
   if (impl.vjp) return impl.vjp(node, inputs, params, dy);
   const f = (...xs: tf.Tensor[]) => impl.forward(node, xs, params);
   return tf.grads(f)(inputs, dy);
+}
+
+/** The node's output shape: computed for heavy ops, otherwise by running it on zeros. */
+export function outputShape(node: GraphNode, inputs: number[][]): number[] {
+  const impl = OPS[node.op];
+  if (impl.shape) return impl.shape(node, inputs);
+  return tf.tidy(() => [...forward(node, inputs.map((s) => tf.zeros(s))).shape]);
 }
 
 export function forward(node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor> = node.params): tf.Tensor {

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode } from '../graph';
 import { assignModules } from '../modules';
-import { forward, setRunBatch } from '../ops';
+import { forward, outputShape, setRunBatch } from '../ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { ONNX_PROTO } from './onnx-schema';
 
@@ -190,15 +190,13 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   }
 
   function inferShape(node: GraphNode, where: string): number[] {
-    return tf.tidy(() => {
-      const inputs = node.inputs.map((i) => tf.zeros(shapes.get(i)!));
-      try {
-        return [...forward(node, inputs).shape];
-      } catch (e) {
-        if (e instanceof EngineError) throw e;
-        throw new EngineError('SHAPE_MISMATCH', `${where}: cannot run on input shape ${inputs.map((t) => `[${t.shape}]`).join(', ')}: ${(e as Error).message}`);
-      }
-    });
+    const inputs = node.inputs.map((i) => shapes.get(i)!);
+    try {
+      return outputShape(node, inputs);
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      throw new EngineError('SHAPE_MISMATCH', `${where}: cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`);
+    }
   }
 
   const output = resolve(g.output[0].name);

@@ -1,0 +1,74 @@
+/**
+ * The model zoo at full size: every torchvision classification architecture as PyTorch's exporter writes it
+ * (224×224, 299 for inception_v3, 1000 classes, seeded weights), made by test/zoo/make_fixtures.py --full in this
+ * run, with PyTorch's float64 gradient, Zennit's float64 EpsilonPlusFlat and Zennit's float32 time measured there.
+ * Prints a markdown table: loads, gradient error, LRP error, engine time beside Zennit's.
+ *   npm run zoo [-- --only resnet18,vit_b_16] [--out DIR] [--repeat N]
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { initBackend } from '../engine/src/backend';
+import { num, parseArgs } from '../engine/src/cli/args';
+import { loadModel } from '../engine/src/model';
+import { kernelsReport } from '../engine/src/native';
+import { readNpy } from '../engine/src/npy';
+import { runAttribution } from '../engine/src/run';
+import { relativeErrorOf } from '../test/zoo/compare';
+
+const ROOT = path.resolve(__dirname, '..');
+
+async function main(): Promise<void> {
+  const { opts } = parseArgs(process.argv.slice(2), [], ['only', 'out', 'repeat', 'backend']);
+  const out = opts.get('out') ?? path.join(ROOT, '.zoo-cache', 'full');
+  const repeat = num(opts, 'repeat') ?? 3;
+  const args = [path.join(ROOT, 'test/zoo/make_fixtures.py'), out, '--full', ...(opts.has('only') ? ['--only', opts.get('only')!] : [])];
+  console.error(`making the full-size zoo and Zennit's references in ${out} …`);
+  execFileSync(process.env.PYTHON ?? '/usr/bin/python3', args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, PYTHONPATH: path.resolve(ROOT, '../shared/reference/zennit-0.5.1/src') },
+  });
+  const backend = await initBackend(opts.get('backend'));
+  const rows: string[] = [];
+  for (const name of fs.readdirSync(out).filter((c) => fs.existsSync(path.join(out, c, 'manifest.json'))).sort()) {
+    const dir = path.join(out, name);
+    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    const cell = (v: number | undefined, digits = 2) => (v === undefined ? '—' : v.toExponential(digits));
+    let loadS: number;
+    let model;
+    try {
+      const t0 = performance.now();
+      model = loadModel(path.join(dir, 'model.onnx'));
+      loadS = (performance.now() - t0) / 1000;
+    } catch (e) {
+      rows.push(`| ${name} | no: ${(e as Error).message.split('\n')[0]} | | | | |`);
+      continue;
+    }
+    const input = readNpy(path.join(dir, 'input.npy'));
+    const gradient = await runAttribution(model, input, { composite: 'gradient', target: m.targets });
+    const gradError = relativeErrorOf(gradient.relevance, readNpy(path.join(dir, 'gradient', 'relevance.npy')));
+    const times: number[] = [];
+    let lrp;
+    for (let k = 0; k <= repeat; k++) {
+      lrp = await runAttribution(model, input, { composite: 'epsilon_plus_flat', target: m.targets });
+      if (k > 0) times.push(lrp.timingMs / 1000); // the first run makes the rule-modified weights
+    }
+    const engineS = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+    const reference = m.zennit.ok ? path.join(dir, 'epsilon_plus_flat', 'relevance.npy') : undefined;
+    const lrpError = reference ? relativeErrorOf(lrp!.relevance, readNpy(reference)) : undefined;
+    const zennitS: number | undefined = m.zennit_seconds_f32;
+    const lrpCell = reference ? `${cell(lrpError)} (Zennit f32: ${cell(m.zennit.f32_error, 1)})` : `finite: ${lrp!.relevance.data.every(Number.isFinite)} (Zennit: ${m.zennit.error})`;
+    rows.push(`| ${name} | yes, ${loadS.toFixed(2)} s | ${cell(gradError)} | ${lrpCell} | ${engineS.toFixed(3)} s | ${zennitS === undefined ? '—' : `${zennitS.toFixed(3)} s (${(engineS / zennitS).toFixed(2)}×)`} |`);
+    model.dispose();
+    console.error(rows[rows.length - 1]);
+  }
+  console.log(`\nbackend ${backend}, kernels ${kernelsReport()}; median of ${repeat} attributions after the first\n`);
+  console.log('| model | loads | gradient vs PyTorch f64 | epsilon_plus_flat vs Zennit f64 | engine | Zennit f32 (ratio) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const row of rows) console.log(row);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
