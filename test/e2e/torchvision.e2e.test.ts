@@ -38,7 +38,8 @@ describe('torchvision models in code-server', { timeout: 600_000 }, () => {
     test(`${name} opens from the explorer and shows its module tree`, async () => {
       await wb.showExplorer();
       await wb.contextMenu(wb.explorerRow(`${name}.onnx`), 'Open in Relevance Lens');
-      await wb.layerRow(rows[0]).waitFor({ timeout: 60_000 });
+      // the previous model's tree may still show (DenseNet and MobileNet both have `features`): wait for each row
+      for (const id of rows) await wb.layerRow(id).waitFor({ timeout: 60_000 });
       for (const id of rows) assert.equal(await wb.layerRow(id).count(), 1, `${name}: tree row ${id}`);
       await wb.screenshot(`torchvision-${name}`);
     });

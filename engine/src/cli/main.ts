@@ -127,10 +127,13 @@ async function layersCommand(argv: string[]): Promise<void> {
   const graph = composite ? model.canonical() : model.graph;
   const rules = composite ? assignRules(composite, graph, normalizeResidual(opts.get('residual'))) : new Map();
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  // the nodes inside an activation module that Pass spans: no relevance reaches them
+  const passed = graph.nodes.filter((n) => n.passFrom && rules.get(n.id)?.kind === 'elementwise').map((n) => n.id.slice(0, n.id.lastIndexOf('.') + 1));
   const ruleOf = (id: string) => {
     const node = nodes.get(id);
     if (!node) return '';
     const rule = rules.get(id);
+    if (!rule && passed.some((prefix) => id.startsWith(prefix))) return '  — (inside the module Pass spans)';
     return `  ${rule ? rule.name : 'gradient'}${rule && node.passFrom ? ' (whole module)' : ''}`;
   };
   const print = (items: LayerTreeItem[], depth: number) => {
