@@ -144,12 +144,10 @@ export async function relevancePass(
         if (prev) release(prev);
       };
       const rule = rules.get(node.id);
-      if (!reached) {
-        // nothing to pass on
-      } else if (rule?.kind === 'elementwise' && node.passFrom) {
+      if (reached && rule?.kind === 'elementwise' && node.passFrom) {
         // an activation spelt as several nodes: the rule spans the module, from its output to its input
         accumulate(node.passFrom, tf.tidy(() => rule.backward(values.get(node.passFrom!)!, y, g, () => fail('BAD_ARGUMENT', `${rule.name} needs a single-node activation`))));
-      } else {
+      } else if (reached) {
         const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, { derived: model.derived, nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)) }) : vjp(node, inputs, node.params, g)));
         node.inputs.forEach((name, i) => accumulate(name, inGrads[i]));
       }

@@ -260,7 +260,7 @@ function sliceIndices(shape: readonly number[], n: GraphNode): number[][] {
 function slice(x: tf.Tensor, n: GraphNode): tf.Tensor {
   const picked = sliceIndices(x.shape, n);
   const contiguous = (p: number[]) => p.every((v, k) => v === p[0] + k);
-  let y = tf.slice(x, picked.map((p, a) => (contiguous(p) ? (p[0] ?? 0) : 0)), picked.map((p, a) => (contiguous(p) ? p.length : x.shape[a])));
+  let y = tf.slice(x, picked.map((p) => (contiguous(p) ? (p[0] ?? 0) : 0)), picked.map((p, a) => (contiguous(p) ? p.length : x.shape[a])));
   picked.forEach((p, a) => {
     if (!contiguous(p)) y = tf.gather(y, tf.tensor1d(p, 'int32'), a);
   });
