@@ -102,8 +102,6 @@ export interface NodeAttrs {
   /** pad: per-axis [before, after], and the fill value */
   paddings?: [number, number][];
   value?: number;
-  /** binary ops with one constant operand (in params.constant): whether the constant is the left operand */
-  constantFirst?: boolean;
   /** range: start, limit, delta */
   range?: [number, number, number];
   dtype?: 'float32' | 'int32' | 'bool';
@@ -128,7 +126,7 @@ export interface GraphNode {
   inputs: string[];
   output: string;
   attrs: NodeAttrs;
-  /** weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance, a binary op's constant */
+  /** weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance; constant operands as `input<k>` */
   params: Record<string, tf.Tensor>;
   /** filled in by shape inference: output shape in the model's own layout */
   shape?: number[];
@@ -166,8 +164,8 @@ export function nonNegativeValues(graph: Graph): Set<string> {
   const known = new Set<string>();
   for (const node of graph.nodes) {
     const inputsKnown = node.inputs.length > 0 && node.inputs.every((i) => known.has(i));
-    // a constant operand (a bias) could be negative
-    const keeps = (KEEPS_NON_NEGATIVE.has(node.op) && !('constant' in node.params)) || (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
+    // these ops have params only as constant operands (`input<k>`, a bias), which could be negative
+    const keeps = (KEEPS_NON_NEGATIVE.has(node.op) && Object.keys(node.params).length === 0) || (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
     const nonNegativeOutput = NON_NEGATIVE_OUTPUT.has(node.op) || (node.op === 'clip' && (node.attrs.min ?? -1) >= 0);
     if (nonNegativeOutput || (keeps && inputsKnown)) known.add(node.output);
   }

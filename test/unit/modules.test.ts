@@ -60,3 +60,19 @@ describe('residual adds', () => {
     }
   });
 });
+
+describe('values known to be non-negative', () => {
+  test('an add of a constant operand (a bias that may be negative) does not keep a ReLU output non-negative', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    const { nonNegativeValues } = await import('../../engine/src/graph');
+    const node = (op: GraphNode['op'], inputs: string[], output: string, params = {}): GraphNode => ({ id: output, name: output, op, sourceOp: op, inputs, output, attrs: {}, params });
+    const bias = tf.tensor1d([-1, -2]);
+    const graph = {
+      source: 'test', format: 'onnx' as const, layout: 'NCHW' as const, input: { name: 'x', shape: [1, 2] }, output: 'biased',
+      nodes: [node('relu', ['x'], 'r'), node('reshape', ['r'], 'kept'), node('add', ['r'], 'biased', { input1: bias })],
+    };
+    const known = nonNegativeValues(graph);
+    bias.dispose();
+    assert.deepEqual([...known].sort(), ['kept', 'r']);
+  });
+});
