@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs-core';
 import { mergeBatchNorm, ownedParams } from './canonizers';
 import { DerivedParams } from './derived-params';
 import { EngineError, fail } from './errors';
@@ -8,7 +7,7 @@ import { buildLayerTree, disposeGraph, type Graph, type LayerTreeItem, layerInde
 import { loadOnnx } from './loaders/onnx';
 import { loadTfjsLayers } from './loaders/tfjs';
 import { releasePrepared, retainPrepared } from './native';
-import { forward } from './ops';
+import { outputShape } from './ops';
 
 const params = (graph: Graph) => graph.nodes.flatMap((n) => Object.values(n.params));
 
@@ -74,7 +73,6 @@ export function loadModel(file: string): Model {
     graph = loadOnnx(fs.readFileSync(file), file);
   }
   try {
-    // the ONNX loader knows every shape already (it folds shape arithmetic as it goes)
     if (graph.nodes.some((n) => !n.shape)) inferShapes(graph);
   } catch (e) {
     disposeGraph(graph);
@@ -83,21 +81,17 @@ export function loadModel(file: string): Model {
   return new Model(graph);
 }
 
-/** Runs the graph on zeros of the input's shape: every node's output shape, and a first check that it runs. */
+/** Every node's output shape (the TF.js loader's; the ONNX loader knows them as it adds nodes), and a first check. */
 function inferShapes(graph: Graph): void {
-  tf.tidy(() => {
-    const values = new Map<string, tf.Tensor>([[graph.input.name, tf.zeros(graph.input.shape)]]);
-    for (const node of graph.nodes) {
-      const inputs = node.inputs.map((i) => values.get(i)!);
-      let y: tf.Tensor;
-      try {
-        y = forward(node, inputs);
-      } catch (e) {
-        if (e instanceof EngineError) throw e;
-        throw new EngineError('SHAPE_MISMATCH', `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((t) => `[${t.shape}]`).join(', ')}: ${(e as Error).message}`);
-      }
-      values.set(node.output, y);
-      node.shape = [...y.shape];
+  const shapes = new Map<string, number[]>([[graph.input.name, graph.input.shape]]);
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((i) => shapes.get(i)!);
+    try {
+      node.shape = outputShape(node, inputs);
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      throw new EngineError('SHAPE_MISMATCH', `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`);
     }
-  });
+    shapes.set(node.output, node.shape);
+  }
 }

@@ -124,7 +124,7 @@ function conv2dInputGradNhwc(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy:
  * Output size of a pooling window along one axis, and how far its last window hangs over the far edge (ceil
  * mode), as PyTorch computes it: a last window that would start in the padding is dropped.
  */
-export function poolExtent(size: number, kernel: number, stride: number, [before, after]: [number, number], ceil?: boolean): { out: number; overhang: number } {
+function poolExtent(size: number, kernel: number, stride: number, [before, after]: [number, number], ceil?: boolean): { out: number; overhang: number } {
   const span = size + before + after - kernel;
   let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
   if (ceil && (out - 1) * stride >= size + before) out--;
@@ -213,7 +213,7 @@ function resolveShape(node: GraphNode, inShape: readonly number[]): number[] {
  * The operands of a node in the file's order: data inputs fill the positions that are not constants (constants
  * are params `input0`, `input1`, …).
  */
-export function operands(node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>): tf.Tensor[] {
+function operands(node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>): tf.Tensor[] {
   const out: tf.Tensor[] = [];
   let next = 0;
   const arity = inputs.length + Object.keys(params).filter((k) => k.startsWith('input')).length;
@@ -289,7 +289,7 @@ function sliceGrad(x: tf.Tensor, n: GraphNode, dy: tf.Tensor): tf.Tensor {
  * Einsum over one or two operands as transposes, reshapes and one batched matrix product (TF.js's einsum has no
  * gradient): labels in both operands and the output are batch axes, in both but not the output contracted.
  */
-export function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
+function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
   const [lhs, rhs] = equation.replace(/\s/g, '').split('->');
   const ins = lhs.split(',');
   if (ins.length !== xs.length || ins.length > 2 || rhs === undefined || lhs.includes('.')) throw new Error(`einsum "${equation}" is not supported (one or two operands, explicit output, no ellipsis)`);

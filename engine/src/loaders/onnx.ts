@@ -209,45 +209,47 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   return { source, format: 'onnx', layout: 'NCHW', input: { name: inputInfo.name, shape: inputShape, ...(dynamicBatch ? { dynamicBatch } : {}) }, output, nodes: fused };
 }
 
-function consumerCounts(nodes: GraphNode[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const n of nodes) for (const i of n.inputs) counts.set(i, (counts.get(i) ?? 0) + 1);
-  return counts;
+/**
+ * Fuses each node with the node producing its first input, when it is that value's only consumer: `merge` folds
+ * one into the other and returns the node that is then redundant, or undefined to leave the pair as it is.
+ */
+function fusePairs(nodes: GraphNode[], merge: (producer: GraphNode, consumer: GraphNode) => GraphNode | undefined): GraphNode[] {
+  const consumers = new Map<string, number>();
+  for (const n of nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  const byOutput = new Map(nodes.map((n) => [n.output, n]));
+  const removed = new Set<GraphNode>();
+  for (const consumer of nodes) {
+    const producer = byOutput.get(consumer.inputs[0]);
+    if (!producer || removed.has(producer) || consumers.get(producer.output) !== 1) continue;
+    const redundant = merge(producer, consumer);
+    if (redundant) removed.add(redundant);
+  }
+  return nodes.filter((n) => !removed.has(n));
 }
 
 /** PyTorch's Linear on N-D inputs as MatMul + Add: the bias joins the dense node. */
 function fuseDenseBias(nodes: GraphNode[]): GraphNode[] {
-  const consumers = consumerCounts(nodes);
-  const byOutput = new Map(nodes.map((n) => [n.output, n]));
-  const removed = new Set<GraphNode>();
-  for (const add of nodes) {
-    const dense = byOutput.get(add.inputs[0]);
+  return fusePairs(nodes, (dense, add) => {
     const bias = add.params.input1 ?? add.params.input0;
-    const ok = add.op === 'add' && add.inputs.length === 1 && bias && bias.rank === 1 && dense?.op === 'dense' && !dense.params.bias && consumers.get(dense.output) === 1;
-    if (!ok || bias.shape[0] !== dense.params.weight.shape[1]) continue;
+    if (add.op !== 'add' || add.inputs.length !== 1 || !bias || bias.rank !== 1 || dense.op !== 'dense' || dense.params.bias) return undefined;
+    if (bias.shape[0] !== dense.params.weight.shape[1]) return undefined;
     dense.params.bias = bias;
     dense.output = add.output;
     dense.shape = add.shape;
-    removed.add(add);
-  }
-  return nodes.filter((n) => !removed.has(n));
+    return add;
+  });
 }
 
 /** A zero Pad of the spatial axes in front of an average pool (PyTorch's padded AvgPool2d) joins the pool. */
 function fusePadPool(nodes: GraphNode[]): GraphNode[] {
-  const consumers = consumerCounts(nodes);
-  const byOutput = new Map(nodes.map((n) => [n.output, n]));
-  const removed = new Set<GraphNode>();
-  for (const pool of nodes) {
-    const pad = byOutput.get(pool.inputs[0]);
-    if (pool.op !== 'avgPool' || pad?.op !== 'pad' || consumers.get(pad.output) !== 1 || (pad.attrs.value ?? 0) !== 0) continue;
+  return fusePairs(nodes, (pad, pool) => {
+    if (pool.op !== 'avgPool' || pad.op !== 'pad' || (pad.attrs.value ?? 0) !== 0) return undefined;
     const pp = pad.attrs.paddings!;
     const p = pool.attrs.pool!;
     const ownPads = p.pads.flat().some((v) => v > 0);
-    if (pp.length !== 4 || !pp[0].every((v) => v === 0) || !pp[1].every((v) => v === 0) || pp.flat().some((v) => v < 0) || p.ceilMode || (ownPads && !p.countIncludePad)) continue;
+    if (pp.length !== 4 || !pp[0].every((v) => v === 0) || !pp[1].every((v) => v === 0) || pp.flat().some((v) => v < 0) || p.ceilMode || (ownPads && !p.countIncludePad)) return undefined;
     pool.attrs = { ...pool.attrs, pool: { ...p, pads: [[p.pads[0][0] + pp[2][0], p.pads[0][1] + pp[2][1]], [p.pads[1][0] + pp[3][0], p.pads[1][1] + pp[3][1]]], countIncludePad: true } };
     pool.inputs = pad.inputs;
-    removed.add(pad);
-  }
-  return nodes.filter((n) => !removed.has(n));
+    return pad;
+  });
 }
