@@ -290,30 +290,6 @@ for (const backend of ['wasm', 'cpu']) {
   });
 }
 
-test('a convolution and its input gradient run several times faster natively than on wasm (side by side)', { skip }, async () => {
-  await initBackend('wasm');
-  const conv: ConvAttrs = { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 };
-  const node = convNode([3, 3], 64, 64, conv, true, 7);
-  const x = tf.tensor4d(values(56 * 56 * 64, 8), [1, 56, 56, 64]);
-  const dy = tf.tensor4d(values(56 * 56 * 64, 9), [1, 56, 56, 64]);
-  const bestOf5 = (native: boolean) => {
-    useNativeKernels(native);
-    let best = Infinity;
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      tf.tidy(() => [forward(node, [x]), ...vjp(node, [x], node.params, dy)].forEach((t) => t.dataSync()));
-      best = Math.min(best, performance.now() - t0);
-    }
-    return best;
-  };
-  bestOf5(true);
-  bestOf5(false); // warm-up both paths
-  const [native, backend] = [bestOf5(true), bestOf5(false)];
-  useNativeKernels(true);
-  assert.ok(backend / native > 3, `native ${native.toFixed(1)} ms vs wasm ${backend.toFixed(1)} ms`);
-  tf.dispose([x, dy, ...Object.values(node.params)]);
-});
-
 describe('the addon refuses bad arguments with an error (no crash)', { skip }, () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const addon = require(path.join(__dirname, '../../engine/native/build/Release/relevance_native.node'));
