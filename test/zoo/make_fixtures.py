@@ -54,6 +54,7 @@ from torchvision.models.mobilenetv3 import _mobilenet_v3_conf
 from torchvision.models.regnet import BlockParams
 
 import onnx
+from onnx import numpy_helper
 
 from zennit.attribution import Gradient
 from zennit.canonizers import MergeBatchNorm, SequentialMergeBatchNorm
@@ -605,24 +606,86 @@ def zennit_attribution(case, model, x, targets, store_layers):
     }
 
 
-def exact_merge_attribution(case, model, x64, targets, store_layers):
+def file_conv_weights(onnx_path, called):
+    '''module name -> (weight, bias) of its Conv node in the ONNX file, as float64 tensors: the exporter folded the
+    batch-norms into these in float32, so they are what the engine computes with.'''
+    proto = onnx.load(onnx_path)
+    values = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    for node in proto.graph.node:  # equal initializers shared through Identity (fresh models)
+        if node.op_type == 'Identity' and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    convs = {node.name: node for node in proto.graph.node if node.op_type == 'Conv'}
+
+    def lookup(module_name):
+        node = convs.get(onnx_scope(called, module_name) + '/Conv')
+        if node is None or len(node.input) < 3 or node.input[1] not in values or node.input[2] not in values:
+            return None
+        return tuple(torch.from_numpy(values[name].copy()).double() for name in node.input[1:3])
+    return lookup
+
+
+def exact_merge_attribution(case, model, x64, targets, store_layers, file_weights=None, perturb=None):
     '''Zennit's merge leaves the batch-norm as x / sqrt(1 + eps) instead of the identity (running_var = 1, eps kept),
     so Zennit's canonized model is not exactly the folded ONNX graph.  This is the same attribution with the merged
-    batch-norms made exact identities (eps = 0 after the merge); None if the canonizers merge nothing.'''
+    batch-norms made exact identities (eps = 0 after the merge) and, where ``file_weights`` (file_conv_weights) has
+    them, the merged layers' weights taken from the ONNX file.  ``perturb`` (a function of a float64 tensor) is applied
+    to every parameter, merged ones included.  Returns None if the canonizers merge nothing.'''
     original = MergeBatchNorm.merge_batch_norm
-    merged = []
+    model64 = copy.deepcopy(model).double().eval()
+    names = {id(module): name for name, module in model64.named_modules()}
+    merged, from_file = [], []
+    if perturb is not None:
+        with torch.no_grad():
+            for parameter in model64.parameters():
+                parameter.copy_(perturb(parameter))
 
     def exact(modules, batch_norm):
         original(modules, batch_norm)
         batch_norm.eps = 0.0
         merged.append(batch_norm)
+        for module in modules:
+            weights = file_weights(names[id(module)]) if file_weights else None
+            # only where the exporter folded this very batch-norm: its weights are the merge's, rounded
+            if weights is None or weights[0].shape != module.weight.shape or not all(
+                    rel_error(mine, theirs) <= 1e-6 for mine, theirs in zip(weights, (module.weight, module.bias))):
+                continue
+            weight, bias = weights
+            module.weight.data = perturb(weight) if perturb else weight
+            module.bias = nn.Parameter(perturb(bias) if perturb else bias)
+            from_file.append(names[id(module)])
 
     MergeBatchNorm.merge_batch_norm = staticmethod(exact)
     try:
-        r = zennit_attribution(case, copy.deepcopy(model).double().eval(), x64, targets, store_layers=store_layers)
+        r = zennit_attribution(case, model64, x64, targets, store_layers=store_layers)
     finally:
         MergeBatchNorm.merge_batch_norm = staticmethod(original)
-    return r if merged else None
+    if not merged:
+        return None
+    r['merged'], r['merged_from_file'] = len(merged), len(from_file)
+    return r
+
+
+# float32's unit roundoff: a relative change every float32 computation may make to each parameter
+UNIT_ROUNDOFF_F32 = 2.0 ** -24
+
+
+def conditioning(attribute, reference, draws=3):
+    '''How far the float64 reference moves when every parameter is multiplied by (1 + u·N(0, 1)), u = float32's unit
+    roundoff (as if the weights had been rounded again): the largest relative change over ``draws`` seeds, at the
+    input and per stored module.  A float32 computation cannot be expected closer to the reference than this.
+    ``attribute(perturb)`` runs the reference attribution with the parameters perturbed.'''
+    worst, layers = 0.0, {}
+    for seed in range(draws):
+        generator = torch.Generator().manual_seed(seed)
+
+        def perturb(t):
+            return t * (1 + UNIT_ROUNDOFF_F32 * torch.randn(t.shape, generator=generator, dtype=t.dtype))
+        r = attribute(perturb)
+        worst = max(worst, rel_error(r['relevance'], reference['relevance']))
+        for name, grad in r['grads'].items():
+            if name in reference['grads'] and r['calls'].get(name) == 1:
+                layers[name] = max(layers.get(name, 0.0), rel_error(grad, reference['grads'][name]))
+    return {'draws': draws, 'unit_roundoff': UNIT_ROUNDOFF_F32, 'relevance': worst, 'layers': layers}
 
 
 def canonizers_alone(case, model, x64, output64, summary, called):
@@ -780,7 +843,8 @@ def run_case(case, out_root, full):
         leaves = dict(r64['leaves'])
         zennit['canonized_output_error'] = rel_error(r64['output'], output64)
         mark('zennit_f64')
-        exact = exact_merge_attribution(case, model, x64, targets, store_layers=not full)
+        file_weights = file_conv_weights(onnx_path, called)
+        exact = exact_merge_attribution(case, model, x64, targets, store_layers=not full, file_weights=file_weights)
         mark('zennit_f64_exact_bn')
         if exact is not None:
             save(os.path.join(out, 'epsilon_plus_flat_exact_bn', 'output.npy'), exact['output'].numpy())
@@ -794,11 +858,24 @@ def run_case(case, out_root, full):
                 'relevance': 'epsilon_plus_flat_exact_bn/relevance.npy',
                 'output_error_vs_plain': rel_error(exact['output'], output64),
                 'dtype': 'float64',
+                'merged': exact['merged'], 'merged_weights_from_file': exact['merged_from_file'],
             }
             zennit['bn_identity_eps_effect'] = {'relevance': rel_error(exact['relevance'], r64['relevance']),
                                                 'output': rel_error(exact['output'], r64['output'])}
         else:
             zennit['bn_identity_eps_effect'] = None
+        if not full:  # the reference's own sensitivity to float32-sized changes of the weights
+            def perturbed(perturb):
+                if exact is not None:
+                    return exact_merge_attribution(case, model, x64, targets, store_layers=True,
+                                                   file_weights=file_weights, perturb=perturb)
+                model64 = copy.deepcopy(model).double().eval()
+                with torch.no_grad():
+                    for parameter in model64.parameters():
+                        parameter.copy_(perturb(parameter))
+                return zennit_attribution(case, model64, x64, targets, store_layers=True)
+            manifest['conditioning'] = conditioning(perturbed, exact if exact is not None else r64)
+            mark('conditioning')
         zennit['first_layer'] = r64['first_layer']
         zennit['first_layer_is_first_executed_linear'] = r64['first_layer'] == r64['first_executed_linear']
         save(os.path.join(out, 'epsilon_plus_flat', 'output.npy'), r64['output'].numpy())
