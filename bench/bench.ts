@@ -17,11 +17,13 @@ import { loadModel, type Model } from '../engine/src/model';
 import { nativeKernels, nativeStatus, useNativeKernels } from '../engine/src/native';
 import type { NdArray } from '../engine/src/npy';
 import { seededRandom } from '../engine/src/random';
+import { normalizeCompositeName } from '../engine/src/composites';
 import { runAttribution } from '../engine/src/run';
+import type { RunComposite } from '../protocol/names';
 import { resnet50, vgg16 } from './models';
 
 /** Zennit 0.5.1 on PyTorch 1.13 CPU, this machine (2 cores), with each model's canonizer. */
-const ZENNIT: Record<string, { composite: string; attributionS: number; forwardS: number }> = {
+const ZENNIT: Record<string, { composite: RunComposite; attributionS: number; forwardS: number }> = {
   vgg16: { composite: 'epsilon_gamma_box', attributionS: 1.41, forwardS: 0.145 },
   resnet50: { composite: 'epsilon_plus_flat', attributionS: 0.3, forwardS: 0.033 },
 };
@@ -67,7 +69,7 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function measure(name: string, model: Model, backend: string, composite: string, repeat: number, params: { low?: number; high?: number }): Promise<Row> {
+async function measure(name: string, model: Model, backend: string, composite: RunComposite, repeat: number, params: { low?: number; high?: number }): Promise<Row> {
   const input = randomInput(model.graph.input.shape);
   const attribute = () => runAttribution(model, input, { composite, compositeParams: params });
   // warm-up: kernels compiled, weights uploaded to the backend; the first attribution is timed on its own
@@ -123,12 +125,12 @@ async function main() {
   const repeat = num(opts, 'repeat') ?? 3;
   const rows: Row[] = [];
   const onnx = opts.get('onnx');
-  const jobs: { name: string; file: string; composite: string; params: { low?: number; high?: number } }[] = onnx
+  const jobs: { name: string; file: string; composite: RunComposite; params: { low?: number; high?: number } }[] = onnx
     ? [
         {
           name: path.basename(onnx),
           file: onnx,
-          composite: opts.get('composite') ?? 'epsilon_plus_flat',
+          composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
           params: { low: num(opts, 'low') ?? -3, high: num(opts, 'high') ?? 3 },
         },
       ]

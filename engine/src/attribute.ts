@@ -13,7 +13,6 @@ export interface LayerRelevance {
   node: string;
   /** relevance at the layer's output, in the model's layout */
   relevance: NdArray;
-  activation?: NdArray;
 }
 
 export interface LayerSum {
@@ -36,9 +35,8 @@ export interface PassOptions {
   composite?: Composite;
   /** residual adds as Zennit's Sum modules (Norm; the default) or plain additions */
   residual?: ResidualMode;
-  /** tree ids to capture (store hooks), or 'all' for every node */
-  store?: readonly string[] | 'all';
-  storeActivations?: boolean;
+  /** tree ids to capture (store hooks) */
+  store?: readonly string[];
   onProgress?: (done: number, total: number, layer: string) => void;
   /** checked between layers; throws CANCELLED when it returns true */
   isCancelled?: () => boolean;
@@ -135,7 +133,6 @@ export async function relevancePass(
       sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...g.shape], sum });
       for (const id of storeByNode.get(node.id) ?? []) {
         const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(g) };
-        if (opts.storeActivations) layer.activation = toNdArray(y);
         stored.push(layer);
       }
       const accumulate = (name: string, t: tf.Tensor) => {

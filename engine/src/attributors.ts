@@ -4,27 +4,11 @@ import { fail } from './errors';
 import type { Model } from './model';
 import { type NdArray, size } from './npy';
 import { seededRandom } from './random';
+import type { AttributorParams } from '../../protocol/engine';
+import { ATTRIBUTOR_NAMES, type AttributorName } from '../../protocol/names';
 
-export type AttributorName = 'gradient' | 'smoothgrad' | 'integrated_gradients' | 'occlusion';
-export const ATTRIBUTORS: readonly AttributorName[] = ['gradient', 'smoothgrad', 'integrated_gradients', 'occlusion'];
-
-export interface AttributorParams {
-  /** SmoothGrad: noise std as a fraction of each sample's value range (Zennit: 0.1) */
-  noiseLevel?: number;
-  /** SmoothGrad (20) and IntegratedGradients (20) iterations */
-  nIter?: number;
-  /** SmoothGrad noise seed, for reproducible runs */
-  seed?: number;
-  /** Occlusion window and stride along every axis but the batch (Zennit: 8, 8) */
-  window?: number;
-  stride?: number;
-  /**
-   * What the output relevance is: the one-hot target (Zennit with a tensor attr_output, the default) or the
-   * one-hot times the output, i.e. the target logit (Zennit with `lambda out: out * one_hot`). For Occlusion
-   * the window score is the sum of the output relevance, so one-hot scores every window 1.
-   */
-  outputRelevance?: 'one_hot' | 'logit';
-}
+export type { AttributorName, AttributorParams };
+export const ATTRIBUTORS: readonly AttributorName[] = ATTRIBUTOR_NAMES;
 
 export function normalizeAttributor(name: string | undefined): AttributorName {
   const n = (name ?? 'gradient').trim().toLowerCase().replace(/-/g, '_');

@@ -1,5 +1,7 @@
 import type { Graph, GraphNode, ModuleType } from './graph';
 import { fail } from './errors';
+import type { CompositeParams } from '../../protocol/engine';
+import { COMPOSITE_NAMES, type CompositeName, type ResidualMode, RUN_COMPOSITES } from '../../protocol/names';
 import {
   alphaBetaRule,
   epsilonRule,
@@ -54,7 +56,7 @@ export interface Composite {
  * How residual adds are treated: `norm` as Zennit's Sum modules (what its canonizers make of them), `gradient` as
  * plain additions (Zennit without such a canonizer).
  */
-export type ResidualMode = 'norm' | 'gradient';
+export type { CompositeParams, ResidualMode };
 
 export function normalizeResidual(mode: string | undefined): ResidualMode {
   if (mode === undefined || mode === 'norm' || mode === 'gradient') return mode ?? 'norm';
@@ -85,17 +87,6 @@ export function assignRules(composite: Composite, graph: Graph, residual: Residu
   return rules;
 }
 
-export interface CompositeParams {
-  epsilon?: number;
-  gamma?: number;
-  stabilizer?: number;
-  low?: number;
-  high?: number;
-  alpha?: number;
-  beta?: number;
-  betaSmooth?: number;
-  zeroParams?: string[];
-}
 
 function layerMapBase(p: CompositeParams): LayerMap {
   return [
@@ -115,7 +106,7 @@ interface CompositeInfo {
 const ruleOpts = (p: CompositeParams): RuleOptions => ({ zeroParams: p.zeroParams, stabilizer: p.stabilizer });
 
 /** Zennit's built-in composites, with Zennit's defaults. */
-export const COMPOSITES: Record<string, CompositeInfo> = {
+export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
   epsilon_plus_flat: {
     description: 'Flat for the first linear layer, ZPlus for convolutions, Epsilon for dense layers',
     params: ['epsilon', 'stabilizer', 'zeroParams'],
@@ -233,12 +224,12 @@ export function customComposite(spec: CustomCompositeSpec): Composite {
 }
 
 /** Accepts Zennit's names with hyphens or underscores; `gradient` (or none) means no composite. */
-export function normalizeCompositeName(name: string | undefined): string | undefined {
+export function normalizeCompositeName(name: string | undefined): CompositeName | undefined {
   if (!name) return undefined;
   const n = name.trim().toLowerCase().replace(/-/g, '_');
   if (n === 'gradient' || n === 'none') return undefined;
-  if (!(n in COMPOSITES)) fail('BAD_ARGUMENT', `unknown composite "${name}" (choose one of gradient, ${Object.keys(COMPOSITES).join(', ')})`);
-  return n;
+  if (!(COMPOSITE_NAMES as readonly string[]).includes(n)) fail('BAD_ARGUMENT', `unknown composite "${name}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
+  return n as CompositeName;
 }
 
 export function buildComposite(name: string, params: CompositeParams = {}): Composite {

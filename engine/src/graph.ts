@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { LayerTreeItem } from '../../protocol/engine';
 
 /**
  * The engine's own model representation. Every value is in the model's own layout (NCHW for ONNX, NHWC for TF.js):
@@ -181,16 +182,7 @@ export function disposeGraph(graph: Graph): void {
 }
 
 /** Tree of layers by dotted path: a container (`layer1`) stands for its last node in execution order. */
-export interface LayerTreeItem {
-  id: string;
-  label: string;
-  /** the node whose output this item's relevance is; for containers, their last child */
-  node: string;
-  op: string;
-  shape: number[];
-  params: number;
-  children: LayerTreeItem[];
-}
+export type { LayerTreeItem };
 
 export function buildLayerTree(graph: Graph): LayerTreeItem[] {
   const roots: LayerTreeItem[] = [];

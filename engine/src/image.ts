@@ -3,15 +3,10 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { EngineError, fail } from './errors';
 import type { NdArray } from './npy';
+import type { Preprocess } from '../../protocol/engine';
 import { channelSum, heatmapRgba, type Scaling } from './shared/colormap';
 
-export interface Preprocess {
-  /** [height, width]; defaults to the model's input size */
-  size?: [number, number];
-  /** per-channel mean and std applied to values in [0, 1] */
-  mean?: number[];
-  std?: number[];
-}
+export type { Preprocess };
 
 interface Rgba {
   width: number;

@@ -37,9 +37,13 @@ export class Model {
     return this.merged;
   }
 
-  /** Resolves tree ids (or `all`) to node ids, with a clear error for unknown ones. */
-  resolveLayers(ids: readonly string[] | 'all'): Map<string, string> {
-    if (ids === 'all') return new Map([...this.index].filter(([id, node]) => id === node));
+  /** The ids of every node's own layer (`--store all`). */
+  allLayerIds(): string[] {
+    return [...this.index].filter(([id, node]) => id === node).map(([id]) => id);
+  }
+
+  /** Resolves tree ids to node ids, with a clear error for unknown ones. */
+  resolveLayers(ids: readonly string[]): Map<string, string> {
     const out = new Map<string, string>();
     for (const id of ids) {
       const node = this.index.get(id);

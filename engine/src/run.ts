@@ -2,26 +2,13 @@ import * as path from 'path';
 import { activeBackend } from './backend';
 import { kernelsReport } from './native';
 import { modelOutput, type PassResult } from './attribute';
-import { attribute, type AttributorName, type AttributorParams } from './attributors';
-import { buildComposite, type CompositeParams, normalizeCompositeName, normalizeResidual, type ResidualMode } from './composites';
+import { attribute, type AttributorName } from './attributors';
+import { buildComposite, normalizeCompositeName, normalizeResidual } from './composites';
 import { fail } from './errors';
 import { readImage, type Preprocess } from './image';
 import type { Model } from './model';
 import { type NdArray, readNpy } from './npy';
-
-/** Everything one attribution needs, as the CLI and the server both describe it. */
-export interface AttributionSpec {
-  composite?: string;
-  compositeParams?: CompositeParams;
-  /** residual adds as Zennit's Sum modules (`norm`, the default) or plain additions (`gradient`) */
-  residual?: ResidualMode;
-  attributor?: AttributorName;
-  attributorParams?: AttributorParams;
-  /** class per batch row (one for all rows); default: each row's predicted class */
-  target?: number[];
-  store?: string[] | 'all';
-  storeActivations?: boolean;
-}
+import type { AttributionOptions } from '../../protocol/engine';
 
 export interface AttributionRun extends PassResult {
   backend: string;
@@ -56,7 +43,7 @@ export function argmaxPerRow(output: NdArray): number[] {
 export async function runAttribution(
   model: Model,
   input: NdArray,
-  spec: AttributionSpec,
+  spec: AttributionOptions,
   hooks: { onProgress?: (done: number, total: number, layer: string) => void; isCancelled?: () => boolean } = {},
 ): Promise<AttributionRun> {
   const started = performance.now();
@@ -68,7 +55,6 @@ export async function runAttribution(
     composite,
     residual: normalizeResidual(spec.residual),
     store: spec.store,
-    storeActivations: spec.storeActivations,
     ...hooks,
   });
   return {

@@ -5,23 +5,21 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { ModelInfo, RunResult } from '../../engine/src/server/protocol';
-import * as P from '../../engine/src/server/protocol';
-import type { LayerTreeItem } from '../../engine/src/graph';
-import type { RunView, ViewSettings } from '../../webview/src/messages';
+import * as P from '../../protocol/engine';
+import type { RunView, ViewSettings } from '../../protocol/webview';
 import { EngineClient } from './engine-client';
 import { readSettings, type Settings } from './settings';
 
 export interface OpenedModel {
   path: string;
-  info: ModelInfo;
+  info: P.ModelInfo;
+  /** the layers whose relevance runs store (Zennit's store hooks): held here only, sent with every run */
   hooks: Set<string>;
   /** from a classes.json beside the model, if there is one */
   classNames?: string[];
 }
 
 export interface LastRun {
-  result: RunResult;
   view: RunView;
   /** relevance sum per hooked layer id */
   sums: Map<string, number>;
@@ -49,7 +47,7 @@ export class Ctx implements vscode.Disposable {
   composite?: string;
   lastRun?: LastRun;
   /** the Model Layers tree's selection (set by the tree view) */
-  layerSelection: () => readonly LayerTreeItem[] = () => [];
+  layerSelection: () => readonly P.LayerTreeItem[] = () => [];
   /** colour map and scaling of every heatmap (panel, layer view, tooltips, exports); the settings until changed */
   viewSettings: ViewSettings;
 
@@ -103,15 +101,16 @@ export class Ctx implements vscode.Disposable {
   }
 
   /**
-   * Opens a model in the engine (closing the previous one) and makes it the current model. `keepRun` keeps the
-   * latest run on show (reopening after an engine restart; its tensors are gone, its pictures are not).
+   * Opens a model in the engine (closing the previous one) and makes it the current model, keeping those of `hooks`
+   * that name its layers. `keepRun` keeps the latest run on show (reopening after an engine restart; its tensors
+   * are gone, its pictures are not).
    */
-  async openModel(file: string, hooks: string[] = [], keepRun = false): Promise<OpenedModel> {
+  async openModel(file: string, hooks: Iterable<string> = [], keepRun = false): Promise<OpenedModel> {
     const info = await this.engine.request(P.OpenModel, { path: file });
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
-    const kept = hooks.length ? (await this.engine.request(P.AttachHooks, { modelId: info.modelId, ids: hooks }).catch(() => ({ hooks: [] }))).hooks : [];
-    this.model = { path: file, info, hooks: new Set(kept), classNames: readClassNames(file) };
+    const ids = new Set(layersOf(info.tree).map((l) => l.id));
+    this.model = { path: file, info, hooks: new Set([...hooks].filter((id) => ids.has(id))), classNames: readClassNames(file) };
     if (previous?.path !== file) {
       this.target = undefined;
     }
@@ -121,11 +120,13 @@ export class Ctx implements vscode.Disposable {
     return this.model;
   }
 
-  /** Attaches or detaches store hooks; the engine checks the ids. */
+  /** Attaches or detaches store hooks: layers of the open model's tree. */
   async setHooks(ids: string[], attach: boolean): Promise<void> {
     const m = await this.modelReady();
-    const res = await this.engine.request(attach ? P.AttachHooks : P.DetachHooks, { modelId: m.info.modelId, ids });
-    m.hooks = new Set(res.hooks);
+    const known = new Set(this.layers().map((l) => l.id));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length) throw new Error(`no layer ${unknown.map((id) => `"${id}"`).join(', ')} in ${path.basename(m.path)}`);
+    for (const id of ids) (attach ? m.hooks.add(id) : m.hooks.delete(id));
     this.remember();
     this.hooksChanged.fire();
   }
@@ -168,21 +169,18 @@ export class Ctx implements vscode.Disposable {
   }
 
   /** Every layer of the open model, depth first. */
-  layers(): LayerTreeItem[] {
-    const out: LayerTreeItem[] = [];
-    const walk = (items: LayerTreeItem[]) => items.forEach((i) => (out.push(i), walk(i.children)));
-    walk(this.model?.info.tree ?? []);
-    return out;
+  layers(): P.LayerTreeItem[] {
+    return layersOf(this.model?.info.tree ?? []);
   }
 
-  /** After an engine restart the model and hooks live only here: open them again. */
+  /** After an engine restart the model lives only here: open it again (the hooks never left). */
   private async reopenAfterRestart() {
     const m = this.model;
     try {
       if (!m) return;
       // its id belonged to the old engine process; there is nothing to close in the new one
       this.model = undefined;
-      await this.openModel(m.path, [...m.hooks], true);
+      await this.openModel(m.path, m.hooks, true);
       this.log.info(`reopened ${m.path} with ${m.hooks.size} hooks after the engine restarted`);
     } catch (e) {
       this.log.error(`could not reopen ${m!.path} after the restart: ${(e as Error).message}`);
@@ -220,6 +218,13 @@ export class Ctx implements vscode.Disposable {
   dispose(): void {
     for (const d of this.subscriptions.splice(0).reverse()) d.dispose();
   }
+}
+
+function layersOf(tree: P.LayerTreeItem[]): P.LayerTreeItem[] {
+  const out: P.LayerTreeItem[] = [];
+  const walk = (items: P.LayerTreeItem[]) => items.forEach((i) => (out.push(i), walk(i.children)));
+  walk(tree);
+  return out;
 }
 
 /** Class names from `classes.json` beside the model: an array of strings, or an object with one as `classes`. */

@@ -13,7 +13,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from 'vscode-jsonrpc/node';
-import * as P from '../../engine/src/server/protocol';
+import * as P from '../../protocol/engine';
 
 /** Restarts allowed within CRASH_WINDOW_MS before the client gives up and asks the user. */
 const MAX_CRASHES = 3;

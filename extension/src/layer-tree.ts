@@ -3,10 +3,14 @@
  * and after a run their relevance sum. `contextValue` drives which of Attach/Detach the context menu offers.
  */
 import * as vscode from 'vscode';
-import type { LayerTreeItem } from '../../engine/src/graph';
+import * as P from '../../protocol/engine';
+import type { LayerTreeItem } from '../../protocol/engine';
+import { viewedTarget } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { fmt } from '../../webview/src/render';
-import { heatmapDataUri } from './heatmap-image';
+
+/** Tooltip heatmaps: about this many pixels on the longer side. */
+const TOOLTIP_SIDE = 128;
 
 export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<LayerTreeItem | undefined>();
@@ -37,13 +41,24 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     return item;
   }
 
-  resolveTreeItem(item: vscode.TreeItem, layer: LayerTreeItem): vscode.TreeItem {
-    item.tooltip ??= this.tooltip(layer, this.ctx.model?.hooks.has(layer.id) ?? false);
+  async resolveTreeItem(item: vscode.TreeItem, layer: LayerTreeItem): Promise<vscode.TreeItem> {
+    if (item.tooltip) return item;
+    const hooked = this.ctx.model?.hooks.has(layer.id) ?? false;
+    const run = this.ctx.lastRun?.view;
+    let heatmap: string | undefined;
+    if (hooked && run?.layers.some((l) => l.id === layer.id)) {
+      // drawn by the engine, which holds the run's tensors; none if it no longer does (restarted)
+      const png = await this.ctx.engine
+        .request(P.ExportTensor, { runId: run.runId, layer: layer.id, format: 'png', minSide: TOOLTIP_SIDE, ...this.ctx.viewSettings })
+        .catch(() => undefined);
+      heatmap = png && `data:${png.mimeType};base64,${png.data}`;
+    }
+    item.tooltip = this.tooltip(layer, hooked, heatmap);
     return item;
   }
 
   /** Markdown tooltip: what the layer is; after a run, its heatmap and numbers. */
-  private tooltip(layer: LayerTreeItem, hooked: boolean): vscode.MarkdownString {
+  private tooltip(layer: LayerTreeItem, hooked: boolean, heatmap?: string): vscode.MarkdownString {
     const tip = new vscode.MarkdownString(undefined, true);
     tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`);
     const run = this.ctx.lastRun;
@@ -51,9 +66,10 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     if (!hooked) tip.appendMarkdown('\n\nno store hook');
     else if (!view) tip.appendMarkdown('\n\n$(eye) store hook attached; run an attribution to see its relevance');
     else {
-      tip.appendMarkdown(`\n\n![relevance heatmap of ${layer.id}](${heatmapDataUri(view.summed, this.ctx.viewSettings)})`);
+      if (heatmap) tip.appendMarkdown(`\n\n![relevance heatmap of ${layer.id}](${heatmap})`);
       tip.appendMarkdown(`\n\nrelevance sum **${fmt(view.sum)}** · min ${fmt(view.min)} · max ${fmt(view.max)}`);
-      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${run!.view.target}${run!.view.classNames?.[run!.view.target] ? ` (${run!.view.classNames[run!.view.target]})` : ''}`);
+      const target = viewedTarget(run!.view);
+      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${target}${run!.view.classNames?.[target] ? ` (${run!.view.classNames[target]})` : ''}`);
     }
     return tip;
   }

@@ -3,8 +3,8 @@
  * selection and re-runs; each layer's tensor view is sent once per run (the webview caches it).
  */
 import * as vscode from 'vscode';
-import type { LayerTreeItem } from '../../engine/src/graph';
-import { isWebviewMessage, type HostMessage } from '../../webview/src/messages';
+import type { LayerTreeItem } from '../../protocol/engine';
+import { type HostMessage, WebviewMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { webviewHtml, webviewOptions } from './webview-html';
 
@@ -37,11 +37,13 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     this.post();
   }
 
-  private receive(m: unknown) {
-    if (!isWebviewMessage(m)) {
+  private receive(message: unknown) {
+    const parsed = WebviewMessage.safeParse(message);
+    if (!parsed.success) {
       this.ctx.log.warn('layer relevance view sent a malformed message; ignored');
       return;
     }
+    const m = parsed.data;
     if (m.type === 'ready') {
       // a fresh document holds nothing
       this.sent.clear();

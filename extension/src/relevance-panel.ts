@@ -3,7 +3,7 @@
  * webview (re)loads, follows the colour-map setting, and turns the webview's export buttons into Export commands.
  */
 import * as vscode from 'vscode';
-import { isWebviewMessage, type HostMessage } from '../../webview/src/messages';
+import { type HostMessage, WebviewMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { webviewHtml, webviewOptions } from './webview-html';
 
@@ -35,11 +35,13 @@ export class RelevancePanel implements vscode.Disposable {
     this.panel = panel;
   }
 
-  private receive(m: unknown) {
-    if (!isWebviewMessage(m)) {
+  private receive(message: unknown) {
+    const parsed = WebviewMessage.safeParse(message);
+    if (!parsed.success) {
       this.ctx.log.warn('relevance panel sent a malformed message; ignored');
       return;
     }
+    const m = parsed.data;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'export') void vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: m.layer, format: m.format, settings: m.settings });

@@ -1,15 +1,14 @@
 /** The extension's settings (`relevanceLens.*`), read in one place. */
 import * as vscode from 'vscode';
-import type { CompositeParams } from '../../engine/src/composites';
-import type { Preprocess } from '../../engine/src/image';
-import type { Scaling } from '../../engine/src/shared/colormap';
+import type { CompositeParams, Preprocess } from '../../protocol/engine';
+import type { ColorMapName, ResidualMode, Scaling } from '../../protocol/names';
 
 export interface Settings {
   composite: string;
   compositeParams: CompositeParams;
-  residual: 'norm' | 'gradient';
+  residual: ResidualMode;
   backend: string | undefined;
-  colorMap: string;
+  colorMap: ColorMapName;
   scaling: Scaling;
   topChannels: number;
   preprocess: Preprocess;
@@ -29,9 +28,9 @@ export function readSettings(): Settings {
   return {
     composite: c.get<string>('composite', 'epsilon_plus_flat'),
     compositeParams,
-    residual: c.get<'norm' | 'gradient'>('residual', 'norm'),
+    residual: c.get<ResidualMode>('residual', 'norm'),
     backend: backend === 'auto' ? undefined : backend,
-    colorMap: c.get<string>('colorMap', 'bwr'),
+    colorMap: c.get<ColorMapName>('colorMap', 'bwr'),
     scaling: c.get<Scaling>('scaling', 'symmetric'),
     topChannels: c.get<number>('topChannels', 8),
     preprocess: {

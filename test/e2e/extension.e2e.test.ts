@@ -87,6 +87,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     assert.ok(conv.colours > 10);
     assert.equal(await frame.$$eval('section.card[data-layer="features.3"] canvas.channel', (c) => c.length), 8, 'top-8 channel grid');
     assert.equal(await frame.$$eval('svg.conservation rect', (r) => r.length), 11, 'a conservation bar per layer and the input');
+    // the whole panel came from one request: the engine logs each request it serves
+    const requests = () => (wb.extensionLog().match(/\[engine\] [a-z]+\/[a-z]+ (\d+ ms|failed)/g) ?? []).map((l) => l.split(' ')[1]);
+    await waitFor(async () => requests().includes('attribution/run'), 10_000, 'the run in the engine log');
+    assert.deepEqual(requests().filter((r) => r !== 'model/open'), ['attribution/run'], 'one round trip for the run');
     // the tree shows each hooked layer's relevance sum
     await wb.openLayersView();
     await waitFor(async () => /relevance sum/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''), 10_000, 'the sum in the tree');

@@ -9,16 +9,20 @@ import * as os from 'os';
 import * as path from 'path';
 import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { encodeOnnx } from '../../engine/src/loaders/onnx-writer';
-import * as P from '../../engine/src/server/protocol';
+import { parseNpy } from '../../engine/src/npy';
+import * as P from '../../protocol/engine';
+import { decodeBytes, decodeFloats, encodeFloats } from '../../protocol/floats';
+import { RunView } from '../../protocol/webview';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 import { startServer, type Session } from './client';
 
 const backend = process.env.RELEVANCE_LENS_BACKEND ?? 'wasm';
 const SEED = path.join(GOLDEN_DIR, 'seed_example');
 
-async function fetchTensor(s: Session, ref: P.TensorRef) {
-  const t = (await s.conn.sendRequest(P.GetTensor, { tensorId: ref.tensorId })) as P.TensorData;
-  return { shape: t.shape, data: P.decodeFloats(t.data) };
+/** A run's tensor, whole, as the .npy a user exports. */
+async function fetchTensor(s: Session, runId: string, layer: string) {
+  const file = await s.conn.sendRequest(P.ExportTensor, { runId, layer, format: 'npy' });
+  return parseNpy(Buffer.from(decodeBytes(file.data)));
 }
 
 async function rejects(p: Promise<unknown>, code: number, pattern: RegExp) {
@@ -38,18 +42,16 @@ describe('engine server', () => {
     const init = await s.conn.sendRequest(P.Initialize, { backend });
     assert.equal(init.backend, backend);
     assert.match(init.kernels, new RegExp(`^(native|${backend})`));
-    assert.ok(init.capabilities.composites.some((c) => c.name === 'epsilon_plus_flat'));
+    assert.ok(init.composites.some((c) => c.name === 'epsilon_plus_flat'));
   });
   after(async () => {
     await s.close();
   });
 
-  test('seed example: open, hook every layer, EpsilonPlusFlat with target 1 equals Zennit', async () => {
+  test('seed example: one run storing every layer, EpsilonPlusFlat with target 1 equals Zennit', async () => {
     const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(SEED, 'model.onnx') });
     modelId = info.modelId;
     assert.deepEqual(info.tree.map((t) => t.id), ['0', '1', '2', '3']);
-    const hooks = await s.conn.sendRequest(P.AttachHooks, { modelId, ids: ['0', '1', '2', '3'] });
-    assert.equal(hooks.hooks.length, 4);
     const progress: P.ProgressValue[] = [];
     const token = 'run-1';
     const disposable = s.conn.onProgress(P.Progress, token, (v) => progress.push(v));
@@ -58,33 +60,45 @@ describe('engine server', () => {
       input: { path: path.join(SEED, 'input.npy') },
       composite: 'epsilon_plus_flat',
       target: [1],
+      store: ['0', '1', '2', '3'],
+      view: { topChannels: 3 },
       workDoneToken: token,
     });
     disposable.dispose();
     assert.equal(run.backend, backend);
+    // the response is what the views draw, valid as the webviews check it
+    assert.ok(RunView.safeParse({ ...run, model: 'model.onnx' }).success, 'a valid run view');
     const m = manifest('seed_example').methods.epsilon_plus_flat;
     const errors = [
-      compare(await fetchTensor(s, run.relevance), goldenNpy('seed_example', m.relevance), 'relevance'),
-      compare(await fetchTensor(s, run.output), goldenNpy('seed_example', m.output!), 'output'),
-      ...(await Promise.all(run.layers.map(async (l) => compare(await fetchTensor(s, l.relevance), goldenNpy('seed_example', 'epsilon_plus_flat', m.layers![l.id].file), l.id)))),
+      compare(await fetchTensor(s, run.runId, ''), goldenNpy('seed_example', m.relevance), 'relevance'),
+      ...(await Promise.all(run.layers.map(async (l) => compare(await fetchTensor(s, run.runId, l.id), goldenNpy('seed_example', 'epsilon_plus_flat', m.layers![l.id].file), l.id)))),
     ].filter(Boolean);
     assert.deepEqual(errors, []);
-    assert.equal(run.layers.length, 4);
-    assert.equal(run.sums.length, 4);
-    assert.ok(Math.abs(run.sums[3].sum - 1) < 1e-6, 'output relevance sums to 1');
+    // the predictions are the model's logits
+    const output = goldenNpy('seed_example', m.output!);
+    for (const p of run.topK[0]) assert.ok(Math.abs(p.logit - output.data[p.class]) < 1e-4, `logit of class ${p.class}`);
     assert.equal(run.topK[0][0].class, 4);
-    // a channel view for display: the summed map plus the top channels
     assert.deepEqual(run.layers.map((l) => l.id), ['0', '1', '2', '3'], 'stored layers in execution order');
-    const view = (await s.conn.sendRequest(P.GetTensor, { tensorId: run.layers[0].relevance.tensorId, view: 'channels', topK: 3 })) as P.ChannelView;
-    assert.deepEqual(view.maps.map((x) => x.channel < 0), [true, false, false, false]);
-    assert.ok(Math.abs(view.maps[0].sum - m.layers!['0'].sum) < 1e-4);
+    assert.deepEqual(run.sums.map((x) => x.id), ['', '0', '1', '2', '3'], 'sums: the input first');
+    assert.ok(Math.abs(run.sums[4].sum - 1) < 1e-6, 'output relevance sums to 1');
+    // a layer's view: the channel sum plus the top channels, and the layer's own statistics
+    assert.equal(run.layers[0].channels.length, 3);
+    assert.ok(Math.abs(run.layers[0].summed.sum - m.layers!['0'].sum) < 1e-4);
+    assert.ok(Math.abs(run.layers[0].sum - m.layers!['0'].sum) < 1e-4);
+    assert.ok(run.input.height > 0 && decodeFloats(run.input.data).every((v) => v >= 0 && v <= 1), 'the input image in [0, 1]');
+    // a heatmap as PNG bytes
+    const png = await s.conn.sendRequest(P.ExportTensor, { runId: run.runId, layer: '0', format: 'png', colorMap: 'coldnhot', minSide: 64 });
+    assert.equal(png.mimeType, 'image/png');
+    assert.deepEqual([...decodeBytes(png.data).subarray(1, 4)], [...Buffer.from('PNG')]);
   });
 
-  test('detach a hook and list', async () => {
-    const after = await s.conn.sendRequest(P.DetachHooks, { modelId, ids: ['2'] });
-    assert.deepEqual(after.hooks.sort(), ['0', '1', '3']);
-    assert.deepEqual((await s.conn.sendRequest(P.ListHooks, { modelId })).hooks.sort(), ['0', '1', '3']);
-    await rejects(s.conn.sendRequest(P.AttachHooks, { modelId, ids: ['nope'] }), P.ErrorCodes.UNKNOWN_LAYER, /no layer "nope"/);
+  test('parameters are checked against the protocol: errors name the field', async () => {
+    const input = { path: path.join(SEED, 'input.npy') };
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input, store: ['nope'] }), P.ErrorCodes.UNKNOWN_LAYER, /no layer "nope"/);
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input, view: { topChannels: -1 } }), P.ErrorCodes.BAD_ARGUMENT, /attribution\/run: .*view\.topChannels/);
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input, target: [0.5] } as never), P.ErrorCodes.BAD_ARGUMENT, /target/);
+    await rejects(s.conn.sendRequest(P.ExportTensor, { runId: 'old', layer: '', format: 'png', colorMap: 'toString' } as never), P.ErrorCodes.BAD_ARGUMENT, /colorMap/);
+    await rejects(s.conn.sendRequest(P.ExportTensor, { runId: 'old', layer: '', format: 'npy' }), P.ErrorCodes.UNKNOWN_TENSOR, /no longer held/);
   });
 
   test('a 1×512×14×14 layer round-trips in well under 100 ms, as binary', async () => {
@@ -109,16 +123,14 @@ describe('engine server', () => {
       }),
     );
     const wide = await s.conn.sendRequest(P.OpenModel, { path: file });
-    await s.conn.sendRequest(P.AttachHooks, { modelId: wide.modelId, ids: ['relu'] });
     const data = new Float32Array(512 * 14 * 14).map((_, i) => Math.sin(i));
-    const run = await s.conn.sendRequest(P.RunAttribution, { modelId: wide.modelId, input: { shape: [1, 512, 14, 14], data: P.encodeFloats(data) }, target: [0] });
-    const ref = run.layers[0].relevance;
-    assert.deepEqual(ref.shape, [1, 512, 14, 14]);
+    const run = await s.conn.sendRequest(P.RunAttribution, { modelId: wide.modelId, input: { shape: [1, 512, 14, 14], data: encodeFloats(data) }, target: [0], store: ['relu'] });
+    assert.deepEqual(run.layers[0].shape, [1, 512, 14, 14]);
     const times: number[] = [];
     let fetched: { shape: number[]; data: Float32Array } | undefined;
     for (let i = 0; i < 5; i++) {
       const t0 = performance.now();
-      fetched = await fetchTensor(s, ref);
+      fetched = await fetchTensor(s, run.runId, 'relu');
       times.push(performance.now() - t0);
     }
     // the gradient of the mean-pooled logit: w[0][c] / 196 at every position of channel c
@@ -157,14 +169,14 @@ describe('engine server', () => {
     fs.writeFileSync(corrupt, Buffer.from('this is not a protobuf at all \x00\xff\xfe'));
     await rejects(s.conn.sendRequest(P.OpenModel, { path: corrupt }), P.ErrorCodes.NOT_A_MODEL, /corrupt\.onnx: not an ONNX model/);
     await rejects(s.conn.sendRequest('no/such/method', {}), -32601, /no\/such\/method/);
-    await rejects(s.conn.sendRequest(P.OpenModel, { nope: 1 } as never), P.ErrorCodes.BAD_ARGUMENT, /needs a path/);
+    await rejects(s.conn.sendRequest(P.OpenModel, { nope: 1 } as never), P.ErrorCodes.BAD_ARGUMENT, /model\/open: .*path/);
     await rejects(s.conn.sendRequest(P.RunAttribution, { modelId: 'm999', input: { path: 'x' } }), P.ErrorCodes.UNKNOWN_MODEL, /m999/);
     await rejects(
       s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(GOLDEN_DIR, 'mlp/input.npy') }, composite: 'epsilon_plus_flat' }),
       P.ErrorCodes.SHAPE_MISMATCH,
       /input has shape \[4,20\]/,
     );
-    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(SEED, 'input.npy') }, composite: 'nonsense' }), P.ErrorCodes.BAD_ARGUMENT, /unknown composite/);
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(SEED, 'input.npy') }, composite: 'nonsense' } as never), P.ErrorCodes.BAD_ARGUMENT, /composite/);
     // garbage bytes on the wire
     s.proc.stdin!.write('Content-Length: 5\r\n\r\n{{{{{');
     s.proc.stdin!.write('garbage without headers\r\n\r\n');
@@ -181,7 +193,7 @@ describe('engine server', () => {
     const afterStats = await s.conn.sendRequest(P.Stats);
     assert.equal(afterStats.numTensors, before.numTensors, 'tf tensor count');
     assert.equal(afterStats.numBytes, before.numBytes, 'tf bytes');
-    assert.equal(afterStats.keptTensors, before.keptTensors, 'tensors kept for display are those of the latest run');
+    assert.equal(afterStats.keptRuns, before.keptRuns, 'the tensors kept for export are those of the latest run');
     assert.ok(afterStats.rssBytes < before.rssBytes * 1.25 + 32 * 2 ** 20, `rss ${before.rssBytes} → ${afterStats.rssBytes}`);
   });
 });

@@ -3,8 +3,13 @@
  * canvas drawing, hover read-out, top-k, the conservation chart and message validation.
  */
 import { colorize, palette, scaled, topChannels } from '../../engine/src/shared/colormap';
-import { isHostMessage, isWebviewMessage, type MapData, type RunView } from '../../webview/src/messages';
-import { conservationChart, decodeFloats, drawHeatmap, fmt, mapPixels, predictionList, valueAt } from '../../webview/src/render';
+import type { MapData } from '../../protocol/engine';
+import { decodeFloats } from '../../protocol/floats';
+import { HostMessage, type RunView, WebviewMessage } from '../../protocol/webview';
+import { conservationChart, drawHeatmap, fmt, mapPixels, predictionList, valueAt } from '../../webview/src/render';
+
+const isHostMessage = (m: unknown) => HostMessage.safeParse(m).success;
+const isWebviewMessage = (m: unknown) => WebviewMessage.safeParse(m).success;
 
 type Check = { name: string; fn: () => void | Promise<void> };
 const checks: Check[] = [];
@@ -103,12 +108,15 @@ const run = (): RunView => ({
   kernels: 'native (oneDNN 2.6.3, 2 threads)',
   composite: 'epsilon_plus_flat',
   attributor: 'gradient',
-  target: 2,
+  target: [2],
   timingMs: 12,
+  row: 0,
   classNames: ['circle', 'square', 'triangle', 'cross'],
   topK: [
-    { class: 2, logit: 8.4, probability: 0.998 },
-    { class: 0, logit: 1.9, probability: 0.002 },
+    [
+      { class: 2, logit: 8.4, probability: 0.998 },
+      { class: 0, logit: 1.9, probability: 0.002 },
+    ],
   ],
   input: { height: 1, width: 2, channels: 1, data: b64([0, 1]) },
   relevance: { id: '', op: 'input', shape: [1, 1, 1, 2], sum: 1, min: 0, max: 1, summed: map([0, 1], 1, 2), channels: [] },
@@ -142,7 +150,8 @@ check('fmt', () => eq([fmt(0), fmt(1.23456), fmt(-0.0001234), fmt(123456)], ['0'
 check('messages: valid ones pass, malformed ones are rejected', () => {
   const settings = { colorMap: 'bwr', scaling: 'symmetric' };
   assert(isHostMessage({ type: 'run', run: run(), settings }), 'valid run');
-  assert(!isHostMessage({ type: 'run', run: { ...run(), target: -1 }, settings }), 'negative target');
+  assert(!isHostMessage({ type: 'run', run: { ...run(), target: [-1] }, settings }), 'negative target');
+  assert(!isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'toString', scaling: 'symmetric' } }), 'a prototype key is no colour map');
   assert(!isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'nope', scaling: 'symmetric' } }), 'unknown colour map');
   const bad = run();
   bad.relevance.summed = { ...bad.relevance.summed, data: b64([1, 2, 3]) };

@@ -4,7 +4,8 @@
  * flicker on re-runs); layer data is cached by run and layer, so the host sends each tensor view once.
  */
 import { provideVSCodeDesignSystem, vsCodeButton } from '@vscode/webview-ui-toolkit';
-import { isHostMessage, type LayerView, type SelectedLayer, type ViewSettings, type WebviewMessage } from './messages';
+import type { LayerView } from '../../protocol/engine';
+import { HostMessage, type SelectedLayer, type ViewSettings, type WebviewMessage } from '../../protocol/webview';
 import { attachHover, drawHeatmap, el, fmt } from './render';
 
 provideVSCodeDesignSystem().register(vsCodeButton());
@@ -74,11 +75,12 @@ function show(): void {
 }
 
 window.addEventListener('message', (e: MessageEvent) => {
-  const m = e.data;
-  if (!isHostMessage(m)) {
+  const parsed = HostMessage.safeParse(e.data);
+  if (!parsed.success) {
     console.warn('layer relevance view: ignored a malformed message');
     return;
   }
+  const m = parsed.data;
   if (m.type === 'layer') {
     if (m.data && m.layer.key) {
       // keep the latest run's layers only

@@ -11,8 +11,9 @@ import {
   vsCodeRadio,
   vsCodeRadioGroup,
 } from '@vscode/webview-ui-toolkit';
-import { COLOR_MAPS, SCALINGS } from '../../engine/src/shared/colormap';
-import { type ExportFormat, isHostMessage, type LayerView, type MapData, type RunView, type ViewSettings, type WebviewMessage } from './messages';
+import type { LayerView, MapData } from '../../protocol/engine';
+import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
+import { HostMessage, type RunView, type ViewSettings, viewedTarget, type WebviewMessage } from '../../protocol/webview';
 import { attachHover, conservationChart, drawHeatmap, drawInput, el, fmt, predictionList } from './render';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeRadioGroup(), vsCodeRadio(), vsCodeDivider());
@@ -29,12 +30,12 @@ const root = document.getElementById('root')!;
 
 function controls(): HTMLElement {
   const cmap = el('vscode-dropdown' as 'div', { id: 'color-map', 'aria-label': 'Colour map' });
-  for (const name of Object.keys(COLOR_MAPS)) {
+  for (const name of COLOR_MAP_NAMES) {
     const opt = el('vscode-option' as 'option', { value: name }, name);
     if (name === settings.colorMap) opt.setAttribute('selected', '');
     cmap.appendChild(opt);
   }
-  cmap.addEventListener('change', () => update({ ...settings, colorMap: (cmap as unknown as { value: string }).value }));
+  cmap.addEventListener('change', () => update({ ...settings, colorMap: (cmap as unknown as { value: ColorMapName }).value }));
   const scaling = el('vscode-radio-group' as 'div', { id: 'scaling', 'aria-label': 'Scaling' }, el('label', { slot: 'label' }, 'Scaling'));
   for (const s of SCALINGS) {
     const radio = el('vscode-radio' as 'input', { value: s }, s);
@@ -91,7 +92,8 @@ function render(): void {
   root.replaceChildren();
   if (!run) return;
   root.dataset.runId = run.runId;
-  const meta = `${run.composite} · ${run.attributor} · target ${run.target}${run.classNames?.[run.target] ? ` (${run.classNames[run.target]})` : ''} · ${run.backend} backend${run.kernels.startsWith('native') ? ' · native kernels' : ''} · ${Math.round(run.timingMs)} ms`;
+  const target = viewedTarget(run);
+  const meta = `${run.composite} · ${run.attributor} · target ${target}${run.classNames?.[target] ? ` (${run.classNames[target]})` : ''} · ${run.backend} backend${run.kernels.startsWith('native') ? ' · native kernels' : ''} · ${Math.round(run.timingMs)} ms`;
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
@@ -119,11 +121,12 @@ function update(next: ViewSettings): void {
 }
 
 window.addEventListener('message', (e: MessageEvent) => {
-  const m = e.data;
-  if (!isHostMessage(m)) {
+  const parsed = HostMessage.safeParse(e.data);
+  if (!parsed.success) {
     console.warn('relevance panel: ignored a malformed message');
     return;
   }
+  const m = parsed.data;
   if (m.type === 'run') {
     run = m.run;
     settings = m.settings;

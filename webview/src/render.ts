@@ -3,15 +3,10 @@
  * sends, colouring them with Zennit's colour maps (engine/src/shared/colormap.ts), hover read-outs, the
  * conservation chart and the top-k list. DOM only; no VS Code API here.
  */
-import { heatmapRgba, type Scaling } from '../../engine/src/shared/colormap';
-import type { MapData, RunView, ViewSettings } from './messages';
-
-export function decodeFloats(b64: string): Float32Array {
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new Float32Array(bytes.buffer, 0, bytes.length >> 2);
-}
+import { heatmapRgba } from '../../engine/src/shared/colormap';
+import type { InputImage, MapData } from '../../protocol/engine';
+import { decodeFloats } from '../../protocol/floats';
+import { type RunView, type ViewSettings, viewedTarget } from '../../protocol/webview';
 
 /** Compact number for labels: 3 significant digits, exponent for very small or large values. */
 export function fmt(v: number): string {
@@ -30,7 +25,7 @@ export function mapValues(map: MapData): Float32Array {
 
 /** RGBA pixels of a map under the view settings. */
 export function mapPixels(map: MapData, settings: ViewSettings): Uint8ClampedArray {
-  return heatmapRgba(mapValues(map), settings.colorMap, settings.scaling as Scaling);
+  return heatmapRgba(mapValues(map), settings.colorMap, settings.scaling);
 }
 
 function paint(canvas: HTMLCanvasElement, width: number, height: number, rgba: Uint8ClampedArray) {
@@ -52,7 +47,7 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: V
 }
 
 /** Draws the input image (values already in [0, 1]). */
-export function drawInput(canvas: HTMLCanvasElement, input: RunView['input']): void {
+export function drawInput(canvas: HTMLCanvasElement, input: InputImage): void {
   const v = decodeFloats(input.data);
   const n = input.height * input.width;
   const rgba = new Uint8ClampedArray(n * 4);
@@ -127,11 +122,12 @@ export function conservationChart(sums: RunView['sums']): SVGSVGElement {
 export function predictionList(run: RunView): HTMLOListElement {
   const ol = document.createElement('ol');
   ol.className = 'predictions';
-  for (const p of run.topK) {
+  const target = viewedTarget(run);
+  for (const p of run.topK[run.row] ?? []) {
     const li = document.createElement('li');
     const name = run.classNames?.[p.class];
     li.textContent = `${name ? `${name} (class ${p.class})` : `class ${p.class}`} — ${(100 * p.probability).toFixed(1)} % (logit ${fmt(p.logit)})`;
-    if (p.class === run.target) li.classList.add('target');
+    if (p.class === target) li.classList.add('target');
     ol.appendChild(li);
   }
   return ol;

@@ -50,7 +50,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
   const inputFile = opts.get('input') ?? fail('BAD_ARGUMENT', '--input FILE is required');
   const out = opts.get('out') ?? fail('BAD_ARGUMENT', '--out DIR is required');
   const cmap = opts.get('cmap') ?? 'bwr';
-  if (!(cmap in COLOR_MAPS)) fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
+  if (!Object.hasOwn(COLOR_MAPS, cmap)) fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
   const backend = await initBackend(opts.get('backend'));
   const model = loadModel(positional[0]);
   const size = numList(opts, 'size');
@@ -58,7 +58,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
   const input = readInput(model, inputFile, { size: size as [number, number] | undefined, mean: numList(opts, 'mean'), std: numList(opts, 'std') });
   const store = opts.get('store');
   const run = await runAttribution(model, input, {
-    composite: opts.get('composite') ?? 'epsilon_plus_flat',
+    composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
     compositeParams: {
       epsilon: num(opts, 'epsilon'),
       gamma: num(opts, 'gamma'),
@@ -77,7 +77,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
       outputRelevance: opts.get('output-relevance') as 'one_hot' | 'logit' | undefined,
     },
     target: numList(opts, 'target'),
-    store: store === undefined ? undefined : store === 'all' ? 'all' : store.split(',').map((s) => s.trim()),
+    store: store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
   });
   fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
   writeNpy(path.join(out, 'output.npy'), run.output);

@@ -3,7 +3,9 @@
  * A map is written in Zennit's colour-map source: comma-separated hex colours (`rgb` or `rrggbb`), each optionally
  * prefixed by its palette index in hex (`80:fff`); unplaced colours are spread evenly between placed ones.
  */
-export const COLOR_MAPS: Record<string, string> = {
+import { type ColorMapName, SCALINGS, type Scaling } from '../../../protocol/names';
+
+export const COLOR_MAPS: Record<ColorMapName, string> = {
   gray: '000,fff',
   wred: 'fff,f00',
   wblue: 'fff,00f',
@@ -27,7 +29,8 @@ function parseColor(hex: string): Rgb {
 
 /** 256-entry palette (flat RGB bytes) from a colour-map name or source. */
 export function palette(nameOrSource: string): Uint8Array {
-  const source = COLOR_MAPS[nameOrSource] ?? nameOrSource;
+  // own keys only: a name like `toString` is a (bad) source, not Object.prototype's function
+  const source = Object.hasOwn(COLOR_MAPS, nameOrSource) ? COLOR_MAPS[nameOrSource as ColorMapName] : nameOrSource;
   const nodes = source.split(',').map((tok) => {
     const [pos, col] = tok.includes(':') ? tok.split(':') : [undefined, tok];
     return { pos: pos === undefined ? undefined : parseInt(pos, 16), color: parseColor(col.trim()) };
@@ -139,8 +142,7 @@ export function topChannels(shape: readonly number[], data: ArrayLike<number>, r
 }
 
 /** How a heatmap maps values to colours: symmetric keeps the sign (0 mid-map); absolute shows |x| from 0 to max. */
-export type Scaling = 'symmetric' | 'absolute';
-export const SCALINGS: readonly Scaling[] = ['symmetric', 'absolute'];
+export { SCALINGS, type Scaling };
 
 /** The values a heatmap shows under a scaling, with their colour bounds. */
 export function scaled(values: ArrayLike<number>, scaling: Scaling): { values: ArrayLike<number>; bounds: Bounds } {

@@ -1,11 +1,14 @@
 /** Commands: Run Attribution, Choose Composite…, Set Target Class…, Choose Input…. */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import * as P from '../../../engine/src/server/protocol';
+import * as P from '../../../protocol/engine';
+import { RUN_COMPOSITES } from '../../../protocol/names';
 import type { Ctx } from '../context';
 import type { RelevancePanel } from '../relevance-panel';
-import { buildRunView } from '../run-view';
 import { register } from './register';
+
+/** Maps of at most this many pixels a side: enough for the panel's cards and the tooltips. */
+const MAX_MAP_SIZE = 256;
 
 async function chooseInput(ctx: Ctx): Promise<string | undefined> {
   const picked = await vscode.window.showOpenDialog({
@@ -33,32 +36,32 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     const info = await ctx.engine.start();
     const items = [
       { label: 'gradient', description: 'no composite: the plain gradient' },
-      ...info.capabilities.composites.map((c) => ({ label: c.name, description: c.description })),
+      ...info.composites.map((c) => ({ label: c.name, description: c.description })),
     ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
     const chosen = name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
     if (!chosen) return;
-    if (!items.some((i) => i.label === chosen)) throw new Error(`unknown composite "${chosen}" (choose one of ${items.map((i) => i.label).join(', ')})`);
+    if (!(RUN_COMPOSITES as readonly string[]).includes(chosen)) throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
     ctx.setComposite(chosen);
   });
 
   register(ctx, 'relevanceLens.setTarget', async (target?: number | null) => {
     const m = await ctx.modelReady();
-    const classes = outputSize(ctx);
     if (target === undefined) {
       const items = [
         { label: 'Predicted class', description: 'attribute whatever the model predicts (default)', value: undefined as number | undefined },
-        ...Array.from({ length: classes }, (_, c) => ({ label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`, description: '', value: c as number | undefined })),
+        ...Array.from({ length: outputSize(ctx) }, (_, c) => ({ label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`, description: '', value: c as number | undefined })),
       ];
       const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain' });
       if (!picked) return;
       ctx.setTarget(picked.value);
     } else {
-      if (target !== null && !(Number.isInteger(target) && target >= 0 && target < classes)) throw new Error(`target ${target} is not a class of this model (0…${classes - 1})`);
+      // the engine checks it against the model's output when it runs
+      if (target !== null && !(Number.isInteger(target) && target >= 0)) throw new Error(`target ${target} is not a class index`);
       ctx.setTarget(target ?? undefined);
     }
   });
 
-  // one run at a time: a second would replace the tensors the first is still fetching
+  // one run at a time: the engine keeps one run's tensors per model
   let running = false;
   register(ctx, 'relevanceLens.runAttribution', async () => {
     if (running) {
@@ -79,9 +82,6 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     if (!input) return;
     const s = ctx.settings;
     const composite = ctx.activeComposite;
-    if (composite === 'epsilon_gamma_box' && (s.compositeParams.low === undefined || s.compositeParams.high === undefined)) {
-      throw new Error('epsilon_gamma_box needs the input bounds: set relevanceLens.compositeParams.low and relevanceLens.compositeParams.high');
-    }
     await ctx.engine.start();
     const run = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Relevance Lens: ${composite} on ${path.basename(input)}`, cancellable: true },
@@ -92,22 +92,27 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
           done = v.percentage;
         });
         try {
+          // one request: the engine returns what the views draw
           const result = await ctx.engine.request(
             P.RunAttribution,
             {
               modelId: m.info.modelId,
               input: { path: input, preprocess: s.preprocess },
-              composite,
+              composite: composite as P.RunParams['composite'],
               compositeParams: s.compositeParams,
               residual: s.residual,
               target: ctx.target === undefined ? undefined : [ctx.target],
+              store: [...m.hooks],
+              view: { topChannels: s.topChannels, maxSize: MAX_MAP_SIZE },
               topK: 5,
               workDoneToken: work.token,
             },
             token,
           );
-          progress.report({ message: 'drawing heatmaps' });
-          return await buildRunView(ctx, m, result);
+          return {
+            view: { ...result, model: path.basename(m.path), classNames: m.classNames },
+            sums: new Map(result.layers.map((l) => [l.id, l.sum])),
+          };
         } finally {
           work.dispose();
         }
@@ -116,8 +121,8 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     if (ctx.model !== m) return; // the model changed while this ran
     ctx.recordRun(run);
     panel.show(true);
-    const native = run.result.kernels.startsWith('native') ? ' with native kernels' : '';
-    vscode.window.setStatusBarMessage(`Relevance Lens: ${run.result.composite} in ${Math.round(run.result.timingMs)} ms on ${run.result.backend}${native}`, 5000);
+    const native = run.view.kernels.startsWith('native') ? ' with native kernels' : '';
+    vscode.window.setStatusBarMessage(`Relevance Lens: ${run.view.composite} in ${Math.round(run.view.timingMs)} ms on ${run.view.backend}${native}`, 5000);
   };
 }
 

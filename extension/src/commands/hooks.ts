@@ -1,6 +1,6 @@
 /** Commands: Attach/Detach Store Hook, Attach Hooks to All Layers of Type…, Clear All Hooks. */
 import * as vscode from 'vscode';
-import type { LayerTreeItem } from '../../../engine/src/graph';
+import type { LayerTreeItem } from '../../../protocol/engine';
 import type { Ctx } from '../context';
 import { register } from './register';
 

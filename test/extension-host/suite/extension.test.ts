@@ -54,10 +54,10 @@ suite('Relevance Lens', () => {
     await vscode.commands.executeCommand('relevanceLens.runAttribution');
     const run = a.ctx.lastRun;
     assert.ok(run, 'a run was recorded');
-    assert.equal(run.result.composite, 'epsilon_plus_flat');
-    assert.deepEqual(run.result.target, [2]);
+    assert.equal(run.view.composite, 'epsilon_plus_flat');
+    assert.deepEqual(run.view.target, [2]);
     assert.deepEqual(run.view.layers.map((l) => l.id), ['features.3', 'classifier.1']);
-    assert.ok(Math.abs(run.result.relevance.sum - 1.009) < 0.01, `input relevance sum ${run.result.relevance.sum}`);
+    assert.ok(Math.abs(run.view.relevance.sum - 1.009) < 0.01, `input relevance sum ${run.view.relevance.sum}`);
   });
 
   test('target and composite choices apply to the next run', async () => {
@@ -65,8 +65,8 @@ suite('Relevance Lens', () => {
     await vscode.commands.executeCommand('relevanceLens.setTarget', 3);
     await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_alpha2_beta1');
     await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    assert.deepEqual(a.ctx.lastRun?.result.target, [3]);
-    assert.equal(a.ctx.lastRun?.result.composite, 'epsilon_alpha2_beta1');
+    assert.deepEqual(a.ctx.lastRun?.view.target, [3]);
+    assert.equal(a.ctx.lastRun?.view.composite, 'epsilon_alpha2_beta1');
     await vscode.commands.executeCommand('relevanceLens.setTarget', null);
     await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_plus_flat');
   });

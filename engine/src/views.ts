@@ -1,0 +1,117 @@
+/**
+ * What the editor's views draw, computed where the tensors are: the input as an image, per layer the channel-summed
+ * map and its top channels (downsampled), the top-k predictions, and the files a user exports. The extension only
+ * passes these on.
+ */
+import { encodeFloats } from '../../protocol/floats';
+import type { ExportParams, InputImage, LayerView, Prediction, ViewOptions } from '../../protocol/engine';
+import { fail } from './errors';
+import { heatmapPng } from './image';
+import { encodeNpy, type NdArray } from './npy';
+import { bounds, channelSum, topChannels } from './shared/colormap';
+
+export type Layout = 'NCHW' | 'NHWC';
+
+const DEFAULT_MAX_SIZE = 256;
+const DEFAULT_TOP_CHANNELS = 8;
+
+function sumOf(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return sum;
+}
+
+/** Block-averages a map so neither side exceeds maxSize. */
+function downsample(values: Float32Array, height: number, width: number, maxSize: number): { height: number; width: number; values: Float32Array } {
+  const f = Math.max(1, Math.ceil(Math.max(height, width) / maxSize));
+  if (f === 1) return { height, width, values };
+  const h = Math.ceil(height / f);
+  const w = Math.ceil(width / f);
+  const out = new Float32Array(h * w);
+  const n = new Float32Array(h * w);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const k = Math.floor(y / f) * w + Math.floor(x / f);
+      out[k] += values[y * width + x];
+      n[k]++;
+    }
+  }
+  for (let k = 0; k < out.length; k++) out[k] /= n[k];
+  return { height: h, width: w, values: out };
+}
+
+function mapOf(values: Float32Array, height: number, width: number, maxSize: number) {
+  const small = downsample(values, height, width, maxSize);
+  const b = bounds(small.values, false);
+  // the sum is the full map's, not the downsampled one's
+  return { height: small.height, width: small.width, min: b.min, max: b.max, sum: sumOf(values), data: encodeFloats(small.values) };
+}
+
+/** One row of a layer's relevance: the channel sum and the top channels by |relevance|. */
+export function layerView(id: string, op: string, t: NdArray, layout: Layout, view: ViewOptions = {}): LayerView {
+  const row = view.row ?? 0;
+  if (row >= (t.shape[0] ?? 1)) fail('BAD_ARGUMENT', `row ${row} is out of range for shape [${t.shape}]`);
+  const maxSize = view.maxSize ?? DEFAULT_MAX_SIZE;
+  const channelsFirst = layout === 'NCHW';
+  const summed = channelSum(t.shape, t.data, row, channelsFirst);
+  const channels: LayerView['channels'] = [];
+  if (t.shape.length === 4) {
+    const [, a, b, c] = t.shape;
+    const [ch, h, w] = channelsFirst ? [a, b, c] : [c, a, b];
+    const base = row * a * b * c;
+    for (const { channel } of topChannels(t.shape, t.data, row, channelsFirst, view.topChannels ?? DEFAULT_TOP_CHANNELS)) {
+      const values = new Float32Array(h * w);
+      for (let i = 0; i < h * w; i++) values[i] = t.data[base + (channelsFirst ? channel * h * w + i : i * ch + channel)];
+      channels.push({ channel, ...mapOf(values, h, w, maxSize) });
+    }
+  }
+  const all = bounds(t.data, false);
+  return { id, op, shape: [...t.shape], sum: sumOf(t.data), min: all.min, max: all.max, summed: mapOf(summed.values, summed.height, summed.width, maxSize), channels };
+}
+
+/** One row of the input as an image in [0, 1] (min–max over the row, since it may be normalised), HWC. */
+export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
+  let [h, w, ch] = [1, t.shape[1] ?? t.data.length, 1];
+  if (t.shape.length === 4) [h, w, ch] = layout === 'NCHW' ? [t.shape[2], t.shape[3], t.shape[1]] : [t.shape[1], t.shape[2], t.shape[3]];
+  // more than 3 channels (or 2): the first, as gray
+  const channels = ch === 3 ? 3 : 1;
+  const base = row * h * w * ch;
+  const at = (y: number, x: number, c: number) =>
+    t.data[base + (t.shape.length === 4 ? (layout === 'NCHW' ? (c * h + y) * w + x : (y * w + x) * ch + c) : x)];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < h * w * ch; i++) [lo, hi] = [Math.min(lo, t.data[base + i]), Math.max(hi, t.data[base + i])];
+  const span = hi > lo ? hi - lo : 1;
+  const out = new Float32Array(h * w * channels);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) for (let c = 0; c < channels; c++) out[(y * w + x) * channels + c] = (at(y, x, c) - lo) / span;
+  }
+  return { height: h, width: w, channels, data: encodeFloats(out) };
+}
+
+/** The k largest logits of each batch row, with their softmax probabilities. */
+export function topPredictions(output: NdArray, k: number): Prediction[][] {
+  const classes = output.shape[1] ?? 1;
+  return Array.from({ length: output.shape[0] }, (_, r) => {
+    const logits = Array.from(output.data.subarray(r * classes, (r + 1) * classes));
+    const max = Math.max(...logits);
+    const exp = logits.map((v) => Math.exp(v - max));
+    const z = exp.reduce((a, b) => a + b, 0);
+    return logits
+      .map((logit, c) => ({ class: c, logit, probability: exp[c] / z }))
+      .sort((a, b) => b.logit - a.logit)
+      .slice(0, k);
+  });
+}
+
+/** PNG heatmaps are scaled up by a whole factor until the longer side reaches this many pixels. */
+const PNG_MIN_SIDE = 256;
+
+/** A tensor as the bytes of a file: the whole tensor as .npy, or one row's heatmap as PNG. */
+export function exportTensor(t: NdArray, layout: Layout, row: number, p: ExportParams): { mimeType: string; bytes: Buffer } {
+  if (p.format === 'npy') return { mimeType: 'application/octet-stream', bytes: encodeNpy(t) };
+  const channelsFirst = layout === 'NCHW';
+  const hw = t.shape.length === 4 ? (channelsFirst ? t.shape.slice(2) : t.shape.slice(1, 3)) : [1, t.shape[1] ?? t.data.length];
+  const scale = Math.max(1, Math.ceil((p.minSide ?? PNG_MIN_SIDE) / Math.max(...hw)));
+  return { mimeType: 'image/png', bytes: heatmapPng(t, row, channelsFirst, p.colorMap ?? 'bwr', scale, p.scaling ?? 'symmetric') };
+}

@@ -1,0 +1,272 @@
+/**
+ * The engine protocol: JSON-RPC 2.0 over stdio (vscode-jsonrpc) between the extension and the engine process.
+ * Every message is a schema here; its TypeScript type is inferred from the schema, and the engine validates each
+ * request's parameters with it. Imports nothing from the engine, so an engine refactor cannot change the wire.
+ */
+import { NotificationType, ProgressType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import { z } from 'zod';
+import { base64Bytes } from './floats';
+import { ATTRIBUTOR_NAMES, COLOR_MAP_NAMES, COMPOSITE_NAMES, EXPORT_FORMATS, RESIDUAL_MODES, RUN_COMPOSITES, SCALINGS } from './names';
+
+/** Error codes (JSON-RPC server-error range) the client maps to messages a user can act on. */
+export const ErrorCodes = {
+  FILE_NOT_FOUND: -32001,
+  NOT_A_MODEL: -32002,
+  UNSUPPORTED_OP: -32003,
+  SHAPE_MISMATCH: -32004,
+  BAD_INPUT: -32005,
+  UNKNOWN_LAYER: -32006,
+  OUT_OF_MEMORY: -32007,
+  UNKNOWN_MODEL: -32008,
+  UNKNOWN_TENSOR: -32009,
+  BAD_ARGUMENT: -32602,
+  CANCELLED: -32800,
+} as const;
+
+const count = z.int().nonnegative();
+const positive = z.int().positive();
+const shape = z.array(count);
+/** base64 of little-endian float32 values */
+const floats = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+
+// ---- initialize ----------------------------------------------------------------------------------------------
+
+export const InitializeParams = z.object({
+  /** tensorflow, wasm or cpu; default: the first that loads */
+  backend: z.string().optional(),
+});
+export type InitializeParams = z.infer<typeof InitializeParams>;
+
+export const InitializeResult = z.object({
+  backend: z.string(),
+  /** what runs the heavy kernels: the native addon (oneDNN) or the backend itself, and why */
+  kernels: z.string(),
+  versions: z.object({ engine: z.string(), tfjs: z.string(), node: z.string() }),
+  composites: z.array(z.object({ name: z.enum(COMPOSITE_NAMES), description: z.string(), params: z.array(z.string()) })),
+});
+export type InitializeResult = z.infer<typeof InitializeResult>;
+
+// ---- models --------------------------------------------------------------------------------------------------
+
+/** A row of the model's module tree; ids are PyTorch's module names where the file has them. */
+export interface LayerTreeItem {
+  id: string;
+  label: string;
+  /** the node whose output this item's relevance is; for containers, their last child */
+  node: string;
+  op: string;
+  shape: number[];
+  params: number;
+  children: LayerTreeItem[];
+}
+export const LayerTreeItem: z.ZodType<LayerTreeItem> = z.lazy(() =>
+  z.object({ id: z.string(), label: z.string(), node: z.string(), op: z.string(), shape, params: count, children: z.array(LayerTreeItem) }),
+);
+
+export const OpenModelParams = z.object({ path: z.string().min(1) });
+export type OpenModelParams = z.infer<typeof OpenModelParams>;
+
+export const ModelInfo = z.object({
+  modelId: z.string(),
+  source: z.string(),
+  format: z.enum(['onnx', 'tfjs']),
+  layout: z.enum(['NCHW', 'NHWC']),
+  inputShape: shape,
+  tree: z.array(LayerTreeItem),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const ModelRef = z.object({ modelId: z.string() });
+export type ModelRef = z.infer<typeof ModelRef>;
+
+// ---- attribution ---------------------------------------------------------------------------------------------
+
+export const Preprocess = z.object({
+  /** [height, width]; defaults to the model's input size */
+  size: z.tuple([positive, positive]).optional(),
+  /** per-channel mean and std applied to values in [0, 1] */
+  mean: z.array(z.number()).optional(),
+  std: z.array(z.number()).optional(),
+});
+export type Preprocess = z.infer<typeof Preprocess>;
+
+export const CompositeParams = z.object({
+  epsilon: z.number().optional(),
+  gamma: z.number().optional(),
+  stabilizer: z.number().optional(),
+  low: z.number().optional(),
+  high: z.number().optional(),
+  alpha: z.number().optional(),
+  beta: z.number().optional(),
+  betaSmooth: z.number().optional(),
+  /** parameters a rule leaves out, as Zennit's zero_params (e.g. ['bias']) */
+  zeroParams: z.array(z.string()).optional(),
+});
+export type CompositeParams = z.infer<typeof CompositeParams>;
+
+export const AttributorParams = z.object({
+  /** SmoothGrad: noise std as a fraction of each sample's value range (Zennit: 0.1) */
+  noiseLevel: z.number().optional(),
+  /** SmoothGrad (20) and IntegratedGradients (20) iterations */
+  nIter: positive.optional(),
+  /** SmoothGrad noise seed, for reproducible runs */
+  seed: z.int().optional(),
+  /** Occlusion window and stride along every axis but the batch (Zennit: 8, 8) */
+  window: positive.optional(),
+  stride: positive.optional(),
+  /**
+   * What the output relevance is: the one-hot target (Zennit with a tensor attr_output, the default) or the
+   * one-hot times the output, i.e. the target logit (Zennit with `lambda out: out * one_hot`). For Occlusion
+   * the window score is the sum of the output relevance, so one-hot scores every window 1.
+   */
+  outputRelevance: z.enum(['one_hot', 'logit']).optional(),
+});
+export type AttributorParams = z.infer<typeof AttributorParams>;
+
+/** Everything one attribution needs besides the model and its input: the CLI and the server describe it alike. */
+export const AttributionOptions = z.object({
+  composite: z.enum(RUN_COMPOSITES).optional(),
+  compositeParams: CompositeParams.optional(),
+  residual: z.enum(RESIDUAL_MODES).optional(),
+  attributor: z.enum(ATTRIBUTOR_NAMES).optional(),
+  attributorParams: AttributorParams.optional(),
+  /** class per batch row (one for all rows); default: each row's predicted class */
+  target: z.array(count).optional(),
+  /** layer ids whose relevance the run stores (Zennit's store hooks) */
+  store: z.array(z.string()).optional(),
+});
+export type AttributionOptions = z.infer<typeof AttributionOptions>;
+
+export const InputSpec = z.union([
+  z.object({ path: z.string().min(1), preprocess: Preprocess.optional() }),
+  z.object({ shape, data: floats }),
+]);
+export type InputSpec = z.infer<typeof InputSpec>;
+
+/** How the run's relevance is drawn: per-channel maps of one batch row, downsampled. */
+export const ViewOptions = z.object({
+  row: count.optional(),
+  /** how many top channels by |relevance| besides the channel sum */
+  topChannels: z.int().min(0).max(64).optional(),
+  /** neither side of a map exceeds this (block averages) */
+  maxSize: z.int().min(1).max(4096).optional(),
+});
+export type ViewOptions = z.infer<typeof ViewOptions>;
+
+export const RunParams = AttributionOptions.extend({
+  modelId: z.string(),
+  input: InputSpec,
+  view: ViewOptions.optional(),
+  /** how many predictions per row the result lists */
+  topK: z.int().min(1).max(100).optional(),
+  /** `$/progress` notifications go to this token */
+  workDoneToken: z.union([z.string(), z.int()]).optional(),
+});
+export type RunParams = z.infer<typeof RunParams>;
+
+/** A 2-D map of float32 values (base64, row-major) and its statistics. */
+export const MapData = z
+  .object({ height: count, width: count, min: z.number(), max: z.number(), sum: z.number(), data: floats })
+  .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
+export type MapData = z.infer<typeof MapData>;
+
+export const ChannelMap = z
+  .object({ channel: count, height: count, width: count, min: z.number(), max: z.number(), sum: z.number(), data: floats })
+  .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
+export type ChannelMap = z.infer<typeof ChannelMap>;
+
+/** The relevance at one layer's output (or at the input, id ''), as the views draw it. */
+export const LayerView = z.object({
+  id: z.string(),
+  op: z.string(),
+  shape,
+  sum: z.number(),
+  min: z.number(),
+  max: z.number(),
+  /** channel-summed map */
+  summed: MapData,
+  /** top channels by summed |relevance| (none for dense layers) */
+  channels: z.array(ChannelMap),
+});
+export type LayerView = z.infer<typeof LayerView>;
+
+/** The input as an RGB (or gray) image, values min–max normalised to [0, 1], HWC. */
+export const InputImage = z
+  .object({ height: count, width: count, channels: z.union([z.literal(1), z.literal(3)]), data: floats })
+  .refine((m) => base64Bytes(m.data) === m.height * m.width * m.channels * 4, 'data does not hold height × width × channels values');
+export type InputImage = z.infer<typeof InputImage>;
+
+export const Prediction = z.object({ class: count, logit: z.number(), probability: z.number() });
+export type Prediction = z.infer<typeof Prediction>;
+
+export const RunResult = z.object({
+  /** names this run's tensors for tensor/export; unique across engine restarts */
+  runId: z.string(),
+  backend: z.string(),
+  kernels: z.string(),
+  composite: z.string(),
+  attributor: z.string(),
+  target: z.array(count),
+  timingMs: z.number(),
+  /** the batch row the views show */
+  row: count,
+  /** per batch row */
+  topK: z.array(z.array(Prediction)),
+  input: InputImage,
+  relevance: LayerView,
+  /** the stored layers, in execution order */
+  layers: z.array(LayerView),
+  /** relevance sum of the input and of every layer in execution order (input first) */
+  sums: z.array(z.object({ id: z.string(), op: z.string(), sum: z.number() })),
+});
+export type RunResult = z.infer<typeof RunResult>;
+
+/** One tensor of a run as a file's bytes: a heatmap PNG (of the view's row) or the whole tensor as .npy. */
+export const ExportParams = z.object({
+  runId: z.string(),
+  /** a stored layer's id, or '' for the relevance at the input */
+  layer: z.string(),
+  format: z.enum(EXPORT_FORMATS),
+  colorMap: z.enum(COLOR_MAP_NAMES).optional(),
+  scaling: z.enum(SCALINGS).optional(),
+  /** PNG: scaled up by a whole factor until the longer side reaches this many pixels */
+  minSide: z.int().min(1).max(4096).optional(),
+});
+export type ExportParams = z.infer<typeof ExportParams>;
+
+export const ExportResult = z.object({ mimeType: z.string(), data: z.string() });
+export type ExportResult = z.infer<typeof ExportResult>;
+
+// ---- engine --------------------------------------------------------------------------------------------------
+
+export const StatsResult = z.object({
+  numTensors: count,
+  numBytes: count,
+  rssBytes: count,
+  models: count,
+  /** runs whose tensors are kept for tensor/export (the latest per model) */
+  keptRuns: count,
+});
+export type StatsResult = z.infer<typeof StatsResult>;
+
+export interface ProgressValue {
+  percentage: number;
+  message: string;
+}
+export interface LogMessage {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export const Initialize = new RequestType<InitializeParams, InitializeResult, void>('initialize');
+export const OpenModel = new RequestType<OpenModelParams, ModelInfo, void>('model/open');
+export const CloseModel = new RequestType<ModelRef, void, void>('model/close');
+export const RunAttribution = new RequestType<RunParams, RunResult, void>('attribution/run');
+export const ExportTensor = new RequestType<ExportParams, ExportResult, void>('tensor/export');
+export const Stats = new RequestType0<StatsResult, void>('engine/stats');
+export const Shutdown = new RequestType0<void, void>('shutdown');
+export const Exit = new NotificationType<void>('exit');
+/** `$/progress` with the run's workDoneToken, as LSP's work-done progress. */
+export const Progress = new ProgressType<ProgressValue>();
+/** Log lines for the client's output channel; every request is logged with its duration. */
+export const Log = new NotificationType<LogMessage>('engine/log');

@@ -1,0 +1,59 @@
+/**
+ * Messages between the extension host and its webviews (the Relevance panel and the Layer Relevance view). Each
+ * side parses every message it receives with these schemas before acting on it.
+ */
+import { z } from 'zod';
+import { LayerView, RunResult } from './engine';
+import { COLOR_MAP_NAMES, EXPORT_FORMATS, SCALINGS } from './names';
+
+export const ViewSettings = z.object({ colorMap: z.enum(COLOR_MAP_NAMES), scaling: z.enum(SCALINGS) });
+export type ViewSettings = z.infer<typeof ViewSettings>;
+
+/** A run as the views show it: the engine's result, and what the extension knows of the model. */
+export const RunView = RunResult.extend({
+  /** the model file's name */
+  model: z.string(),
+  /** from a classes.json beside the model */
+  classNames: z.array(z.string()).optional(),
+});
+export type RunView = z.infer<typeof RunView>;
+
+/** The tree's selected layer as the Layer Relevance view shows it. */
+export const SelectedLayer = z.object({
+  id: z.string(),
+  op: z.string(),
+  shape: z.array(z.int().nonnegative()),
+  hooked: z.boolean(),
+  /**
+   * `${runId}/${id}` when the latest run has this layer's relevance. The data comes with the first message for a
+   * key only; the view keeps what it was sent, so re-selecting a layer sends no tensor again.
+   */
+  key: z.string().optional(),
+});
+export type SelectedLayer = z.infer<typeof SelectedLayer>;
+
+/** extension → webview */
+export const HostMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run'), run: RunView, settings: ViewSettings }),
+  z.object({ type: z.literal('settings'), settings: ViewSettings }),
+  z.object({ type: z.literal('clear'), reason: z.string() }),
+  z
+    .object({ type: z.literal('layer'), layer: SelectedLayer, data: LayerView.optional(), settings: ViewSettings })
+    .refine((m) => m.data === undefined || m.layer.key !== undefined, 'layer data without a key'),
+]);
+export type HostMessage = z.infer<typeof HostMessage>;
+
+/** webview → extension. `layer` is a layer id, or '' for the relevance at the input. */
+export const WebviewMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('settings'), settings: ViewSettings }),
+  z.object({ type: z.literal('export'), layer: z.string(), format: z.enum(EXPORT_FORMATS), settings: ViewSettings }),
+  z.object({ type: z.literal('attachAndRun'), layer: z.string() }),
+  z.object({ type: z.literal('run') }),
+]);
+export type WebviewMessage = z.infer<typeof WebviewMessage>;
+
+/** The class the viewed batch row was attributed to (one target may stand for every row). */
+export function viewedTarget(run: RunResult): number {
+  return run.target[run.row] ?? run.target[0];
+}
