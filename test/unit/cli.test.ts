@@ -53,6 +53,10 @@ test('bad input exits non-zero with one line naming the problem', () => {
     [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--target', '12', '--out', '/tmp/x'], /target class 12 is out of range/],
     [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--store', 'features.9', '--out', '/tmp/x'], /no layer "features.9"/],
     [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--bogus', '1'], /unknown option --bogus/],
+    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x', '--target='], /--target must be comma-separated numbers, not ""/],
+    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x', '--target', '0x3'], /--target must be comma-separated numbers, not "0x3"/],
+    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x', '--epsilon='], /--epsilon must be a number, not ""/],
+    [['attribute', path.join(seed, 'model.onnx'), '--input'], /--input needs a value/],
     [['attribute', path.join(seed, 'input.npy'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'], /not an ONNX model/],
     [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--backend', 'gpu', '--out', '/tmp/x'], /unknown backend "gpu"/],
   ];

@@ -1,42 +1,42 @@
+import { parseArgs as parseNodeArgs } from 'node:util';
 import { fail } from '../errors';
 
-/** Minimal GNU-style option parsing: `--name value`, `--name=value`, and boolean flags. */
+/**
+ * GNU-style options (`--name value`, `--name=value`, boolean flags) by Node's own `util.parseArgs`, its errors
+ * turned into one line naming the option.
+ */
 export function parseArgs(argv: string[], flags: readonly string[], options: readonly string[]): { positional: string[]; opts: Map<string, string> } {
-  const positional: string[] = [];
-  const opts = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq > 0 ? eq : undefined);
-    if (flags.includes(name)) {
-      opts.set(name, 'true');
-    } else if (options.includes(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) fail('BAD_ARGUMENT', `--${name} needs a value`);
-      opts.set(name, value);
-    } else {
-      fail('BAD_ARGUMENT', `unknown option --${name}`);
-    }
+  const spec = Object.fromEntries([...flags.map((f) => [f, { type: 'boolean' as const }]), ...options.map((o) => [o, { type: 'string' as const }])]);
+  try {
+    const { values, positionals } = parseNodeArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
+    return { positional: positionals, opts: new Map(Object.entries(values).map(([k, v]) => [k, String(v)])) };
+  } catch (e) {
+    const { code, message } = e as { code?: string; message: string };
+    const name = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail('BAD_ARGUMENT', `unknown option ${name} (options: ${[...flags, ...options].map((o) => `--${o}`).join(', ')})`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') fail('BAD_ARGUMENT', `${name} needs a value`);
+    return fail('BAD_ARGUMENT', message);
   }
-  return { positional, opts };
+}
+
+/** A decimal number as a user writes one (not '', not 0x3, not Infinity). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function decimal(text: string): number | undefined {
+  const t = text.trim();
+  return DECIMAL.test(t) ? Number(t) : undefined;
 }
 
 export function num(opts: Map<string, string>, name: string): number | undefined {
   const v = opts.get(name);
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) fail('BAD_ARGUMENT', `--${name} must be a number, not "${v}"`);
-  return n;
+  return decimal(v) ?? fail('BAD_ARGUMENT', `--${name} must be a number, not "${v}"`);
 }
 
 export function numList(opts: Map<string, string>, name: string): number[] | undefined {
   const v = opts.get(name);
   if (v === undefined) return undefined;
-  const list = v.split(',').map((s) => Number(s.trim()));
-  if (list.some((n) => !Number.isFinite(n))) fail('BAD_ARGUMENT', `--${name} must be comma-separated numbers, not "${v}"`);
-  return list;
+  const list = v.split(',').map(decimal);
+  if (list.some((n) => n === undefined)) fail('BAD_ARGUMENT', `--${name} must be comma-separated numbers, not "${v}"`);
+  return list as number[];
 }
