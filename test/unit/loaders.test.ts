@@ -426,14 +426,42 @@ describe('TF.js loader errors', () => {
   test('a shard shorter than the manifest → NOT_A_MODEL', () => {
     // the manifest wants 6 + 2 floats (32 bytes), the shard has 7 floats
     const json = writeTfjs(denseTopology(), denseWeights, { shard: Buffer.from(new Float32Array(7).buffer) });
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, 'shorter than the manifest', '"d/bias"');
+    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, 'do not hold what the manifest says');
   });
 
-  test('a quantized / non-float32 weight → NOT_A_MODEL', () => {
+  test('quantised weights are dequantised (uint8 kernel, float32 bias) and compute as their float32 values', () => {
+    const x = { shape: [1, 3], data: Float32Array.from([1, 2, 3]) };
+    const plain = loadModel(writeTfjs(denseTopology(), denseWeights));
+    // kernel 1…6 as uint8 codes 0…5 with min 1 and scale 1
     const json = writeTfjs(denseTopology(), denseWeights, {
-      manifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'd/kernel', shape: [3, 2], dtype: 'float16' }] }],
+      shard: Buffer.concat([Buffer.from([0, 1, 2, 3, 4, 5]), Buffer.from(new Float32Array([0.5, -0.5]).buffer)]),
+      manifest: [
+        {
+          paths: ['group1-shard1of1.bin'],
+          weights: [
+            { name: 'd/kernel', shape: [3, 2], dtype: 'float32', quantization: { dtype: 'uint8', min: 1, scale: 1 } },
+            { name: 'd/bias', shape: [2], dtype: 'float32' },
+          ],
+        },
+      ],
     });
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, '"d/kernel" is float16');
+    const quantised = loadModel(json);
+    assert.deepEqual([...modelOutput(quantised, x).data], [...modelOutput(plain, x).data]);
+    plain.dispose();
+    quantised.dispose();
+  });
+
+  test("weight paths outside the model's folder, or not regular files, are refused", () => {
+    const outside = writeTfjs(denseTopology(), denseWeights, {
+      manifest: [{ paths: ['../secret.bin'], weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+    });
+    fs.writeFileSync(path.join(path.dirname(outside), '..', 'secret.bin'), Buffer.from(new Float32Array(8).buffer));
+    assertEngineError(() => loadModel(outside), 'NOT_A_MODEL', outside, 'weight file "../secret.bin" is outside the model\'s folder');
+    const folder = writeTfjs(denseTopology(), denseWeights, {
+      manifest: [{ paths: ['shards'], weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+    });
+    fs.mkdirSync(path.join(path.dirname(folder), 'shards'));
+    assertEngineError(() => loadModel(folder), 'NOT_A_MODEL', folder, 'weight file "shards" is not a regular file');
   });
 
   test('an unknown Keras layer class → UNSUPPORTED_OP naming the layer', () => {

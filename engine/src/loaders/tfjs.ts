@@ -29,26 +29,35 @@ const pair = (v: number | number[] | undefined, dflt: number): [number, number] 
   v === undefined ? [dflt, dflt] : Array.isArray(v) ? [v[0], v[1]] : [v, v];
 
 /** Reads the weight shards of a LayersModel into named tensors. */
+/** A weight file named in the manifest: a regular file inside the model's folder. */
+function readWeightFile(dir: string, name: string, source: string): Buffer {
+  const root = path.resolve(dir);
+  const file = path.resolve(root, name);
+  if (!file.startsWith(root + path.sep)) fail('NOT_A_MODEL', `${source}: weight file "${name}" is outside the model's folder`);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new EngineError('FILE_NOT_FOUND', `${source}: weight file "${name}" not found next to model.json`);
+  }
+  if (!stat.isFile()) fail('NOT_A_MODEL', `${source}: weight file "${name}" is not a regular file`);
+  return fs.readFileSync(file);
+}
+
+/** The manifest's weights, decoded (and dequantised) by TF.js's own decodeWeights, as float32 tensors. */
 function readWeights(manifest: Json, dir: string, source: string): Map<string, tf.Tensor> {
   const weights = new Map<string, tf.Tensor>();
   for (const group of manifest ?? []) {
-    const buffers = (group.paths as string[]).map((p) => {
-      const file = path.join(dir, p);
-      try {
-        return fs.readFileSync(file);
-      } catch {
-        throw new EngineError('FILE_NOT_FOUND', `${source}: weight file "${p}" not found next to model.json`);
-      }
-    });
-    const data = Buffer.concat(buffers);
-    let offset = 0;
-    for (const w of group.weights) {
-      if (w.dtype !== 'float32' || w.quantization) fail('NOT_A_MODEL', `${source}: weight "${w.name}" is ${w.quantization ? 'quantized' : w.dtype}; only float32 is supported`);
-      const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
-      if (offset + n * 4 > data.length) fail('NOT_A_MODEL', `${source}: weight files are shorter than the manifest says (at "${w.name}")`);
-      const values = new Float32Array(data.buffer.slice(data.byteOffset + offset, data.byteOffset + offset + n * 4));
-      weights.set(w.name, tf.tensor(values, w.shape, 'float32'));
-      offset += n * 4;
+    const data = Buffer.concat((group.paths as string[]).map((p) => readWeightFile(dir, p, source)));
+    let decoded: tf.NamedTensorMap;
+    try {
+      decoded = tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), group.weights);
+    } catch (e) {
+      return fail('NOT_A_MODEL', `${source}: the weight files do not hold what the manifest says (${(e as Error).message})`);
+    }
+    for (const [name, t] of Object.entries(decoded)) {
+      weights.set(name, t.dtype === 'float32' ? t : tf.tidy(() => tf.cast(t, 'float32')));
+      if (t.dtype !== 'float32') t.dispose();
     }
   }
   return weights;
