@@ -2,7 +2,14 @@
  * float32 values on the wire: base64 of their little-endian bytes. One codec for the engine (Node), the extension
  * host and the webviews (browsers): Buffer where there is one, atob/btoa otherwise.
  */
-const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+// Node's Buffer and the browsers' atob/btoa, as much of them as this uses: the protocol compiles for every runtime
+interface BufferLike extends Uint8Array {
+  toString(encoding?: 'base64'): string;
+}
+const NodeBuffer = (globalThis as { Buffer?: { from(data: ArrayBufferLike | string, offsetOrEncoding?: number | 'base64', length?: number): BufferLike } })
+  .Buffer;
+declare function atob(data: string): string;
+declare function btoa(data: string): string;
 
 export function encodeBytes(bytes: Uint8Array): string {
   if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');

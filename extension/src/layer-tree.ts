@@ -7,7 +7,7 @@ import * as P from '../../protocol/engine';
 import type { LayerTreeItem } from '../../protocol/engine';
 import { viewedTarget } from '../../protocol/webview';
 import type { Ctx } from './context';
-import { fmt } from '../../webview/src/render';
+import { fmt } from '../../webview/src/format';
 
 /** Tooltip heatmaps: about this many pixels on the longer side. */
 const TOOLTIP_SIDE = 128;

@@ -6,7 +6,8 @@ import { colorize, palette, scaled, topChannels } from '../../engine/src/shared/
 import type { MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
 import { HostMessage, type RunView, WebviewMessage } from '../../protocol/webview';
-import { conservationChart, drawHeatmap, fmt, mapPixels, predictionList, valueAt } from '../../webview/src/render';
+import { fmt } from '../../webview/src/format';
+import { conservationChart, drawHeatmap, mapPixels, predictionList, valueAt } from '../../webview/src/render';
 
 const isHostMessage = (m: unknown) => HostMessage.safeParse(m).success;
 const isWebviewMessage = (m: unknown) => WebviewMessage.safeParse(m).success;

@@ -6,7 +6,8 @@
 import { provideVSCodeDesignSystem, vsCodeButton } from '@vscode/webview-ui-toolkit';
 import type { LayerView } from '../../protocol/engine';
 import { HostMessage, type SelectedLayer, type ViewSettings, type WebviewMessage } from '../../protocol/webview';
-import { attachHover, drawHeatmap, el, fmt } from './render';
+import { fmt } from './format';
+import { attachHover, drawHeatmap, el } from './render';
 
 provideVSCodeDesignSystem().register(vsCodeButton());
 

@@ -14,7 +14,8 @@ import {
 import type { LayerView, MapData } from '../../protocol/engine';
 import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
 import { HostMessage, type RunView, type ViewSettings, viewedTarget, type WebviewMessage } from '../../protocol/webview';
-import { attachHover, conservationChart, drawHeatmap, drawInput, el, fmt, predictionList } from './render';
+import { fmt } from './format';
+import { attachHover, conservationChart, drawHeatmap, drawInput, el, predictionList } from './render';
 
 provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeRadioGroup(), vsCodeRadio(), vsCodeDivider());
 

@@ -6,14 +6,9 @@
 import { heatmapRgba } from '../../engine/src/shared/colormap';
 import type { InputImage, MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
+import { fmt } from './format';
 import { type RunView, type ViewSettings, viewedTarget } from '../../protocol/webview';
 
-/** Compact number for labels: 3 significant digits, exponent for very small or large values. */
-export function fmt(v: number): string {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(3);
-}
 
 /** Decoded values of a map, cached on the map object so re-renders (new colour map) do not decode again. */
 const decoded = new WeakMap<MapData, Float32Array>();

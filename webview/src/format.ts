@@ -1,0 +1,8 @@
+/** Number formatting shared by the webviews and the extension's tree (no DOM here). */
+
+/** Compact number for labels: 3 significant digits, exponent for very small or large values. */
+export function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(3);
+}
