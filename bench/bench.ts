@@ -69,7 +69,14 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function measure(name: string, model: Model, backend: string, composite: RunComposite, repeat: number, params: { low?: number; high?: number }): Promise<Row> {
+async function measure(
+  name: string,
+  model: Model,
+  backend: string,
+  composite: RunComposite,
+  repeat: number,
+  params: { low?: number; high?: number },
+): Promise<Row> {
   const input = randomInput(model.graph.input.shape);
   const attribute = () => runAttribution(model, input, { composite, compositeParams: params });
   // warm-up: kernels compiled, weights uploaded to the backend; the first attribution is timed on its own
@@ -117,11 +124,17 @@ function table(rows: Row[]): string {
 }
 
 async function main() {
-  const { opts } = parseArgs(process.argv.slice(2), [], ['models', 'backends', 'kernels', 'repeat', 'onnx', 'composite', 'low', 'high']);
+  const { opts } = parseArgs(
+    process.argv.slice(2),
+    [],
+    ['models', 'backends', 'kernels', 'repeat', 'onnx', 'composite', 'low', 'high'],
+  );
   const backends = (opts.get('backends') ?? 'wasm').split(',');
   const kernelChoices = (opts.get('kernels') ?? (nativeStatus().library ? 'native,backend' : 'backend')).split(',');
-  for (const k of kernelChoices) if (k !== 'native' && k !== 'backend') throw new Error(`unknown kernels "${k}" (native, backend)`);
-  if (kernelChoices.includes('native') && !nativeStatus().library) throw new Error(`native kernels asked for, but ${nativeStatus().reason}`);
+  for (const k of kernelChoices)
+    if (k !== 'native' && k !== 'backend') throw new Error(`unknown kernels "${k}" (native, backend)`);
+  if (kernelChoices.includes('native') && !nativeStatus().library)
+    throw new Error(`native kernels asked for, but ${nativeStatus().reason}`);
   const repeat = num(opts, 'repeat') ?? 3;
   const rows: Row[] = [];
   const onnx = opts.get('onnx');
@@ -138,7 +151,9 @@ async function main() {
         if (!BUILDERS[name]) throw new Error(`unknown model "${name}" (vgg16, resnet50)`);
         return { name, file: modelFile(name), composite: ZENNIT[name].composite, params: { low: -3, high: 3 } };
       });
-  console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; tfjs ${tf.version_core}`);
+  console.log(
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; tfjs ${tf.version_core}`,
+  );
   for (const job of jobs) {
     for (const backend of backends) {
       for (const kernels of kernelChoices) {
@@ -146,7 +161,9 @@ async function main() {
         useNativeKernels(kernels === 'native');
         const model = loadModel(job.file);
         const row = await measure(job.name, model, backend, job.composite, repeat, job.params);
-        console.log(`${row.model} on ${row.backend}, kernels ${row.kernels}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} first ${row.firstS.toFixed(3)} s, then ${row.attributionS.toFixed(3)} s`);
+        console.log(
+          `${row.model} on ${row.backend}, kernels ${row.kernels}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} first ${row.firstS.toFixed(3)} s, then ${row.attributionS.toFixed(3)} s`,
+        );
         rows.push(row);
         model.dispose();
       }

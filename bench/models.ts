@@ -46,7 +46,13 @@ class Builder {
   conv(path: string, x: string, cin: number, cout: number, k: number, stride = 1, pad = Math.floor(k / 2)): string {
     const w = this.weights(`${path}.weight`, [cout, cin, k, k], cin * k * k);
     const b = this.bias(`${path}.bias`, cout);
-    return this.node(path, 'Conv', [x, w, b], { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad], dilations: [1, 1], group: 1 });
+    return this.node(path, 'Conv', [x, w, b], {
+      kernel_shape: [k, k],
+      strides: [stride, stride],
+      pads: [pad, pad, pad, pad],
+      dilations: [1, 1],
+      group: 1,
+    });
   }
 
   relu(path: string, x: string): string {
@@ -54,7 +60,11 @@ class Builder {
   }
 
   maxPool(path: string, x: string, k: number, stride: number, pad = 0): string {
-    return this.node(path, 'MaxPool', [x], { kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad] });
+    return this.node(path, 'MaxPool', [x], {
+      kernel_shape: [k, k],
+      strides: [stride, stride],
+      pads: [pad, pad, pad, pad],
+    });
   }
 
   gemm(path: string, x: string, fin: number, fout: number): string {
@@ -81,7 +91,13 @@ class Builder {
   /** The model; the last node's output is the graph output. */
   spec(outDims: number[], inDims: number[]): OnnxModelSpec {
     this.nodes[this.nodes.length - 1].outputs = ['output'];
-    return { input: { name: 'input', dims: inDims }, output: { name: 'output', dims: outDims }, nodes: this.nodes, initializers: this.initializers, opset: 13 };
+    return {
+      input: { name: 'input', dims: inDims },
+      output: { name: 'output', dims: outDims },
+      nodes: this.nodes,
+      initializers: this.initializers,
+      opset: 13,
+    };
   }
 }
 

@@ -23,7 +23,12 @@ async function main(): Promise<void> {
   const { opts } = parseArgs(process.argv.slice(2), [], ['only', 'out', 'repeat', 'backend']);
   const out = opts.get('out') ?? path.join(ROOT, '.zoo-cache', 'full');
   const repeat = num(opts, 'repeat') ?? 3;
-  const args = [path.join(ROOT, 'test/zoo/make_fixtures.py'), out, '--full', ...(opts.has('only') ? ['--only', opts.get('only')!] : [])];
+  const args = [
+    path.join(ROOT, 'test/zoo/make_fixtures.py'),
+    out,
+    '--full',
+    ...(opts.has('only') ? ['--only', opts.get('only')!] : []),
+  ];
   console.error(`making the full-size zoo and Zennit's references in ${out} …`);
   execFileSync(process.env.PYTHON ?? '/usr/bin/python3', args, {
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -36,7 +41,10 @@ async function main(): Promise<void> {
   });
   const backend = await initBackend(opts.get('backend'));
   const rows: string[] = [];
-  for (const name of fs.readdirSync(out).filter((c) => fs.existsSync(path.join(out, c, 'manifest.json'))).sort()) {
+  for (const name of fs
+    .readdirSync(out)
+    .filter((c) => fs.existsSync(path.join(out, c, 'manifest.json')))
+    .sort()) {
     const dir = path.join(out, name);
     const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
     const cell = (v: number | undefined, digits = 2) => (v === undefined ? '—' : v.toExponential(digits));
@@ -69,14 +77,18 @@ async function main(): Promise<void> {
       ? `${cell(lrpError)} | ${cell(m.zennit.f32_error, 1)} | ${cell(m.conditioning?.relevance, 1)}`
       : `finite: ${lrp!.relevance.data.every(Number.isFinite)} (Zennit fails: ${m.zennit.error}) | | `;
     const zennitCell = zennitS === undefined ? '—' : `${zennitS.toFixed(3)} s | ${(engineS / zennitS).toFixed(2)}`;
-    rows.push(`| ${name} | ${loadS.toFixed(2)} s | ${cell(gradError)} | ${cell(m.gradient.f32_error, 1)} | ${lrpCell} | ${engineS.toFixed(3)} s | ${zennitCell} |`);
+    rows.push(
+      `| ${name} | ${loadS.toFixed(2)} s | ${cell(gradError)} | ${cell(m.gradient.f32_error, 1)} | ${lrpCell} | ${engineS.toFixed(3)} s | ${zennitCell} |`,
+    );
     model.dispose();
     console.error(rows[rows.length - 1]);
   }
   console.log(`\nbackend ${backend}, kernels ${kernelsReport()}; median of ${repeat} attributions after the first\n`);
   // beside each error, how far float32 itself is from float64 there: PyTorch's / Zennit's own float32 result, and
   // how far Zennit's float64 result moves when every weight changes by float32's unit roundoff
-  console.log('| model | open | gradient vs PyTorch f64 | PyTorch f32 | epsilon_plus_flat vs Zennit f64 | Zennit f32 | unit-roundoff weights | engine | Zennit f32 | ratio |');
+  console.log(
+    '| model | open | gradient vs PyTorch f64 | PyTorch f32 | epsilon_plus_flat vs Zennit f64 | Zennit f32 | unit-roundoff weights | engine | Zennit f32 | ratio |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const row of rows) console.log(row);
 }

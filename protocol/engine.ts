@@ -6,7 +6,15 @@
 import { NotificationType, ProgressType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import { z } from 'zod';
 import { base64Bytes } from './floats';
-import { ATTRIBUTOR_NAMES, COLOR_MAP_NAMES, COMPOSITE_NAMES, EXPORT_FORMATS, RESIDUAL_MODES, RUN_COMPOSITES, SCALINGS } from './names';
+import {
+  ATTRIBUTOR_NAMES,
+  COLOR_MAP_NAMES,
+  COMPOSITE_NAMES,
+  EXPORT_FORMATS,
+  RESIDUAL_MODES,
+  RUN_COMPOSITES,
+  SCALINGS,
+} from './names';
 
 /** Error codes (JSON-RPC server-error range) the client maps to messages a user can act on. */
 export const ErrorCodes = {
@@ -42,7 +50,9 @@ export const InitializeResult = z.object({
   /** what runs the heavy kernels: the native addon (oneDNN) or the backend itself, and why */
   kernels: z.string(),
   versions: z.object({ engine: z.string(), tfjs: z.string(), node: z.string() }),
-  composites: z.array(z.object({ name: z.enum(COMPOSITE_NAMES), description: z.string(), params: z.array(z.string()) })),
+  composites: z.array(
+    z.object({ name: z.enum(COMPOSITE_NAMES), description: z.string(), params: z.array(z.string()) }),
+  ),
 });
 export type InitializeResult = z.infer<typeof InitializeResult>;
 
@@ -60,7 +70,15 @@ export interface LayerTreeItem {
   children: LayerTreeItem[];
 }
 export const LayerTreeItem: z.ZodType<LayerTreeItem> = z.lazy(() =>
-  z.object({ id: z.string(), label: z.string(), node: z.string(), op: z.string(), shape, params: count, children: z.array(LayerTreeItem) }),
+  z.object({
+    id: z.string(),
+    label: z.string(),
+    node: z.string(),
+    op: z.string(),
+    shape,
+    params: count,
+    children: z.array(LayerTreeItem),
+  }),
 );
 
 export const OpenModelParams = z.object({ path: z.string().min(1) });
@@ -171,7 +189,15 @@ export const MapData = z
 export type MapData = z.infer<typeof MapData>;
 
 export const ChannelMap = z
-  .object({ channel: count, height: count, width: count, min: z.number(), max: z.number(), sum: z.number(), data: floats })
+  .object({
+    channel: count,
+    height: count,
+    width: count,
+    min: z.number(),
+    max: z.number(),
+    sum: z.number(),
+    data: floats,
+  })
   .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type ChannelMap = z.infer<typeof ChannelMap>;
 
@@ -193,7 +219,10 @@ export type LayerView = z.infer<typeof LayerView>;
 /** The input as an RGB (or gray) image, values min–max normalised to [0, 1], HWC. */
 export const InputImage = z
   .object({ height: count, width: count, channels: z.union([z.literal(1), z.literal(3)]), data: floats })
-  .refine((m) => base64Bytes(m.data) === m.height * m.width * m.channels * 4, 'data does not hold height × width × channels values');
+  .refine(
+    (m) => base64Bytes(m.data) === m.height * m.width * m.channels * 4,
+    'data does not hold height × width × channels values',
+  );
 export type InputImage = z.infer<typeof InputImage>;
 
 export const Prediction = z.object({ class: count, logit: z.number(), probability: z.number() });

@@ -6,8 +6,13 @@
 interface BufferLike extends Uint8Array {
   toString(encoding?: 'base64'): string;
 }
-const NodeBuffer = (globalThis as { Buffer?: { from(data: ArrayBufferLike | string, offsetOrEncoding?: number | 'base64', length?: number): BufferLike } })
-  .Buffer;
+const NodeBuffer = (
+  globalThis as {
+    Buffer?: {
+      from(data: ArrayBufferLike | string, offsetOrEncoding?: number | 'base64', length?: number): BufferLike;
+    };
+  }
+).Buffer;
 declare function atob(data: string): string;
 declare function btoa(data: string): string;
 

@@ -23,7 +23,19 @@ export const ATTRIBUTOR_NAMES = ['gradient', 'smoothgrad', 'integrated_gradients
 export type AttributorName = (typeof ATTRIBUTOR_NAMES)[number];
 
 /** Zennit's colour maps (zennit/image.py), by name. */
-export const COLOR_MAP_NAMES = ['gray', 'wred', 'wblue', 'hot', 'cold', 'coldnhot', 'bwr', 'france', 'seismic', 'coolio', 'coleus'] as const;
+export const COLOR_MAP_NAMES = [
+  'gray',
+  'wred',
+  'wblue',
+  'hot',
+  'cold',
+  'coldnhot',
+  'bwr',
+  'france',
+  'seismic',
+  'coolio',
+  'coleus',
+] as const;
 export type ColorMapName = (typeof COLOR_MAP_NAMES)[number];
 
 /** symmetric: 0 at the colour map's centre, ±max|v| at its ends; absolute: |v| from 0 to max|v| */

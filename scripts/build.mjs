@@ -13,11 +13,27 @@ const minify = process.argv.includes('--minify');
 const common = { bundle: true, sourcemap: minify ? false : 'linked', minify, logLevel: 'warning', absWorkingDir: root };
 const builds = [
   // extension host: Node (Electron) CommonJS; `vscode` is provided by the host
-  { ...common, entryPoints: ['extension/src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
+  {
+    ...common,
+    entryPoints: ['extension/src/extension.ts'],
+    outfile: 'dist/extension.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode'],
+  },
   // the engine process; tfjs-node is optional and loaded at run time when installed
-  { ...common, entryPoints: ['engine/src/cli/entry.ts'], outfile: 'dist/engine.js', platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/tfjs-node'],
+  {
+    ...common,
+    entryPoints: ['engine/src/cli/entry.ts'],
+    outfile: 'dist/engine.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['@tensorflow/tfjs-node'],
     // tfjs registers backends and kernels by side effect from files its package.json calls side-effect free
-    ignoreAnnotations: true },
+    ignoreAnnotations: true,
+  },
   // webviews: browser scripts
   {
     ...common,
@@ -40,7 +56,8 @@ function filterExisting(entries) {
  */
 function copyAssets() {
   const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
-  for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+  for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm')))
+    fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
   const addon = path.join(root, 'engine/native/build/Release/relevance_native.node');
   if (fs.existsSync(addon)) fs.copyFileSync(addon, path.join(dist, 'relevance_native.node'));
   fs.mkdirSync(path.join(dist, 'webview'), { recursive: true });
@@ -58,5 +75,7 @@ if (watch) {
   await Promise.all(builds.map((b) => esbuild.build(b)));
   copyAssets();
   const size = (f) => `${(fs.statSync(path.join(dist, f)).size / 1024).toFixed(0)} KiB`;
-  console.log(`built dist/extension.js (${size('extension.js')}), dist/engine.js (${size('engine.js')}), dist/webview/panel.js (${size('webview/panel.js')})`);
+  console.log(
+    `built dist/extension.js (${size('extension.js')}), dist/engine.js (${size('engine.js')}), dist/webview/panel.js (${size('webview/panel.js')})`,
+  );
 }

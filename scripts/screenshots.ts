@@ -13,7 +13,11 @@ async function shoot(theme: 'Default Dark Modern' | 'Default Light Modern', name
   const wb = await Workbench.open({
     name: `screenshots-${name}`,
     theme,
-    files: { 'model.onnx': example('model.onnx'), 'classes.json': example('classes.json'), 'triangle.png': example('triangle.png') },
+    files: {
+      'model.onnx': example('model.onnx'),
+      'classes.json': example('classes.json'),
+      'triangle.png': example('triangle.png'),
+    },
   });
   try {
     await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');
@@ -36,7 +40,10 @@ async function shoot(theme: 'Default Dark Modern' | 'Default Light Modern', name
       const hover = wb.page.locator('.monaco-hover').first();
       await hover.locator('img').waitFor();
       const box = (await hover.boundingBox())!;
-      await wb.page.screenshot({ path: path.join(ROOT, 'docs', 'screenshot-tooltip.png'), clip: { x: 0, y: 40, width: Math.min(1440, box.x + box.width + 20), height: box.y + box.height + 20 - 40 } });
+      await wb.page.screenshot({
+        path: path.join(ROOT, 'docs', 'screenshot-tooltip.png'),
+        clip: { x: 0, y: 40, width: Math.min(1440, box.x + box.width + 20), height: box.y + box.height + 20 - 40 },
+      });
     }
   } finally {
     await wb.close();

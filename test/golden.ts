@@ -55,13 +55,15 @@ export function targetIndices(m: GoldenManifest): number[] {
 
 /** The parity criterion: same shape and max|a − e| ≤ 1e-4 · max|e|. Returns a message on failure. */
 export function compare(actual: NdArray, expected: NdArray, what: string): string | undefined {
-  if (actual.shape.join() !== expected.shape.join()) return `${what}: shape [${actual.shape}] ≠ expected [${expected.shape}]`;
+  if (actual.shape.join() !== expected.shape.join())
+    return `${what}: shape [${actual.shape}] ≠ expected [${expected.shape}]`;
   let maxErr = 0;
   let maxRef = 0;
   for (let i = 0; i < expected.data.length; i++) {
     maxErr = Math.max(maxErr, Math.abs(actual.data[i] - expected.data[i]));
     maxRef = Math.max(maxRef, Math.abs(expected.data[i]));
   }
-  if (!(maxErr <= 1e-4 * maxRef)) return `${what}: max|Δ| = ${maxErr.toExponential(3)} > 1e-4 · ${maxRef.toExponential(3)}`;
+  if (!(maxErr <= 1e-4 * maxRef))
+    return `${what}: max|Δ| = ${maxErr.toExponential(3)} > 1e-4 · ${maxRef.toExponential(3)}`;
   return undefined;
 }

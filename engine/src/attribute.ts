@@ -52,18 +52,24 @@ export function checkInput(model: Model, input: NdArray): void {
   const want = model.graph.input.shape;
   const ok = input.shape.length === want.length && input.shape.every((d, i) => i === 0 || d === want[i]);
   if (!ok || input.shape[0] < 1) {
-    fail('SHAPE_MISMATCH', `input has shape [${input.shape}], but ${model.graph.source} expects [N, ${want.slice(1)}] (${model.graph.layout === 'NCHW' && want.length === 4 ? 'NCHW' : model.graph.layout === 'NHWC' && want.length === 4 ? 'NHWC' : 'model layout'})`);
+    fail(
+      'SHAPE_MISMATCH',
+      `input has shape [${input.shape}], but ${model.graph.source} expects [N, ${want.slice(1)}] (${model.graph.layout === 'NCHW' && want.length === 4 ? 'NCHW' : model.graph.layout === 'NHWC' && want.length === 4 ? 'NHWC' : 'model layout'})`,
+    );
   }
-  if (input.data.length !== size(input.shape)) fail('BAD_INPUT', `input data has ${input.data.length} values for shape [${input.shape}]`);
+  if (input.data.length !== size(input.shape))
+    fail('BAD_INPUT', `input data has ${input.data.length} values for shape [${input.shape}]`);
 }
 
 /** One-hot output relevance from a class index per batch row (one index applies to every row). */
 export function oneHot(targets: readonly number[], batch: number, classes: number): tf.Tensor2D {
-  if (targets.length !== 1 && targets.length !== batch) fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
+  if (targets.length !== 1 && targets.length !== batch)
+    fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
   const data = new Float32Array(batch * classes);
   for (let b = 0; b < batch; b++) {
     const t = targets.length === 1 ? targets[0] : targets[b];
-    if (!Number.isInteger(t) || t < 0 || t >= classes) fail('BAD_ARGUMENT', `target class ${t} is out of range (the model has ${classes} outputs)`);
+    if (!Number.isInteger(t) || t < 0 || t >= classes)
+      fail('BAD_ARGUMENT', `target class ${t} is out of range (the model has ${classes} outputs)`);
     data[b * classes + t] = 1;
   }
   return tf.tensor2d(data, [batch, classes]);
@@ -73,7 +79,14 @@ export function oneHot(targets: readonly number[], batch: number, classes: numbe
 export function forwardAll(graph: Graph, x: tf.Tensor): Map<string, tf.Tensor> {
   setRunBatch(x.shape[0]);
   const values = new Map<string, tf.Tensor>([[graph.input.name, x]]);
-  for (const node of graph.nodes) values.set(node.output, forward(node, node.inputs.map((i) => values.get(i)!)));
+  for (const node of graph.nodes)
+    values.set(
+      node.output,
+      forward(
+        node,
+        node.inputs.map((i) => values.get(i)!),
+      ),
+    );
   return values;
 }
 
@@ -143,9 +156,23 @@ export async function relevancePass(
       const rule = rules.get(node.id);
       if (reached && rule?.kind === 'elementwise' && node.passFrom) {
         // an activation spelt as several nodes: the rule spans the module, from its output to its input
-        accumulate(node.passFrom, tf.tidy(() => rule.backward(values.get(node.passFrom!)!, y, g, () => fail('BAD_ARGUMENT', `${rule.name} needs a single-node activation`))));
+        accumulate(
+          node.passFrom,
+          tf.tidy(() =>
+            rule.backward(values.get(node.passFrom!)!, y, g, () =>
+              fail('BAD_ARGUMENT', `${rule.name} needs a single-node activation`),
+            ),
+          ),
+        );
       } else if (reached) {
-        const inGrads = tf.tidy(() => (rule ? applyRule(rule, node, inputs, y, g, { derived: model.derived, nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)) }) : vjp(node, inputs, node.params, g)));
+        const inGrads = tf.tidy(() =>
+          rule
+            ? applyRule(rule, node, inputs, y, g, {
+                derived: model.derived,
+                nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)),
+              })
+            : vjp(node, inputs, node.params, g),
+        );
         node.inputs.forEach((name, i) => accumulate(name, inGrads[i]));
       }
       // nothing earlier in the graph reads this node's output or its gradient

@@ -12,14 +12,17 @@ export const ATTRIBUTORS: readonly AttributorName[] = ATTRIBUTOR_NAMES;
 
 export function normalizeAttributor(name: string | undefined): AttributorName {
   const n = (name ?? 'gradient').trim().toLowerCase().replace(/-/g, '_');
-  if (!ATTRIBUTORS.includes(n as AttributorName)) fail('BAD_ARGUMENT', `unknown attributor "${name}" (choose one of ${ATTRIBUTORS.join(', ')})`);
+  if (!ATTRIBUTORS.includes(n as AttributorName))
+    fail('BAD_ARGUMENT', `unknown attributor "${name}" (choose one of ${ATTRIBUTORS.join(', ')})`);
   return n as AttributorName;
 }
 
 function targetFn(targets: readonly number[], mode: AttributorParams['outputRelevance'] = 'one_hot') {
-  if (mode !== 'one_hot' && mode !== 'logit') fail('BAD_ARGUMENT', `unknown output relevance "${mode}" (one_hot or logit)`);
+  if (mode !== 'one_hot' && mode !== 'logit')
+    fail('BAD_ARGUMENT', `unknown output relevance "${mode}" (one_hot or logit)`);
   return (output: tf.Tensor): tf.Tensor => {
-    if (output.rank !== 2) fail('BAD_ARGUMENT', `the model output has shape [${output.shape}]; a class target needs [batch, classes]`);
+    if (output.rank !== 2)
+      fail('BAD_ARGUMENT', `the model output has shape [${output.shape}]; a class target needs [batch, classes]`);
     const hot = oneHot(targets, output.shape[0], output.shape[1]!);
     return mode === 'logit' ? tf.mul(hot, output) : hot;
   };
@@ -51,29 +54,42 @@ export async function attribute(
       const level = params.noiseLevel ?? 0.1;
       const rng = seededRandom(params.seed ?? 0);
       const per = size(input.shape.slice(1));
-      return averagePasses(n, opts, (k) => {
-        const noisy = new Float32Array(input.data);
-        // The last pass is unperturbed, so that n = 1 is the gradient (as in Zennit).
-        if (k < n - 1) {
-          for (let b = 0; b < input.shape[0]; b++) {
-            const row = input.data.subarray(b * per, (b + 1) * per);
-            let lo = Infinity;
-            let hi = -Infinity;
-            for (const v of row) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
-            const std = level * (hi - lo);
-            for (let i = 0; i < per; i++) noisy[b * per + i] += std * gaussian(rng);
+      return averagePasses(
+        n,
+        opts,
+        (k) => {
+          const noisy = new Float32Array(input.data);
+          // The last pass is unperturbed, so that n = 1 is the gradient (as in Zennit).
+          if (k < n - 1) {
+            for (let b = 0; b < input.shape[0]; b++) {
+              const row = input.data.subarray(b * per, (b + 1) * per);
+              let lo = Infinity;
+              let hi = -Infinity;
+              for (const v of row) {
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+              }
+              const std = level * (hi - lo);
+              for (let i = 0; i < per; i++) noisy[b * per + i] += std * gaussian(rng);
+            }
           }
-        }
-        return { input: { shape: input.shape, data: noisy }, weight: 1 / n };
-      }, (o) => relevancePass(model, o.input, relevanceOf, o.opts));
+          return { input: { shape: input.shape, data: noisy }, weight: 1 / n };
+        },
+        (o) => relevancePass(model, o.input, relevanceOf, o.opts),
+      );
     }
     case 'integrated_gradients': {
       const n = params.nIter ?? 20;
       // Zero baseline; path points α = k/n for k = 1..n; mean gradient times (input − baseline).
-      const result = await averagePasses(n, opts, (k) => {
-        const alpha = (k + 1) / n;
-        return { input: { shape: input.shape, data: input.data.map((v) => v * alpha) }, weight: 1 / n };
-      }, (o) => relevancePass(model, o.input, relevanceOf, o.opts));
+      const result = await averagePasses(
+        n,
+        opts,
+        (k) => {
+          const alpha = (k + 1) / n;
+          return { input: { shape: input.shape, data: input.data.map((v) => v * alpha) }, weight: 1 / n };
+        },
+        (o) => relevancePass(model, o.input, relevanceOf, o.opts),
+      );
       result.relevance.data = result.relevance.data.map((v, i) => v * input.data[i]);
       return result;
     }
@@ -88,11 +104,15 @@ async function averagePasses(
   point: (k: number) => { input: NdArray; weight: number },
   run: (o: { input: NdArray; opts: PassOptions }) => Promise<PassResult>,
 ): Promise<PassResult> {
-  if (!Number.isInteger(n) || n < 1) fail('BAD_ARGUMENT', `the number of iterations must be a positive integer, not ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    fail('BAD_ARGUMENT', `the number of iterations must be a positive integer, not ${n}`);
   let acc: PassResult | undefined;
   for (let k = 0; k < n; k++) {
     const { input, weight } = point(k);
-    const passOpts: PassOptions = { ...opts, onProgress: (done, total, layer) => opts.onProgress?.(k * total + done, n * total, layer) };
+    const passOpts: PassOptions = {
+      ...opts,
+      onProgress: (done, total, layer) => opts.onProgress?.(k * total + done, n * total, layer),
+    };
     const r = await run({ input, opts: passOpts });
     if (!acc) {
       acc = r;
@@ -137,7 +157,12 @@ async function occlusion(
   const relevance = new Float32Array(input.data.length);
   const output = modelOutput(model, input);
   const scoreOf = (out: NdArray): Float32Array =>
-    tf.tidy(() => tf.sum(tf.reshape(relevanceOf(tf.tensor(out.data, out.shape)), [out.shape[0], -1]), 1).dataSync() as Float32Array);
+    tf.tidy(
+      () =>
+        tf
+          .sum(tf.reshape(relevanceOf(tf.tensor(out.data, out.shape)), [out.shape[0], -1]), 1)
+          .dataSync() as Float32Array,
+    );
   for (let k = 0; k < positions.length; k++) {
     if (opts.isCancelled?.()) fail('CANCELLED', 'attribution cancelled');
     opts.onProgress?.(k, positions.length, `window ${k + 1}/${positions.length}`);

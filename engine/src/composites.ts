@@ -20,7 +20,8 @@ import {
 } from './rules';
 
 /** Layer types a composite maps to rules, as Zennit's `zennit.types` (plus the concrete ReLU and dense). */
-export type LayerType = 'conv' | 'dense' | 'linear' | 'activation' | 'relu' | 'sum' | 'avgPool' | 'maxPool' | 'batchNorm';
+export type LayerType =
+  'conv' | 'dense' | 'linear' | 'activation' | 'relu' | 'sum' | 'avgPool' | 'maxPool' | 'batchNorm';
 
 /** The module types each layer type covers (Zennit's abstract types are unions of module classes). */
 const TYPE_MODULES: Record<LayerType, readonly ModuleType[]> = {
@@ -87,7 +88,6 @@ export function assignRules(composite: Composite, graph: Graph, residual: Residu
   return rules;
 }
 
-
 function layerMapBase(p: CompositeParams): LayerMap {
   return [
     ['activation', passRule()],
@@ -129,7 +129,11 @@ export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
     params: ['epsilon', 'stabilizer', 'zeroParams'],
     build: (p) => ({
       name: 'epsilon_alpha2_beta1',
-      layerMap: [...layerMapBase(p), ['conv', alphaBetaRule(2, 1, ruleOpts(p))], ['dense', epsilonRule(p.epsilon, ruleOpts(p))]],
+      layerMap: [
+        ...layerMapBase(p),
+        ['conv', alphaBetaRule(2, 1, ruleOpts(p))],
+        ['dense', epsilonRule(p.epsilon, ruleOpts(p))],
+      ],
     }),
   },
   epsilon_alpha2_beta1_flat: {
@@ -137,7 +141,11 @@ export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
     params: ['epsilon', 'stabilizer', 'zeroParams'],
     build: (p) => ({
       name: 'epsilon_alpha2_beta1_flat',
-      layerMap: [...layerMapBase(p), ['conv', alphaBetaRule(2, 1, ruleOpts(p))], ['dense', epsilonRule(p.epsilon, ruleOpts(p))]],
+      layerMap: [
+        ...layerMapBase(p),
+        ['conv', alphaBetaRule(2, 1, ruleOpts(p))],
+        ['dense', epsilonRule(p.epsilon, ruleOpts(p))],
+      ],
       firstMap: [['linear', flatRule(ruleOpts(p))]],
     }),
   },
@@ -145,10 +153,15 @@ export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
     description: 'ZBox for the first convolution, Gamma for other convolutions, Epsilon for dense layers',
     params: ['low', 'high', 'epsilon', 'gamma', 'stabilizer', 'zeroParams'],
     build: (p) => {
-      if (p.low === undefined || p.high === undefined) fail('BAD_ARGUMENT', 'epsilon_gamma_box needs low and high (the input bounds)');
+      if (p.low === undefined || p.high === undefined)
+        fail('BAD_ARGUMENT', 'epsilon_gamma_box needs low and high (the input bounds)');
       return {
         name: 'epsilon_gamma_box',
-        layerMap: [...layerMapBase(p), ['conv', gammaRule(p.gamma, ruleOpts(p))], ['dense', epsilonRule(p.epsilon, ruleOpts(p))]],
+        layerMap: [
+          ...layerMapBase(p),
+          ['conv', gammaRule(p.gamma, ruleOpts(p))],
+          ['dense', epsilonRule(p.epsilon, ruleOpts(p))],
+        ],
         firstMap: [['conv', zBoxRule(p.low, p.high, ruleOpts(p))]],
       };
     },
@@ -168,7 +181,11 @@ export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
     params: ['stabilizer', 'zeroParams'],
     build: (p) => ({
       name: 'excitation_backprop',
-      layerMap: [['sum', normRule(ruleOpts(p))], ['avgPool', normRule(ruleOpts(p))], ['linear', zPlusRule(ruleOpts(p))]],
+      layerMap: [
+        ['sum', normRule(ruleOpts(p))],
+        ['avgPool', normRule(ruleOpts(p))],
+        ['linear', zPlusRule(ruleOpts(p))],
+      ],
     }),
   },
   beta_smooth: {
@@ -182,11 +199,19 @@ export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
 export const RULES: Record<string, { params: (keyof CompositeParams)[]; build: (p: CompositeParams) => Rule }> = {
   epsilon: { params: ['epsilon', 'zeroParams'], build: (p) => epsilonRule(p.epsilon, ruleOpts(p)) },
   zplus: { params: ['stabilizer', 'zeroParams'], build: (p) => zPlusRule(ruleOpts(p)) },
-  alpha_beta: { params: ['alpha', 'beta', 'stabilizer', 'zeroParams'], build: (p) => alphaBetaRule(p.alpha ?? 2, p.beta ?? 1, ruleOpts(p)) },
+  alpha_beta: {
+    params: ['alpha', 'beta', 'stabilizer', 'zeroParams'],
+    build: (p) => alphaBetaRule(p.alpha ?? 2, p.beta ?? 1, ruleOpts(p)),
+  },
   gamma: { params: ['gamma', 'stabilizer', 'zeroParams'], build: (p) => gammaRule(p.gamma, ruleOpts(p)) },
   zbox: {
     params: ['low', 'high', 'stabilizer', 'zeroParams'],
-    build: (p) => zBoxRule(p.low ?? fail('BAD_ARGUMENT', 'zbox needs low'), p.high ?? fail('BAD_ARGUMENT', 'zbox needs high'), ruleOpts(p)),
+    build: (p) =>
+      zBoxRule(
+        p.low ?? fail('BAD_ARGUMENT', 'zbox needs low'),
+        p.high ?? fail('BAD_ARGUMENT', 'zbox needs high'),
+        ruleOpts(p),
+      ),
   },
   flat: { params: ['stabilizer', 'zeroParams'], build: (p) => flatRule(ruleOpts(p)) },
   wsquare: { params: ['stabilizer', 'zeroParams'], build: (p) => wSquareRule(ruleOpts(p)) },
@@ -205,12 +230,14 @@ export interface CustomCompositeSpec {
 }
 
 function buildRule(name: string, p: CompositeParams = {}): Rule {
-  const r = RULES[name] ?? fail('BAD_ARGUMENT', `unknown rule "${name}" (choose one of ${Object.keys(RULES).join(', ')})`);
+  const r =
+    RULES[name] ?? fail('BAD_ARGUMENT', `unknown rule "${name}" (choose one of ${Object.keys(RULES).join(', ')})`);
   return r.build(p);
 }
 
 function checkType(type: string): LayerType {
-  if (!(type in TYPE_MODULES)) fail('BAD_ARGUMENT', `unknown layer type "${type}" (choose one of ${Object.keys(TYPE_MODULES).join(', ')})`);
+  if (!(type in TYPE_MODULES))
+    fail('BAD_ARGUMENT', `unknown layer type "${type}" (choose one of ${Object.keys(TYPE_MODULES).join(', ')})`);
   return type as LayerType;
 }
 
@@ -228,7 +255,8 @@ export function normalizeCompositeName(name: string | undefined): CompositeName 
   if (!name) return undefined;
   const n = name.trim().toLowerCase().replace(/-/g, '_');
   if (n === 'gradient' || n === 'none') return undefined;
-  if (!(COMPOSITE_NAMES as readonly string[]).includes(n)) fail('BAD_ARGUMENT', `unknown composite "${name}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
+  if (!(COMPOSITE_NAMES as readonly string[]).includes(n))
+    fail('BAD_ARGUMENT', `unknown composite "${name}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
   return n as CompositeName;
 }
 

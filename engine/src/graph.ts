@@ -155,7 +155,21 @@ export interface Graph {
 
 /** Ops whose output is ≥ 0 whatever the input, and ops that keep their inputs' non-negativity. */
 const NON_NEGATIVE_OUTPUT = new Set<OpKind>(['relu', 'sigmoid', 'softmax', 'hardSigmoid', 'sqrt', 'exp']);
-const KEEPS_NON_NEGATIVE = new Set<OpKind>(['maxPool', 'avgPool', 'globalAvgPool', 'reduceMean', 'reduceSum', 'identity', 'reshape', 'concat', 'add', 'transpose', 'slice', 'gather', 'expand']);
+const KEEPS_NON_NEGATIVE = new Set<OpKind>([
+  'maxPool',
+  'avgPool',
+  'globalAvgPool',
+  'reduceMean',
+  'reduceSum',
+  'identity',
+  'reshape',
+  'concat',
+  'add',
+  'transpose',
+  'slice',
+  'gather',
+  'expand',
+]);
 
 /**
  * Values that are ≥ 0 for every input, read off the graph: outputs of a ReLU, and what pooling, reshaping,
@@ -166,7 +180,9 @@ export function nonNegativeValues(graph: Graph): Set<string> {
   for (const node of graph.nodes) {
     const inputsKnown = node.inputs.length > 0 && node.inputs.every((i) => known.has(i));
     // these ops have params only as constant operands (`input<k>`, a bias), which could be negative
-    const keeps = (KEEPS_NON_NEGATIVE.has(node.op) && Object.keys(node.params).length === 0) || (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
+    const keeps =
+      (KEEPS_NON_NEGATIVE.has(node.op) && Object.keys(node.params).length === 0) ||
+      (node.op === 'pad' && (node.attrs.value ?? 0) >= 0);
     const nonNegativeOutput = NON_NEGATIVE_OUTPUT.has(node.op) || (node.op === 'clip' && (node.attrs.min ?? -1) >= 0);
     if (nonNegativeOutput || (keeps && inputsKnown)) known.add(node.output);
   }
@@ -192,7 +208,15 @@ export function buildLayerTree(graph: Graph): LayerTreeItem[] {
     if (!item) {
       const dot = id.lastIndexOf('.');
       const parentId = dot > 0 ? id.slice(0, dot) : undefined;
-      item = { id, label: parentId ? id.slice(dot + 1) : id, node: node.id, op: 'container', shape: [], params: 0, children: [] };
+      item = {
+        id,
+        label: parentId ? id.slice(dot + 1) : id,
+        node: node.id,
+        op: 'container',
+        shape: [],
+        params: 0,
+        children: [],
+      };
       byId.set(id, item);
       if (parentId) ensure(parentId, node).children.push(item);
       else roots.push(item);
@@ -206,7 +230,7 @@ export function buildLayerTree(graph: Graph): LayerTreeItem[] {
     item.shape = node.shape ?? [];
     item.params = paramCount(node);
     // Every enclosing container now ends at this node (nodes come in execution order).
-    for (let id = node.id; id.includes('.'); ) {
+    for (let id = node.id; id.includes('.');) {
       id = id.slice(0, id.lastIndexOf('.'));
       const parent = byId.get(id)!;
       if (parent.op === 'container') {

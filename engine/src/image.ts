@@ -54,7 +54,11 @@ function sample(img: Rgba, y: number, x: number, c: number): number {
  * Reads a PNG/JPEG as a one-image batch in the model's layout: resized bilinearly to `size`, scaled to [0, 1],
  * then (x − mean) / std per channel. ImageNet statistics are the usual choice for torchvision models.
  */
-export function readImage(path: string, layout: 'NCHW' | 'NHWC', p: Preprocess & { size: [number, number]; channels: number }): NdArray {
+export function readImage(
+  path: string,
+  layout: 'NCHW' | 'NHWC',
+  p: Preprocess & { size: [number, number]; channels: number },
+): NdArray {
   const img = decode(path);
   const [h, w] = p.size;
   const ch = p.channels;
@@ -92,7 +96,14 @@ export function encodePng(width: number, height: number, rgba: Uint8ClampedArray
 }
 
 /** Zennit-style heatmap of one batch row: channels summed, symmetric bounds (by default), a colour map. */
-export function heatmapPng(t: NdArray, row: number, channelsFirst: boolean, cmap: string, scale = 1, scaling: Scaling = 'symmetric'): Buffer {
+export function heatmapPng(
+  t: NdArray,
+  row: number,
+  channelsFirst: boolean,
+  cmap: string,
+  scale = 1,
+  scaling: Scaling = 'symmetric',
+): Buffer {
   const { height, width, values } = channelSum(t.shape, t.data, row, channelsFirst);
   return encodePng(width, height, heatmapRgba(values, cmap, scaling), scale);
 }

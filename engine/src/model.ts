@@ -47,7 +47,11 @@ export class Model {
     const out = new Map<string, string>();
     for (const id of ids) {
       const node = this.index.get(id);
-      if (!node) fail('UNKNOWN_LAYER', `no layer "${id}" in ${path.basename(this.graph.source)} (layers: ${[...this.index.keys()].slice(0, 12).join(', ')}${this.index.size > 12 ? ', …' : ''})`);
+      if (!node)
+        fail(
+          'UNKNOWN_LAYER',
+          `no layer "${id}" in ${path.basename(this.graph.source)} (layers: ${[...this.index.keys()].slice(0, 12).join(', ')}${this.index.size > 12 ? ', …' : ''})`,
+        );
       out.set(id, node);
     }
     return out;
@@ -94,7 +98,10 @@ function inferShapes(graph: Graph): void {
       node.shape = outputShape(node, inputs);
     } catch (e) {
       if (e instanceof EngineError) throw e;
-      throw new EngineError('SHAPE_MISMATCH', `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`);
+      throw new EngineError(
+        'SHAPE_MISMATCH',
+        `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`,
+      );
     }
     shapes.set(node.output, node.shape);
   }

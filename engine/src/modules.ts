@@ -10,10 +10,35 @@ import type { GraphNode, ModuleType, OpKind } from './graph';
  */
 
 /** Ops an activation module may be spelt with (SiLU: Sigmoid·x; GELU: x/√2, Erf, +1, ·x, ·½; Hardswish …). */
-const NONLINEAR = new Set<OpKind>(['relu', 'leakyRelu', 'elu', 'tanh', 'sigmoid', 'hardSigmoid', 'hardSwish', 'clip', 'erf']);
+const NONLINEAR = new Set<OpKind>([
+  'relu',
+  'leakyRelu',
+  'elu',
+  'tanh',
+  'sigmoid',
+  'hardSigmoid',
+  'hardSwish',
+  'clip',
+  'erf',
+]);
 const ARITHMETIC = new Set<OpKind>(['mul', 'div', 'add', 'sub', 'identity']);
 /** The parts of an attention module (MultiheadAttention's functional forward). */
-const ATTENTION = new Set<OpKind>(['dense', 'matMul', 'softmax', 'reshape', 'transpose', 'mul', 'div', 'add', 'slice', 'gather', 'identity', 'expand', 'where', 'concat']);
+const ATTENTION = new Set<OpKind>([
+  'dense',
+  'matMul',
+  'softmax',
+  'reshape',
+  'transpose',
+  'mul',
+  'div',
+  'add',
+  'slice',
+  'gather',
+  'identity',
+  'expand',
+  'where',
+  'concat',
+]);
 
 /** The module type of a node that is a module of its own (TF.js layers, ONNX without module paths). */
 export function moduleTypeOfOp(node: Pick<GraphNode, 'op' | 'inputs' | 'params'>): ModuleType | undefined {
@@ -120,10 +145,13 @@ function typeModule(group: Group, consumers: Map<string, GraphNode[]>, graphOutp
   }
   const inside = new Set(nodes.map((n) => n.output));
   const external = new Set(nodes.flatMap((n) => n.inputs).filter((i) => !inside.has(i)));
-  const outputs = nodes.filter((n) => n.output === graphOutput || (consumers.get(n.output) ?? []).some((c) => !nodes.includes(c)));
+  const outputs = nodes.filter(
+    (n) => n.output === graphOutput || (consumers.get(n.output) ?? []).some((c) => !nodes.includes(c)),
+  );
   if (external.size !== 1 || outputs.length !== 1) return;
   const ops = new Set(nodes.map((n) => n.op));
-  const activation = [...ops].some((op) => NONLINEAR.has(op)) && [...ops].every((op) => NONLINEAR.has(op) || ARITHMETIC.has(op));
+  const activation =
+    [...ops].some((op) => NONLINEAR.has(op)) && [...ops].every((op) => NONLINEAR.has(op) || ARITHMETIC.has(op));
   const attention = ops.has('softmax') && ops.has('matMul') && [...ops].every((op) => ATTENTION.has(op));
   if (activation || attention) {
     outputs[0].moduleType = 'activation';

@@ -11,15 +11,44 @@ import type { ConvAttrs, PoolAttrs } from './graph';
  * own kernels run.
  */
 interface Addon {
-  conv2d(geometry: Int32Array, x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, weightsId: number): void;
-  conv2dBackwardData(geometry: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array, weightsId: number): void;
+  conv2d(
+    geometry: Int32Array,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    weightsId: number,
+  ): void;
+  conv2dBackwardData(
+    geometry: Int32Array,
+    dy: Float32Array,
+    w: Float32Array,
+    dx: Float32Array,
+    weightsId: number,
+  ): void;
   releaseWeights(weightsId: number): void;
   sum(values: Float32Array): number;
   multiply(a: Float32Array, b: Float32Array, out: Float32Array): void;
   combine(a: Float32Array, ca: number, b: Float32Array, cb: number, out: Float32Array): void;
-  matmul(m: number, k: number, n: number, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, transposeB: boolean): void;
+  matmul(
+    m: number,
+    k: number,
+    n: number,
+    a: Float32Array,
+    b: Float32Array,
+    bias: Float32Array | null,
+    out: Float32Array,
+    transposeB: boolean,
+  ): void;
   maxPoolBackward(geometry: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
-  divideStabilized(g: Float32Array, z: Float32Array, epsilon: number, out: Float32Array, by?: Float32Array, sign?: number): void;
+  divideStabilized(
+    g: Float32Array,
+    z: Float32Array,
+    epsilon: number,
+    out: Float32Array,
+    by?: Float32Array,
+    sign?: number,
+  ): void;
   info(): { library: string; threads: number };
 }
 
@@ -41,7 +70,10 @@ const BACKENDS = ['wasm', 'cpu'] as const;
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
 function candidates(): string[] {
-  return [path.join(__dirname, 'relevance_native.node'), path.join(__dirname, '..', 'native', 'build', 'Release', 'relevance_native.node')];
+  return [
+    path.join(__dirname, 'relevance_native.node'),
+    path.join(__dirname, '..', 'native', 'build', 'Release', 'relevance_native.node'),
+  ];
 }
 
 let addon: Addon | undefined;
@@ -116,7 +148,27 @@ function geometry(x: readonly number[], w: readonly number[], a: LayoutConvAttrs
   const [[top, bottom], [left, right]] = a.pads;
   const ho = Math.floor((h + top + bottom - (dh * (kh - 1) + 1)) / sh) + 1;
   const wo = Math.floor((wd + left + right - (dw * (kw - 1) + 1)) / sw) + 1;
-  return Int32Array.from([n, h, wd, ci, kh, kw, co, a.groups, ho, wo, sh, sw, dh, dw, top, left, bottom, right, channelsFirst ? 1 : 0]);
+  return Int32Array.from([
+    n,
+    h,
+    wd,
+    ci,
+    kh,
+    kw,
+    co,
+    a.groups,
+    ho,
+    wo,
+    sh,
+    sw,
+    dh,
+    dw,
+    top,
+    left,
+    bottom,
+    right,
+    channelsFirst ? 1 : 0,
+  ]);
 }
 
 /** Float32 views of tensors and new outputs, without copies, in each backend's storage. */
@@ -127,7 +179,10 @@ interface Storage {
 
 const STORAGE: Record<(typeof BACKENDS)[number], (backend: tf.KernelBackend) => Storage> = {
   wasm: (backend) => {
-    const b = backend as unknown as { makeOutput(s: number[], d: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+    const b = backend as unknown as {
+      makeOutput(s: number[], d: string): tf.TensorInfo;
+      typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+    };
     return {
       view: (t) => b.typedArrayFromHeap(t),
       allocate: (shape) => {
@@ -137,7 +192,10 @@ const STORAGE: Record<(typeof BACKENDS)[number], (backend: tf.KernelBackend) => 
     };
   },
   cpu: (backend) => {
-    const b = backend as unknown as { data: { get(id: object): { values: Float32Array } }; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
+    const b = backend as unknown as {
+      data: { get(id: object): { values: Float32Array } };
+      makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo;
+    };
     return {
       view: (t) => b.data.get(t.dataId).values,
       allocate: (shape) => {
@@ -169,7 +227,8 @@ function kernelSpecs(native: Addon): KernelSpec[] {
         const g = geometryOf(attrs);
         return inLayout(g, [g[0], g[8], g[9], g[6]]);
       },
-      run: (attrs, [x, w, bias], y) => native.conv2d(geometryOf(attrs), x, w, bias ?? null, y, attrs.weightsId as number),
+      run: (attrs, [x, w, bias], y) =>
+        native.conv2d(geometryOf(attrs), x, w, bias ?? null, y, attrs.weightsId as number),
     },
     {
       name: BACKWARD_DATA,
@@ -211,7 +270,10 @@ function kernelSpecs(native: Addon): KernelSpec[] {
       name: DIVIDE_STABILIZED,
       inputs: ['g', 'z', 'by'],
       outputShape: (_attrs, [g]) => g.shape,
-      run: (attrs, [g, z, by], out) => (by ? native.divideStabilized(g, z, attrs.epsilon as number, out, by, attrs.sign as number) : native.divideStabilized(g, z, attrs.epsilon as number, out)),
+      run: (attrs, [g, z, by], out) =>
+        by
+          ? native.divideStabilized(g, z, attrs.epsilon as number, out, by, attrs.sign as number)
+          : native.divideStabilized(g, z, attrs.epsilon as number, out),
     },
   ];
 }
@@ -256,20 +318,35 @@ export function releasePrepared(ts: Iterable<tf.Tensor>): void {
 }
 
 /** conv(x, w) + bias with the HWIO kernel (in-channels per group); x and the output NCHW when `a.channelsFirst`, else NHWC. */
-export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, a: LayoutConvAttrs): tf.Tensor4D {
+export function nativeConv2d(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  bias: tf.Tensor | undefined,
+  a: LayoutConvAttrs,
+): tf.Tensor4D {
   const inputs: tf.NamedTensorMap = bias ? { x, filter: w, bias } : { x, filter: w };
   const attrs = { geometry: geometry(x.shape, w.shape, a), weightsId: longLived.get(w) ?? 0 };
   return tf.engine().runKernel(FORWARD, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /** The input gradient of conv(·, w) for the output gradient dy; xShape, dy and the result NCHW when `a.channelsFirst`, else NHWC. */
-export function nativeConv2dInputGrad(xShape: readonly number[], w: tf.Tensor4D, a: LayoutConvAttrs, dy: tf.Tensor4D): tf.Tensor4D {
+export function nativeConv2dInputGrad(
+  xShape: readonly number[],
+  w: tf.Tensor4D,
+  a: LayoutConvAttrs,
+  dy: tf.Tensor4D,
+): tf.Tensor4D {
   const attrs = { geometry: geometry(xShape, w.shape, a), weightsId: longLived.get(w) ?? 0 };
   return tf.engine().runKernel(BACKWARD_DATA, { dy, filter: w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /** a · b + bias (a: [m, k], b: [k, n]), or a · bᵀ (b: [n, k]) with transposeB. */
-export function nativeMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | undefined, transposeB = false): tf.Tensor2D {
+export function nativeMatMul(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  bias: tf.Tensor | undefined,
+  transposeB = false,
+): tf.Tensor2D {
   const inputs: tf.NamedTensorMap = bias ? { a, b, bias } : { a, b };
   return tf.engine().runKernel(MATMUL, inputs, { m: a.shape[0], k: a.shape[1], transposeB }) as tf.Tensor2D;
 }
@@ -284,8 +361,23 @@ export function nativeMaxPoolBackward(x: tf.Tensor4D, p: LayoutPoolAttrs, dy: tf
   const [n, h, w, c] = channelsFirst ? [x.shape[0], x.shape[2], x.shape[3], x.shape[1]] : x.shape;
   const [ho, wo] = channelsFirst ? [dy.shape[2], dy.shape[3]] : [dy.shape[1], dy.shape[2]];
   const dyc = channelsFirst ? dy.shape[1] : dy.shape[3];
-  tf.util.assert(dy.shape[0] === n && dyc === c, () => `max-pool gradient: dy [${dy.shape}] does not match x [${x.shape}] (${channelsFirst ? 'NCHW' : 'NHWC'})`);
-  const geometry = Int32Array.from([n, h, w, c, ho, wo, ...p.kernel, ...p.strides, p.pads[0][0], p.pads[1][0], channelsFirst ? 1 : 0]);
+  tf.util.assert(
+    dy.shape[0] === n && dyc === c,
+    () => `max-pool gradient: dy [${dy.shape}] does not match x [${x.shape}] (${channelsFirst ? 'NCHW' : 'NHWC'})`,
+  );
+  const geometry = Int32Array.from([
+    n,
+    h,
+    w,
+    c,
+    ho,
+    wo,
+    ...p.kernel,
+    ...p.strides,
+    p.pads[0][0],
+    p.pads[1][0],
+    channelsFirst ? 1 : 0,
+  ]);
   return tf.engine().runKernel(MAX_POOL_BACKWARD, { x, dy }, { geometry } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
@@ -300,7 +392,12 @@ export function nativeCombine(a: tf.Tensor, ca: number, b: tf.Tensor, cb: number
 }
 
 /** m·g / (z + ε·sign(z)) with sign(0) = +1 in one pass, m = 1 or the mask [sign·by > 0]; all of one shape. */
-export function nativeDivideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon: number, mask?: { by: tf.Tensor; sign: 1 | -1 }): tf.Tensor {
+export function nativeDivideStabilized(
+  g: tf.Tensor,
+  z: tf.Tensor,
+  epsilon: number,
+  mask?: { by: tf.Tensor; sign: 1 | -1 },
+): tf.Tensor {
   const inputs: tf.NamedTensorMap = mask ? { g, z, by: mask.by } : { g, z };
   return tf.engine().runKernel(DIVIDE_STABILIZED, inputs, { epsilon, sign: mask?.sign ?? 1 }) as tf.Tensor;
 }

@@ -25,7 +25,11 @@ export function parseNpy(buf: Buffer, name = 'buffer'): NdArray {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) fail('BAD_INPUT', `${name}: malformed .npy header`);
   if (fortran) fail('BAD_INPUT', `${name}: Fortran-ordered .npy is not supported`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   const n = size(shape);
   const body = buf.subarray(start + headerLen);
   const readers: Record<string, [number, (o: number) => number]> = {
@@ -38,7 +42,8 @@ export function parseNpy(buf: Buffer, name = 'buffer'): NdArray {
   const reader = readers[descr];
   if (!reader) fail('BAD_INPUT', `${name}: unsupported .npy dtype ${descr}`);
   const [width, read] = reader;
-  if (body.length < n * width) fail('BAD_INPUT', `${name}: .npy data is truncated (${body.length} of ${n * width} bytes)`);
+  if (body.length < n * width)
+    fail('BAD_INPUT', `${name}: .npy data is truncated (${body.length} of ${n * width} bytes)`);
   const data = new Float32Array(n);
   if (descr === '<f4') {
     data.set(new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + n * 4)));

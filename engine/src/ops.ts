@@ -9,7 +9,12 @@ import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul, nativ
 export type Forward = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>) => tf.Tensor;
 
 /** Vector-Jacobian product: the gradient at each input, given the gradient at the output. */
-export type Vjp = (node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>, dy: tf.Tensor) => tf.Tensor[];
+export type Vjp = (
+  node: GraphNode,
+  inputs: tf.Tensor[],
+  params: Record<string, tf.Tensor>,
+  dy: tf.Tensor,
+) => tf.Tensor[];
 
 export interface OpImpl {
   forward: Forward;
@@ -20,9 +25,20 @@ export interface OpImpl {
 }
 
 /** Output shape of a convolution or pooling window over [n, c, h, w] (or [n, h, w, c]). */
-function windowShape([n, a, b, c]: number[], channelsFirst: boolean | undefined, channels: number, kernel: number[], strides: number[], pads: [number, number][], dilations = [1, 1], ceil?: boolean): number[] {
+function windowShape(
+  [n, a, b, c]: number[],
+  channelsFirst: boolean | undefined,
+  channels: number,
+  kernel: number[],
+  strides: number[],
+  pads: [number, number][],
+  dilations = [1, 1],
+  ceil?: boolean,
+): number[] {
   const [h, w] = channelsFirst ? [b, c] : [a, b];
-  const [ho, wo] = [0, 1].map((i) => poolExtent([h, w][i], dilations[i] * (kernel[i] - 1) + 1, strides[i], pads[i], ceil).out);
+  const [ho, wo] = [0, 1].map(
+    (i) => poolExtent([h, w][i], dilations[i] * (kernel[i] - 1) + 1, strides[i], pads[i], ceil).out,
+  );
   return channelsFirst ? [n, channels, ho, wo] : [n, ho, wo, channels];
 }
 const sameShape = (_n: GraphNode, [x]: number[][]) => x;
@@ -36,10 +52,14 @@ export function setRunBatch(batch: number): void {
 const TO_NHWC = [0, 2, 3, 1];
 const TO_NCHW = [0, 3, 1, 2];
 const toNhwc = (t: tf.Tensor, channelsFirst?: boolean) => (channelsFirst ? tf.transpose(t, TO_NHWC) : t) as tf.Tensor4D;
-const fromNhwc = (t: tf.Tensor, channelsFirst?: boolean) => (channelsFirst ? tf.transpose(t, TO_NCHW) : t) as tf.Tensor4D;
-const nhwcShape = (s: readonly number[], channelsFirst?: boolean) => (channelsFirst ? [s[0], s[2], s[3], s[1]] : [...s]);
+const fromNhwc = (t: tf.Tensor, channelsFirst?: boolean) =>
+  (channelsFirst ? tf.transpose(t, TO_NCHW) : t) as tf.Tensor4D;
+const nhwcShape = (s: readonly number[], channelsFirst?: boolean) =>
+  channelsFirst ? [s[0], s[2], s[3], s[1]] : [...s];
 
-function explicitPad(pads: [[number, number], [number, number]]): [[number, number], [number, number], [number, number], [number, number]] {
+function explicitPad(
+  pads: [[number, number], [number, number]],
+): [[number, number], [number, number], [number, number], [number, number]] {
   return [[0, 0], pads[0], pads[1], [0, 0]];
 }
 
@@ -60,7 +80,10 @@ function conv2dNhwc(x: tf.Tensor4D, w: tf.Tensor4D, a: ConvAttrs): tf.Tensor4D {
   }
   const xs = tf.split(x, a.groups, 3) as tf.Tensor4D[];
   const ws = tf.split(w, a.groups, 3) as tf.Tensor4D[];
-  return tf.concat(xs.map((xi, i) => tf.conv2d(xi, ws[i], a.strides, explicitPad(a.pads), 'NHWC', a.dilations)), 3);
+  return tf.concat(
+    xs.map((xi, i) => tf.conv2d(xi, ws[i], a.strides, explicitPad(a.pads), 'NHWC', a.dilations)),
+    3,
+  );
 }
 
 /** Inserts (stride − 1) zeros between neighbouring rows and columns (two 4-D pads: wasm pads 6-D slowly). */
@@ -68,8 +91,18 @@ function dilateSpatial(dy: tf.Tensor4D, strides: [number, number]): tf.Tensor4D 
   const [sh, sw] = strides;
   if (sh === 1 && sw === 1) return dy;
   const [n, h, w, c] = dy.shape;
-  const rows = tf.pad(tf.reshape(dy, [n * h, 1, w, c]), [[0, 0], [0, sh - 1], [0, 0], [0, 0]]);
-  const cols = tf.pad(tf.reshape(rows, [n * h * sh, w, 1, c]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]);
+  const rows = tf.pad(tf.reshape(dy, [n * h, 1, w, c]), [
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, 0],
+  ]);
+  const cols = tf.pad(tf.reshape(rows, [n * h * sh, w, 1, c]), [
+    [0, 0],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   const full = tf.reshape(cols, [n, h * sh, w * sw, c]);
   return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
 }
@@ -99,32 +132,67 @@ function conv2dInputGradNhwc(xShape: number[], w: tf.Tensor4D, a: ConvAttrs, dy:
   const span = [dh * (kh - 1), dw * (kw - 1)];
   // a 1×1 kernel is pointwise: apply it before spreading the gradient over the strided grid (stride² less work)
   const pointwise = kh === 1 && kw === 1 && a.groups === 1;
-  const d = dilateSpatial(pointwise ? tf.conv2d(dy, tf.transpose(w, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC') : dy, a.strides);
+  const d = dilateSpatial(
+    pointwise ? tf.conv2d(dy, tf.transpose(w, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC') : dy,
+    a.strides,
+  );
   const before = [span[0] - a.pads[0][0], span[1] - a.pads[1][0]];
   const after = [xShape[1] + span[0] - before[0] - d.shape[1], xShape[2] + span[1] - before[1] - d.shape[2]];
   // Cropping (negative padding) happens when padding exceeds the kernel span: slice first, then pad.
   const crop = [Math.max(0, -before[0]), Math.max(0, -before[1]), Math.max(0, -after[0]), Math.max(0, -after[1])];
-  const cropped = tf.slice(d, [0, crop[0], crop[1], 0], [-1, d.shape[1] - crop[0] - crop[2], d.shape[2] - crop[1] - crop[3], -1]);
-  const padded = tf.pad(cropped, [[0, 0], [Math.max(0, before[0]), Math.max(0, after[0])], [Math.max(0, before[1]), Math.max(0, after[1])], [0, 0]]);
+  const cropped = tf.slice(
+    d,
+    [0, crop[0], crop[1], 0],
+    [-1, d.shape[1] - crop[0] - crop[2], d.shape[2] - crop[1] - crop[3], -1],
+  );
+  const padded = tf.pad(cropped, [
+    [0, 0],
+    [Math.max(0, before[0]), Math.max(0, after[0])],
+    [Math.max(0, before[1]), Math.max(0, after[1])],
+    [0, 0],
+  ]);
   if (pointwise) return padded as tf.Tensor4D;
   const flipped = flipSpatial(w);
   const inC = xShape[3];
   if (a.groups === 1) {
-    return tf.conv2d(padded as tf.Tensor4D, tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', a.dilations);
+    return tf.conv2d(
+      padded as tf.Tensor4D,
+      tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D,
+      1,
+      'valid',
+      'NHWC',
+      a.dilations,
+    );
   }
   if (a.groups === inC && w.shape[2] === 1 && w.shape[3] === inC) {
-    return tf.depthwiseConv2d(padded as tf.Tensor4D, tf.reshape(flipped, [kh, kw, inC, 1]) as tf.Tensor4D, 1, 'valid', 'NHWC', a.dilations);
+    return tf.depthwiseConv2d(
+      padded as tf.Tensor4D,
+      tf.reshape(flipped, [kh, kw, inC, 1]) as tf.Tensor4D,
+      1,
+      'valid',
+      'NHWC',
+      a.dilations,
+    );
   }
   const ds = tf.split(padded, a.groups, 3) as tf.Tensor4D[];
   const ws = tf.split(flipped, a.groups, 3) as tf.Tensor4D[];
-  return tf.concat(ds.map((di, i) => tf.conv2d(di, tf.transpose(ws[i], [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', a.dilations)), 3);
+  return tf.concat(
+    ds.map((di, i) => tf.conv2d(di, tf.transpose(ws[i], [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', a.dilations)),
+    3,
+  );
 }
 
 /**
  * Output size of a pooling window along one axis, and how far its last window hangs over the far edge (ceil
  * mode), as PyTorch computes it: a last window that would start in the padding is dropped.
  */
-function poolExtent(size: number, kernel: number, stride: number, [before, after]: [number, number], ceil?: boolean): { out: number; overhang: number } {
+function poolExtent(
+  size: number,
+  kernel: number,
+  stride: number,
+  [before, after]: [number, number],
+  ceil?: boolean,
+): { out: number; overhang: number } {
   const span = size + before + after - kernel;
   let out = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
   if (ceil && (out - 1) * stride >= size + before) out--;
@@ -132,10 +200,20 @@ function poolExtent(size: number, kernel: number, stride: number, [before, after
 }
 
 /** The explicit pads plus the ceil-mode overhang at the bottom and the right. */
-function poolPads(p: PoolAttrs, h: number, w: number): { pads: [[number, number], [number, number]]; overhang: boolean } {
+function poolPads(
+  p: PoolAttrs,
+  h: number,
+  w: number,
+): { pads: [[number, number], [number, number]]; overhang: boolean } {
   const rows = poolExtent(h, p.kernel[0], p.strides[0], p.pads[0], p.ceilMode);
   const cols = poolExtent(w, p.kernel[1], p.strides[1], p.pads[1], p.ceilMode);
-  return { pads: [[p.pads[0][0], p.pads[0][1] + rows.overhang], [p.pads[1][0], p.pads[1][1] + cols.overhang]], overhang: rows.overhang + cols.overhang > 0 };
+  return {
+    pads: [
+      [p.pads[0][0], p.pads[0][1] + rows.overhang],
+      [p.pads[1][0], p.pads[1][1] + cols.overhang],
+    ],
+    overhang: rows.overhang + cols.overhang > 0,
+  };
 }
 
 function poolNhwc(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4D {
@@ -152,8 +230,14 @@ function poolNhwc(x: tf.Tensor4D, p: PoolAttrs, kind: 'max' | 'avg'): tf.Tensor4
   const ones = tf.onesLike(tf.slice(x, [0, 0, 0, 0], [1, -1, -1, 1]));
   const counted = p.countIncludePad ? tf.pad(ones, explicitPad(p.pads), 1) : ones;
   const extra: [[number, number], [number, number]] = p.countIncludePad
-    ? [[0, pads[0][1] - p.pads[0][1]], [0, pads[1][1] - p.pads[1][1]]]
-    : [[pads[0][0], pads[0][1]], [pads[1][0], pads[1][1]]];
+    ? [
+        [0, pads[0][1] - p.pads[0][1]],
+        [0, pads[1][1] - p.pads[1][1]],
+      ]
+    : [
+        [pads[0][0], pads[0][1]],
+        [pads[1][0], pads[1][1]],
+      ];
   const counts = tf.avgPool(tf.pad(counted, explicitPad(extra)) as tf.Tensor4D, p.kernel, p.strides, 'valid');
   return tf.div(mean, counts);
 }
@@ -206,7 +290,9 @@ function maxPoolInputGrad(x: tf.Tensor4D, p: PoolAttrs, dy: tf.Tensor4D): tf.Ten
 /** Resolves a reshape target: 0 copies the input's dimension (ONNX), −1 takes the rest; batch entries scale. */
 function resolveShape(node: GraphNode, inShape: readonly number[]): number[] {
   const { shape = [], batchDims = [] } = node.attrs;
-  return shape.map((d, i) => (batchDims.includes(i) ? d * runBatch : d === 0 && node.op === 'reshape' ? inShape[i] : d));
+  return shape.map((d, i) =>
+    batchDims.includes(i) ? d * runBatch : d === 0 && node.op === 'reshape' ? inShape[i] : d,
+  );
 }
 
 /**
@@ -221,7 +307,9 @@ function operands(node: GraphNode, inputs: tf.Tensor[], params: Record<string, t
   return out;
 }
 
-const unary = (f: (x: tf.Tensor, node: GraphNode) => tf.Tensor): OpImpl => ({ forward: (n, xs, p) => f(operands(n, xs, p)[0], n) });
+const unary = (f: (x: tf.Tensor, node: GraphNode) => tf.Tensor): OpImpl => ({
+  forward: (n, xs, p) => f(operands(n, xs, p)[0], n),
+});
 const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => ({
   forward: (n, xs, p) => {
     const [a, b] = operands(n, xs, p);
@@ -260,7 +348,11 @@ function sliceIndices(shape: readonly number[], n: GraphNode): number[][] {
 function slice(x: tf.Tensor, n: GraphNode): tf.Tensor {
   const picked = sliceIndices(x.shape, n);
   const contiguous = (p: number[]) => p.every((v, k) => v === p[0] + k);
-  let y = tf.slice(x, picked.map((p) => (contiguous(p) ? (p[0] ?? 0) : 0)), picked.map((p, a) => (contiguous(p) ? p.length : x.shape[a])));
+  let y = tf.slice(
+    x,
+    picked.map((p) => (contiguous(p) ? (p[0] ?? 0) : 0)),
+    picked.map((p, a) => (contiguous(p) ? p.length : x.shape[a])),
+  );
   picked.forEach((p, a) => {
     if (!contiguous(p)) y = tf.gather(y, tf.tensor1d(p, 'int32'), a);
   });
@@ -292,7 +384,8 @@ function sliceGrad(x: tf.Tensor, n: GraphNode, dy: tf.Tensor): tf.Tensor {
 function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
   const [lhs, rhs] = equation.replace(/\s/g, '').split('->');
   const ins = lhs.split(',');
-  if (ins.length !== xs.length || ins.length > 2 || rhs === undefined || lhs.includes('.')) throw new Error(`einsum "${equation}" is not supported (one or two operands, explicit output, no ellipsis)`);
+  if (ins.length !== xs.length || ins.length > 2 || rhs === undefined || lhs.includes('.'))
+    throw new Error(`einsum "${equation}" is not supported (one or two operands, explicit output, no ellipsis)`);
   const labels = ins.map((s) => [...s]);
   const out = [...rhs];
   // sum out labels that appear in one operand only and not in the output
@@ -304,17 +397,39 @@ function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
   });
   const size = (k: number, l: string) => reduced[k].shape[labels[k].indexOf(l)];
   const prod = (k: number, ls: string[]) => ls.reduce((s, l) => s * size(k, l), 1);
-  if (reduced.length === 1) return tf.transpose(reduced[0], out.map((l) => labels[0].indexOf(l)));
+  if (reduced.length === 1)
+    return tf.transpose(
+      reduced[0],
+      out.map((l) => labels[0].indexOf(l)),
+    );
   const [a, b] = labels;
   const batch = a.filter((l) => b.includes(l) && out.includes(l));
   const contracted = a.filter((l) => b.includes(l) && !out.includes(l));
   const freeA = a.filter((l) => !b.includes(l));
   const freeB = b.filter((l) => !a.includes(l));
-  const am = tf.reshape(tf.transpose(reduced[0], [...batch, ...freeA, ...contracted].map((l) => a.indexOf(l))), [prod(0, batch), prod(0, freeA), prod(0, contracted)]);
-  const bm = tf.reshape(tf.transpose(reduced[1], [...batch, ...contracted, ...freeB].map((l) => b.indexOf(l))), [prod(1, batch), prod(1, contracted), prod(1, freeB)]);
+  const am = tf.reshape(
+    tf.transpose(
+      reduced[0],
+      [...batch, ...freeA, ...contracted].map((l) => a.indexOf(l)),
+    ),
+    [prod(0, batch), prod(0, freeA), prod(0, contracted)],
+  );
+  const bm = tf.reshape(
+    tf.transpose(
+      reduced[1],
+      [...batch, ...contracted, ...freeB].map((l) => b.indexOf(l)),
+    ),
+    [prod(1, batch), prod(1, contracted), prod(1, freeB)],
+  );
   const order = [...batch, ...freeA, ...freeB];
-  const y = tf.reshape(tf.matMul(am as tf.Tensor3D, bm as tf.Tensor3D), order.map((l) => (a.includes(l) ? size(0, l) : size(1, l))));
-  return tf.transpose(y, out.map((l) => order.indexOf(l)));
+  const y = tf.reshape(
+    tf.matMul(am as tf.Tensor3D, bm as tf.Tensor3D),
+    order.map((l) => (a.includes(l) ? size(0, l) : size(1, l))),
+  );
+  return tf.transpose(
+    y,
+    out.map((l) => order.indexOf(l)),
+  );
 }
 
 export const OPS: Record<OpKind, OpImpl> = {
@@ -322,19 +437,33 @@ export const OPS: Record<OpKind, OpImpl> = {
     shape: (n, [x]) => {
       const a = n.attrs.conv!;
       const w = n.params.weight.shape as number[];
-      if ((a.channelsFirst ? x[1] : x[3]) !== w[2] * a.groups) throw new Error(`the input has ${a.channelsFirst ? x[1] : x[3]} channels, the kernel takes ${w[2] * a.groups}`);
+      if ((a.channelsFirst ? x[1] : x[3]) !== w[2] * a.groups)
+        throw new Error(`the input has ${a.channelsFirst ? x[1] : x[3]} channels, the kernel takes ${w[2] * a.groups}`);
       return windowShape(x, a.channelsFirst, w[3], [w[0], w[1]], a.strides, a.pads, a.dilations);
     },
     forward: (n, [x], p) => {
       const a = n.attrs.conv!;
       if (nativeKernels()) return nativeConv2d(x as tf.Tensor4D, p.weight as tf.Tensor4D, p.bias, a);
       const bias = p.bias && a.channelsFirst ? tf.reshape(p.bias, [-1, 1, 1]) : p.bias;
-      return addBias(fromNhwc(conv2dNhwc(toNhwc(x, a.channelsFirst), p.weight as tf.Tensor4D, a), a.channelsFirst), bias);
+      return addBias(
+        fromNhwc(conv2dNhwc(toNhwc(x, a.channelsFirst), p.weight as tf.Tensor4D, a), a.channelsFirst),
+        bias,
+      );
     },
     vjp: (n, [x], p, dy) => {
       const a = n.attrs.conv!;
       if (nativeKernels()) return [nativeConv2dInputGrad(x.shape, p.weight as tf.Tensor4D, a, dy as tf.Tensor4D)];
-      return [fromNhwc(conv2dInputGradNhwc(nhwcShape(x.shape, a.channelsFirst), p.weight as tf.Tensor4D, a, toNhwc(dy, a.channelsFirst)), a.channelsFirst)];
+      return [
+        fromNhwc(
+          conv2dInputGradNhwc(
+            nhwcShape(x.shape, a.channelsFirst),
+            p.weight as tf.Tensor4D,
+            a,
+            toNhwc(dy, a.channelsFirst),
+          ),
+          a.channelsFirst,
+        ),
+      ];
     },
   },
   // x · W + b over the last axis, for inputs of any rank (PyTorch's Linear)
@@ -347,20 +476,28 @@ export const OPS: Record<OpKind, OpImpl> = {
     forward: (_n, [x], p) => {
       const k = x.shape[x.rank - 1];
       const x2 = tf.reshape(x, [-1, k]) as tf.Tensor2D;
-      const y = nativeKernels() ? nativeMatMul(x2, p.weight as tf.Tensor2D, p.bias) : addBias(tf.matMul(x2, p.weight as tf.Tensor2D), p.bias);
+      const y = nativeKernels()
+        ? nativeMatMul(x2, p.weight as tf.Tensor2D, p.bias)
+        : addBias(tf.matMul(x2, p.weight as tf.Tensor2D), p.bias);
       return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), p.weight.shape[1]!]);
     },
     vjp: (_n, [x], p, dy) => {
       const dy2 = tf.reshape(dy, [-1, p.weight.shape[1]!]) as tf.Tensor2D;
       // wasm's matMul with transposeB is several times slower than a transpose and a plain product
-      const dx = nativeKernels() ? nativeMatMul(dy2, p.weight as tf.Tensor2D, undefined, true) : tf.matMul(dy2, tf.transpose(p.weight) as tf.Tensor2D);
+      const dx = nativeKernels()
+        ? nativeMatMul(dy2, p.weight as tf.Tensor2D, undefined, true)
+        : tf.matMul(dy2, tf.transpose(p.weight) as tf.Tensor2D);
       return [x.rank === 2 ? dx : tf.reshape(dx, x.shape)];
     },
   },
   matMul: binary((a, b) => tf.matMul(a, b)),
   relu: { ...unary((x) => tf.relu(x)), shape: sameShape },
   leakyRelu: unary((x, n) => tf.leakyRelu(x, n.attrs.alpha ?? 0.01)),
-  elu: unary((x, n) => ((n.attrs.alpha ?? 1) === 1 ? tf.elu(x) : tf.where(tf.greater(x, 0), x, tf.mul(n.attrs.alpha!, tf.sub(tf.exp(x), 1))))),
+  elu: unary((x, n) =>
+    (n.attrs.alpha ?? 1) === 1
+      ? tf.elu(x)
+      : tf.where(tf.greater(x, 0), x, tf.mul(n.attrs.alpha!, tf.sub(tf.exp(x), 1))),
+  ),
   tanh: unary((x) => tf.tanh(x)),
   sigmoid: unary((x) => tf.sigmoid(x)),
   // max(0, min(1, αx + β)); PyTorch's gradient is zero at the bounds, as autodiff of the clip below is not: exact
@@ -368,13 +505,24 @@ export const OPS: Record<OpKind, OpImpl> = {
     forward: (n, [x]) => tf.clipByValue(tf.add(tf.mul(x, n.attrs.alpha ?? 0.2), n.attrs.beta ?? 0.5), 0, 1),
     vjp: (n, [x], _p, dy) => {
       const z = tf.add(tf.mul(x, n.attrs.alpha ?? 0.2), n.attrs.beta ?? 0.5);
-      return [tf.mul(tf.mul(dy, tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), 'float32')), n.attrs.alpha ?? 0.2)];
+      return [
+        tf.mul(tf.mul(dy, tf.cast(tf.logicalAnd(tf.greater(z, 0), tf.less(z, 1)), 'float32')), n.attrs.alpha ?? 0.2),
+      ];
     },
   },
   // x · hardsigmoid(x) with α = 1/6, β = 1/2; PyTorch's gradient: 0 below −3, x/3 + 1/2 up to 3 (inclusive), 1 above
   hardSwish: {
     forward: (_n, [x]) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1)),
-    vjp: (_n, [x], _p, dy) => [tf.mul(dy, tf.where(tf.less(x, -3), tf.zerosLike(x), tf.where(tf.lessEqual(x, 3), tf.add(tf.div(x, 3), 0.5), tf.onesLike(x))))],
+    vjp: (_n, [x], _p, dy) => [
+      tf.mul(
+        dy,
+        tf.where(
+          tf.less(x, -3),
+          tf.zerosLike(x),
+          tf.where(tf.lessEqual(x, 3), tf.add(tf.div(x, 3), 0.5), tf.onesLike(x)),
+        ),
+      ),
+    ],
   },
   // PyTorch's hardtanh/ReLU6 gradient passes strictly inside the bounds
   clip: {
@@ -397,23 +545,41 @@ export const OPS: Record<OpKind, OpImpl> = {
   maxPool: {
     shape: (n, [x]) => {
       const p = n.attrs.pool!;
-      return windowShape(x, p.channelsFirst, p.channelsFirst ? x[1] : x[3], p.kernel, p.strides, p.pads, [1, 1], p.ceilMode);
+      return windowShape(
+        x,
+        p.channelsFirst,
+        p.channelsFirst ? x[1] : x[3],
+        p.kernel,
+        p.strides,
+        p.pads,
+        [1, 1],
+        p.ceilMode,
+      );
     },
-    forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'max'), n.attrs.pool!.channelsFirst),
+    forward: (n, [x]) =>
+      fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'max'), n.attrs.pool!.channelsFirst),
     vjp: (n, [x], _p, dy) => [
-      nativeKernels() ? nativeMaxPoolBackward(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D) : maxPoolInputGrad(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D),
+      nativeKernels()
+        ? nativeMaxPoolBackward(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D)
+        : maxPoolInputGrad(x as tf.Tensor4D, n.attrs.pool!, dy as tf.Tensor4D),
     ],
   },
   avgPool: {
     shape: (n, inputs) => OPS.maxPool.shape!(n, inputs),
-    forward: (n, [x]) => fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'avg'), n.attrs.pool!.channelsFirst),
+    forward: (n, [x]) =>
+      fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'avg'), n.attrs.pool!.channelsFirst),
   },
   globalAvgPool: {
     forward: (n, [x]) => tf.mean(x, n.attrs.axes!, n.attrs.keepDims ?? true),
     vjp: (n, [x], _p, dy) => {
       const axes = n.attrs.axes!;
       const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-      return [tf.div(tf.mul(tf.onesLike(x), tf.reshape(dy, kept)), axes.reduce((s, a) => s * x.shape[a], 1))];
+      return [
+        tf.div(
+          tf.mul(tf.onesLike(x), tf.reshape(dy, kept)),
+          axes.reduce((s, a) => s * x.shape[a], 1),
+        ),
+      ];
     },
   },
   reduceMean: unary((x, n) => tf.mean(x, n.attrs.axes, n.attrs.keepDims ?? true)),
@@ -430,12 +596,17 @@ export const OPS: Record<OpKind, OpImpl> = {
       return tf.add(tf.mul(tf.sub(x, mean), tf.div(scale, tf.sqrt(tf.add(variance, epsilon)))), offset);
     },
   },
-  layerNorm: { shape: sameShape, forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias) },
+  layerNorm: {
+    shape: sameShape,
+    forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias),
+  },
   add: {
     forward: (n, xs, p) => operands(n, xs, p).reduce((a, b) => tf.add(a, b)),
     // each summand's gradient is the output's (autodiff for broadcasting sums)
     vjp: (n, xs, p, dy) =>
-      Object.keys(p).length === 0 && xs.every((x) => tf.util.arraysEqual(x.shape, dy.shape)) ? xs.map(() => dy) : tf.grads((...ts: tf.Tensor[]) => OPS.add.forward(n, ts, p))(xs, dy),
+      Object.keys(p).length === 0 && xs.every((x) => tf.util.arraysEqual(x.shape, dy.shape))
+        ? xs.map(() => dy)
+        : tf.grads((...ts: tf.Tensor[]) => OPS.add.forward(n, ts, p))(xs, dy),
   },
   sub: binary((a, b) => tf.sub(a, b)),
   mul: binary((a, b) => tf.mul(a, b)),
@@ -451,7 +622,11 @@ export const OPS: Record<OpKind, OpImpl> = {
     vjp: (n, xs, p, dy) => {
       if (Object.keys(p).length > 0) return tf.grads((...ts: tf.Tensor[]) => OPS.concat.forward(n, ts, p))(xs, dy);
       const axis = positiveAxis(n.attrs.axis!, dy.rank);
-      return tf.split(dy, xs.map((x) => x.shape[axis]), axis);
+      return tf.split(
+        dy,
+        xs.map((x) => x.shape[axis]),
+        axis,
+      );
     },
   },
   reshape: unary((x, n) => tf.reshape(x, resolveShape(n, x.shape))),
@@ -464,7 +639,9 @@ export const OPS: Record<OpKind, OpImpl> = {
       const idx = n.attrs.indices!.map((i) => (i < 0 ? i + x.shape[axis] : i));
       const y = tf.gather(x, tf.tensor1d(idx, 'int32'), axis);
       const indexShape = n.attrs.indexShape ?? [idx.length];
-      return indexShape.length === 1 ? y : tf.reshape(y, [...x.shape.slice(0, axis), ...indexShape, ...x.shape.slice(axis + 1)]);
+      return indexShape.length === 1
+        ? y
+        : tf.reshape(y, [...x.shape.slice(0, axis), ...indexShape, ...x.shape.slice(axis + 1)]);
     },
     // the gradient adds each picked slice back where it came from (TF.js's needs a kernel wasm lacks)
     vjp: (n, [x], _p, dy) => {
@@ -490,12 +667,18 @@ export const OPS: Record<OpKind, OpImpl> = {
     const rank = Math.max(target.length, x.rank);
     const xs = [...Array(rank - x.rank).fill(1), ...x.shape];
     const ts = [...Array(rank - target.length).fill(1), ...target];
-    return tf.broadcastTo(tf.reshape(x, xs), xs.map((d, i) => Math.max(d, ts[i])));
+    return tf.broadcastTo(
+      tf.reshape(x, xs),
+      xs.map((d, i) => Math.max(d, ts[i])),
+    );
   }),
   where: {
     forward: (n, xs, p) => {
       const [c, a, b] = operands(n, xs, p);
-      const shape = tf.broadcast_util.assertAndGetBroadcastShape(tf.broadcast_util.assertAndGetBroadcastShape(c.shape, a.shape), b.shape);
+      const shape = tf.broadcast_util.assertAndGetBroadcastShape(
+        tf.broadcast_util.assertAndGetBroadcastShape(c.shape, a.shape),
+        b.shape,
+      );
       return tf.where(tf.broadcastTo(tf.cast(c, 'bool'), shape), tf.broadcastTo(a, shape), tf.broadcastTo(b, shape));
     },
   },
@@ -503,14 +686,29 @@ export const OPS: Record<OpKind, OpImpl> = {
   pad: unary((x, n) => tf.pad(x, n.attrs.paddings!, n.attrs.value ?? 0)),
   cast: unary((x, n) => (x.dtype === (n.attrs.dtype ?? 'float32') ? x : tf.cast(x, n.attrs.dtype ?? 'float32'))),
   // constant-only ops (folded at load time)
-  range: { forward: (n) => tf.range(n.attrs.range![0], n.attrs.range![1], n.attrs.range![2], n.attrs.dtype === 'int32' ? 'int32' : 'float32') },
-  constantOfShape: { forward: (n) => tf.fill(n.attrs.shape!, n.attrs.value ?? 0, n.attrs.dtype === 'int32' ? 'int32' : 'float32') },
+  range: {
+    forward: (n) =>
+      tf.range(
+        n.attrs.range![0],
+        n.attrs.range![1],
+        n.attrs.range![2],
+        n.attrs.dtype === 'int32' ? 'int32' : 'float32',
+      ),
+  },
+  constantOfShape: {
+    forward: (n) => tf.fill(n.attrs.shape!, n.attrs.value ?? 0, n.attrs.dtype === 'int32' ? 'int32' : 'float32'),
+  },
   equal: binary((a, b) => tf.equal(a, b)),
   not: unary((x) => tf.logicalNot(tf.cast(x, 'bool'))),
 };
 
 /** Gradient at each input of `node` given `dy`, with the given (possibly modified) parameters. */
-export function vjp(node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor>, dy: tf.Tensor): tf.Tensor[] {
+export function vjp(
+  node: GraphNode,
+  inputs: tf.Tensor[],
+  params: Record<string, tf.Tensor>,
+  dy: tf.Tensor,
+): tf.Tensor[] {
   const impl = OPS[node.op];
   if (impl.vjp) return impl.vjp(node, inputs, params, dy);
   const f = (...xs: tf.Tensor[]) => impl.forward(node, xs, params);
@@ -521,9 +719,18 @@ export function vjp(node: GraphNode, inputs: tf.Tensor[], params: Record<string,
 export function outputShape(node: GraphNode, inputs: number[][]): number[] {
   const impl = OPS[node.op];
   if (impl.shape) return impl.shape(node, inputs);
-  return tf.tidy(() => [...forward(node, inputs.map((s) => tf.zeros(s))).shape]);
+  return tf.tidy(() => [
+    ...forward(
+      node,
+      inputs.map((s) => tf.zeros(s)),
+    ).shape,
+  ]);
 }
 
-export function forward(node: GraphNode, inputs: tf.Tensor[], params: Record<string, tf.Tensor> = node.params): tf.Tensor {
+export function forward(
+  node: GraphNode,
+  inputs: tf.Tensor[],
+  params: Record<string, tf.Tensor> = node.params,
+): tf.Tensor {
   return OPS[node.op].forward(node, inputs, params);
 }

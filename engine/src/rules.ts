@@ -63,7 +63,12 @@ export function stabilize(z: tf.Tensor, epsilon = 1e-6): tf.Tensor {
  * sign·by > 0 (Gamma's split by the output's sign), as Zennit writes it: (g · [sign·by > 0]) / stabilize(z).
  * One native pass when the addon is there.
  */
-export function divideStabilized(g: tf.Tensor, z: tf.Tensor, epsilon = 1e-6, mask?: { by: tf.Tensor; sign: 1 | -1 }): tf.Tensor {
+export function divideStabilized(
+  g: tf.Tensor,
+  z: tf.Tensor,
+  epsilon = 1e-6,
+  mask?: { by: tf.Tensor; sign: 1 | -1 },
+): tf.Tensor {
   if (nativeElementwise(g, z, ...(mask ? [mask.by] : []))) return nativeDivideStabilized(g, z, epsilon, mask);
   const masked = mask ? tf.mul(tf.cast(mask.sign > 0 ? tf.greater(mask.by, 0) : tf.less(mask.by, 0), 'float32'), g) : g;
   return tf.div(masked, stabilize(z, epsilon));
@@ -104,7 +109,11 @@ const UNCHANGED = (p: tf.Tensor) => p;
 const keep = (zero?: string[]): ParamModifier => ({ modify: UNCHANGED, key: 'unchanged', zero });
 const weighted = (...weights: number[]): Reducer => ({ kind: 'inputTimesGradient', weights });
 const clampMin = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.relu(p), key: 'clamp(min=0)', zero });
-const clampMax = (zero?: string[]): ParamModifier => ({ modify: (p) => tf.neg(tf.relu(tf.neg(p))), key: 'clamp(max=0)', zero });
+const clampMax = (zero?: string[]): ParamModifier => ({
+  modify: (p) => tf.neg(tf.relu(tf.neg(p))),
+  key: 'clamp(max=0)',
+  zero,
+});
 const withBiasZero = (zero: string[] = []) => (zero.includes('bias') ? zero : [...zero, 'bias']);
 
 export interface RuleOptions {
@@ -147,7 +156,12 @@ export function alphaBetaRule(alpha = 2, beta = 1, o: RuleOptions = {}): BasicRu
     kind: 'basic',
     name: 'AlphaBeta',
     inputModifiers: [positive, negative, positive, negative],
-    paramModifiers: [clampMin(o.zeroParams), clampMax(withBiasZero(o.zeroParams)), clampMax(o.zeroParams), clampMin(withBiasZero(o.zeroParams))],
+    paramModifiers: [
+      clampMin(o.zeroParams),
+      clampMax(withBiasZero(o.zeroParams)),
+      clampMax(o.zeroParams),
+      clampMin(withBiasZero(o.zeroParams)),
+    ],
     gradientMapper: (g, z) => {
       const hp = divideStabilized(g, sum([z[0], z[1]]), eps);
       const hn = divideStabilized(g, sum([z[2], z[3]]), eps);
@@ -167,7 +181,16 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
     // p + γ·p⁺, and p + γ·p⁻ = (1 + γ)·p − γ·p⁺. In floats as accurate as the direct product where each output
     // is used: z₀ = y + γ·z⁺ where y > 0 (two non-negative parts), z₂ = y + γ·(y − z⁺) where y < 0 (then
     // |y − z⁺| > z⁺, no cancellation). Not so for AlphaBeta's unmasked p⁻ = p − p⁺, which keeps its own product.
-    combination: kind === 'min' ? [[1, keep(zero)], [gamma, clampMin(zero)]] : [[1 + gamma, keep(zero)], [-gamma, clampMin(zero)]],
+    combination:
+      kind === 'min'
+        ? [
+            [1, keep(zero)],
+            [gamma, clampMin(zero)],
+          ]
+        : [
+            [1 + gamma, keep(zero)],
+            [-gamma, clampMin(zero)],
+          ],
   });
   return {
     kind: 'basic',
@@ -194,7 +217,8 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
 /** ZBox (DTD z^B): bounded inputs in [low, high]; low/high are scalars or tensors broadcast to the input. */
 export function zBoxRule(low: number | tf.Tensor, high: number | tf.Tensor, o: RuleOptions = {}): BasicRule {
   const eps = o.stabilizer ?? 1e-6;
-  const fillLike = (v: number | tf.Tensor) => (x: tf.Tensor) => (typeof v === 'number' ? tf.fill(x.shape, v) : tf.add(tf.zerosLike(x), v));
+  const fillLike = (v: number | tf.Tensor) => (x: tf.Tensor) =>
+    typeof v === 'number' ? tf.fill(x.shape, v) : tf.add(tf.zerosLike(x), v);
   return {
     kind: 'basic',
     name: 'ZBox',
@@ -265,7 +289,11 @@ export function reluGuidedBackpropRule(): ElementwiseRule {
 
 /** Smooth ReLU gradient: the derivative of softplus with β, σ(β·x), times the incoming gradient. */
 export function reluBetaSmoothRule(beta = 10): ElementwiseRule {
-  return { kind: 'elementwise', name: 'ReLUBetaSmooth', backward: (x, _y, g) => tf.mul(g, tf.sigmoid(tf.mul(x, beta))) };
+  return {
+    kind: 'elementwise',
+    name: 'ReLUBetaSmooth',
+    backward: (x, _y, g) => tf.mul(g, tf.sigmoid(tf.mul(x, beta))),
+  };
 }
 
 /** What the caller knows beyond the node: where modified parameters are kept, and whether the inputs are ≥ 0. */
@@ -277,7 +305,14 @@ export interface RuleContext {
 }
 
 /** Applies a rule to a node: the relevance (gradient) at each of its inputs. */
-export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], output: tf.Tensor, grad: tf.Tensor, context: RuleContext = {}): tf.Tensor[] {
+export function applyRule(
+  rule: Rule,
+  node: GraphNode,
+  inputs: tf.Tensor[],
+  output: tf.Tensor,
+  grad: tf.Tensor,
+  context: RuleContext = {},
+): tf.Tensor[] {
   const { derived } = context;
   if (rule.kind === 'elementwise') {
     return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, node.params, grad)[0])];
@@ -288,7 +323,9 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
   // output is its bias alone (zero when the bias is zeroed)
   const linear = node.op === 'conv2d' || node.op === 'dense';
   const nonNegative =
-    linear && rule.inputModifiers.includes(negative) && (context.nonNegativeInputs || inputs.every((x) => tf.min(x).dataSync()[0] >= 0));
+    linear &&
+    rule.inputModifiers.includes(negative) &&
+    (context.nonNegativeInputs || inputs.every((x) => tf.min(x).dataSync()[0] >= 0));
   // each distinct input modifier runs once; on non-negative inputs `positive` is the identity
   const effective = (m: InputModifier) => (nonNegative && m === positive ? identity : m);
   const modifiedInputs = new Map<InputModifier, tf.Tensor[]>([[identity, inputs]]);
@@ -309,7 +346,8 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     }
     return modifiedParams.get(pm)!;
   };
-  const isForwardOutput = (m: InputModifier, pm: ParamModifier) => effective(m) === identity && pm.modify === UNCHANGED && !pm.zero?.length;
+  const isForwardOutput = (m: InputModifier, pm: ParamModifier) =>
+    effective(m) === identity && pm.modify === UNCHANGED && !pm.zero?.length;
   // each modified forward is computed once per input modification and parameter modification
   const modifiedOutputs = new Map<InputModifier, Map<string, tf.Tensor>>();
   const outputOf = (m: InputModifier, pm: ParamModifier): tf.Tensor => {
@@ -318,8 +356,14 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     const outputs = modifiedOutputs.get(effective(m))!;
     const key = `${pm.key}|${pm.zero ?? ''}`;
     if (!outputs.has(key)) {
-      const combined = linear && pm.combination?.length === 2 && pm.combination.some(([, base]) => isForwardOutput(m, base));
-      outputs.set(key, combined ? linearCombination(pm.combination!.map(([c, base]) => [c, outputOf(m, base)])) : forward(node, modifiedInput(m), paramsOf(pm)));
+      const combined =
+        linear && pm.combination?.length === 2 && pm.combination.some(([, base]) => isForwardOutput(m, base));
+      outputs.set(
+        key,
+        combined
+          ? linearCombination(pm.combination!.map(([c, base]) => [c, outputOf(m, base)]))
+          : forward(node, modifiedInput(m), paramsOf(pm)),
+      );
     }
     return outputs.get(key)!;
   };
@@ -328,12 +372,19 @@ export function applyRule(rule: Rule, node: GraphNode, inputs: tf.Tensor[], outp
     const zeroInput = modIn === negative && nonNegative;
     // W·0 + b: the bias alone, or a known zero
     const bias = 'bias' in node.params && !pm.zero?.includes('bias');
-    const z = zeroInput ? (bias ? tf.add(tf.zerosLike(output), paramsOf(pm).bias) : knownZeroOutput()) : outputOf(modIn, pm);
+    const z = zeroInput
+      ? bias
+        ? tf.add(tf.zerosLike(output), paramsOf(pm).bias)
+        : knownZeroOutput()
+      : outputOf(modIn, pm);
     // its contribution weight·x·g vanishes when the weight or the input is zero: no gradient needed
     const needed = !weights || (weights[k] !== 0 && !zeroInput);
     return { xs: () => modifiedInput(modIn), params: () => paramsOf(pm), z, needed };
   });
-  const grads = rule.gradientMapper(grad, terms.map((t) => t.z));
+  const grads = rule.gradientMapper(
+    grad,
+    terms.map((t) => t.z),
+  );
   const perTerm = terms.map((t, k) => (t.needed ? vjp(node, t.xs(), t.params(), grads[k]) : undefined));
   return inputs.map((_, i) => {
     if (!weights) return sum(perTerm.map((g) => g![i]));

@@ -25,7 +25,8 @@ export function readInput(model: Model, file: string, pre: Preprocess = {}): NdA
   const ext = path.extname(file).toLowerCase();
   if (ext === '.npy') return readNpy(file);
   const shape = model.graph.input.shape;
-  if (shape.length !== 4) fail('BAD_INPUT', `${file}: an image input needs a model with a 4-D input, this one takes [${shape}]`);
+  if (shape.length !== 4)
+    fail('BAD_INPUT', `${file}: an image input needs a model with a 4-D input, this one takes [${shape}]`);
   const layout = model.graph.layout;
   const [h, w, ch] = layout === 'NCHW' ? [shape[2], shape[3], shape[1]] : [shape[1], shape[2], shape[3]];
   return readImage(file, layout, { ...pre, size: pre.size ?? [h, w], channels: ch });

@@ -22,7 +22,12 @@ function sumOf(values: ArrayLike<number>): number {
 }
 
 /** Block-averages a map so neither side exceeds maxSize. */
-function downsample(values: Float32Array, height: number, width: number, maxSize: number): { height: number; width: number; values: Float32Array } {
+function downsample(
+  values: Float32Array,
+  height: number,
+  width: number,
+  maxSize: number,
+): { height: number; width: number; values: Float32Array } {
   const f = Math.max(1, Math.ceil(Math.max(height, width) / maxSize));
   if (f === 1) return { height, width, values };
   const h = Math.ceil(height / f);
@@ -44,7 +49,14 @@ function mapOf(values: Float32Array, height: number, width: number, maxSize: num
   const small = downsample(values, height, width, maxSize);
   const b = bounds(small.values, false);
   // the sum is the full map's, not the downsampled one's
-  return { height: small.height, width: small.width, min: b.min, max: b.max, sum: sumOf(values), data: encodeFloats(small.values) };
+  return {
+    height: small.height,
+    width: small.width,
+    min: b.min,
+    max: b.max,
+    sum: sumOf(values),
+    data: encodeFloats(small.values),
+  };
 }
 
 /** One row of a layer's relevance: the channel sum and the top channels by |relevance|. */
@@ -59,20 +71,37 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
     const [, a, b, c] = t.shape;
     const [ch, h, w] = channelsFirst ? [a, b, c] : [c, a, b];
     const base = row * a * b * c;
-    for (const { channel } of topChannels(t.shape, t.data, row, channelsFirst, view.topChannels ?? DEFAULT_TOP_CHANNELS)) {
+    for (const { channel } of topChannels(
+      t.shape,
+      t.data,
+      row,
+      channelsFirst,
+      view.topChannels ?? DEFAULT_TOP_CHANNELS,
+    )) {
       const values = new Float32Array(h * w);
-      for (let i = 0; i < h * w; i++) values[i] = t.data[base + (channelsFirst ? channel * h * w + i : i * ch + channel)];
+      for (let i = 0; i < h * w; i++)
+        values[i] = t.data[base + (channelsFirst ? channel * h * w + i : i * ch + channel)];
       channels.push({ channel, ...mapOf(values, h, w, maxSize) });
     }
   }
   const all = bounds(t.data, false);
-  return { id, op, shape: [...t.shape], sum: sumOf(t.data), min: all.min, max: all.max, summed: mapOf(summed.values, summed.height, summed.width, maxSize), channels };
+  return {
+    id,
+    op,
+    shape: [...t.shape],
+    sum: sumOf(t.data),
+    min: all.min,
+    max: all.max,
+    summed: mapOf(summed.values, summed.height, summed.width, maxSize),
+    channels,
+  };
 }
 
 /** One row of the input as an image in [0, 1] (min–max over the row, since it may be normalised), HWC. */
 export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
   let [h, w, ch] = [1, t.shape[1] ?? t.data.length, 1];
-  if (t.shape.length === 4) [h, w, ch] = layout === 'NCHW' ? [t.shape[2], t.shape[3], t.shape[1]] : [t.shape[1], t.shape[2], t.shape[3]];
+  if (t.shape.length === 4)
+    [h, w, ch] = layout === 'NCHW' ? [t.shape[2], t.shape[3], t.shape[1]] : [t.shape[1], t.shape[2], t.shape[3]];
   // more than 3 channels (or 2): the first, as gray
   const channels = ch === 3 ? 3 : 1;
   const base = row * h * w * ch;
@@ -84,7 +113,8 @@ export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
   const span = hi > lo ? hi - lo : 1;
   const out = new Float32Array(h * w * channels);
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) for (let c = 0; c < channels; c++) out[(y * w + x) * channels + c] = (at(y, x, c) - lo) / span;
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < channels; c++) out[(y * w + x) * channels + c] = (at(y, x, c) - lo) / span;
   }
   return { height: h, width: w, channels, data: encodeFloats(out) };
 }
@@ -108,10 +138,19 @@ export function topPredictions(output: NdArray, k: number): Prediction[][] {
 const PNG_MIN_SIDE = 256;
 
 /** A tensor as the bytes of a file: the whole tensor as .npy, or one row's heatmap as PNG. */
-export function exportTensor(t: NdArray, layout: Layout, row: number, p: ExportParams): { mimeType: string; bytes: Buffer } {
+export function exportTensor(
+  t: NdArray,
+  layout: Layout,
+  row: number,
+  p: ExportParams,
+): { mimeType: string; bytes: Buffer } {
   if (p.format === 'npy') return { mimeType: 'application/octet-stream', bytes: encodeNpy(t) };
   const channelsFirst = layout === 'NCHW';
-  const hw = t.shape.length === 4 ? (channelsFirst ? t.shape.slice(2) : t.shape.slice(1, 3)) : [1, t.shape[1] ?? t.data.length];
+  const hw =
+    t.shape.length === 4 ? (channelsFirst ? t.shape.slice(2) : t.shape.slice(1, 3)) : [1, t.shape[1] ?? t.data.length];
   const scale = Math.max(1, Math.ceil((p.minSide ?? PNG_MIN_SIDE) / Math.max(...hw)));
-  return { mimeType: 'image/png', bytes: heatmapPng(t, row, channelsFirst, p.colorMap ?? 'bwr', scale, p.scaling ?? 'symmetric') };
+  return {
+    mimeType: 'image/png',
+    bytes: heatmapPng(t, row, channelsFirst, p.colorMap ?? 'bwr', scale, p.scaling ?? 'symmetric'),
+  };
 }

@@ -57,8 +57,13 @@ async function main() {
 
   fs.writeFileSync(path.join(OUT, 'model.onnx'), exportOnnx(p));
   const sample = rng(2024);
-  CLASSES.forEach((name, cls) => fs.writeFileSync(path.join(OUT, `${name}.png`), encodeImagePng(drawShape(cls, sample))));
-  fs.writeFileSync(path.join(OUT, 'classes.json'), JSON.stringify({ classes: CLASSES, input: '1x3x32x32 RGB in [0, 1]', test_accuracy: acc }, null, 2) + '\n');
+  CLASSES.forEach((name, cls) =>
+    fs.writeFileSync(path.join(OUT, `${name}.png`), encodeImagePng(drawShape(cls, sample))),
+  );
+  fs.writeFileSync(
+    path.join(OUT, 'classes.json'),
+    JSON.stringify({ classes: CLASSES, input: '1x3x32x32 RGB in [0, 1]', test_accuracy: acc }, null, 2) + '\n',
+  );
   console.log(`wrote model.onnx and ${CLASSES.length} sample images to ${OUT}`);
 }
 

@@ -68,7 +68,14 @@ export class Ctx implements vscode.Disposable {
     this.engine = new EngineClient(extension.asAbsolutePath('dist/engine.js'), this.log, () => readSettings().backend);
     const s = readSettings();
     this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
-    this.subscriptions.push(this.log, this.engine, this.modelChanged, this.hooksChanged, this.ran, this.viewSettingsChanged);
+    this.subscriptions.push(
+      this.log,
+      this.engine,
+      this.modelChanged,
+      this.hooksChanged,
+      this.ran,
+      this.viewSettingsChanged,
+    );
     this.subscriptions.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
@@ -77,7 +84,10 @@ export class Ctx implements vscode.Disposable {
         }
         if (e.affectsConfiguration('relevanceLens.backend') && this.engine.info) {
           void vscode.window
-            .showInformationMessage('Relevance Lens: the backend setting applies when the engine restarts.', 'Restart Engine')
+            .showInformationMessage(
+              'Relevance Lens: the backend setting applies when the engine restarts.',
+              'Restart Engine',
+            )
             .then((c) => c && vscode.commands.executeCommand('relevanceLens.restartEngine'));
         }
       }),
@@ -110,7 +120,12 @@ export class Ctx implements vscode.Disposable {
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
     const ids = new Set(layersOf(info.tree).map((l) => l.id));
-    this.model = { path: file, info, hooks: new Set([...hooks].filter((id) => ids.has(id))), classNames: readClassNames(file) };
+    this.model = {
+      path: file,
+      info,
+      hooks: new Set([...hooks].filter((id) => ids.has(id))),
+      classNames: readClassNames(file),
+    };
     if (previous?.path !== file) {
       this.target = undefined;
     }
@@ -125,8 +140,12 @@ export class Ctx implements vscode.Disposable {
     const m = await this.modelReady();
     const known = new Set(this.layers().map((l) => l.id));
     const unknown = ids.filter((id) => !known.has(id));
-    if (unknown.length) throw new Error(`no layer ${unknown.map((id) => `"${id}"`).join(', ')} in ${path.basename(m.path)}`);
-    for (const id of ids) (attach ? m.hooks.add(id) : m.hooks.delete(id));
+    if (unknown.length)
+      throw new Error(`no layer ${unknown.map((id) => `"${id}"`).join(', ')} in ${path.basename(m.path)}`);
+    for (const id of ids) {
+      if (attach) m.hooks.add(id);
+      else m.hooks.delete(id);
+    }
     this.remember();
     this.hooksChanged.fire();
   }
@@ -196,7 +215,13 @@ export class Ctx implements vscode.Disposable {
   }
 
   private remember() {
-    const r: Remembered = { model: this.model?.path, hooks: this.model ? [...this.model.hooks] : [], input: this.input, target: this.target, composite: this.composite };
+    const r: Remembered = {
+      model: this.model?.path,
+      hooks: this.model ? [...this.model.hooks] : [],
+      input: this.input,
+      target: this.target,
+      composite: this.composite,
+    };
     void this.extension.workspaceState.update(MEMENTO_KEY, r);
   }
 

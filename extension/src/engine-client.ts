@@ -75,7 +75,9 @@ export class EngineClient implements vscode.Disposable {
     proc.on('exit', (code, signal) => this.onExit(proc, code, signal));
     const info = await conn.sendRequest(P.Initialize, { backend: this.backend() });
     this.info = info;
-    this.log.info(`engine ${info.versions.engine} running (pid ${proc.pid}) on the ${info.backend} backend (kernels: ${info.kernels}), tfjs ${info.versions.tfjs}, node ${info.versions.node}`);
+    this.log.info(
+      `engine ${info.versions.engine} running (pid ${proc.pid}) on the ${info.backend} backend (kernels: ${info.kernels}), tfjs ${info.versions.tfjs}, node ${info.versions.node}`,
+    );
     return info;
   }
 
@@ -92,16 +94,25 @@ export class EngineClient implements vscode.Disposable {
     if (this.crashes.length > MAX_CRASHES) {
       this.gaveUp.fire();
       void vscode.window
-        .showErrorMessage(`Relevance Lens: the engine stopped ${this.crashes.length} times in a minute (${how}); it was not restarted.`, 'Restart Engine', 'Show Log')
+        .showErrorMessage(
+          `Relevance Lens: the engine stopped ${this.crashes.length} times in a minute (${how}); it was not restarted.`,
+          'Restart Engine',
+          'Show Log',
+        )
         .then((choice) => {
           if (choice === 'Restart Engine') void this.restart();
           else if (choice === 'Show Log') this.log.show();
         });
       return;
     }
-    void vscode.window.showWarningMessage(`Relevance Lens: the engine stopped (${how}) and was restarted.`, 'Show Log').then((c) => c && this.log.show());
+    void vscode.window
+      .showWarningMessage(`Relevance Lens: the engine stopped (${how}) and was restarted.`, 'Show Log')
+      .then((c) => c && this.log.show());
     // also in the status bar: VS Code may file the notification in the centre without a toast
-    vscode.window.setStatusBarMessage(`$(debug-restart) Relevance Lens: engine restarted after it stopped (${how})`, 15_000);
+    vscode.window.setStatusBarMessage(
+      `$(debug-restart) Relevance Lens: engine restarted after it stopped (${how})`,
+      15_000,
+    );
     void this.start().then(
       (info) => this.restarted.fire(info),
       (e) => {
@@ -130,7 +141,9 @@ export class EngineClient implements vscode.Disposable {
     const { proc, conn } = this;
     this.conn = this.proc = this.ready = undefined;
     if (!proc) return;
-    const exited = new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r(null) : proc.once('exit', r)));
+    const exited = new Promise((r) =>
+      proc.exitCode !== null || proc.signalCode !== null ? r(null) : proc.once('exit', r),
+    );
     try {
       await Promise.race([conn?.sendRequest(P.Shutdown), new Promise((r) => setTimeout(r, 1000))]);
       void conn?.sendNotification(P.Exit);
@@ -144,7 +157,11 @@ export class EngineClient implements vscode.Disposable {
   }
 
   /** Sends a request once the engine is up; a VS Code cancellation token becomes `$/cancelRequest`. */
-  async request<Params, Result>(type: RequestType<Params, Result, void>, params: Params, token?: vscode.CancellationToken): Promise<Result> {
+  async request<Params, Result>(
+    type: RequestType<Params, Result, void>,
+    params: Params,
+    token?: vscode.CancellationToken,
+  ): Promise<Result> {
     await this.start();
     const conn = this.conn;
     if (!conn) throw new EngineStoppedError('the engine is not running');

@@ -19,20 +19,37 @@ export interface RelevanceLensApi {
 export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   ctx = new Ctx(context);
   const tree = new LayerTreeProvider(ctx);
-  const view = vscode.window.createTreeView('relevanceLens.layers', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
+  const view = vscode.window.createTreeView('relevanceLens.layers', {
+    treeDataProvider: tree,
+    canSelectMany: true,
+    showCollapseAll: true,
+  });
   const panel = new RelevancePanel(ctx);
   const layerView = new LayerRelevanceView(ctx);
-  ctx.subscriptions.push(tree, view, panel, layerView, vscode.window.registerWebviewViewProvider(LAYER_VIEW_ID, layerView));
+  ctx.subscriptions.push(
+    tree,
+    view,
+    panel,
+    layerView,
+    vscode.window.registerWebviewViewProvider(LAYER_VIEW_ID, layerView),
+  );
   ctx.subscriptions.push(view.onDidChangeSelection((e) => layerView.select(e.selection[0])));
   ctx.layerSelection = () => view.selection;
-  const setModelContext = () => void vscode.commands.executeCommand('setContext', 'relevanceLens.modelOpen', !!ctx?.model);
+  const setModelContext = () =>
+    void vscode.commands.executeCommand('setContext', 'relevanceLens.modelOpen', !!ctx?.model);
   ctx.subscriptions.push(ctx.onDidChangeModel(setModelContext));
   setModelContext();
   const updateMessage = () => {
     const m = ctx?.model;
-    view.message = m ? `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ${ctx!.activeComposite}` : undefined;
+    view.message = m
+      ? `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ${ctx!.activeComposite}`
+      : undefined;
   };
-  ctx.subscriptions.push(ctx.onDidChangeModel(updateMessage), ctx.onDidChangeHooks(updateMessage), ctx.onDidRun(updateMessage));
+  ctx.subscriptions.push(
+    ctx.onDidChangeModel(updateMessage),
+    ctx.onDidChangeHooks(updateMessage),
+    ctx.onDidRun(updateMessage),
+  );
 
   registerModelCommands(ctx);
   registerHookCommands(ctx);

@@ -19,7 +19,13 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
 
   constructor(private readonly ctx: Ctx) {
     const refresh = () => this.changed.fire(undefined);
-    this.subs = [ctx.onDidChangeModel(refresh), ctx.onDidChangeHooks(refresh), ctx.onDidRun(refresh), ctx.onDidChangeViewSettings(refresh), this.changed];
+    this.subs = [
+      ctx.onDidChangeModel(refresh),
+      ctx.onDidChangeHooks(refresh),
+      ctx.onDidRun(refresh),
+      ctx.onDidChangeViewSettings(refresh),
+      this.changed,
+    ];
   }
 
   getChildren(element?: LayerTreeItem): LayerTreeItem[] {
@@ -28,16 +34,23 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
 
   getTreeItem(layer: LayerTreeItem): vscode.TreeItem {
     const hooked = this.ctx.model?.hooks.has(layer.id) ?? false;
-    const item = new vscode.TreeItem(layer.label, layer.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      layer.label,
+      layer.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+    );
     item.id = layer.id;
     const sum = hooked ? this.ctx.lastRun?.sums.get(layer.id) : undefined;
     const shape = `[${layer.shape.join(', ')}]`;
     item.description = `${layer.op} ${shape}${sum !== undefined ? ` · Σ ${fmt(sum)}` : ''}`;
     item.contextValue = hooked ? 'layer.hooked' : 'layer.unhooked';
-    item.iconPath = hooked ? new vscode.ThemeIcon('eye', new vscode.ThemeColor('charts.blue')) : new vscode.ThemeIcon(layer.children.length ? 'symbol-namespace' : 'symbol-method');
+    item.iconPath = hooked
+      ? new vscode.ThemeIcon('eye', new vscode.ThemeColor('charts.blue'))
+      : new vscode.ThemeIcon(layer.children.length ? 'symbol-namespace' : 'symbol-method');
     // hooked layers with a run get their heatmap tooltip in resolveTreeItem, on hover
     if (sum === undefined) item.tooltip = this.tooltip(layer, hooked);
-    item.accessibilityInformation = { label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sum !== undefined ? `, relevance sum ${fmt(sum)}` : ''}` };
+    item.accessibilityInformation = {
+      label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sum !== undefined ? `, relevance sum ${fmt(sum)}` : ''}`,
+    };
     return item;
   }
 
@@ -49,7 +62,13 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     if (hooked && run?.layers.some((l) => l.id === layer.id)) {
       // drawn by the engine, which holds the run's tensors; none if it no longer does (restarted)
       const png = await this.ctx.engine
-        .request(P.ExportTensor, { runId: run.runId, layer: layer.id, format: 'png', minSide: TOOLTIP_SIDE, ...this.ctx.viewSettings })
+        .request(P.ExportTensor, {
+          runId: run.runId,
+          layer: layer.id,
+          format: 'png',
+          minSide: TOOLTIP_SIDE,
+          ...this.ctx.viewSettings,
+        })
         .catch(() => undefined);
       heatmap = png && `data:${png.mimeType};base64,${png.data}`;
     }
@@ -60,7 +79,9 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
   /** Markdown tooltip: what the layer is; after a run, its heatmap and numbers. */
   private tooltip(layer: LayerTreeItem, hooked: boolean, heatmap?: string): vscode.MarkdownString {
     const tip = new vscode.MarkdownString(undefined, true);
-    tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`);
+    tip.appendMarkdown(
+      `**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`,
+    );
     const run = this.ctx.lastRun;
     const view = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
     if (!hooked) tip.appendMarkdown('\n\nno store hook');
@@ -69,7 +90,9 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
       if (heatmap) tip.appendMarkdown(`\n\n![relevance heatmap of ${layer.id}](${heatmap})`);
       tip.appendMarkdown(`\n\nrelevance sum **${fmt(view.sum)}** · min ${fmt(view.min)} · max ${fmt(view.max)}`);
       const target = viewedTarget(run!.view);
-      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${target}${run!.view.classNames?.[target] ? ` (${run!.view.classNames[target]})` : ''}`);
+      tip.appendMarkdown(
+        `\n\n${run!.view.composite}, target ${target}${run!.view.classNames?.[target] ? ` (${run!.view.classNames[target]})` : ''}`,
+      );
     }
     return tip;
   }

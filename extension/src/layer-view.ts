@@ -19,7 +19,12 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
 
   constructor(private readonly ctx: Ctx) {
     const post = () => this.post();
-    this.subs.push(ctx.onDidRun(post), ctx.onDidChangeHooks(post), ctx.onDidChangeModel(post), ctx.onDidChangeViewSettings(post));
+    this.subs.push(
+      ctx.onDidRun(post),
+      ctx.onDidChangeHooks(post),
+      ctx.onDidChangeModel(post),
+      ctx.onDidChangeViewSettings(post),
+    );
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -50,7 +55,10 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
       this.post();
     } else if (m.type === 'attachAndRun') {
       const layer = this.ctx.layers().find((l) => l.id === m.layer);
-      if (layer) void vscode.commands.executeCommand('relevanceLens.attachHook', layer).then(() => vscode.commands.executeCommand('relevanceLens.runAttribution'));
+      if (layer)
+        void vscode.commands
+          .executeCommand('relevanceLens.attachHook', layer)
+          .then(() => vscode.commands.executeCommand('relevanceLens.runAttribution'));
     } else if (m.type === 'run') {
       void vscode.commands.executeCommand('relevanceLens.runAttribution');
     }
@@ -61,7 +69,10 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     const m = this.ctx.model;
     const layer = m && this.ctx.layers().find((l) => l.id === this.selectedId);
     if (!m || !layer) {
-      void this.view.webview.postMessage({ type: 'clear', reason: m ? 'Select a layer in Model Layers.' : 'Open a model to begin.' } satisfies HostMessage);
+      void this.view.webview.postMessage({
+        type: 'clear',
+        reason: m ? 'Select a layer in Model Layers.' : 'Open a model to begin.',
+      } satisfies HostMessage);
       return;
     }
     const hooked = m.hooks.has(layer.id);

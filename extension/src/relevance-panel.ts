@@ -17,7 +17,9 @@ export class RelevancePanel implements vscode.Disposable {
     this.subs.push(
       ctx.onDidRun(() => this.post()),
       ctx.onDidChangeModel(() => this.post()),
-      ctx.onDidChangeViewSettings((settings) => void this.panel?.webview.postMessage({ type: 'settings', settings } satisfies HostMessage)),
+      ctx.onDidChangeViewSettings(
+        (settings) => void this.panel?.webview.postMessage({ type: 'settings', settings } satisfies HostMessage),
+      ),
     );
   }
 
@@ -27,7 +29,12 @@ export class RelevancePanel implements vscode.Disposable {
       return;
     }
     const uri = this.ctx.extension.extensionUri;
-    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Relevance', { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, webviewOptions(uri));
+    const panel = vscode.window.createWebviewPanel(
+      PANEL_VIEW_TYPE,
+      'Relevance',
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      webviewOptions(uri),
+    );
     panel.iconPath = vscode.Uri.joinPath(uri, 'media', 'lens.svg');
     panel.webview.html = webviewHtml(panel.webview, uri, 'panel', 'Relevance');
     panel.webview.onDidReceiveMessage((m) => this.receive(m), undefined, this.subs);
@@ -44,7 +51,12 @@ export class RelevancePanel implements vscode.Disposable {
     const m = parsed.data;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
-    else if (m.type === 'export') void vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: m.layer, format: m.format, settings: m.settings });
+    else if (m.type === 'export')
+      void vscode.commands.executeCommand('relevanceLens.exportRelevance', {
+        layer: m.layer,
+        format: m.format,
+        settings: m.settings,
+      });
   }
 
   /** Sends the latest run (or why there is none). */
@@ -53,7 +65,12 @@ export class RelevancePanel implements vscode.Disposable {
     const run = this.ctx.lastRun;
     const msg: HostMessage = run
       ? { type: 'run', run: run.view, settings: this.ctx.viewSettings }
-      : { type: 'clear', reason: this.ctx.model ? 'Run an attribution (Relevance Lens: Run Attribution) to see relevance here.' : 'Open a model to begin.' };
+      : {
+          type: 'clear',
+          reason: this.ctx.model
+            ? 'Run an attribution (Relevance Lens: Run Attribution) to see relevance here.'
+            : 'Open a model to begin.',
+        };
     void this.panel.webview.postMessage(msg);
   }
 

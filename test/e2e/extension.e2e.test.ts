@@ -33,20 +33,29 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   /** The Relevance panel's document, once it shows the run after `previousRun`. */
   async function panelAfter(previousRun?: string) {
     const frame = await wb.webviewFrame('#root[data-run-id]', 60_000);
-    await waitFor(async () => {
-      const id = await frame.$eval('#root', (r) => (r as HTMLElement).dataset.runId).catch(() => undefined);
-      return id !== undefined && id !== previousRun;
-    }, 60_000, 'the panel to show a new run');
+    await waitFor(
+      async () => {
+        const id = await frame.$eval('#root', (r) => (r as HTMLElement).dataset.runId).catch(() => undefined);
+        return id !== undefined && id !== previousRun;
+      },
+      60_000,
+      'the panel to show a new run',
+    );
     return frame;
   }
 
-  const runId = async () => (await wb.webviewFrame('#root[data-run-id]')).$eval('#root', (r) => (r as HTMLElement).dataset.runId!);
+  const runId = async () =>
+    (await wb.webviewFrame('#root[data-run-id]')).$eval('#root', (r) => (r as HTMLElement).dataset.runId!);
 
   test('opens the model from the explorer context menu and shows the layer tree', async () => {
     await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');
     await wb.layerRow('features.0').waitFor({ timeout: 60_000 });
-    for (const id of ['features', 'features.3', 'classifier', 'classifier.3']) assert.equal(await wb.layerRow(id).count(), 1, `tree row ${id}`);
-    assert.match((await wb.layerRow('features.0').getAttribute('aria-label'))!, /features\.0, Conv, output \[1, 8, 32, 32\]/);
+    for (const id of ['features', 'features.3', 'classifier', 'classifier.3'])
+      assert.equal(await wb.layerRow(id).count(), 1, `tree row ${id}`);
+    assert.match(
+      (await wb.layerRow('features.0').getAttribute('aria-label'))!,
+      /features\.0, Conv, output \[1, 8, 32, 32\]/,
+    );
     await wb.screenshot('01-layer-tree');
   });
 
@@ -72,7 +81,12 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const meta = await frame.$eval('.meta', (e) => e.textContent!);
     // where CI requires the native kernels, the engine inside VS Code must have run them
     const native = process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? ' · native kernels' : '( · native kernels)?';
-    assert.match(meta, new RegExp(`epsilon_plus_flat · gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`));
+    assert.match(
+      meta,
+      new RegExp(
+        `epsilon_plus_flat · gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`,
+      ),
+    );
     const input = await canvasStats(frame, 'canvas.input');
     assert.deepEqual([input.width, input.height], [32, 32]);
     assert.ok(input.colours > 2, `input image drawn (${input.colours} colours)`);
@@ -85,15 +99,32 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const conv = await canvasStats(frame, 'section.card[data-layer="features.3"] canvas.heatmap');
     assert.deepEqual([conv.width, conv.height], [16, 16]);
     assert.ok(conv.colours > 10);
-    assert.equal(await frame.$$eval('section.card[data-layer="features.3"] canvas.channel', (c) => c.length), 8, 'top-8 channel grid');
-    assert.equal(await frame.$$eval('svg.conservation rect', (r) => r.length), 11, 'a conservation bar per layer and the input');
+    assert.equal(
+      await frame.$$eval('section.card[data-layer="features.3"] canvas.channel', (c) => c.length),
+      8,
+      'top-8 channel grid',
+    );
+    assert.equal(
+      await frame.$$eval('svg.conservation rect', (r) => r.length),
+      11,
+      'a conservation bar per layer and the input',
+    );
     // the whole panel came from one request: the engine logs each request it serves
-    const requests = () => (wb.extensionLog().match(/\[engine\] [a-z]+\/[a-z]+ (\d+ ms|failed)/g) ?? []).map((l) => l.split(' ')[1]);
+    const requests = () =>
+      (wb.extensionLog().match(/\[engine\] [a-z]+\/[a-z]+ (\d+ ms|failed)/g) ?? []).map((l) => l.split(' ')[1]);
     await waitFor(async () => requests().includes('attribution/run'), 10_000, 'the run in the engine log');
-    assert.deepEqual(requests().filter((r) => r !== 'model/open'), ['attribution/run'], 'one round trip for the run');
+    assert.deepEqual(
+      requests().filter((r) => r !== 'model/open'),
+      ['attribution/run'],
+      'one round trip for the run',
+    );
     // the tree shows each hooked layer's relevance sum
     await wb.openLayersView();
-    await waitFor(async () => /relevance sum/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''), 10_000, 'the sum in the tree');
+    await waitFor(
+      async () => /relevance sum/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''),
+      10_000,
+      'the sum in the tree',
+    );
     await wb.screenshot('03-relevance-panel');
   });
 
@@ -102,10 +133,14 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const before = await canvasStats(frame, 'figure.relevance canvas');
     await frame.locator('#color-map').click();
     await frame.locator('#color-map vscode-option[value="gray"]').click();
-    await waitFor(async () => {
-      const now = await canvasStats(frame, 'figure.relevance canvas');
-      return Math.abs(now.mean[0] - now.mean[2]) < 1 && now.mean[0] !== before.mean[0];
-    }, 10_000, 'a gray heatmap');
+    await waitFor(
+      async () => {
+        const now = await canvasStats(frame, 'figure.relevance canvas');
+        return Math.abs(now.mean[0] - now.mean[2]) < 1 && now.mean[0] !== before.mean[0];
+      },
+      10_000,
+      'a gray heatmap',
+    );
     await wb.screenshot('04-gray-colour-map');
   });
 
@@ -119,7 +154,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     assert.deepEqual([map.width, map.height], [16, 16]);
     assert.ok(map.colours > 10, `heatmap drawn (${map.colours} colours)`);
     assert.match(await frame.$eval('#stats', (e) => e.textContent!), /^sum 1\.00 · min /);
-    assert.match((await frame.$eval('#summed', (e) => e.getAttribute('aria-label')))!, /features\.3 relevance, shape \[1, 16, 16, 16\]: 16×16 heatmap, sum/);
+    assert.match(
+      (await frame.$eval('#summed', (e) => e.getAttribute('aria-label')))!,
+      /features\.3 relevance, shape \[1, 16, 16, 16\]: 16×16 heatmap, sum/,
+    );
     assert.equal(await frame.$$eval('#channels canvas', (c) => c.length), 8);
     await wb.screenshot('05-layer-view');
   });
@@ -141,7 +179,11 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     assert.equal((await button.innerText()).trim(), 'Attach Store Hook and Run');
     await button.click();
     await wb.hookIcon('features.0').waitFor({ timeout: 15_000 });
-    await waitFor(async () => ((await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key)) ?? '') !== '', 60_000, 'the run to reach the view');
+    await waitFor(
+      async () => ((await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key)) ?? '') !== '',
+      60_000,
+      'the run to reach the view',
+    );
     const map = await canvasStats(frame, '#summed');
     assert.deepEqual([map.width, map.height], [32, 32]);
     await wb.screenshot('07-attached-from-view');
@@ -150,7 +192,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   test('detach a hook and re-run with another target; the panel and the Layer Relevance view follow', async () => {
     const previous = await runId();
     const view = await wb.webviewFrame('section#layer[data-layer="features.0"]');
-    const before = { key: await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.key), map: await canvasStats(view, '#summed') };
+    const before = {
+      key: await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.key),
+      map: await canvasStats(view, '#summed'),
+    };
     await wb.openLayersView();
     await wb.contextMenu(wb.layerRow('features.3'), 'Detach Store Hook');
     await waitFor(async () => (await wb.hookIcon('features.3').count()) === 0, 10_000, 'the hook icon to go');
@@ -165,7 +210,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     await wb.openLayersView();
     await wb.layerRow('features.0').click();
     await waitFor(
-      async () => (await view.$eval('section#layer', (s) => [(s as HTMLElement).dataset.layer, (s as HTMLElement).dataset.key])).join() !== ['features.0', before.key].join() &&
+      async () =>
+        (
+          await view.$eval('section#layer', (s) => [(s as HTMLElement).dataset.layer, (s as HTMLElement).dataset.key])
+        ).join() !== ['features.0', before.key].join() &&
         (await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.layer)) === 'features.0',
       10_000,
       'the view to show features.0 of the new run',
@@ -177,7 +225,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
 
   test("the panel's export buttons save a heatmap PNG and a tensor .npy", async () => {
     const frame = await wb.webviewFrame('#root[data-run-id]');
-    for (const [format, magic] of [['png', '\x89PNG'], ['npy', '\x93NUMPY']] as const) {
+    for (const [format, magic] of [
+      ['png', '\x89PNG'],
+      ['npy', '\x93NUMPY'],
+    ] as const) {
       await frame.locator(`section.card[data-layer="features.0"] [data-export="features.0|${format}"]`).click();
       // VS Code's save dialog, proposing features.0-relevance.<format> beside the model: accept it
       const input = wb.page.locator('.quick-input-widget input[role="combobox"]');
@@ -211,7 +262,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     assert.ok(pid, 'engine process found');
     process.kill(pid, 'SIGKILL');
     await waitFor(
-      async () => /Relevance Lens: engine restarted after it stopped \(signal SIGKILL\)/.test(await wb.page.locator('.statusbar').innerText()),
+      async () =>
+        /Relevance Lens: engine restarted after it stopped \(signal SIGKILL\)/.test(
+          await wb.page.locator('.statusbar').innerText(),
+        ),
       10_000,
       'the restart in the status bar',
     );
@@ -223,7 +277,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     const previous = await runId();
     await wb.command('Relevance Lens: Run Attribution');
     const frame = await panelAfter(previous);
-    assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), ['features.0', 'classifier.1']);
+    assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), [
+      'features.0',
+      'classifier.1',
+    ]);
     await wb.screenshot('12-run-after-restart');
   });
 

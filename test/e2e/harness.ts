@@ -15,16 +15,28 @@ export const VSIX = path.join(ROOT, 'relevance-lens.vsix');
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Chromium as root on this machine: no sandbox, no GPU, nothing that reaches for the network. */
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
 
 /** code-server's entry script (installing it first if needed; the install is cached). */
 export function codeServerEntry(): string {
-  const out = execFileSync(path.join(ROOT, 'scripts/install-code-server.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(path.join(ROOT, 'scripts/install-code-server.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return out.trim().split('\n').pop()!;
 }
 
 export function launchChromium(): Promise<Browser> {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
@@ -87,19 +99,44 @@ export class Workbench {
         ...opts.settings,
       }),
     );
-    const common = ['--config', path.join(dir, 'config.yaml'), '--user-data-dir', userData, '--extensions-dir', extensions];
+    const common = [
+      '--config',
+      path.join(dir, 'config.yaml'),
+      '--user-data-dir',
+      userData,
+      '--extensions-dir',
+      extensions,
+    ];
     execFileSync(process.execPath, [entry, ...common, '--install-extension', VSIX], { stdio: 'pipe' });
     const port = await freePort();
     let log = '';
-    const server = spawn(process.execPath, [entry, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', workspace], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const server = spawn(
+      process.execPath,
+      [
+        entry,
+        ...common,
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--disable-telemetry',
+        '--disable-update-check',
+        workspace,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     server.stdout!.on('data', (d) => (log += d));
     server.stderr!.on('data', (d) => (log += d));
-    await waitFor(async () => {
-      if (server.exitCode !== null) throw new Error(`code-server exited (${server.exitCode}):\n${log}`);
-      return log.includes('HTTP server listening');
-    }, 30_000, 'code-server to listen');
+    await waitFor(
+      async () => {
+        if (server.exitCode !== null) throw new Error(`code-server exited (${server.exitCode}):\n${log}`);
+        return log.includes('HTTP server listening');
+      },
+      30_000,
+      'code-server to listen',
+    );
     const browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     const console: string[] = [];
@@ -137,7 +174,10 @@ export class Workbench {
     const input = this.page.locator('.quick-input-widget input[role="combobox"]');
     await input.waitFor({ state: 'visible' });
     await input.fill(text);
-    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first().waitFor({ state: 'visible' });
+    await this.page
+      .locator('.quick-input-list .monaco-list-row', { hasText: text })
+      .first()
+      .waitFor({ state: 'visible' });
     await input.press('Enter');
   }
 
@@ -167,7 +207,8 @@ export class Workbench {
       try {
         await item.waitFor({ state: 'visible', timeout: 3_000 });
         // the menu belongs to the row that took the focus: make sure that is ours
-        if (!(await row.evaluate((el) => el.classList.contains('focused')))) throw new Error(`the context menu opened on another row than ${row}`);
+        if (!(await row.evaluate((el) => el.classList.contains('focused'))))
+          throw new Error(`the context menu opened on another row than ${row}`);
         break;
       } catch (e) {
         if (attempt === 3) throw e;
@@ -197,15 +238,19 @@ export class Workbench {
   /** The innermost frame of a webview whose document has `selector` (webviews nest two iframes deep). */
   async webviewFrame(selector: string, timeoutMs = 30_000): Promise<Frame> {
     let found: Frame | undefined;
-    await waitFor(async () => {
-      for (const f of this.page.frames()) {
-        if ((await f.$(selector).catch(() => null)) !== null) {
-          found = f;
-          return true;
+    await waitFor(
+      async () => {
+        for (const f of this.page.frames()) {
+          if ((await f.$(selector).catch(() => null)) !== null) {
+            found = f;
+            return true;
+          }
         }
-      }
-      return false;
-    }, timeoutMs, `a webview with ${selector}`);
+        return false;
+      },
+      timeoutMs,
+      `a webview with ${selector}`,
+    );
     return found!;
   }
 
@@ -221,10 +266,14 @@ export class Workbench {
   async waitForNotification(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
     let text = '';
     try {
-      await waitFor(async () => {
-        text = (await this.notifications()).find((t) => pattern.test(t)) ?? '';
-        return text !== '';
-      }, timeoutMs, `a notification matching ${pattern}`);
+      await waitFor(
+        async () => {
+          text = (await this.notifications()).find((t) => pattern.test(t)) ?? '';
+          return text !== '';
+        },
+        timeoutMs,
+        `a notification matching ${pattern}`,
+      );
       return text;
     } catch (e) {
       await this.command('Notifications: Show Notifications');
@@ -233,7 +282,7 @@ export class Workbench {
       await this.page.keyboard.press('Escape');
       const found = all.find((t) => pattern.test(t));
       if (found) return found;
-      throw new Error(`${(e as Error).message}; notifications: ${JSON.stringify(all)}`);
+      throw new Error(`${(e as Error).message}; notifications: ${JSON.stringify(all)}`, { cause: e });
     }
   }
 
@@ -247,7 +296,8 @@ export class Workbench {
     for (const d of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
       try {
         const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-        if (cmd.some((a) => a.startsWith(this.dir) && a.endsWith('dist/engine.js')) && cmd.includes('serve')) pids.push(Number(d));
+        if (cmd.some((a) => a.startsWith(this.dir) && a.endsWith('dist/engine.js')) && cmd.includes('serve'))
+          pids.push(Number(d));
       } catch {
         // gone meanwhile
       }
@@ -290,7 +340,10 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
 }
 
 /** Pixel statistics of a canvas inside a webview frame: how many distinct colours, and its mean RGB. */
-export function canvasStats(frame: Frame, selector: string): Promise<{ width: number; height: number; colours: number; mean: number[] }> {
+export function canvasStats(
+  frame: Frame,
+  selector: string,
+): Promise<{ width: number; height: number; colours: number; mean: number[] }> {
   return frame.$eval(selector, (c) => {
     const canvas = c as HTMLCanvasElement;
     const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);

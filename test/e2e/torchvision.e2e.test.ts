@@ -12,9 +12,22 @@ import { ROOT, Workbench } from './harness';
 const ZOO = process.env.RELEVANCE_LENS_ZOO ?? path.join(ROOT, '.zoo-cache/fixtures');
 const MODELS: Record<string, string[]> = {
   // rows near the top of each tree (the list renders only what is in view)
-  densenet121: ['features', 'features.conv0', 'features.pool0', 'features.denseblock1', 'features.denseblock1.denselayer1', 'features.denseblock1.denselayer1.norm1'],
+  densenet121: [
+    'features',
+    'features.conv0',
+    'features.pool0',
+    'features.denseblock1',
+    'features.denseblock1.denselayer1',
+    'features.denseblock1.denselayer1.norm1',
+  ],
   mobilenet_v2: ['features', 'features.0', 'features.0.0', 'features.0.2', 'features.1', 'features.1.conv'],
-  vit_b_16: ['conv_proj', 'encoder', 'encoder.layers', 'encoder.layers.encoder_layer_0', 'encoder.layers.encoder_layer_0.ln_1'],
+  vit_b_16: [
+    'conv_proj',
+    'encoder',
+    'encoder.layers',
+    'encoder.layers.encoder_layer_0',
+    'encoder.layers.encoder_layer_0.ln_1',
+  ],
 };
 
 describe('torchvision models in code-server', { timeout: 600_000 }, () => {

@@ -25,7 +25,8 @@ async function main() {
     external: ['vscode', 'mocha'],
   });
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'relevance-lens-host-'));
-  for (const f of ['model.onnx', 'classes.json', 'triangle.png', 'cross.png']) fs.copyFileSync(path.join(ROOT, 'examples/shapes', f), path.join(workspace, f));
+  for (const f of ['model.onnx', 'classes.json', 'triangle.png', 'cross.png'])
+    fs.copyFileSync(path.join(ROOT, 'examples/shapes', f), path.join(workspace, f));
   fs.writeFileSync(path.join(workspace, 'broken.onnx'), 'this is not an ONNX model\n');
   await runTests({
     extensionDevelopmentPath: ROOT,

@@ -25,7 +25,9 @@ before(async () => {
 });
 
 after(() => {
-  console.log(`parity[${backend}, kernels: ${kernelsReport()}]: compared ${compared} of ${expectedTotal} golden tensors; ${notRepresentable.length} not representable: ${notRepresentable.join('; ')}`);
+  console.log(
+    `parity[${backend}, kernels: ${kernelsReport()}]: compared ${compared} of ${expectedTotal} golden tensors; ${notRepresentable.length} not representable: ${notRepresentable.join('; ')}`,
+  );
   assert.equal(compared + notRepresentable.length, expectedTotal, 'every golden tensor is compared or explained');
 });
 
@@ -67,7 +69,11 @@ function variants(m: GoldenManifest): Variant[] {
       model: tfjs.model,
       input: tfjs.input,
       layers: (method) =>
-        Object.entries(tfjs.layer_for_module).map(([module, layer]) => ({ module, id: layer, file: path.join('tfjs', method, 'layers', `${layer}.npy`) })),
+        Object.entries(tfjs.layer_for_module).map(([module, layer]) => ({
+          module,
+          id: layer,
+          file: path.join('tfjs', method, 'layers', `${layer}.npy`),
+        })),
     });
   }
   return list;
@@ -103,8 +109,16 @@ for (const caseName of goldenCases()) {
             const next = layers[i + 1];
             // Without a composite Zennit applies no canonizer: the gradient at a convolution whose batch-norm the
             // ONNX exporter folded in is the pre-batch-norm gradient, which the ONNX graph does not contain.
-            if (v.label === 'onnx' && !spec.composite && next && next.id === undefined && m.onnx_node_for_module[layer.module]?.op === 'Conv') {
-              notRepresentable.push(`${caseName}/${method}/${layer.module} (ONNX folded ${next.module} into it; checked on TF.js)`);
+            if (
+              v.label === 'onnx' &&
+              !spec.composite &&
+              next &&
+              next.id === undefined &&
+              m.onnx_node_for_module[layer.module]?.op === 'Conv'
+            ) {
+              notRepresentable.push(
+                `${caseName}/${method}/${layer.module} (ONNX folded ${next.module} into it; checked on TF.js)`,
+              );
               return;
             }
             // A module folded away by the exporter has the relevance of the module before it.

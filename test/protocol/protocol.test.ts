@@ -51,7 +51,10 @@ describe('engine server', () => {
   test('seed example: one run storing every layer, EpsilonPlusFlat with target 1 equals Zennit', async () => {
     const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(SEED, 'model.onnx') });
     modelId = info.modelId;
-    assert.deepEqual(info.tree.map((t) => t.id), ['0', '1', '2', '3']);
+    assert.deepEqual(
+      info.tree.map((t) => t.id),
+      ['0', '1', '2', '3'],
+    );
     const progress: P.ProgressValue[] = [];
     const token = 'run-1';
     const disposable = s.conn.onProgress(P.Progress, token, (v) => progress.push(v));
@@ -71,34 +74,80 @@ describe('engine server', () => {
     const m = manifest('seed_example').methods.epsilon_plus_flat;
     const errors = [
       compare(await fetchTensor(s, run.runId, ''), goldenNpy('seed_example', m.relevance), 'relevance'),
-      ...(await Promise.all(run.layers.map(async (l) => compare(await fetchTensor(s, run.runId, l.id), goldenNpy('seed_example', 'epsilon_plus_flat', m.layers![l.id].file), l.id)))),
+      ...(await Promise.all(
+        run.layers.map(async (l) =>
+          compare(
+            await fetchTensor(s, run.runId, l.id),
+            goldenNpy('seed_example', 'epsilon_plus_flat', m.layers![l.id].file),
+            l.id,
+          ),
+        ),
+      )),
     ].filter(Boolean);
     assert.deepEqual(errors, []);
     // the predictions are the model's logits
     const output = goldenNpy('seed_example', m.output!);
-    for (const p of run.topK[0]) assert.ok(Math.abs(p.logit - output.data[p.class]) < 1e-4, `logit of class ${p.class}`);
+    for (const p of run.topK[0])
+      assert.ok(Math.abs(p.logit - output.data[p.class]) < 1e-4, `logit of class ${p.class}`);
     assert.equal(run.topK[0][0].class, 4);
-    assert.deepEqual(run.layers.map((l) => l.id), ['0', '1', '2', '3'], 'stored layers in execution order');
-    assert.deepEqual(run.sums.map((x) => x.id), ['', '0', '1', '2', '3'], 'sums: the input first');
+    assert.deepEqual(
+      run.layers.map((l) => l.id),
+      ['0', '1', '2', '3'],
+      'stored layers in execution order',
+    );
+    assert.deepEqual(
+      run.sums.map((x) => x.id),
+      ['', '0', '1', '2', '3'],
+      'sums: the input first',
+    );
     assert.ok(Math.abs(run.sums[4].sum - 1) < 1e-6, 'output relevance sums to 1');
     // a layer's view: the channel sum plus the top channels, and the layer's own statistics
     assert.equal(run.layers[0].channels.length, 3);
     assert.ok(Math.abs(run.layers[0].summed.sum - m.layers!['0'].sum) < 1e-4);
     assert.ok(Math.abs(run.layers[0].sum - m.layers!['0'].sum) < 1e-4);
-    assert.ok(run.input.height > 0 && decodeFloats(run.input.data).every((v) => v >= 0 && v <= 1), 'the input image in [0, 1]');
+    assert.ok(
+      run.input.height > 0 && decodeFloats(run.input.data).every((v) => v >= 0 && v <= 1),
+      'the input image in [0, 1]',
+    );
     // a heatmap as PNG bytes
-    const png = await s.conn.sendRequest(P.ExportTensor, { runId: run.runId, layer: '0', format: 'png', colorMap: 'coldnhot', minSide: 64 });
+    const png = await s.conn.sendRequest(P.ExportTensor, {
+      runId: run.runId,
+      layer: '0',
+      format: 'png',
+      colorMap: 'coldnhot',
+      minSide: 64,
+    });
     assert.equal(png.mimeType, 'image/png');
     assert.deepEqual([...decodeBytes(png.data).subarray(1, 4)], [...Buffer.from('PNG')]);
   });
 
   test('parameters are checked against the protocol: errors name the field', async () => {
     const input = { path: path.join(SEED, 'input.npy') };
-    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input, store: ['nope'] }), P.ErrorCodes.UNKNOWN_LAYER, /no layer "nope"/);
-    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input, view: { topChannels: -1 } }), P.ErrorCodes.BAD_ARGUMENT, /attribution\/run: .*view\.topChannels/);
-    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input, target: [0.5] } as never), P.ErrorCodes.BAD_ARGUMENT, /target/);
-    await rejects(s.conn.sendRequest(P.ExportTensor, { runId: 'old', layer: '', format: 'png', colorMap: 'toString' } as never), P.ErrorCodes.BAD_ARGUMENT, /colorMap/);
-    await rejects(s.conn.sendRequest(P.ExportTensor, { runId: 'old', layer: '', format: 'npy' }), P.ErrorCodes.UNKNOWN_TENSOR, /no longer held/);
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input, store: ['nope'] }),
+      P.ErrorCodes.UNKNOWN_LAYER,
+      /no layer "nope"/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input, view: { topChannels: -1 } }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /attribution\/run: .*view\.topChannels/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input, target: [0.5] } as never),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /target/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.ExportTensor, { runId: 'old', layer: '', format: 'png', colorMap: 'toString' } as never),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /colorMap/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.ExportTensor, { runId: 'old', layer: '', format: 'npy' }),
+      P.ErrorCodes.UNKNOWN_TENSOR,
+      /no longer held/,
+    );
   });
 
   test('a 1×512×14×14 layer round-trips in well under 100 ms, as binary', async () => {
@@ -118,13 +167,24 @@ describe('engine server', () => {
           { name: '/relu/Relu', opType: 'Relu', inputs: ['input'], outputs: ['r'] },
           { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['r'], outputs: ['p'] },
           { name: '/flatten/Flatten', opType: 'Flatten', inputs: ['p'], outputs: ['f'], attributes: { axis: 1 } },
-          { name: '/fc/Gemm', opType: 'Gemm', inputs: ['f', 'fc.weight', 'fc.bias'], outputs: ['output'], attributes: { transB: 1 } },
+          {
+            name: '/fc/Gemm',
+            opType: 'Gemm',
+            inputs: ['f', 'fc.weight', 'fc.bias'],
+            outputs: ['output'],
+            attributes: { transB: 1 },
+          },
         ],
       }),
     );
     const wide = await s.conn.sendRequest(P.OpenModel, { path: file });
     const data = new Float32Array(512 * 14 * 14).map((_, i) => Math.sin(i));
-    const run = await s.conn.sendRequest(P.RunAttribution, { modelId: wide.modelId, input: { shape: [1, 512, 14, 14], data: encodeFloats(data) }, target: [0], store: ['relu'] });
+    const run = await s.conn.sendRequest(P.RunAttribution, {
+      modelId: wide.modelId,
+      input: { shape: [1, 512, 14, 14], data: encodeFloats(data) },
+      target: [0],
+      store: ['relu'],
+    });
     assert.deepEqual(run.layers[0].shape, [1, 512, 14, 14]);
     const times: number[] = [];
     let fetched: { shape: number[]; data: Float32Array } | undefined;
@@ -153,30 +213,71 @@ describe('engine server', () => {
     });
     const long = s.conn.sendRequest(
       P.RunAttribution,
-      { modelId: info.modelId, input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') }, composite: 'epsilon_plus', attributor: 'integrated_gradients', attributorParams: { nIter: 200 }, target: [0], workDoneToken: token },
+      {
+        modelId: info.modelId,
+        input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') },
+        composite: 'epsilon_plus',
+        attributor: 'integrated_gradients',
+        attributorParams: { nIter: 200 },
+        target: [0],
+        workDoneToken: token,
+      },
       source.token,
     );
     await rejects(long, P.ErrorCodes.CANCELLED, /cancel/);
     d.dispose();
-    const again = await s.conn.sendRequest(P.RunAttribution, { modelId: info.modelId, input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') }, composite: 'epsilon_plus', target: [0] });
+    const again = await s.conn.sendRequest(P.RunAttribution, {
+      modelId: info.modelId,
+      input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') },
+      composite: 'epsilon_plus',
+      target: [0],
+    });
     assert.equal(again.composite, 'epsilon_plus');
     await s.conn.sendRequest(P.CloseModel, { modelId: info.modelId });
   });
 
   test('errors are JSON-RPC errors and the server stays up', async () => {
-    await rejects(s.conn.sendRequest(P.OpenModel, { path: '/no/such/model.onnx' }), P.ErrorCodes.FILE_NOT_FOUND, /not found/);
+    await rejects(
+      s.conn.sendRequest(P.OpenModel, { path: '/no/such/model.onnx' }),
+      P.ErrorCodes.FILE_NOT_FOUND,
+      /not found/,
+    );
     const corrupt = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rl-')), 'corrupt.onnx');
     fs.writeFileSync(corrupt, Buffer.from('this is not a protobuf at all \x00\xff\xfe'));
-    await rejects(s.conn.sendRequest(P.OpenModel, { path: corrupt }), P.ErrorCodes.NOT_A_MODEL, /corrupt\.onnx: not an ONNX model/);
-    await rejects(s.conn.sendRequest('no/such/method', {}), -32601, /no\/such\/method/);
-    await rejects(s.conn.sendRequest(P.OpenModel, { nope: 1 } as never), P.ErrorCodes.BAD_ARGUMENT, /model\/open: .*path/);
-    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId: 'm999', input: { path: 'x' } }), P.ErrorCodes.UNKNOWN_MODEL, /m999/);
     await rejects(
-      s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(GOLDEN_DIR, 'mlp/input.npy') }, composite: 'epsilon_plus_flat' }),
+      s.conn.sendRequest(P.OpenModel, { path: corrupt }),
+      P.ErrorCodes.NOT_A_MODEL,
+      /corrupt\.onnx: not an ONNX model/,
+    );
+    await rejects(s.conn.sendRequest('no/such/method', {}), -32601, /no\/such\/method/);
+    await rejects(
+      s.conn.sendRequest(P.OpenModel, { nope: 1 } as never),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /model\/open: .*path/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId: 'm999', input: { path: 'x' } }),
+      P.ErrorCodes.UNKNOWN_MODEL,
+      /m999/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, {
+        modelId,
+        input: { path: path.join(GOLDEN_DIR, 'mlp/input.npy') },
+        composite: 'epsilon_plus_flat',
+      }),
       P.ErrorCodes.SHAPE_MISMATCH,
       /input has shape \[4,20\]/,
     );
-    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(SEED, 'input.npy') }, composite: 'nonsense' } as never), P.ErrorCodes.BAD_ARGUMENT, /composite/);
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, {
+        modelId,
+        input: { path: path.join(SEED, 'input.npy') },
+        composite: 'nonsense',
+      } as never),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /composite/,
+    );
     // garbage bytes on the wire
     s.proc.stdin!.write('Content-Length: 5\r\n\r\n{{{{{');
     s.proc.stdin!.write('garbage without headers\r\n\r\n');
@@ -186,7 +287,14 @@ describe('engine server', () => {
   });
 
   test('100 consecutive runs keep tensors and memory flat', async () => {
-    const run = () => s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: path.join(SEED, 'input.npy') }, composite: 'epsilon_gamma_box', compositeParams: { low: -3, high: 3 }, target: [1] });
+    const run = () =>
+      s.conn.sendRequest(P.RunAttribution, {
+        modelId,
+        input: { path: path.join(SEED, 'input.npy') },
+        composite: 'epsilon_gamma_box',
+        compositeParams: { low: -3, high: 3 },
+        target: [1],
+      });
     for (let i = 0; i < 5; i++) await run();
     const before = await s.conn.sendRequest(P.Stats);
     for (let i = 0; i < 100; i++) await run();
@@ -194,6 +302,9 @@ describe('engine server', () => {
     assert.equal(afterStats.numTensors, before.numTensors, 'tf tensor count');
     assert.equal(afterStats.numBytes, before.numBytes, 'tf bytes');
     assert.equal(afterStats.keptRuns, before.keptRuns, 'the tensors kept for export are those of the latest run');
-    assert.ok(afterStats.rssBytes < before.rssBytes * 1.25 + 32 * 2 ** 20, `rss ${before.rssBytes} → ${afterStats.rssBytes}`);
+    assert.ok(
+      afterStats.rssBytes < before.rssBytes * 1.25 + 32 * 2 ** 20,
+      `rss ${before.rssBytes} → ${afterStats.rssBytes}`,
+    );
   });
 });

@@ -79,9 +79,21 @@ before(async () => {
       input: { name: 'input', dims: [1, 3] },
       output: { name: 'output', dims: [1, 2] },
       nodes: [
-        { name: '/fc1/Gemm', opType: 'Gemm', inputs: ['input', 'fc1.weight', 'fc1.bias'], outputs: ['/fc1/Gemm_output_0'], attributes: { transB: 1 } },
+        {
+          name: '/fc1/Gemm',
+          opType: 'Gemm',
+          inputs: ['input', 'fc1.weight', 'fc1.bias'],
+          outputs: ['/fc1/Gemm_output_0'],
+          attributes: { transB: 1 },
+        },
         { name: '/act/Relu', opType: 'Relu', inputs: ['/fc1/Gemm_output_0'], outputs: ['/act/Relu_output_0'] },
-        { name: '/fc2/Gemm', opType: 'Gemm', inputs: ['/act/Relu_output_0', 'fc2.weight', 'fc2.bias'], outputs: ['output'], attributes: { transB: 1 } },
+        {
+          name: '/fc2/Gemm',
+          opType: 'Gemm',
+          inputs: ['/act/Relu_output_0', 'fc2.weight', 'fc2.bias'],
+          outputs: ['output'],
+          attributes: { transB: 1 },
+        },
       ],
       initializers: [
         { name: 'fc1.weight', dims: [4, 3], values: W1.flat() },
@@ -139,7 +151,13 @@ describe('gradient-based attributors', () => {
     // x' = [2, −1, 1]: h(x') = [4, −3, −0.8, 1] (units 0, 3 active), h(x'/2) = [2.25, −2, −0.3, −1] (unit 0 only),
     // so the two path points have different gradients; IG = (g(x'/2) + g(x'))/2 · x'.
     const xp = [2, -1, 1];
-    const g = [mlpGradient(xp.map((v) => v / 2), 1), mlpGradient(xp, 1)];
+    const g = [
+      mlpGradient(
+        xp.map((v) => v / 2),
+        1,
+      ),
+      mlpGradient(xp, 1),
+    ];
     const expected = xp.map((v, i) => ((g[0][i] + g[1][i]) / 2) * v);
     assert.notDeepEqual(g[0], g[1], 'the activation pattern differs along the path');
     const r = await attribute(mlp, row(xp), [1], 'integrated_gradients', { nIter: 2 }, {});
@@ -182,7 +200,14 @@ describe('occlusion', () => {
     //   s[2,3] = 3·1 + 0.5·2 − 0.5 = 3.5
     const keep = (lo: number) => xo.map((v, i) => (i >= lo && i < lo + 2 ? v : 0));
     closeTo([logit(keep(0), 1), logit(keep(2), 1)], [-2.5, 3.5], 'hand scores');
-    const r = await attribute(linear, row(xo), [1], 'occlusion', { window: 2, stride: 2, outputRelevance: 'logit' }, {});
+    const r = await attribute(
+      linear,
+      row(xo),
+      [1],
+      'occlusion',
+      { window: 2, stride: 2, outputRelevance: 'logit' },
+      {},
+    );
     closeTo(r.relevance.data, [-2.5, -2.5, 3.5, 3.5], 'logit');
   });
 
@@ -195,18 +220,36 @@ describe('occlusion', () => {
     //       → [−2.5 − 0.5, −2.5 + 1.5, 1.5 + 3.5, 3.5 − 0.5] = [−3, −1, 5, 3]
     // (b) 3 features, window 2, stride 2: offsets 0 and 2 → windows [0,1] and [2,0]: one_hot → [2, 1, 1]
     const a1 = await attribute(linear, row(xo), [0], 'occlusion', { window: 2, stride: 1 }, {});
-    const a2 = await attribute(linear, row(xo), [1], 'occlusion', { window: 2, stride: 1, outputRelevance: 'logit' }, {});
+    const a2 = await attribute(
+      linear,
+      row(xo),
+      [1],
+      'occlusion',
+      { window: 2, stride: 1, outputRelevance: 'logit' },
+      {},
+    );
     const b = await attribute(mlp, row(x), [0], 'occlusion', { window: 2, stride: 2 }, {});
     const round = (d: Float32Array) => Array.from(d, (v) => Math.round(v * 1e4) / 1e4);
     assert.deepEqual(
-      { overlapOneHot: round(a1.relevance.data), overlapLogit: round(a2.relevance.data), nonDividing: round(b.relevance.data) },
+      {
+        overlapOneHot: round(a1.relevance.data),
+        overlapLogit: round(a2.relevance.data),
+        nonDividing: round(b.relevance.data),
+      },
       { overlapOneHot: [2, 2, 2, 2], overlapLogit: [-3, -1, 5, 3], nonDividing: [2, 1, 1] },
     );
   });
 
   test('window 1: each feature gets the logit of itself alone', async () => {
     // s_i = x_i·L[i][0] + c_0 = [1.25, −3.75, −8.75, 0.5]
-    const r = await attribute(linear, row(xo), [0], 'occlusion', { window: 1, stride: 1, outputRelevance: 'logit' }, {});
+    const r = await attribute(
+      linear,
+      row(xo),
+      [0],
+      'occlusion',
+      { window: 1, stride: 1, outputRelevance: 'logit' },
+      {},
+    );
     closeTo(r.relevance.data, [1.25, -3.75, -8.75, 0.5], 'window 1');
   });
 
@@ -226,36 +269,70 @@ describe('occlusion', () => {
 describe('errors', () => {
   test('an out-of-range target → BAD_ARGUMENT', async () => {
     for (const attributor of ['gradient', 'occlusion', 'integrated_gradients'] as const) {
-      await assertRejectsWith(attribute(mlp, row(x), [2], attributor, { nIter: 1 }, {}), 'BAD_ARGUMENT', /target class 2 is out of range \(the model has 2 outputs\)/);
+      await assertRejectsWith(
+        attribute(mlp, row(x), [2], attributor, { nIter: 1 }, {}),
+        'BAD_ARGUMENT',
+        /target class 2 is out of range \(the model has 2 outputs\)/,
+      );
     }
-    await assertRejectsWith(attribute(mlp, row(x), [-1], 'gradient', {}, {}), 'BAD_ARGUMENT', /target class -1 is out of range/);
+    await assertRejectsWith(
+      attribute(mlp, row(x), [-1], 'gradient', {}, {}),
+      'BAD_ARGUMENT',
+      /target class -1 is out of range/,
+    );
     await assertRejectsWith(attribute(mlp, row(x), [0.5], 'gradient', {}, {}), 'BAD_ARGUMENT', /target class 0.5/);
   });
 
   test('other bad arguments → BAD_ARGUMENT', async () => {
-    await assertRejectsWith(attribute(mlp, row(x), [0, 1, 0], 'gradient', {}, {}), 'BAD_ARGUMENT', /3 classes for a batch of 1/);
-    await assertRejectsWith(attribute(mlp, row(x), [0], 'smoothgrad', { nIter: 0 }, {}), 'BAD_ARGUMENT', /positive integer, not 0/);
+    await assertRejectsWith(
+      attribute(mlp, row(x), [0, 1, 0], 'gradient', {}, {}),
+      'BAD_ARGUMENT',
+      /3 classes for a batch of 1/,
+    );
+    await assertRejectsWith(
+      attribute(mlp, row(x), [0], 'smoothgrad', { nIter: 0 }, {}),
+      'BAD_ARGUMENT',
+      /positive integer, not 0/,
+    );
     await assertRejectsWith(
       attribute(mlp, row(x), [0], 'gradient', { outputRelevance: 'softmax' as 'logit' }, {}),
       'BAD_ARGUMENT',
       /unknown output relevance "softmax"/,
     );
     assert.equal(normalizeAttributor('Integrated-Gradients'), 'integrated_gradients');
-    assert.throws(() => normalizeAttributor('lime'), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+    assert.throws(
+      () => normalizeAttributor('lime'),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+    );
   });
 
   test('a wrongly shaped input → SHAPE_MISMATCH', async () => {
-    await assertRejectsWith(attribute(mlp, row([1, 2]), [0], 'gradient', {}, {}), 'SHAPE_MISMATCH', /input has shape \[1,2\]/);
+    await assertRejectsWith(
+      attribute(mlp, row([1, 2]), [0], 'gradient', {}, {}),
+      'SHAPE_MISMATCH',
+      /input has shape \[1,2\]/,
+    );
   });
 
   test('a cancelled run → CANCELLED', async () => {
     for (const attributor of ['gradient', 'smoothgrad', 'integrated_gradients', 'occlusion'] as const) {
-      await assertRejectsWith(attribute(mlp, row(x), [0], attributor, { nIter: 2, window: 1, stride: 1 }, { isCancelled: () => true }), 'CANCELLED', /cancelled/);
+      await assertRejectsWith(
+        attribute(mlp, row(x), [0], attributor, { nIter: 2, window: 1, stride: 1 }, { isCancelled: () => true }),
+        'CANCELLED',
+        /cancelled/,
+      );
     }
     // cancelling midway through occlusion (after the first window) also stops it
     let calls = 0;
     await assertRejectsWith(
-      attribute(linear, row([1, -2, 3, 0.5]), [0], 'occlusion', { window: 1, stride: 1 }, { isCancelled: () => ++calls > 1 }),
+      attribute(
+        linear,
+        row([1, -2, 3, 0.5]),
+        [0],
+        'occlusion',
+        { window: 1, stride: 1 },
+        { isCancelled: () => ++calls > 1 },
+      ),
       'CANCELLED',
       /cancelled/,
     );

@@ -9,33 +9,75 @@ import { readNpy } from '../../engine/src/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
 const ROOT = path.resolve(__dirname, '../..');
-const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin/relevance-lens.js'), ...args], { encoding: 'utf8', cwd: ROOT });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [path.join(ROOT, 'bin/relevance-lens.js'), ...args], { encoding: 'utf8', cwd: ROOT });
 
 test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 1, every layer stored)", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-'));
   const seed = path.join(GOLDEN_DIR, 'seed_example');
-  const r = cli('attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--composite', 'epsilon-plus-flat', '--target', '1', '--store', 'all', '--backend', 'wasm', '--out', out);
+  const r = cli(
+    'attribute',
+    path.join(seed, 'model.onnx'),
+    '--input',
+    path.join(seed, 'input.npy'),
+    '--composite',
+    'epsilon-plus-flat',
+    '--target',
+    '1',
+    '--store',
+    'all',
+    '--backend',
+    'wasm',
+    '--out',
+    out,
+  );
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /backend: wasm; kernels: (native \(oneDNN [^)]+\)|wasm \(native kernels not used: [^)]+\)+); composite: epsilon_plus_flat/);
+  assert.match(
+    r.stdout,
+    /backend: wasm; kernels: (native \(oneDNN [^)]+\)|wasm \(native kernels not used: [^)]+\)+); composite: epsilon_plus_flat/,
+  );
   const m = manifest('seed_example').methods.epsilon_plus_flat;
   const errors = [
     compare(readNpy(path.join(out, 'relevance.npy')), goldenNpy('seed_example', m.relevance), 'relevance'),
     compare(readNpy(path.join(out, 'output.npy')), goldenNpy('seed_example', m.output!), 'output'),
-    ...Object.entries(m.layers!).map(([id, l]) => compare(readNpy(path.join(out, 'layers', `${id}.npy`)), goldenNpy('seed_example', 'epsilon_plus_flat', l.file), id)),
+    ...Object.entries(m.layers!).map(([id, l]) =>
+      compare(
+        readNpy(path.join(out, 'layers', `${id}.npy`)),
+        goldenNpy('seed_example', 'epsilon_plus_flat', l.file),
+        id,
+      ),
+    ),
   ].filter(Boolean);
   assert.deepEqual(errors, []);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.equal(summary.backend, 'wasm');
   assert.match(summary.kernels, /^(native|wasm)/);
   assert.equal(summary.attributor, 'gradient');
-  assert.deepEqual(summary.layers.map((l: { id: string }) => l.id), ['0', '1', '2', '3']);
-  assert.deepEqual(summary.layers.map((l: { node: string }) => l.node), ['/0/Conv', '/1/Relu', '/2/Flatten', '/3/Gemm']);
+  assert.deepEqual(
+    summary.layers.map((l: { id: string }) => l.id),
+    ['0', '1', '2', '3'],
+  );
+  assert.deepEqual(
+    summary.layers.map((l: { node: string }) => l.node),
+    ['/0/Conv', '/1/Relu', '/2/Flatten', '/3/Gemm'],
+  );
   for (const l of summary.layers) assert.ok(Math.abs(l.sum - m.layers![l.id].sum) < 1e-4, `${l.id} sum ${l.sum}`);
 });
 
 test('an image input gives heatmap PNGs; the example model predicts the triangle', () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-'));
-  const r = cli('attribute', 'examples/shapes/model.onnx', '--input', 'examples/shapes/triangle.png', '--store', 'features.0,classifier', '--cmap', 'coldnhot', '--out', out);
+  const r = cli(
+    'attribute',
+    'examples/shapes/model.onnx',
+    '--input',
+    'examples/shapes/triangle.png',
+    '--store',
+    'features.0,classifier',
+    '--cmap',
+    'coldnhot',
+    '--out',
+    out,
+  );
   assert.equal(r.status, 0, r.stderr);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.deepEqual(summary.target, [2]);
@@ -48,17 +90,115 @@ test('bad input exits non-zero with one line naming the problem', () => {
   const seed = path.join(GOLDEN_DIR, 'seed_example');
   const cases: [string[], RegExp][] = [
     [['attribute', '/no/model.onnx', '--input', 'x.npy', '--out', '/tmp/x'], /\/no\/model\.onnx: file not found/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(GOLDEN_DIR, 'mlp/input.npy'), '--out', '/tmp/x'], /input has shape \[4,20\]/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--composite', 'nope', '--out', '/tmp/x'], /unknown composite "nope"/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--target', '12', '--out', '/tmp/x'], /target class 12 is out of range/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--store', 'features.9', '--out', '/tmp/x'], /no layer "features.9"/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--bogus', '1'], /unknown option --bogus/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x', '--target='], /--target must be comma-separated numbers, not ""/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x', '--target', '0x3'], /--target must be comma-separated numbers, not "0x3"/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x', '--epsilon='], /--epsilon must be a number, not ""/],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(GOLDEN_DIR, 'mlp/input.npy'),
+        '--out',
+        '/tmp/x',
+      ],
+      /input has shape \[4,20\]/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--composite',
+        'nope',
+        '--out',
+        '/tmp/x',
+      ],
+      /unknown composite "nope"/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--target',
+        '12',
+        '--out',
+        '/tmp/x',
+      ],
+      /target class 12 is out of range/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--store',
+        'features.9',
+        '--out',
+        '/tmp/x',
+      ],
+      /no layer "features.9"/,
+    ],
+    [
+      ['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--bogus', '1'],
+      /unknown option --bogus/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--out',
+        '/tmp/x',
+        '--target=',
+      ],
+      /--target must be comma-separated numbers, not ""/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--out',
+        '/tmp/x',
+        '--target',
+        '0x3',
+      ],
+      /--target must be comma-separated numbers, not "0x3"/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--out',
+        '/tmp/x',
+        '--epsilon=',
+      ],
+      /--epsilon must be a number, not ""/,
+    ],
     [['attribute', path.join(seed, 'model.onnx'), '--input'], /--input needs a value/],
-    [['attribute', path.join(seed, 'input.npy'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'], /not an ONNX model/],
-    [['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--backend', 'gpu', '--out', '/tmp/x'], /unknown backend "gpu"/],
+    [
+      ['attribute', path.join(seed, 'input.npy'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'],
+      /not an ONNX model/,
+    ],
+    [
+      [
+        'attribute',
+        path.join(seed, 'model.onnx'),
+        '--input',
+        path.join(seed, 'input.npy'),
+        '--backend',
+        'gpu',
+        '--out',
+        '/tmp/x',
+      ],
+      /unknown backend "gpu"/,
+    ],
   ];
   for (const [args, pattern] of cases) {
     const r = cli(...args);

@@ -58,8 +58,20 @@ test('rule assignment: name map first, then the first linear layer, then the lay
 });
 
 test('unknown rules, layer types and bad AlphaBeta parameters are refused', () => {
-  assert.throws(() => customComposite({ layerMap: [{ type: 'conv', rule: 'lrp-magic' }] }), (e: unknown) => e instanceof EngineError && /unknown rule "lrp-magic"/.test(e.message));
-  assert.throws(() => customComposite({ layerMap: [{ type: 'lstm' as never, rule: 'epsilon' }] }), (e: unknown) => e instanceof EngineError && /unknown layer type "lstm"/.test(e.message));
-  assert.throws(() => customComposite({ layerMap: [{ type: 'conv', rule: 'alpha_beta', params: { alpha: 3, beta: 1 } }] }), /alpha − beta must equal 1/);
-  assert.throws(() => buildComposite('epsilon_gamma_box'), (e: unknown) => e instanceof EngineError && /needs low and high/.test(e.message));
+  assert.throws(
+    () => customComposite({ layerMap: [{ type: 'conv', rule: 'lrp-magic' }] }),
+    (e: unknown) => e instanceof EngineError && /unknown rule "lrp-magic"/.test(e.message),
+  );
+  assert.throws(
+    () => customComposite({ layerMap: [{ type: 'lstm' as never, rule: 'epsilon' }] }),
+    (e: unknown) => e instanceof EngineError && /unknown layer type "lstm"/.test(e.message),
+  );
+  assert.throws(
+    () => customComposite({ layerMap: [{ type: 'conv', rule: 'alpha_beta', params: { alpha: 3, beta: 1 } }] }),
+    /alpha − beta must equal 1/,
+  );
+  assert.throws(
+    () => buildComposite('epsilon_gamma_box'),
+    (e: unknown) => e instanceof EngineError && /needs low and high/.test(e.message),
+  );
 });

@@ -27,7 +27,10 @@ test('each key is made once and kept beyond the scope that asked for it', () => 
   assert.equal(first, again);
   assert.equal(made, 1);
   assert.deepEqual(Array.from(first.dataSync()), [1, 0, 3]);
-  assert.notEqual(tf.tidy(() => cache.get(p, 'square', (t) => tf.square(t))), first);
+  assert.notEqual(
+    tf.tidy(() => cache.get(p, 'square', (t) => tf.square(t))),
+    first,
+  );
   cache.clear();
   assert.ok(first.isDisposed);
   p.dispose();
@@ -44,11 +47,18 @@ test('past the budget nothing in use is freed; the next run starts the cache ove
     return tf.keep(over);
   });
   assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3, 4]);
-  assert.notEqual(cache.get(p, 'c', (t) => tf.abs(t)), c, 'not kept past the budget');
+  assert.notEqual(
+    cache.get(p, 'c', (t) => tf.abs(t)),
+    c,
+    'not kept past the budget',
+  );
   cache.beforeRun();
   assert.ok(a.isDisposed && b.isDisposed);
   const kept = cache.get(p, 'c', (t) => tf.abs(t));
-  assert.equal(cache.get(p, 'c', (t) => tf.abs(t)), kept);
+  assert.equal(
+    cache.get(p, 'c', (t) => tf.abs(t)),
+    kept,
+  );
   cache.clear();
   tf.dispose([p, c]);
 });
@@ -57,7 +67,13 @@ test('one model through several composites in turn gives what a fresh model give
   const file = path.join(GOLDEN_DIR, 'vgg_bn/model.onnx');
   const input = goldenNpy('vgg_bn', 'input.npy');
   const target = (o: tf.Tensor) => oneHot([1], o.shape[0], o.shape[1]!);
-  const names = ['epsilon_plus_flat', 'epsilon_gamma_box', 'epsilon_alpha2_beta1', 'epsilon_gamma_box', 'epsilon_plus_flat'];
+  const names = [
+    'epsilon_plus_flat',
+    'epsilon_gamma_box',
+    'epsilon_alpha2_beta1',
+    'epsilon_gamma_box',
+    'epsilon_plus_flat',
+  ];
   const shared = loadModel(file);
   for (const name of names) {
     const composite = buildComposite(name, { low: -3, high: 3 });

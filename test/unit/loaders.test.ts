@@ -12,7 +12,12 @@ import { modelOutput } from '../../engine/src/attribute';
 import { initBackend } from '../../engine/src/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
 import { loadModel, type Model } from '../../engine/src/model';
-import { encodeOnnx, type OnnxModelSpec, type OnnxNodeSpec, type OnnxTensor } from '../../engine/src/loaders/onnx-writer';
+import {
+  encodeOnnx,
+  type OnnxModelSpec,
+  type OnnxNodeSpec,
+  type OnnxTensor,
+} from '../../engine/src/loaders/onnx-writer';
 
 let dir: string;
 let counter = 0;
@@ -27,9 +32,17 @@ after(() => {
 });
 
 /** Asserts that `fn` throws an EngineError with `code` whose message names `file` and matches every pattern. */
-function assertEngineError(fn: () => unknown, code: EngineErrorCode, file: string, ...patterns: (string | RegExp)[]): void {
+function assertEngineError(
+  fn: () => unknown,
+  code: EngineErrorCode,
+  file: string,
+  ...patterns: (string | RegExp)[]
+): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected an EngineError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    assert.ok(
+      e instanceof EngineError,
+      `expected an EngineError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+    );
     assert.equal(e.code, code, `code of "${e.message}"`);
     assert.ok(e.message.includes(file), `message "${e.message}" does not name ${file}`);
     for (const p of patterns) {
@@ -43,7 +56,10 @@ function assertEngineError(fn: () => unknown, code: EngineErrorCode, file: strin
 function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-5 + 1e-5 * Math.abs(expected[i]), `${what}[${i}] = ${actual[i]}, expected ${expected[i]}`);
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) <= 1e-5 + 1e-5 * Math.abs(expected[i]),
+      `${what}[${i}] = ${actual[i]}, expected ${expected[i]}`,
+    );
   }
 }
 
@@ -56,7 +72,12 @@ function writeOnnx(spec: OnnxModelSpec, name = `m${counter++}.onnx`): string {
 const floats = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
 
 /** A one-node ONNX model on a [1, 3] input around `node`. */
-function oneNode(node: OnnxNodeSpec, initializers: OnnxTensor[] = [], input = { name: 'input', dims: [1, 3] }, outDims = [1, 2]): OnnxModelSpec {
+function oneNode(
+  node: OnnxNodeSpec,
+  initializers: OnnxTensor[] = [],
+  input = { name: 'input', dims: [1, 3] },
+  outDims = [1, 2],
+): OnnxModelSpec {
   return { input, output: { name: node.outputs[0], dims: outDims }, nodes: [node], initializers };
 }
 
@@ -96,9 +117,18 @@ describe('loadModel: files that are not models', () => {
 describe('ONNX loader errors', () => {
   test('an unsupported op (GridSample) → UNSUPPORTED_OP naming the node, the op and the opset', () => {
     const file = writeOnnx(
-      oneNode({ name: '/warp/GridSample', opType: 'GridSample', inputs: ['input', 'grid'], outputs: ['g'] }, [{ name: 'grid', dims: [1, 1, 1, 2], values: [0, 0] }]),
+      oneNode({ name: '/warp/GridSample', opType: 'GridSample', inputs: ['input', 'grid'], outputs: ['g'] }, [
+        { name: 'grid', dims: [1, 1, 1, 2], values: [0, 0] },
+      ]),
     );
-    assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, '/warp/GridSample', 'unsupported operator GridSample', 'opset 13');
+    assertEngineError(
+      () => loadModel(file),
+      'UNSUPPORTED_OP',
+      file,
+      '/warp/GridSample',
+      'unsupported operator GridSample',
+      'opset 13',
+    );
   });
 
   test('an unsupported op (LSTM) after a supported one → UNSUPPORTED_OP', () => {
@@ -118,12 +148,26 @@ describe('ONNX loader errors', () => {
   });
 
   test('an input produced by no node → NOT_A_MODEL', () => {
-    const file = writeOnnx(oneNode({ name: '/act/Relu', opType: 'Relu', inputs: ['ghost'], outputs: ['y'] }, [], undefined, [1, 3]));
-    assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, '/act/Relu', '"ghost"', 'not produced by any earlier node');
+    const file = writeOnnx(
+      oneNode({ name: '/act/Relu', opType: 'Relu', inputs: ['ghost'], outputs: ['y'] }, [], undefined, [1, 3]),
+    );
+    assertEngineError(
+      () => loadModel(file),
+      'NOT_A_MODEL',
+      file,
+      '/act/Relu',
+      '"ghost"',
+      'not produced by any earlier node',
+    );
   });
 
   test('a graph output produced by no node → NOT_A_MODEL', () => {
-    const spec = oneNode({ name: '/act/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] }, [], undefined, [1, 3]);
+    const spec = oneNode(
+      { name: '/act/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] },
+      [],
+      undefined,
+      [1, 3],
+    );
     spec.output = { name: 'elsewhere', dims: [1, 3] };
     const file = writeOnnx(spec);
     assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, '"elsewhere"', 'not produced by any node');
@@ -154,25 +198,54 @@ describe('ONNX loader errors', () => {
 
   test('other unsupported configurations → UNSUPPORTED_OP with the reason', () => {
     const image = { name: 'input', dims: [1, 1, 4, 4] };
-    const conv = (attributes: OnnxNodeSpec['attributes'], weight = 'w'): OnnxNodeSpec => ({ name: '/c/Conv', opType: 'Conv', inputs: ['input', weight], outputs: ['y'], attributes });
+    const conv = (attributes: OnnxNodeSpec['attributes'], weight = 'w'): OnnxNodeSpec => ({
+      name: '/c/Conv',
+      opType: 'Conv',
+      inputs: ['input', weight],
+      outputs: ['y'],
+      attributes,
+    });
     const w = { name: 'w', dims: [1, 1, 3, 3], values: floats(9, (i) => i) };
     const cases: [string, OnnxModelSpec, string][] = [
       ['Conv on a 2-D input', oneNode(conv({}), [w]), 'a 4-D NCHW input'],
-      ['Conv with a non-constant weight', { ...oneNode(conv({}, 'input'), [], image, [1, 1, 2, 2]) }, 'must be a constant'],
+      [
+        'Conv with a non-constant weight',
+        { ...oneNode(conv({}, 'input'), [], image, [1, 1, 2, 2]) },
+        'must be a constant',
+      ],
       ['Conv with auto_pad', oneNode(conv({ auto_pad: 'SAME_UPPER' }), [w], image, [1, 1, 4, 4]), 'auto_pad'],
       [
         'Gemm with transA',
-        oneNode({ name: '/fc/Gemm', opType: 'Gemm', inputs: ['input', 'B'], outputs: ['y'], attributes: { transA: 1 } }, [{ name: 'B', dims: [3, 2], values: floats(6, (i) => i) }]),
+        oneNode(
+          { name: '/fc/Gemm', opType: 'Gemm', inputs: ['input', 'B'], outputs: ['y'], attributes: { transA: 1 } },
+          [{ name: 'B', dims: [3, 2], values: floats(6, (i) => i) }],
+        ),
         'transA=1',
       ],
       [
         'MaxPool with dilations',
-        oneNode({ name: '/p/MaxPool', opType: 'MaxPool', inputs: ['input'], outputs: ['y'], attributes: { kernel_shape: [2, 2], dilations: [2, 2] } }, [], image, [1, 1, 2, 2]),
+        oneNode(
+          {
+            name: '/p/MaxPool',
+            opType: 'MaxPool',
+            inputs: ['input'],
+            outputs: ['y'],
+            attributes: { kernel_shape: [2, 2], dilations: [2, 2] },
+          },
+          [],
+          image,
+          [1, 1, 2, 2],
+        ),
         'dilated pooling',
       ],
       [
         'Gather with computed indices',
-        oneNode({ name: '/g/Gather', opType: 'Gather', inputs: ['c', 'input'], outputs: ['y'] }, [{ name: 'c', dims: [3], values: [1, 2, 3] }], undefined, [1, 3]),
+        oneNode(
+          { name: '/g/Gather', opType: 'Gather', inputs: ['c', 'input'], outputs: ['y'] },
+          [{ name: 'c', dims: [3], values: [1, 2, 3] }],
+          undefined,
+          [1, 3],
+        ),
         'the indices (input "input") must be a constant',
       ],
     ];
@@ -191,7 +264,9 @@ describe('ONNX loader errors', () => {
       [{ ...oneNode(relu, [], undefined, [1, 3]), nodes: [] }, 'no graph nodes'],
       [
         // 3 values declared as a [2, 2] tensor: the raw data has 12 bytes instead of 16
-        oneNode({ name: '/fc/MatMul', opType: 'MatMul', inputs: ['input', 'B'], outputs: ['y'] }, [{ name: 'B', dims: [2, 2], values: [1, 2, 3] }]),
+        oneNode({ name: '/fc/MatMul', opType: 'MatMul', inputs: ['input', 'B'], outputs: ['y'] }, [
+          { name: 'B', dims: [2, 2], values: [1, 2, 3] },
+        ]),
         'has 12 bytes, expected 16',
       ],
     ];
@@ -219,7 +294,12 @@ describe('ONNX loader: PyTorch-style models', () => {
         outputs: ['/features/features.0/Conv_output_0'],
         attributes: { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1], group: 1 },
       },
-      { name: '/features/features.1/Relu', opType: 'Relu', inputs: ['/features/features.0/Conv_output_0'], outputs: ['/features/features.1/Relu_output_0'] },
+      {
+        name: '/features/features.1/Relu',
+        opType: 'Relu',
+        inputs: ['/features/features.0/Conv_output_0'],
+        outputs: ['/features/features.1/Relu_output_0'],
+      },
       {
         name: '/features/features.2/MaxPool',
         opType: 'MaxPool',
@@ -227,8 +307,20 @@ describe('ONNX loader: PyTorch-style models', () => {
         outputs: ['/features/features.2/MaxPool_output_0'],
         attributes: { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0] },
       },
-      { name: '/Flatten', opType: 'Flatten', inputs: ['/features/features.2/MaxPool_output_0'], outputs: ['/Flatten_output_0'], attributes: { axis: 1 } },
-      { name: '/classifier/Gemm', opType: 'Gemm', inputs: ['/Flatten_output_0', 'classifier.weight', 'classifier.bias'], outputs: ['output'], attributes: { transB: 1 } },
+      {
+        name: '/Flatten',
+        opType: 'Flatten',
+        inputs: ['/features/features.2/MaxPool_output_0'],
+        outputs: ['/Flatten_output_0'],
+        attributes: { axis: 1 },
+      },
+      {
+        name: '/classifier/Gemm',
+        opType: 'Gemm',
+        inputs: ['/Flatten_output_0', 'classifier.weight', 'classifier.bias'],
+        outputs: ['output'],
+        attributes: { transB: 1 },
+      },
     ],
     initializers: [
       { name: 'features.0.weight', dims: [2, 1, 3, 3], values: convW },
@@ -260,7 +352,7 @@ describe('ONNX loader: PyTorch-style models', () => {
     for (let o = 0; o < 2; o++) {
       for (let r = 0; r < 2; r++) {
         for (let c = 0; c < 2; c++) {
-          pooled.push(Math.max(...[0, 1, 4, 5].map((d) => conv[o * 16 + (2 * r) * 4 + 2 * c + d])));
+          pooled.push(Math.max(...[0, 1, 4, 5].map((d) => conv[o * 16 + 2 * r * 4 + 2 * c + d])));
         }
       }
     }
@@ -290,7 +382,10 @@ describe('ONNX loader: PyTorch-style models', () => {
 
   test('the layer tree has a features container ending at features.2', () => {
     const roots = model.tree;
-    assert.deepEqual(roots.map((r) => r.id), ['features', 'Flatten', 'classifier']);
+    assert.deepEqual(
+      roots.map((r) => r.id),
+      ['features', 'Flatten', 'classifier'],
+    );
     const features = roots[0];
     assert.equal(features.op, 'container');
     assert.equal(features.node, 'features.2');
@@ -305,7 +400,10 @@ describe('ONNX loader: PyTorch-style models', () => {
       ],
     );
     const classifier = roots[2];
-    assert.deepEqual([classifier.op, classifier.shape, classifier.params, classifier.children.length], ['Gemm', [1, 3], 27, 0]);
+    assert.deepEqual(
+      [classifier.op, classifier.shape, classifier.params, classifier.children.length],
+      ['Gemm', [1, 3], 27, 0],
+    );
     assert.equal(model.index.get('features'), 'features.2');
     assert.deepEqual([...model.resolveLayers(['features', 'classifier']).values()], ['features.2', 'classifier']);
   });
@@ -357,24 +455,45 @@ interface WeightSpec {
 }
 
 /** Writes model.json (+ one shard) into a fresh folder and returns the model.json path. */
-function writeTfjs(topology: unknown, weights: WeightSpec[], opts: { shard?: Buffer; manifest?: unknown; extra?: Record<string, unknown> } = {}): string {
+function writeTfjs(
+  topology: unknown,
+  weights: WeightSpec[],
+  opts: { shard?: Buffer; manifest?: unknown; extra?: Record<string, unknown> } = {},
+): string {
   const folder = fs.mkdtempSync(path.join(dir, 'tfjs-'));
   const data = Buffer.from(Float32Array.from(weights.flatMap((w) => w.values)).buffer);
   fs.writeFileSync(path.join(folder, 'group1-shard1of1.bin'), opts.shard ?? data);
-  const manifest = opts.manifest ?? [{ paths: ['group1-shard1of1.bin'], weights: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }];
+  const manifest = opts.manifest ?? [
+    {
+      paths: ['group1-shard1of1.bin'],
+      weights: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })),
+    },
+  ];
   const json = path.join(folder, 'model.json');
-  fs.writeFileSync(json, JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: manifest, ...opts.extra }));
+  fs.writeFileSync(
+    json,
+    JSON.stringify({ format: 'layers-model', modelTopology: topology, weightsManifest: manifest, ...opts.extra }),
+  );
   return json;
 }
 
 /** A functional Keras topology: an input [null, ...inputShape] and layers given as [className, config, inbound names]. */
-function functional(inputShape: number[], layers: [string, Record<string, unknown>, string[]][], output = layers[layers.length - 1][1].name as string) {
+function functional(
+  inputShape: number[],
+  layers: [string, Record<string, unknown>, string[]][],
+  output = layers[layers.length - 1][1].name as string,
+) {
   return {
     class_name: 'Functional',
     config: {
       name: 'model',
       layers: [
-        { class_name: 'InputLayer', name: 'inp', config: { name: 'inp', batch_input_shape: [null, ...inputShape], dtype: 'float32' }, inbound_nodes: [] },
+        {
+          class_name: 'InputLayer',
+          name: 'inp',
+          config: { name: 'inp', batch_input_shape: [null, ...inputShape], dtype: 'float32' },
+          inbound_nodes: [],
+        },
         ...layers.map(([cls, config, inbound]) => ({
           class_name: cls,
           name: config.name,
@@ -390,7 +509,8 @@ function functional(inputShape: number[], layers: [string, Record<string, unknow
   };
 }
 
-const denseTopology = () => functional([3], [['Dense', { name: 'd', units: 2, activation: 'linear', use_bias: true }, ['inp']]]);
+const denseTopology = () =>
+  functional([3], [['Dense', { name: 'd', units: 2, activation: 'linear', use_bias: true }, ['inp']]]);
 const denseWeights: WeightSpec[] = [
   { name: 'd/kernel', shape: [3, 2], values: [1, 2, 3, 4, 5, 6] },
   { name: 'd/bias', shape: [2], values: [0.5, -0.5] },
@@ -418,7 +538,12 @@ describe('TF.js loader errors', () => {
 
   test('a missing weight shard → FILE_NOT_FOUND naming the shard', () => {
     const json = writeTfjs(denseTopology(), denseWeights, {
-      manifest: [{ paths: ['group1-shard1of2.bin'], weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+      manifest: [
+        {
+          paths: ['group1-shard1of2.bin'],
+          weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })),
+        },
+      ],
     });
     assertEngineError(() => loadModel(json), 'FILE_NOT_FOUND', json, 'weight file "group1-shard1of2.bin" not found');
   });
@@ -453,12 +578,24 @@ describe('TF.js loader errors', () => {
 
   test("weight paths outside the model's folder, or not regular files, are refused", () => {
     const outside = writeTfjs(denseTopology(), denseWeights, {
-      manifest: [{ paths: ['../secret.bin'], weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+      manifest: [
+        {
+          paths: ['../secret.bin'],
+          weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })),
+        },
+      ],
     });
     fs.writeFileSync(path.join(path.dirname(outside), '..', 'secret.bin'), Buffer.from(new Float32Array(8).buffer));
-    assertEngineError(() => loadModel(outside), 'NOT_A_MODEL', outside, 'weight file "../secret.bin" is outside the model\'s folder');
+    assertEngineError(
+      () => loadModel(outside),
+      'NOT_A_MODEL',
+      outside,
+      'weight file "../secret.bin" is outside the model\'s folder',
+    );
     const folder = writeTfjs(denseTopology(), denseWeights, {
-      manifest: [{ paths: ['shards'], weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+      manifest: [
+        { paths: ['shards'], weights: denseWeights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) },
+      ],
     });
     fs.mkdirSync(path.join(path.dirname(folder), 'shards'));
     assertEngineError(() => loadModel(folder), 'NOT_A_MODEL', folder, 'weight file "shards" is not a regular file');
@@ -467,30 +604,63 @@ describe('TF.js loader errors', () => {
   test('an unknown Keras layer class → UNSUPPORTED_OP naming the layer', () => {
     const topology = functional([4, 3], [['LSTM', { name: 'rnn', units: 2 }, ['inp']]]);
     const json = writeTfjs(topology, []);
-    assertEngineError(() => loadModel(json), 'UNSUPPORTED_OP', json, 'layer "rnn" (LSTM)', 'unsupported layer class LSTM');
+    assertEngineError(
+      () => loadModel(json),
+      'UNSUPPORTED_OP',
+      json,
+      'layer "rnn" (LSTM)',
+      'unsupported layer class LSTM',
+    );
   });
 
   test('layer-level problems', () => {
     const cases: [unknown, WeightSpec[], EngineErrorCode, string][] = [
       // unsupported activation
-      [functional([3], [['Dense', { name: 'd', units: 2, activation: 'gelu' }, ['inp']]]), denseWeights, 'UNSUPPORTED_OP', 'unsupported activation "gelu"'],
+      [
+        functional([3], [['Dense', { name: 'd', units: 2, activation: 'gelu' }, ['inp']]]),
+        denseWeights,
+        'UNSUPPORTED_OP',
+        'unsupported activation "gelu"',
+      ],
       // missing weight
-      [functional([3], [['Dense', { name: 'd', units: 2, activation: 'linear' }, ['inp']]]), [denseWeights[0]], 'NOT_A_MODEL', 'weight "d/bias" is missing'],
+      [
+        functional([3], [['Dense', { name: 'd', units: 2, activation: 'linear' }, ['inp']]]),
+        [denseWeights[0]],
+        'NOT_A_MODEL',
+        'weight "d/bias" is missing',
+      ],
       // channels_first
       [
-        functional([3, 3, 1], [['Conv2D', { name: 'c', filters: 1, kernel_size: [1, 1], data_format: 'channels_first', activation: 'linear' }, ['inp']]]),
+        functional(
+          [3, 3, 1],
+          [
+            [
+              'Conv2D',
+              { name: 'c', filters: 1, kernel_size: [1, 1], data_format: 'channels_first', activation: 'linear' },
+              ['inp'],
+            ],
+          ],
+        ),
         [],
         'UNSUPPORTED_OP',
         'data_format channels_first',
       ],
       // Dense on an image
-      [functional([2, 2, 3], [['Dense', { name: 'd', units: 2, activation: 'linear' }, ['inp']]]), denseWeights, 'UNSUPPORTED_OP', 'Dense on a 4-D input'],
+      [
+        functional([2, 2, 3], [['Dense', { name: 'd', units: 2, activation: 'linear' }, ['inp']]]),
+        denseWeights,
+        'UNSUPPORTED_OP',
+        'Dense on a 4-D input',
+      ],
       // summands of different shapes
       [
-        functional([3], [
-          ['Dense', { name: 'd', units: 2, activation: 'linear' }, ['inp']],
-          ['Add', { name: 'sum' }, ['d', 'inp']],
-        ]),
+        functional(
+          [3],
+          [
+            ['Dense', { name: 'd', units: 2, activation: 'linear' }, ['inp']],
+            ['Add', { name: 'sum' }, ['d', 'inp']],
+          ],
+        ),
         denseWeights,
         'SHAPE_MISMATCH',
         'summands have shapes [1,2] and [1,3]',
@@ -536,14 +706,16 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
    * → [0, 1] too.
    */
   function reference(): number[] {
-    const at = (a: number[], H: number, W: number, C: number, r: number, c: number, ch: number) => (r < H && c < W ? a[(r * W + c) * C + ch] : 0);
+    const at = (a: number[], H: number, W: number, C: number, r: number, c: number, ch: number) =>
+      r < H && c < W ? a[(r * W + c) * C + ch] : 0;
     const dw: number[] = [];
     for (let r = 0; r < 3; r++) {
       for (let c = 0; c < 3; c++) {
         for (let ch = 0; ch < 2; ch++) {
           for (let m = 0; m < 2; m++) {
             let z = dwB[ch * 2 + m];
-            for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) z += at(x, 3, 3, 2, r + i, c + j, ch) * dwK[((i * 2 + j) * 2 + ch) * 2 + m];
+            for (let i = 0; i < 2; i++)
+              for (let j = 0; j < 2; j++) z += at(x, 3, 3, 2, r + i, c + j, ch) * dwK[((i * 2 + j) * 2 + ch) * 2 + m];
             dw.push(z); // output channel ch·mult + m, NHWC order
           }
         }
@@ -553,7 +725,9 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
     for (let r = 0; r < 2; r++) {
       for (let c = 0; c < 2; c++) {
         let z = cB[0];
-        for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) for (let ch = 0; ch < 4; ch++) z += at(dw, 3, 3, 4, 2 * r + i, 2 * c + j, ch) * cK[(i * 2 + j) * 4 + ch];
+        for (let i = 0; i < 2; i++)
+          for (let j = 0; j < 2; j++)
+            for (let ch = 0; ch < 4; ch++) z += at(dw, 3, 3, 4, 2 * r + i, 2 * c + j, ch) * cK[(i * 2 + j) * 4 + ch];
         conv.push(Math.max(0, z));
       }
     }
@@ -562,12 +736,41 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
 
   let model: Model;
   before(() => {
-    const topology = functional([3, 3, 2], [
-      ['DepthwiseConv2D', { name: 'dw', kernel_size: [2, 2], strides: [1, 1], padding: 'same', depth_multiplier: 2, use_bias: true, activation: 'linear', data_format: 'channels_last' }, ['inp']],
-      ['Conv2D', { name: 'conv', filters: 1, kernel_size: [2, 2], strides: [2, 2], padding: 'same', use_bias: true, activation: 'relu', dilation_rate: [1, 1] }, ['dw']],
-      ['Flatten', { name: 'flat' }, ['conv']],
-      ['Dense', { name: 'out', units: 2, activation: 'linear', use_bias: true }, ['flat']],
-    ]);
+    const topology = functional(
+      [3, 3, 2],
+      [
+        [
+          'DepthwiseConv2D',
+          {
+            name: 'dw',
+            kernel_size: [2, 2],
+            strides: [1, 1],
+            padding: 'same',
+            depth_multiplier: 2,
+            use_bias: true,
+            activation: 'linear',
+            data_format: 'channels_last',
+          },
+          ['inp'],
+        ],
+        [
+          'Conv2D',
+          {
+            name: 'conv',
+            filters: 1,
+            kernel_size: [2, 2],
+            strides: [2, 2],
+            padding: 'same',
+            use_bias: true,
+            activation: 'relu',
+            dilation_rate: [1, 1],
+          },
+          ['dw'],
+        ],
+        ['Flatten', { name: 'flat' }, ['conv']],
+        ['Dense', { name: 'out', units: 2, activation: 'linear', use_bias: true }, ['flat']],
+      ],
+    );
     const json = writeTfjs(topology, [
       { name: 'dw/depthwise_kernel', shape: [2, 2, 2, 2], values: dwK },
       { name: 'dw/bias', shape: [4], values: dwB },
@@ -595,8 +798,19 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
         ['out', 'dense', '1x2'],
       ],
     );
-    assert.deepEqual(g.nodes[0].attrs.conv, { strides: [1, 1], pads: [[0, 1], [0, 1]], dilations: [1, 1], groups: 2 });
-    assert.deepEqual(g.nodes[1].attrs.conv?.pads, [[0, 1], [0, 1]]);
+    assert.deepEqual(g.nodes[0].attrs.conv, {
+      strides: [1, 1],
+      pads: [
+        [0, 1],
+        [0, 1],
+      ],
+      dilations: [1, 1],
+      groups: 2,
+    });
+    assert.deepEqual(g.nodes[1].attrs.conv?.pads, [
+      [0, 1],
+      [0, 1],
+    ]);
   });
 
   test('forward output equals the hand computation', () => {
@@ -604,6 +818,9 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
     assert.deepEqual(out.shape, [1, 2]);
     const expected = reference();
     closeTo(out.data, expected, 'output');
-    assert.ok(expected.some((v) => Math.abs(v) > 0.1), 'the reference is not trivial');
+    assert.ok(
+      expected.some((v) => Math.abs(v) > 0.1),
+      'the reference is not trivial',
+    );
   });
 });

@@ -21,13 +21,29 @@ describe('module paths from the exporter', () => {
     assert.deepEqual(modulePath('/features/features.0/Conv'), ['features', '0']);
     // the doubled segment of nested Sequentials is gone
     assert.deepEqual(modulePath('/layer2/layer2.0/downsample/downsample.0/Conv'), ['layer2', '0', 'downsample', '0']);
-    assert.deepEqual(modulePath('/features/features.1/features.1.0/block/block.0/block.0.0/Conv'), ['features', '1', '0', 'block', '0', '0']);
+    assert.deepEqual(modulePath('/features/features.1/features.1.0/block/block.0/block.0.0/Conv'), [
+      'features',
+      '1',
+      '0',
+      'block',
+      '0',
+      '0',
+    ]);
     assert.deepEqual(modulePath('/layer1/layer1.0/relu_1/Relu'), ['layer1', '0', 'relu_1']);
     assert.deepEqual(modulePath('/Flatten'), []);
   });
 
   test('an activation spelt as several nodes is one module that Pass spans; a functional gate is not', () => {
-    const node = (name: string, op: GraphNode['op'], inputs: string[], output: string, params = {}): GraphNode => ({ id: '', name, op, sourceOp: op, inputs, output, attrs: {}, params });
+    const node = (name: string, op: GraphNode['op'], inputs: string[], output: string, params = {}): GraphNode => ({
+      id: '',
+      name,
+      op,
+      sourceOp: op,
+      inputs,
+      output,
+      attrs: {},
+      params,
+    });
     const nodes = [
       node('/block/block.0/Conv', 'conv2d', ['x'], 'c'),
       node('/block/block.1/Sigmoid', 'sigmoid', ['c'], 's'),
@@ -36,14 +52,20 @@ describe('module paths from the exporter', () => {
       node('/block/Add', 'add', ['gate', 'x'], 'y'),
     ];
     assignModules(nodes, 'y');
-    assert.deepEqual(nodes.map((n) => n.id), ['block.0', 'block.1.Sigmoid', 'block.1.Mul', 'block.Mul', 'block.Add']);
-    assert.deepEqual(nodes.map((n) => n.moduleType), ['conv', undefined, 'activation', undefined, 'sum']);
+    assert.deepEqual(
+      nodes.map((n) => n.id),
+      ['block.0', 'block.1.Sigmoid', 'block.1.Mul', 'block.Mul', 'block.Add'],
+    );
+    assert.deepEqual(
+      nodes.map((n) => n.moduleType),
+      ['conv', undefined, 'activation', undefined, 'sum'],
+    );
     assert.equal(nodes[2].passFrom, 'c');
   });
 });
 
 describe('residual adds', () => {
-  test('norm: Zennit\'s Sum modules get Norm; gradient: plain additions get no rule', () => {
+  test("norm: Zennit's Sum modules get Norm; gradient: plain additions get no rule", () => {
     const model = loadModel(path.join(GOLDEN_DIR, 'resnet_mini', 'model.onnx'));
     try {
       const composite = buildComposite('epsilon_plus_flat');
@@ -51,9 +73,15 @@ describe('residual adds', () => {
       const adds = graph.nodes.filter((n) => n.sourceOp === 'Add').map((n) => n.id);
       assert.deepEqual(adds, ['layer1.Add', 'layer2.Add']);
       const norm = assignRules(composite, graph, 'norm');
-      assert.deepEqual(adds.map((id) => norm.get(id)?.name), ['Norm', 'Norm']);
+      assert.deepEqual(
+        adds.map((id) => norm.get(id)?.name),
+        ['Norm', 'Norm'],
+      );
       const gradient = assignRules(composite, graph, 'gradient');
-      assert.deepEqual(adds.map((id) => gradient.get(id)), [undefined, undefined]);
+      assert.deepEqual(
+        adds.map((id) => gradient.get(id)),
+        [undefined, undefined],
+      );
       assert.equal(gradient.get('layer1.conv1')?.name, 'ZPlus');
     } finally {
       model.dispose();
@@ -65,10 +93,23 @@ describe('values known to be non-negative', () => {
   test('an add of a constant operand (a bias that may be negative) does not keep a ReLU output non-negative', async () => {
     const tf = await import('@tensorflow/tfjs-core');
     const { nonNegativeValues } = await import('../../engine/src/graph');
-    const node = (op: GraphNode['op'], inputs: string[], output: string, params = {}): GraphNode => ({ id: output, name: output, op, sourceOp: op, inputs, output, attrs: {}, params });
+    const node = (op: GraphNode['op'], inputs: string[], output: string, params = {}): GraphNode => ({
+      id: output,
+      name: output,
+      op,
+      sourceOp: op,
+      inputs,
+      output,
+      attrs: {},
+      params,
+    });
     const bias = tf.tensor1d([-1, -2]);
     const graph = {
-      source: 'test', format: 'onnx' as const, layout: 'NCHW' as const, input: { name: 'x', shape: [1, 2] }, output: 'biased',
+      source: 'test',
+      format: 'onnx' as const,
+      layout: 'NCHW' as const,
+      input: { name: 'x', shape: [1, 2] },
+      output: 'biased',
       nodes: [node('relu', ['x'], 'r'), node('reshape', ['r'], 'kept'), node('add', ['r'], 'biased', { input1: bias })],
     };
     const known = nonNegativeValues(graph);

@@ -33,12 +33,16 @@ import { divideStabilized } from '../../engine/src/rules';
 const loaded = nativeStatus().library !== undefined;
 const skip = loaded ? false : `native addon not loaded: ${nativeStatus().reason}`;
 
-test('the native addon is built and loads where CI requires it', { skip: process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? false : 'RELEVANCE_LENS_REQUIRE_NATIVE is not set' }, async () => {
-  assert.ok(loaded, `native kernels required but: ${nativeStatus().reason}`);
-  await initBackend('wasm');
-  useNativeKernels(true);
-  assert.match(kernelsReport(), /^native \(oneDNN \d+\.\d+\.\d+, \d+ threads?\)$/);
-});
+test(
+  'the native addon is built and loads where CI requires it',
+  { skip: process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? false : 'RELEVANCE_LENS_REQUIRE_NATIVE is not set' },
+  async () => {
+    assert.ok(loaded, `native kernels required but: ${nativeStatus().reason}`);
+    await initBackend('wasm');
+    useNativeKernels(true);
+    assert.match(kernelsReport(), /^native \(oneDNN \d+\.\d+\.\d+, \d+ threads?\)$/);
+  },
+);
 
 function values(n: number, seed: number): Float32Array {
   const r = seededRandom(seed);
@@ -46,7 +50,7 @@ function values(n: number, seed: number): Float32Array {
 }
 
 /** The same computation with the native kernels and with the backend's, as plain arrays. */
-function both<T>(run: () => tf.Tensor | tf.Tensor[]): { native: Float32Array[]; backend: Float32Array[] } {
+function both(run: () => tf.Tensor | tf.Tensor[]): { native: Float32Array[]; backend: Float32Array[] } {
   const collect = () => tf.tidy(() => [run()].flat().map((t) => t.dataSync() as Float32Array));
   useNativeKernels(true);
   const native = collect();
@@ -61,7 +65,10 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   assert.equal(actual.length, expected.length, `${what}: length`);
   const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1;
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-5 * scale, `${what}[${i}] = ${actual[i]}, expected ${expected[i]}`);
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) <= 1e-5 * scale,
+      `${what}[${i}] = ${actual[i]}, expected ${expected[i]}`,
+    );
   }
 }
 
@@ -88,7 +95,13 @@ function ulpsAbove(base: number, k: number): number {
  * maximum in row-major window order; positions outside x (padding, ceil-mode windows over the edge) never win.
  * Float32 sums in window order, as the kernels add.
  */
-function maxPoolGradReference(x: Float32Array, [n, c, h, w]: number[], p: PoolAttrs, dy: Float32Array, [ho, wo]: number[]): Float32Array {
+function maxPoolGradReference(
+  x: Float32Array,
+  [n, c, h, w]: number[],
+  p: PoolAttrs,
+  dy: Float32Array,
+  [ho, wo]: number[],
+): Float32Array {
   const dx = new Float32Array(x.length);
   const [[kh, kw], [sh, sw], top, left] = [p.kernel, p.strides, p.pads[0][0], p.pads[1][0]];
   for (let plane = 0; plane < n * c; plane++) {
@@ -108,23 +121,161 @@ function maxPoolGradReference(x: Float32Array, [n, c, h, w]: number[], p: PoolAt
   return dx;
 }
 
-function convNode(k: [number, number], ci: number, co: number, conv: ConvAttrs, bias: boolean, seed: number): GraphNode {
-  const params: Record<string, tf.Tensor> = { weight: tf.tensor4d(values(k[0] * k[1] * (ci / conv.groups) * co, seed), [k[0], k[1], ci / conv.groups, co]) };
+function convNode(
+  k: [number, number],
+  ci: number,
+  co: number,
+  conv: ConvAttrs,
+  bias: boolean,
+  seed: number,
+): GraphNode {
+  const params: Record<string, tf.Tensor> = {
+    weight: tf.tensor4d(values(k[0] * k[1] * (ci / conv.groups) * co, seed), [k[0], k[1], ci / conv.groups, co]),
+  };
   if (bias) params.bias = tf.tensor1d(values(co, seed + 1));
-  return { id: 'conv', name: 'conv', op: 'conv2d', sourceOp: 'Conv', inputs: ['x'], output: 'y', attrs: { conv }, params } as GraphNode;
+  return {
+    id: 'conv',
+    name: 'conv',
+    op: 'conv2d',
+    sourceOp: 'Conv',
+    inputs: ['x'],
+    output: 'y',
+    attrs: { conv },
+    params,
+  } as GraphNode;
 }
 
 for (const backend of ['wasm', 'cpu']) {
   describe(`native kernels on ${backend}`, { skip }, () => {
     const convs: [string, [number, number], number, number, ConvAttrs, number[]][] = [
-      ['3×3 stride 1 pad 1', [3, 3], 5, 6, { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 }, [1, 9, 8]],
-      ['3×3 stride 2, asymmetric padding, batch 2', [3, 3], 4, 3, { strides: [2, 2], pads: [[0, 1], [1, 0]], dilations: [1, 1], groups: 1 }, [2, 9, 10]],
-      ['1×1 stride 2 (ResNet downsample)', [1, 1], 8, 4, { strides: [2, 2], pads: [[0, 0], [0, 0]], dilations: [1, 1], groups: 1 }, [1, 10, 7]],
-      ['7×7 stride 2 pad 3 (ResNet stem)', [7, 7], 3, 8, { strides: [2, 2], pads: [[3, 3], [3, 3]], dilations: [1, 1], groups: 1 }, [1, 15, 16]],
-      ['3×3 dilation 2', [3, 3], 4, 5, { strides: [1, 1], pads: [[2, 2], [2, 2]], dilations: [2, 2], groups: 1 }, [1, 11, 12]],
-      ['3×2 kernel, strides 1×2', [3, 2], 4, 5, { strides: [1, 2], pads: [[1, 1], [0, 1]], dilations: [1, 1], groups: 1 }, [1, 11, 12]],
-      ['2×3 kernel, 2 groups', [2, 3], 6, 4, { strides: [1, 1], pads: [[1, 0], [1, 1]], dilations: [1, 1], groups: 2 }, [1, 7, 8]],
-      ['3×3 depthwise, multiplier 2', [3, 3], 4, 8, { strides: [2, 2], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 4 }, [1, 9, 9]],
+      [
+        '3×3 stride 1 pad 1',
+        [3, 3],
+        5,
+        6,
+        {
+          strides: [1, 1],
+          pads: [
+            [1, 1],
+            [1, 1],
+          ],
+          dilations: [1, 1],
+          groups: 1,
+        },
+        [1, 9, 8],
+      ],
+      [
+        '3×3 stride 2, asymmetric padding, batch 2',
+        [3, 3],
+        4,
+        3,
+        {
+          strides: [2, 2],
+          pads: [
+            [0, 1],
+            [1, 0],
+          ],
+          dilations: [1, 1],
+          groups: 1,
+        },
+        [2, 9, 10],
+      ],
+      [
+        '1×1 stride 2 (ResNet downsample)',
+        [1, 1],
+        8,
+        4,
+        {
+          strides: [2, 2],
+          pads: [
+            [0, 0],
+            [0, 0],
+          ],
+          dilations: [1, 1],
+          groups: 1,
+        },
+        [1, 10, 7],
+      ],
+      [
+        '7×7 stride 2 pad 3 (ResNet stem)',
+        [7, 7],
+        3,
+        8,
+        {
+          strides: [2, 2],
+          pads: [
+            [3, 3],
+            [3, 3],
+          ],
+          dilations: [1, 1],
+          groups: 1,
+        },
+        [1, 15, 16],
+      ],
+      [
+        '3×3 dilation 2',
+        [3, 3],
+        4,
+        5,
+        {
+          strides: [1, 1],
+          pads: [
+            [2, 2],
+            [2, 2],
+          ],
+          dilations: [2, 2],
+          groups: 1,
+        },
+        [1, 11, 12],
+      ],
+      [
+        '3×2 kernel, strides 1×2',
+        [3, 2],
+        4,
+        5,
+        {
+          strides: [1, 2],
+          pads: [
+            [1, 1],
+            [0, 1],
+          ],
+          dilations: [1, 1],
+          groups: 1,
+        },
+        [1, 11, 12],
+      ],
+      [
+        '2×3 kernel, 2 groups',
+        [2, 3],
+        6,
+        4,
+        {
+          strides: [1, 1],
+          pads: [
+            [1, 0],
+            [1, 1],
+          ],
+          dilations: [1, 1],
+          groups: 2,
+        },
+        [1, 7, 8],
+      ],
+      [
+        '3×3 depthwise, multiplier 2',
+        [3, 3],
+        4,
+        8,
+        {
+          strides: [2, 2],
+          pads: [
+            [1, 1],
+            [1, 1],
+          ],
+          dilations: [1, 1],
+          groups: 4,
+        },
+        [1, 9, 9],
+      ],
     ];
     convs.forEach(([name, k, ci, co, conv, [n, h, w]], i) => {
       for (const bias of [true, false]) {
@@ -135,7 +286,13 @@ for (const backend of ['wasm', 'cpu']) {
           const y = both(() => forward(node, [x]));
           assertClose(y.native[0], y.backend[0], 'y');
           const shape = tf.tidy(() => forward(node, [x]).shape);
-          const dy = tf.tensor(values(shape.reduce((a, b) => a * b, 1), 10 * i + 6), shape);
+          const dy = tf.tensor(
+            values(
+              shape.reduce((a, b) => a * b, 1),
+              10 * i + 6,
+            ),
+            shape,
+          );
           const dx = both(() => vjp(node, [x], node.params, dy));
           assertClose(dx.native[0], dx.backend[0], 'dx');
           tf.dispose([x, dy, ...Object.values(node.params)]);
@@ -171,45 +328,160 @@ for (const backend of ['wasm', 'cpu']) {
 
     test('a kept kernel layout serves both input layouts', async () => {
       await initBackend(backend);
-      const conv: ConvAttrs = { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 };
+      const conv: ConvAttrs = {
+        strides: [1, 1],
+        pads: [
+          [1, 1],
+          [1, 1],
+        ],
+        dilations: [1, 1],
+        groups: 1,
+      };
       const node = convNode([3, 3], 16, 16, conv, true, 4);
       const weight = node.params.weight as tf.Tensor4D;
       const x = tf.tensor4d(values(2 * 8 * 8 * 16, 5), [2, 8, 8, 16]);
       const fresh = both(() => forward(node, [x]));
       retainPrepared([weight]);
       for (let round = 0; round < 2; round++) {
-        assertClose(tf.tidy(() => nativeConv2d(x, weight, node.params.bias, conv).dataSync() as Float32Array), fresh.backend[0], `NHWC round ${round}`);
-        assertClose(channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias, { ...conv, channelsFirst: true })).nhwc, fresh.backend[0], `NCHW round ${round}`);
+        assertClose(
+          tf.tidy(() => nativeConv2d(x, weight, node.params.bias, conv).dataSync() as Float32Array),
+          fresh.backend[0],
+          `NHWC round ${round}`,
+        );
+        assertClose(
+          channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias, { ...conv, channelsFirst: true })).nhwc,
+          fresh.backend[0],
+          `NCHW round ${round}`,
+        );
       }
       releasePrepared([weight]);
       tf.dispose([x, ...Object.values(node.params)]);
     });
 
     // [name, kernel, strides, pads, x's NCHW shape, dy's spatial size (ceil mode where it is one more than floor's)]
-    const pools: [string, [number, number], [number, number], [[number, number], [number, number]], number[], [number, number]][] = [
-      ['2×2/2 (VGG), batch 2', [2, 2], [2, 2], [[0, 0], [0, 0]], [2, 3, 8, 10], [4, 5]],
-      ['3×3/2 pad 1 (ResNet stem): overlapping windows', [3, 3], [2, 2], [[1, 1], [1, 1]], [1, 4, 9, 10], [5, 5]],
-      ['3×3/2 ceil mode: the last windows hang over the bottom and right', [3, 3], [2, 2], [[0, 0], [0, 0]], [1, 3, 8, 8], [4, 4]],
-      ['2×2/2 ceil mode on odd sizes', [2, 2], [2, 2], [[0, 0], [0, 0]], [2, 2, 7, 9], [4, 5]],
-      ['3×3/2 pad 1, ceil mode', [3, 3], [2, 2], [[1, 1], [1, 1]], [1, 2, 10, 10], [6, 6]],
-      ['2×3 kernel, strides 1×2, top padding', [2, 3], [1, 2], [[1, 0], [0, 0]], [1, 3, 6, 7], [6, 3]],
-      ['2×2/2 ceil mode on 64 channels (planes split across threads)', [2, 2], [2, 2], [[0, 0], [0, 0]], [2, 64, 27, 29], [14, 15]],
+    const pools: [
+      string,
+      [number, number],
+      [number, number],
+      [[number, number], [number, number]],
+      number[],
+      [number, number],
+    ][] = [
+      [
+        '2×2/2 (VGG), batch 2',
+        [2, 2],
+        [2, 2],
+        [
+          [0, 0],
+          [0, 0],
+        ],
+        [2, 3, 8, 10],
+        [4, 5],
+      ],
+      [
+        '3×3/2 pad 1 (ResNet stem): overlapping windows',
+        [3, 3],
+        [2, 2],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+        [1, 4, 9, 10],
+        [5, 5],
+      ],
+      [
+        '3×3/2 ceil mode: the last windows hang over the bottom and right',
+        [3, 3],
+        [2, 2],
+        [
+          [0, 0],
+          [0, 0],
+        ],
+        [1, 3, 8, 8],
+        [4, 4],
+      ],
+      [
+        '2×2/2 ceil mode on odd sizes',
+        [2, 2],
+        [2, 2],
+        [
+          [0, 0],
+          [0, 0],
+        ],
+        [2, 2, 7, 9],
+        [4, 5],
+      ],
+      [
+        '3×3/2 pad 1, ceil mode',
+        [3, 3],
+        [2, 2],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+        [1, 2, 10, 10],
+        [6, 6],
+      ],
+      [
+        '2×3 kernel, strides 1×2, top padding',
+        [2, 3],
+        [1, 2],
+        [
+          [1, 0],
+          [0, 0],
+        ],
+        [1, 3, 6, 7],
+        [6, 3],
+      ],
+      [
+        '2×2/2 ceil mode on 64 channels (planes split across threads)',
+        [2, 2],
+        [2, 2],
+        [
+          [0, 0],
+          [0, 0],
+        ],
+        [2, 64, 27, 29],
+        [14, 15],
+      ],
     ];
     pools.forEach(([name, kernel, strides, pads, [n, c, h, w], [ho, wo]], i) => {
       test(`max-pool input gradient in both layouts against PyTorch's rule, ${name}`, async () => {
         await initBackend(backend);
         const pool: PoolAttrs = { kernel, strides, pads };
         const first: LayoutPoolAttrs = { ...pool, channelsFirst: true };
-        const node = { id: 'pool', name: 'pool', op: 'maxPool', sourceOp: 'MaxPool', inputs: ['x'], output: 'y', attrs: { pool }, params: {} } as GraphNode;
+        const node = {
+          id: 'pool',
+          name: 'pool',
+          op: 'maxPool',
+          sourceOp: 'MaxPool',
+          inputs: ['x'],
+          output: 'y',
+          attrs: { pool },
+          params: {},
+        } as GraphNode;
         // continuous values; ReLU-like ones (many zeros and equal values: ties); and near-ties, 0.24 plus 0 to 3 ulps
         // (as in VGG's features.21, where two candidates 4e-6 apart decide where a window's gradient goes)
         const continuous = values(n * c * h * w, 40 + i);
         const ties = continuous.map((v) => Math.max(0, Math.round(v * 3)));
         const nearTies = continuous.map((v) => ulpsAbove(0.24, Math.floor((v + 1) * 2)));
-        for (const [kind, xv] of [['continuous', continuous], ['ties', ties], ['near-ties', nearTies]] as const) {
+        for (const [kind, xv] of [
+          ['continuous', continuous],
+          ['ties', ties],
+          ['near-ties', nearTies],
+        ] as const) {
           const x = tf.tensor4d(xv, [n, c, h, w]);
           const dy = tf.tensor4d(values(n * c * ho * wo, 50 + i), [n, c, ho, wo]);
-          const expected = tf.tidy(() => toNhwc(tf.tensor4d(maxPoolGradReference(xv, [n, c, h, w], pool, dy.dataSync() as Float32Array, [ho, wo]), [n, c, h, w])).dataSync());
+          const expected = tf.tidy(() =>
+            toNhwc(
+              tf.tensor4d(maxPoolGradReference(xv, [n, c, h, w], pool, dy.dataSync() as Float32Array, [ho, wo]), [
+                n,
+                c,
+                h,
+                w,
+              ]),
+            ).dataSync(),
+          );
           const dxFirst = channelsFirst(() => nativeMaxPoolBackward(x, first, dy));
           assert.deepEqual(dxFirst.shape, [n, c, h, w], `${kind}: dx shape (NCHW)`);
           assert.deepEqual(Array.from(dxFirst.nhwc), Array.from(expected), `${kind}: NCHW`);
@@ -228,7 +500,16 @@ for (const backend of ['wasm', 'cpu']) {
       const x = tf.tensor2d(values(3 * 37, 2), [3, 37]);
       const dy = tf.tensor2d(values(3 * 11, 3), [3, 11]);
       for (const params of [{ weight, bias: tf.tensor1d(values(11, 4)) }, { weight }] as Record<string, tf.Tensor>[]) {
-        const node = { id: 'fc', name: 'fc', op: 'dense', sourceOp: 'Gemm', inputs: ['x'], output: 'y', attrs: {}, params } as GraphNode;
+        const node = {
+          id: 'fc',
+          name: 'fc',
+          op: 'dense',
+          sourceOp: 'Gemm',
+          inputs: ['x'],
+          output: 'y',
+          attrs: {},
+          params,
+        } as GraphNode;
         const y = both(() => forward(node, [x]));
         assertClose(y.native[0], y.backend[0], 'y');
         const dx = both(() => vjp(node, [x], params, dy));
@@ -253,7 +534,11 @@ for (const backend of ['wasm', 'cpu']) {
       await initBackend(backend);
       const a = tf.tensor1d(values(1000, 11));
       const b = tf.tensor1d(values(1000, 12));
-      for (const [ca, cb] of [[1, 0.25], [1.25, -0.25], [1, 1e-7]]) {
+      for (const [ca, cb] of [
+        [1, 0.25],
+        [1.25, -0.25],
+        [1, 1e-7],
+      ]) {
         const native = tf.tidy(() => Array.from(nativeCombine(a, ca, b, cb).dataSync()));
         const ops = tf.tidy(() => Array.from(tf.add(tf.mul(a, ca), tf.mul(b, cb)).dataSync()));
         assert.deepEqual(native, ops, `${ca}·a + ${cb}·b`);
@@ -272,7 +557,15 @@ for (const backend of ['wasm', 'cpu']) {
 
     test('kept kernel layouts: each long-lived weight keeps its own, and released ones are recomputed', async () => {
       await initBackend(backend);
-      const conv: ConvAttrs = { strides: [1, 1], pads: [[1, 1], [1, 1]], dilations: [1, 1], groups: 1 };
+      const conv: ConvAttrs = {
+        strides: [1, 1],
+        pads: [
+          [1, 1],
+          [1, 1],
+        ],
+        dilations: [1, 1],
+        groups: 1,
+      };
       const a = convNode([3, 3], 16, 16, conv, false, 1);
       const b = convNode([3, 3], 16, 16, conv, false, 2);
       const x = tf.tensor4d(values(8 * 8 * 16, 3), [1, 8, 8, 16]);
@@ -285,7 +578,11 @@ for (const backend of ['wasm', 'cpu']) {
         });
       }
       releasePrepared([a.params.weight, b.params.weight]);
-      assertClose(tf.tidy(() => forward(a, [x]).dataSync() as Float32Array), fresh[0].backend[0], 'a after release');
+      assertClose(
+        tf.tidy(() => forward(a, [x]).dataSync() as Float32Array),
+        fresh[0].backend[0],
+        'a after release',
+      );
     });
   });
 }
@@ -297,21 +594,93 @@ describe('the addon refuses bad arguments with an error (no crash)', { skip }, (
   const f = (n: number) => new Float32Array(n);
   const cases: [string, () => void, RegExp][] = [
     ['too few arguments', () => addon.conv2d(geometry), /takes 6 arguments/],
-    ['geometry of the wrong length', () => addon.conv2d(new Int32Array(3), f(32), f(36), null, f(32), 0), /Int32Array of 19/],
-    ['a zero dimension', () => addon.conv2d(Int32Array.from([0, ...geometry.subarray(1)]), f(32), f(36), null, f(32), 0), /invalid convolution geometry/],
-    ['input of the wrong size', () => addon.conv2d(geometry, f(31), f(36), null, f(32), 0), /x has 31 values, the shape needs 32/],
-    ['a plain array for the kernel', () => addon.conv2d(geometry, f(32), [1, 2], null, f(32), 0), /w must be a Float32Array/],
-    ['groups that do not divide the channels', () => addon.conv2d(Int32Array.from([1, 4, 4, 3, 3, 3, 2, 2, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0]), f(48), f(27), null, f(32), 0), /divisible by the groups/],
-    ['inconsistent output size', () => addon.conv2d(Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1, 0]), f(32), f(36), null, f(162), 0), /oneDNN/],
+    [
+      'geometry of the wrong length',
+      () => addon.conv2d(new Int32Array(3), f(32), f(36), null, f(32), 0),
+      /Int32Array of 19/,
+    ],
+    [
+      'a zero dimension',
+      () => addon.conv2d(Int32Array.from([0, ...geometry.subarray(1)]), f(32), f(36), null, f(32), 0),
+      /invalid convolution geometry/,
+    ],
+    [
+      'input of the wrong size',
+      () => addon.conv2d(geometry, f(31), f(36), null, f(32), 0),
+      /x has 31 values, the shape needs 32/,
+    ],
+    [
+      'a plain array for the kernel',
+      () => addon.conv2d(geometry, f(32), [1, 2], null, f(32), 0),
+      /w must be a Float32Array/,
+    ],
+    [
+      'groups that do not divide the channels',
+      () =>
+        addon.conv2d(
+          Int32Array.from([1, 4, 4, 3, 3, 3, 2, 2, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+          f(48),
+          f(27),
+          null,
+          f(32),
+          0,
+        ),
+      /divisible by the groups/,
+    ],
+    [
+      'inconsistent output size',
+      () =>
+        addon.conv2d(
+          Int32Array.from([1, 4, 4, 2, 3, 3, 2, 1, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+          f(32),
+          f(36),
+          null,
+          f(162),
+          0,
+        ),
+      /oneDNN/,
+    ],
     ['a negative weights id', () => addon.conv2d(geometry, f(32), f(36), null, f(32), -1), /weights id/],
-    ['matmul with a mismatched operand', () => addon.matmul(2, 3, 4, f(6), f(11), null, f(8), false), /b has 11 values/],
-    ['multiply with operands of different sizes', () => addon.multiply(f(4), f(5), f(4)), /b has 5 values, the shape needs 4/],
-    ['division with a bad mask sign', () => addon.divideStabilized(f(4), f(4), 1e-6, f(4), f(4), 2), /sign must be 1 or -1/],
-    ['max-pool gradient with a short geometry', () => addon.maxPoolBackward(new Int32Array(5), f(4), f(1), f(4)), /Int32Array of 13/],
-    ['a convolution layout flag other than 0 or 1', () => addon.conv2d(Int32Array.from([...geometry.subarray(0, 18), 2]), f(32), f(36), null, f(32), 0), /layout flag/],
-    ['a max-pool layout flag other than 0 or 1', () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 2, 2, 2, 2, 2, 2, 0, 0, 2]), f(16), f(4), f(16)), /layout flag/],
-    ['max-pool windows outside the input', () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 3, 3, 2, 2, 2, 2, 0, 0, 1]), f(16), f(9), f(16)), /windows outside/],
-    ['max-pool padding as wide as the window', () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 3, 3, 2, 2, 2, 2, 2, 0, 1]), f(16), f(9), f(16)), /windows outside/],
+    [
+      'matmul with a mismatched operand',
+      () => addon.matmul(2, 3, 4, f(6), f(11), null, f(8), false),
+      /b has 11 values/,
+    ],
+    [
+      'multiply with operands of different sizes',
+      () => addon.multiply(f(4), f(5), f(4)),
+      /b has 5 values, the shape needs 4/,
+    ],
+    [
+      'division with a bad mask sign',
+      () => addon.divideStabilized(f(4), f(4), 1e-6, f(4), f(4), 2),
+      /sign must be 1 or -1/,
+    ],
+    [
+      'max-pool gradient with a short geometry',
+      () => addon.maxPoolBackward(new Int32Array(5), f(4), f(1), f(4)),
+      /Int32Array of 13/,
+    ],
+    [
+      'a convolution layout flag other than 0 or 1',
+      () => addon.conv2d(Int32Array.from([...geometry.subarray(0, 18), 2]), f(32), f(36), null, f(32), 0),
+      /layout flag/,
+    ],
+    [
+      'a max-pool layout flag other than 0 or 1',
+      () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 2, 2, 2, 2, 2, 2, 0, 0, 2]), f(16), f(4), f(16)),
+      /layout flag/,
+    ],
+    [
+      'max-pool windows outside the input',
+      () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 3, 3, 2, 2, 2, 2, 0, 0, 1]), f(16), f(9), f(16)),
+      /windows outside/,
+    ],
+    [
+      'max-pool padding as wide as the window',
+      () => addon.maxPoolBackward(Int32Array.from([1, 4, 4, 1, 3, 3, 2, 2, 2, 2, 2, 0, 1]), f(16), f(9), f(16)),
+      /windows outside/,
+    ],
   ];
   for (const [name, call, message] of cases) {
     test(name, () => assert.throws(call, message));

@@ -68,7 +68,10 @@ describe('npy', () => {
     assert.match(encodeNpy(oneD).toString('latin1', 10, 80), /'shape': \(5,\)/);
 
     const n = 2 * 3 * 4 * 5;
-    const fourD = { shape: [2, 3, 4, 5], data: Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i) * 100)) };
+    const fourD = {
+      shape: [2, 3, 4, 5],
+      data: Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i) * 100)),
+    };
     const back4 = parseNpy(encodeNpy(fourD));
     assert.deepEqual(back4.shape, [2, 3, 4, 5]);
     assert.deepEqual(Array.from(back4.data), Array.from(fourD.data));
@@ -107,7 +110,13 @@ describe('npy', () => {
 
   test('truncated data → BAD_INPUT', () => {
     const full = encodeNpy({ shape: [2, 3], data: new Float32Array(6) });
-    assertEngineError(() => parseNpy(full.subarray(0, full.length - 1), 'cut.npy'), 'BAD_INPUT', 'cut.npy', 'truncated', '23 of 24 bytes');
+    assertEngineError(
+      () => parseNpy(full.subarray(0, full.length - 1), 'cut.npy'),
+      'BAD_INPUT',
+      'cut.npy',
+      'truncated',
+      '23 of 24 bytes',
+    );
     const f64 = npyBuffer('<f8', '(4,)', Buffer.alloc(24));
     assertEngineError(() => parseNpy(f64, 'short64.npy'), 'BAD_INPUT', 'truncated', '24 of 32 bytes');
   });
@@ -118,8 +127,16 @@ describe('npy', () => {
     bad[1] = 'X'.charCodeAt(0); // \x93XUMPY
     assertEngineError(() => parseNpy(bad, 'bad.npy'), 'BAD_INPUT', 'bad.npy', 'not a .npy file');
     assertEngineError(() => parseNpy(Buffer.from('PK\x03\x04'), 'zip.npy'), 'BAD_INPUT', 'not a .npy file');
-    assertEngineError(() => parseNpy(npyBuffer('<f2', '(1,)', Buffer.alloc(2)), 'half.npy'), 'BAD_INPUT', 'unsupported .npy dtype <f2');
-    assertEngineError(() => parseNpy(npyBuffer('<f4', '(1,)', Buffer.alloc(4), 1, true), 'f.npy'), 'BAD_INPUT', 'Fortran');
+    assertEngineError(
+      () => parseNpy(npyBuffer('<f2', '(1,)', Buffer.alloc(2)), 'half.npy'),
+      'BAD_INPUT',
+      'unsupported .npy dtype <f2',
+    );
+    assertEngineError(
+      () => parseNpy(npyBuffer('<f4', '(1,)', Buffer.alloc(4), 1, true), 'f.npy'),
+      'BAD_INPUT',
+      'Fortran',
+    );
     const noShape = Buffer.from(good.toString('latin1').replace("'shape'", "'shope'"), 'latin1');
     assertEngineError(() => parseNpy(noShape, 'hdr.npy'), 'BAD_INPUT', 'malformed .npy header');
   });
@@ -232,8 +249,10 @@ describe('heatmap normalisation', () => {
   const value = (b: number, c: number, y: number, x: number) => 100 * b + 10 * c + (2 * y + x) * (c === 1 ? -1 : 1);
   const nchw: number[] = [];
   const nhwc: number[] = [];
-  for (let b = 0; b < 2; b++) for (let c = 0; c < 3; c++) for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) nchw.push(value(b, c, y, x));
-  for (let b = 0; b < 2; b++) for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) for (let c = 0; c < 3; c++) nhwc.push(value(b, c, y, x));
+  for (let b = 0; b < 2; b++)
+    for (let c = 0; c < 3; c++) for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) nchw.push(value(b, c, y, x));
+  for (let b = 0; b < 2; b++)
+    for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) for (let c = 0; c < 3; c++) nhwc.push(value(b, c, y, x));
 
   test('channelSum gives the same map for NCHW and NHWC', () => {
     for (const row of [0, 1]) {

@@ -20,7 +20,13 @@ function values(n: number, seed: number): Float32Array {
 }
 
 /** PyTorch's max-pool gradient: each window's dy goes to its first maximum (row-major), padding never wins. */
-function maxPoolGradReference(x: Float32Array, [n, h, w, c]: number[], p: PoolAttrs, dy: Float32Array, [ho, wo]: number[]): Float32Array {
+function maxPoolGradReference(
+  x: Float32Array,
+  [n, h, w, c]: number[],
+  p: PoolAttrs,
+  dy: Float32Array,
+  [ho, wo]: number[],
+): Float32Array {
   const dx = new Float32Array(x.length);
   const at = (b: number, i: number, j: number, k: number) => ((b * h + i) * w + j) * c + k;
   for (let b = 0; b < n; b++)
@@ -41,12 +47,22 @@ function maxPoolGradReference(x: Float32Array, [n, h, w, c]: number[], p: PoolAt
 }
 
 function poolNode(pool: PoolAttrs): GraphNode {
-  return { id: 'pool', name: 'pool', op: 'maxPool', sourceOp: 'MaxPool', inputs: ['x'], output: 'y', attrs: { pool }, params: {} };
+  return {
+    id: 'pool',
+    name: 'pool',
+    op: 'maxPool',
+    sourceOp: 'MaxPool',
+    inputs: ['x'],
+    output: 'y',
+    attrs: { pool },
+    params: {},
+  };
 }
 
 const close = (a: ArrayLike<number>, e: ArrayLike<number>, tol: number, what: string) => {
   assert.equal(a.length, e.length);
-  for (let i = 0; i < e.length; i++) assert.ok(Math.abs(a[i] - e[i]) <= tol * (1 + Math.abs(e[i])), `${what}[${i}] = ${a[i]}, expected ${e[i]}`);
+  for (let i = 0; i < e.length; i++)
+    assert.ok(Math.abs(a[i] - e[i]) <= tol * (1 + Math.abs(e[i])), `${what}[${i}] = ${a[i]}, expected ${e[i]}`);
 };
 
 const kernelChoices = nativeStatus().library ? ['native', 'backend'] : ['backend'];
@@ -55,10 +71,54 @@ for (const [backend, kernels] of ['wasm', 'cpu'].flatMap((b) => kernelChoices.ma
     beforeEach(() => useNativeKernels(kernels === 'native'));
     after(() => useNativeKernels(true));
     const cases: [string, PoolAttrs, number[]][] = [
-      ['2×2 stride 2 (tiling)', { kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]] }, [2, 8, 6, 3]],
-      ['3×3 stride 2 pad 1 (ResNet stem)', { kernel: [3, 3], strides: [2, 2], pads: [[1, 1], [1, 1]] }, [1, 9, 8, 4]],
-      ['3×3 stride 1 (overlapping)', { kernel: [3, 3], strides: [1, 1], pads: [[0, 0], [0, 0]] }, [1, 6, 7, 2]],
-      ['2×2 stride 2 with a remainder row', { kernel: [2, 2], strides: [2, 2], pads: [[0, 0], [0, 0]] }, [1, 7, 6, 2]],
+      [
+        '2×2 stride 2 (tiling)',
+        {
+          kernel: [2, 2],
+          strides: [2, 2],
+          pads: [
+            [0, 0],
+            [0, 0],
+          ],
+        },
+        [2, 8, 6, 3],
+      ],
+      [
+        '3×3 stride 2 pad 1 (ResNet stem)',
+        {
+          kernel: [3, 3],
+          strides: [2, 2],
+          pads: [
+            [1, 1],
+            [1, 1],
+          ],
+        },
+        [1, 9, 8, 4],
+      ],
+      [
+        '3×3 stride 1 (overlapping)',
+        {
+          kernel: [3, 3],
+          strides: [1, 1],
+          pads: [
+            [0, 0],
+            [0, 0],
+          ],
+        },
+        [1, 6, 7, 2],
+      ],
+      [
+        '2×2 stride 2 with a remainder row',
+        {
+          kernel: [2, 2],
+          strides: [2, 2],
+          pads: [
+            [0, 0],
+            [0, 0],
+          ],
+        },
+        [1, 7, 6, 2],
+      ],
     ];
     for (const [name, pool, shape] of cases) {
       test(`max-pool gradient, ${name}`, async () => {
@@ -68,23 +128,66 @@ for (const [backend, kernels] of ['wasm', 'cpu'].flatMap((b) => kernelChoices.ma
         const wo = Math.floor((w + pool.pads[1][0] + pool.pads[1][1] - pool.kernel[1]) / pool.strides[1]) + 1;
         const xv = values(n * h * w * c, 1);
         const dyv = Float32Array.from(values(n * ho * wo * c, 2), (v) => v + 0.5);
-        const dx = tf.tidy(() => vjp(poolNode(pool), [tf.tensor4d(xv, [n, h, w, c])], {}, tf.tensor4d(dyv, [n, ho, wo, c]))[0].dataSync());
+        const dx = tf.tidy(() =>
+          vjp(poolNode(pool), [tf.tensor4d(xv, [n, h, w, c])], {}, tf.tensor4d(dyv, [n, ho, wo, c]))[0].dataSync(),
+        );
         close(dx, maxPoolGradReference(xv, shape, pool, dyv, [ho, wo]), 1e-6, 'dx');
       });
     }
 
     const convs: [string, number, number, [number, number], [[number, number], [number, number]]][] = [
-      ['3×3 stride 1 pad 1', 3, 1, [1, 1], [[1, 1], [1, 1]]],
-      ['3×3 stride 2 pad 1', 3, 2, [1, 1], [[1, 1], [1, 1]]],
-      ['1×1 stride 2 (ResNet downsample)', 1, 2, [1, 1], [[0, 0], [0, 0]]],
-      ['7×7 stride 2 pad 3', 7, 2, [1, 1], [[3, 3], [3, 3]]],
+      [
+        '3×3 stride 1 pad 1',
+        3,
+        1,
+        [1, 1],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ],
+      [
+        '3×3 stride 2 pad 1',
+        3,
+        2,
+        [1, 1],
+        [
+          [1, 1],
+          [1, 1],
+        ],
+      ],
+      [
+        '1×1 stride 2 (ResNet downsample)',
+        1,
+        2,
+        [1, 1],
+        [
+          [0, 0],
+          [0, 0],
+        ],
+      ],
+      [
+        '7×7 stride 2 pad 3',
+        7,
+        2,
+        [1, 1],
+        [
+          [3, 3],
+          [3, 3],
+        ],
+      ],
     ];
     for (const [name, k, s, dil, pads] of convs) {
       test(`convolution input gradient, ${name}, equals tf.grad`, async () => {
         await initBackend(backend);
         const [n, h, w, ci, co] = [1, 11, 10, 3, 4];
         const node: GraphNode = {
-          id: 'conv', name: 'conv', op: 'conv2d', sourceOp: 'Conv', inputs: ['x'], output: 'y',
+          id: 'conv',
+          name: 'conv',
+          op: 'conv2d',
+          sourceOp: 'Conv',
+          inputs: ['x'],
+          output: 'y',
           attrs: { conv: { strides: [s, s], pads, dilations: dil, groups: 1 } },
           params: { weight: tf.tensor4d(values(k * k * ci * co, 3), [k, k, ci, co]) },
         } as GraphNode;
@@ -92,7 +195,11 @@ for (const [backend, kernels] of ['wasm', 'cpu'].flatMap((b) => kernelChoices.ma
         const padded = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], pads[0], pads[1], [0, 0]]) as tf.Tensor4D;
         const y = tf.conv2d(padded(x), node.params.weight as tf.Tensor4D, s, 'valid');
         const dy = tf.tensor4d(values(y.size, 5), y.shape as [number, number, number, number]);
-        const expected = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(padded(t as tf.Tensor4D), node.params.weight as tf.Tensor4D, s, 'valid'), dy)))(x).dataSync();
+        const expected = tf
+          .grad((t: tf.Tensor) =>
+            tf.sum(tf.mul(tf.conv2d(padded(t as tf.Tensor4D), node.params.weight as tf.Tensor4D, s, 'valid'), dy)),
+          )(x)
+          .dataSync();
         close(vjp(node, [x], node.params, dy)[0].dataSync(), expected, 1e-5, 'dx');
       });
     }

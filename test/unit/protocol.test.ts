@@ -10,11 +10,19 @@ import { ATTRIBUTORS } from '../../engine/src/attributors';
 import { COMPOSITES } from '../../engine/src/composites';
 import { COLOR_MAPS } from '../../engine/src/shared/colormap';
 import { decodeBytes, decodeFloats, encodeBytes, encodeFloats } from '../../protocol/floats';
-import { ATTRIBUTOR_NAMES, COLOR_MAP_NAMES, COMPOSITE_NAMES, RESIDUAL_MODES, RUN_COMPOSITES, SCALINGS } from '../../protocol/names';
+import {
+  ATTRIBUTOR_NAMES,
+  COLOR_MAP_NAMES,
+  COMPOSITE_NAMES,
+  RESIDUAL_MODES,
+  RUN_COMPOSITES,
+  SCALINGS,
+} from '../../protocol/names';
 import { HostMessage, WebviewMessage } from '../../protocol/webview';
 
-const settings: Record<string, { enum?: string[] }> = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).contributes
-  .configuration.properties;
+const settings: Record<string, { enum?: string[] }> = JSON.parse(
+  fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'),
+).contributes.configuration.properties;
 const sorted = (names: readonly string[]) => [...names].sort();
 
 test("package.json's setting enums are the protocol's names", () => {
@@ -51,5 +59,13 @@ test('webview messages: names outside the lists, and prototype keys, are rejecte
     assert.ok(!WebviewMessage.safeParse({ type: 'settings', settings: { ...settings, colorMap } }).success, colorMap);
     assert.ok(!HostMessage.safeParse({ type: 'settings', settings: { ...settings, colorMap } }).success, colorMap);
   }
-  assert.ok(!HostMessage.safeParse({ type: 'layer', layer: { id: 'a', op: 'Conv', shape: [1], hooked: true }, data: {}, settings }).success, 'data without a key');
+  assert.ok(
+    !HostMessage.safeParse({
+      type: 'layer',
+      layer: { id: 'a', op: 'Conv', shape: [1], hooked: true },
+      data: {},
+      settings,
+    }).success,
+    'data without a key',
+  );
 });

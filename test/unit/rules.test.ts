@@ -64,7 +64,16 @@ function denseRelevance(rule: Rule, node: GraphNode, x: number[], R: number[]): 
 }
 
 function elementwise(rule: Rule, op: GraphNode['op'], x: number[], grad: number[]): Float32Array {
-  const node: GraphNode = { id: 'act', name: 'act', op, sourceOp: 'Relu', inputs: ['x'], output: 'y', attrs: {}, params: {} };
+  const node: GraphNode = {
+    id: 'act',
+    name: 'act',
+    op,
+    sourceOp: 'Relu',
+    inputs: ['x'],
+    output: 'y',
+    attrs: {},
+    params: {},
+  };
   return tf.tidy(() => {
     const inputs = [tf.tensor1d(x)];
     return applyRule(rule, node, inputs, forward(node, inputs), tf.tensor1d(grad))[0].dataSync() as Float32Array;
@@ -74,9 +83,15 @@ function elementwise(rule: Rule, op: GraphNode['op'], x: number[], grad: number[
 describe('stabilize', () => {
   test('adds ε·sign(z) with sign(0) = +1', () => {
     // [2, −3, 0] + 0.5·[+1, −1, +1] = [2.5, −3.5, 0.5]
-    assertClose(tf.tidy(() => stabilize(tf.tensor1d([2, -3, 0]), 0.5).dataSync()), [2.5, -3.5, 0.5]);
+    assertClose(
+      tf.tidy(() => stabilize(tf.tensor1d([2, -3, 0]), 0.5).dataSync()),
+      [2.5, -3.5, 0.5],
+    );
     // default ε = 1e-6: a zero becomes +1e-6
-    assertClose(tf.tidy(() => stabilize(tf.tensor1d([0, -1])).dataSync()), [1e-6, -1.000001]);
+    assertClose(
+      tf.tidy(() => stabilize(tf.tensor1d([0, -1])).dataSync()),
+      [1e-6, -1.000001],
+    );
   });
 });
 
@@ -104,7 +119,15 @@ describe('Epsilon', () => {
     // x = [1, 1], W = [[1, 2], [−1, 3]], no bias: z = [0, 5]; R = [1, 1]; ε = 0.5
     // stab(0) = +0.5 (sign(0) = +1), stab(5) = 5.5
     // R_0 = 1·1/0.5 + 1·2/5.5 = 2.3636364,   R_1 = 1·(−1)/0.5 + 1·3/5.5 = −1.4545455
-    const rel = denseRelevance(epsilonRule(0.5), denseNode([[1, 2], [-1, 3]]), [1, 1], [1, 1]);
+    const rel = denseRelevance(
+      epsilonRule(0.5),
+      denseNode([
+        [1, 2],
+        [-1, 3],
+      ]),
+      [1, 1],
+      [1, 1],
+    );
     assertClose(rel, [2 + 2 / 5.5, -2 + 3 / 5.5]);
     // z = −3 < 0: x = [1, −2], W = [[1], [2]], R = 2, ε = 0.25 → stab = −3.25
     // R_0 = 1·1·2/−3.25 = −0.6153846,  R_1 = (−2)·2·2/−3.25 = 2.4615385
@@ -207,7 +230,10 @@ describe('Gamma', () => {
     // output 2 has z = 0: no relevance flows, whatever R_2 is.
     // R_out = [1, 2, 5]: R_0 = 5/4.625 + 2·(−5/−7.5) = 1.0810811 + 1.3333333 = 2.4144144
     //                    R_1 = −1/4.625 + 2·(−1.25/−7.5) = −0.2162162 + 0.3333333 = 0.1171171
-    const W = [[2, -2, 1], [1, 1, 2]];
+    const W = [
+      [2, -2, 1],
+      [1, 1, 2],
+    ];
     const b = [0.5, -1, 0];
     const rel = denseRelevance(gammaRule(0.25), denseNode(W, b), [2, -1], [1, 2, 5]);
     assertClose(rel, [5 / 4.625 + (2 * 5) / 7.5, -1 / 4.625 + (2 * 1.25) / 7.5]);
@@ -229,7 +255,11 @@ describe('Gamma', () => {
     const x = [0.7, -1.3, 2.1, -0.4];
     const { W, b, R } = layer4x3;
     for (const gamma of [0, 0.25, 1]) {
-      assertClose(denseRelevance(gammaRule(gamma), denseNode(W, b), x, R), gammaReference(x, W, b, R, gamma), `gamma ${gamma}`);
+      assertClose(
+        denseRelevance(gammaRule(gamma), denseNode(W, b), x, R),
+        gammaReference(x, W, b, R, gamma),
+        `gamma ${gamma}`,
+      );
     }
   });
 
@@ -275,14 +305,43 @@ describe('ZBox', () => {
   });
 });
 
-function convNode(kernel: number[], shape: [number, number, number, number], attrs: Partial<ConvAttrs> = {}, bias?: number[]): GraphNode {
+function convNode(
+  kernel: number[],
+  shape: [number, number, number, number],
+  attrs: Partial<ConvAttrs> = {},
+  bias?: number[],
+): GraphNode {
   const params: Record<string, tf.Tensor> = { weight: tf.tensor4d(kernel, shape) };
   if (bias) params.bias = tf.tensor1d(bias);
-  const conv: ConvAttrs = { strides: [1, 1], pads: [[0, 0], [0, 0]], dilations: [1, 1], groups: 1, ...attrs };
-  return { id: 'conv', name: 'conv', op: 'conv2d', sourceOp: 'Conv', inputs: ['x'], output: 'y', attrs: { conv }, params };
+  const conv: ConvAttrs = {
+    strides: [1, 1],
+    pads: [
+      [0, 0],
+      [0, 0],
+    ],
+    dilations: [1, 1],
+    groups: 1,
+    ...attrs,
+  };
+  return {
+    id: 'conv',
+    name: 'conv',
+    op: 'conv2d',
+    sourceOp: 'Conv',
+    inputs: ['x'],
+    output: 'y',
+    attrs: { conv },
+    params,
+  };
 }
 
-function convRelevance(rule: Rule, node: GraphNode, x: number[], xShape: number[], R: number[]): { shape: number[]; data: Float32Array } {
+function convRelevance(
+  rule: Rule,
+  node: GraphNode,
+  x: number[],
+  xShape: number[],
+  R: number[],
+): { shape: number[]; data: Float32Array } {
   return tf.tidy(() => {
     const inputs = [tf.tensor(x, xShape)];
     const out = forward(node, inputs);
@@ -295,8 +354,23 @@ describe('Flat', () => {
   test('dense: relevance spread uniformly over all inputs, weights, inputs and bias ignored', () => {
     // Flat replaces x and W by ones and zeroes the bias: each output's R is split in 3 equal parts.
     // R_i = (1 + 2)/3 = 1 for every input
-    const rel = denseRelevance(flatRule(), denseNode([[5, -1], [0.1, 2], [-3, 4]], [7, -2]), [3, -7, 0.5], [1, 2]);
-    assertClose(rel, [1, 1, 1].map((v) => (v * 3) / 3.000001));
+    const rel = denseRelevance(
+      flatRule(),
+      denseNode(
+        [
+          [5, -1],
+          [0.1, 2],
+          [-3, 4],
+        ],
+        [7, -2],
+      ),
+      [3, -7, 0.5],
+      [1, 2],
+    );
+    assertClose(
+      rel,
+      [1, 1, 1].map((v) => (v * 3) / 3.000001),
+    );
   });
 
   test('conv: each output spreads R/4 over its 2×2 receptive field', () => {
@@ -312,7 +386,11 @@ describe('Flat', () => {
 
 describe('WSquare', () => {
   // W = [[1, −2], [2, 1], [−1, 0]]: w² columns [1, 4, 1] (Σ 6) and [4, 1, 0] (Σ 5)
-  const W = [[1, -2], [2, 1], [-1, 0]];
+  const W = [
+    [1, -2],
+    [2, 1],
+    [-1, 0],
+  ];
 
   test('R_i = Σ_j w_ij² / Σ_k w_kj² · R_j, independent of x', () => {
     // R_out = [6, 10]: R = [6·1/6 + 10·4/5, 6·4/6 + 10·1/5, 6·1/6 + 0] = [9, 6, 1]
@@ -328,11 +406,22 @@ describe('WSquare', () => {
 });
 
 describe('Norm', () => {
-  const addNode: GraphNode = { id: 'add', name: 'add', op: 'add', sourceOp: 'Add', inputs: ['a', 'b'], output: 'y', attrs: {}, params: {} };
+  const addNode: GraphNode = {
+    id: 'add',
+    name: 'add',
+    op: 'add',
+    sourceOp: 'Add',
+    inputs: ['a', 'b'],
+    output: 'y',
+    attrs: {},
+    params: {},
+  };
   function addRelevance(rule: Rule, a: number[], b: number[], R: number[]): number[][] {
     return tf.tidy(() => {
       const inputs = [tf.tensor2d([a]), tf.tensor2d([b])];
-      return applyRule(rule, addNode, inputs, forward(addNode, inputs), tf.tensor2d([R])).map((t) => Array.from(t.dataSync()));
+      return applyRule(rule, addNode, inputs, forward(addNode, inputs), tf.tensor2d([R])).map((t) =>
+        Array.from(t.dataSync()),
+      );
     });
   }
 
@@ -343,7 +432,10 @@ describe('Norm', () => {
     assertClose(ra, [0.5, 6, 7.5]);
     assertClose(rb, [1.5, -3, -2.5]);
     // conservative per element
-    assertClose(ra.map((v, i) => v + rb[i]), [2, 3, 5]);
+    assertClose(
+      ra.map((v, i) => v + rb[i]),
+      [2, 3, 5],
+    );
   });
 
   test('the stabiliser option', () => {
@@ -360,12 +452,23 @@ describe('elementwise ReLU rules', () => {
   const grad = [3, -4, 5, 6, -0.5];
 
   test('plain gradient (no rule) for reference: grad·(x > 0)', () => {
-    const node: GraphNode = { id: 'r', name: 'r', op: 'relu', sourceOp: 'Relu', inputs: ['x'], output: 'y', attrs: {}, params: {} };
+    const node: GraphNode = {
+      id: 'r',
+      name: 'r',
+      op: 'relu',
+      sourceOp: 'Relu',
+      inputs: ['x'],
+      output: 'y',
+      attrs: {},
+      params: {},
+    };
     const [g] = tf.tidy(() => {
       const inputs = [tf.tensor1d(x)];
       // An ElementwiseRule whose backward returns the ordinary gradient
       const ordinary: Rule = { kind: 'elementwise', name: 'Gradient', backward: (_x, _y, _g, o) => o() };
-      return applyRule(ordinary, node, inputs, forward(node, inputs), tf.tensor1d(grad)).map((t) => Array.from(t.dataSync()));
+      return applyRule(ordinary, node, inputs, forward(node, inputs), tf.tensor1d(grad)).map((t) =>
+        Array.from(t.dataSync()),
+      );
     });
     assertClose(g, [0, -4, 0, 6, -0.5]);
   });
@@ -449,26 +552,82 @@ describe('Epsilon on conv2d against a plain-JS loop', () => {
     const R = [1, -2, 0.5, 3, 2, 1, -1, 0.25]; // 2×2×2 output
     const rel = convRelevance(epsilonRule(0.01), node, x, [1, 3, 3, 1], R);
     assert.deepEqual(rel.shape, [1, 3, 3, 1]);
-    const expected = epsilonConvReference(x, [3, 3, 1], kernel, [2, 2, 1, 2], bias, R, [1, 1], [[0, 0], [0, 0]], 0.01);
+    const expected = epsilonConvReference(
+      x,
+      [3, 3, 1],
+      kernel,
+      [2, 2, 1, 2],
+      bias,
+      R,
+      [1, 1],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      0.01,
+    );
     assertClose(rel.data, expected);
     // the reference is not trivially zero
     assert.ok(expected.some((v) => Math.abs(v) > 0.5));
   });
 
   test('stride 2 with padding 1 (input gradient crops and pads)', () => {
-    const node = convNode(kernel, [2, 2, 1, 2], { strides: [2, 2], pads: [[1, 0], [0, 1]] }, bias);
+    const node = convNode(
+      kernel,
+      [2, 2, 1, 2],
+      {
+        strides: [2, 2],
+        pads: [
+          [1, 0],
+          [0, 1],
+        ],
+      },
+      bias,
+    );
     // out: floor((3 + 1 − 2)/2) + 1 = 2 rows, floor((3 + 1 − 2)/2) + 1 = 2 cols
     const R = [1, 2, -1, 0.5, 3, -2, 1, 1];
     const rel = convRelevance(epsilonRule(), node, x, [1, 3, 3, 1], R);
-    assertClose(rel.data, epsilonConvReference(x, [3, 3, 1], kernel, [2, 2, 1, 2], bias, R, [2, 2], [[1, 0], [0, 1]], 1e-6));
+    assertClose(
+      rel.data,
+      epsilonConvReference(
+        x,
+        [3, 3, 1],
+        kernel,
+        [2, 2, 1, 2],
+        bias,
+        R,
+        [2, 2],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        1e-6,
+      ),
+    );
   });
 
   test('stride 2 without padding leaves uncovered pixels at zero', () => {
     // 3×3 input, 2×2 kernel, stride 2 → a single window over rows/cols 0–1; row 2 and col 2 get nothing
     const node = convNode(kernel, [2, 2, 1, 2], { strides: [2, 2] }, bias);
     const rel = convRelevance(epsilonRule(), node, x, [1, 3, 3, 1], [1, 1]);
-    const expected = epsilonConvReference(x, [3, 3, 1], kernel, [2, 2, 1, 2], bias, [1, 1], [2, 2], [[0, 0], [0, 0]], 1e-6);
+    const expected = epsilonConvReference(
+      x,
+      [3, 3, 1],
+      kernel,
+      [2, 2, 1, 2],
+      bias,
+      [1, 1],
+      [2, 2],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      1e-6,
+    );
     assertClose(rel.data, expected);
-    assertClose([2, 5, 6, 7, 8].map((i) => rel.data[i]), [0, 0, 0, 0, 0]);
+    assertClose(
+      [2, 5, 6, 7, 8].map((i) => rel.data[i]),
+      [0, 0, 0, 0, 0],
+    );
   });
 });

@@ -19,14 +19,22 @@ const check = (name: string, fn: Check['fn']) => checks.push({ name, fn });
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
 }
-const eq = (a: unknown, b: unknown, msg: string) => assert(JSON.stringify(a) === JSON.stringify(b), `${msg}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`);
+const eq = (a: unknown, b: unknown, msg: string) =>
+  assert(JSON.stringify(a) === JSON.stringify(b), `${msg}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`);
 
 function b64(values: number[]): string {
   const bytes = new Uint8Array(Float32Array.from(values).buffer);
   return btoa(String.fromCharCode(...bytes));
 }
 function map(values: number[], height: number, width: number): MapData {
-  return { height, width, min: Math.min(...values), max: Math.max(...values), sum: values.reduce((a, b) => a + b, 0), data: b64(values) };
+  return {
+    height,
+    width,
+    min: Math.min(...values),
+    max: Math.max(...values),
+    sum: values.reduce((a, b) => a + b, 0),
+    data: b64(values),
+  };
 }
 const rgb = (px: Uint8ClampedArray, i: number) => [px[i * 4], px[i * 4 + 1], px[i * 4 + 2]];
 
@@ -61,7 +69,10 @@ check('absolute scaling maps |x| from 0 to max|x|', () => {
 
 check('constant maps do not divide by zero', () => {
   const px = colorize([0, 0, 0, 0], 'gray', { min: 0, max: 0 });
-  assert(px.every((v, i) => i % 4 === 3 || v === px[0]), 'uniform');
+  assert(
+    px.every((v, i) => i % 4 === 3 || v === px[0]),
+    'uniform',
+  );
 });
 
 check('drawHeatmap paints one canvas pixel per value, with an aria label', () => {
@@ -72,7 +83,10 @@ check('drawHeatmap paints one canvas pixel per value, with an aria label', () =>
   eq([canvas.width, canvas.height], [3, 2], 'canvas size');
   const drawn = canvas.getContext('2d')!.getImageData(0, 0, 3, 2).data;
   eq([...drawn], [...mapPixels(m, { colorMap: 'coldnhot', scaling: 'symmetric' })], 'pixels');
-  assert(/features\.3 relevance: 2×3 heatmap, sum 1\.00/.test(canvas.getAttribute('aria-label')!), canvas.getAttribute('aria-label')!);
+  assert(
+    /features\.3 relevance: 2×3 heatmap, sum 1\.00/.test(canvas.getAttribute('aria-label')!),
+    canvas.getAttribute('aria-label')!,
+  );
   canvas.remove();
 });
 
@@ -97,9 +111,17 @@ check('hover read-out finds the value under the pointer at any CSS size', () => 
 check('top-k channels by summed |relevance|, NCHW and NHWC alike', () => {
   // 1×3×1×2: channel sums of |x|: c0 = 1, c1 = 7, c2 = 3
   const nchw = [1, 0, -3, 4, 0, 3];
-  eq(topChannels([1, 3, 1, 2], nchw, 0, true, 2).map((c) => c.channel), [1, 2], 'NCHW');
+  eq(
+    topChannels([1, 3, 1, 2], nchw, 0, true, 2).map((c) => c.channel),
+    [1, 2],
+    'NCHW',
+  );
   const nhwc = [1, -3, 0, 0, 4, 3];
-  eq(topChannels([1, 1, 2, 3], nhwc, 0, false, 2).map((c) => c.channel), [1, 2], 'NHWC');
+  eq(
+    topChannels([1, 1, 2, 3], nhwc, 0, false, 2).map((c) => c.channel),
+    [1, 2],
+    'NHWC',
+  );
 });
 
 const run = (): RunView => ({
@@ -120,7 +142,16 @@ const run = (): RunView => ({
     ],
   ],
   input: { height: 1, width: 2, channels: 1, data: b64([0, 1]) },
-  relevance: { id: '', op: 'input', shape: [1, 1, 1, 2], sum: 1, min: 0, max: 1, summed: map([0, 1], 1, 2), channels: [] },
+  relevance: {
+    id: '',
+    op: 'input',
+    shape: [1, 1, 1, 2],
+    sum: 1,
+    min: 0,
+    max: 1,
+    summed: map([0, 1], 1, 2),
+    channels: [],
+  },
   layers: [],
   sums: [
     { id: '', op: 'input', sum: 1 },
@@ -132,7 +163,11 @@ const run = (): RunView => ({
 check('predictions list names classes and marks the target', () => {
   const ol = predictionList(run());
   const items = [...ol.querySelectorAll('li')];
-  eq(items.map((li) => li.textContent), ['triangle (class 2) — 99.8 % (logit 8.40)', 'circle (class 0) — 0.2 % (logit 1.90)'], 'items');
+  eq(
+    items.map((li) => li.textContent),
+    ['triangle (class 2) — 99.8 % (logit 8.40)', 'circle (class 0) — 0.2 % (logit 1.90)'],
+    'items',
+  );
   assert(items[0].classList.contains('target') && !items[1].classList.contains('target'), 'target marked');
 });
 
@@ -141,23 +176,38 @@ check('conservation chart: output at the top, bars proportional, negative sums m
   const labels = [...svg.querySelectorAll('text')].filter((_, i) => i % 2 === 0).map((t) => t.textContent);
   eq(labels, ['out', 'fc', 'input'], 'order');
   const bars = [...svg.querySelectorAll('rect')];
-  eq(bars.map((b) => Number(b.getAttribute('width'))), [220, 55, 110], 'widths');
+  eq(
+    bars.map((b) => Number(b.getAttribute('width'))),
+    [220, 55, 110],
+    'widths',
+  );
   assert(bars[1].classList.contains('negative'), 'negative bar');
   assert(/fc -0\.500/.test(svg.getAttribute('aria-label')!), 'aria label');
 });
 
-check('fmt', () => eq([fmt(0), fmt(1.23456), fmt(-0.0001234), fmt(123456)], ['0', '1.23', '-1.23e-4', '1.23e+5'], 'formats'));
+check('fmt', () =>
+  eq([fmt(0), fmt(1.23456), fmt(-0.0001234), fmt(123456)], ['0', '1.23', '-1.23e-4', '1.23e+5'], 'formats'),
+);
 
 check('messages: valid ones pass, malformed ones are rejected', () => {
   const settings = { colorMap: 'bwr', scaling: 'symmetric' };
   assert(isHostMessage({ type: 'run', run: run(), settings }), 'valid run');
   assert(!isHostMessage({ type: 'run', run: { ...run(), target: [-1] }, settings }), 'negative target');
-  assert(!isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'toString', scaling: 'symmetric' } }), 'a prototype key is no colour map');
-  assert(!isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'nope', scaling: 'symmetric' } }), 'unknown colour map');
+  assert(
+    !isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'toString', scaling: 'symmetric' } }),
+    'a prototype key is no colour map',
+  );
+  assert(
+    !isHostMessage({ type: 'run', run: run(), settings: { colorMap: 'nope', scaling: 'symmetric' } }),
+    'unknown colour map',
+  );
   const bad = run();
   bad.relevance.summed = { ...bad.relevance.summed, data: b64([1, 2, 3]) };
   assert(!isHostMessage({ type: 'run', run: bad, settings }), 'data length ≠ height·width');
-  assert(!isHostMessage({ type: 'run', run: { ...run(), input: { ...run().input, data: '<script>' } }, settings }), 'not base64');
+  assert(
+    !isHostMessage({ type: 'run', run: { ...run(), input: { ...run().input, data: '<script>' } }, settings }),
+    'not base64',
+  );
   assert(!isHostMessage({ type: 'eval', code: '1' }), 'unknown type');
   assert(!isHostMessage(null) && !isHostMessage('run'), 'not an object');
   assert(isWebviewMessage({ type: 'export', layer: 'features.3', format: 'png', settings }), 'valid export');

@@ -60,7 +60,12 @@ const ILL_CONDITIONED: Record<string, string> = {
     "wasm's own kernels 5.8e-3 off (Zennit float32 3.0e-3), native kernels 2.4e-2; the two 2.9e-2 apart; reference moves 1.8e-2 under unit-roundoff weights",
 };
 
-const cases = fs.existsSync(ZOO_DIR) ? fs.readdirSync(ZOO_DIR).filter((c) => fs.existsSync(path.join(ZOO_DIR, c, 'manifest.json'))).sort() : [];
+const cases = fs.existsSync(ZOO_DIR)
+  ? fs
+      .readdirSync(ZOO_DIR)
+      .filter((c) => fs.existsSync(path.join(ZOO_DIR, c, 'manifest.json')))
+      .sort()
+  : [];
 const results: string[] = [];
 
 before(async () => {
@@ -68,7 +73,9 @@ before(async () => {
 });
 
 after(() => {
-  console.log(`zoo[${backend}, kernels: ${kernelsReport()}], ${cases.length} cases (relative error: gradient | epsilon_plus_flat at the input | worst stored module):\n${results.join('\n')}`);
+  console.log(
+    `zoo[${backend}, kernels: ${kernelsReport()}], ${cases.length} cases (relative error: gradient | epsilon_plus_flat at the input | worst stored module):\n${results.join('\n')}`,
+  );
 });
 
 test('the zoo fixtures are there (scripts/zoo-fixtures.sh makes them)', () => {
@@ -89,16 +96,26 @@ for (const name of cases) {
         const line = [`${name.padEnd(24)} ${gradError.toExponential(2)}`];
         try {
           assert.ok(outError <= 1e-4, `${name}: output is ${outError.toExponential(2)}·max off PyTorch's`);
-          assert.ok(gradError <= 1e-4, `${name}: the gradient is ${gradError.toExponential(2)}·max off PyTorch's float64 gradient`);
+          assert.ok(
+            gradError <= 1e-4,
+            `${name}: the gradient is ${gradError.toExponential(2)}·max off PyTorch's float64 gradient`,
+          );
           // Zennit's MergeBatchNorm leaves each merged batch-norm computing x/√(1 + ε) instead of x, which changes
           // its results (by up to 8e-2 here); the exporter merged them exactly. The reference is Zennit with an
           // exact merge (its batch-norms then compute x); the figures against plain Zennit are in the README.
           const exact = m.epsilon_plus_flat_exact_bn;
           const referenceDir = path.join(dir, exact ? 'epsilon_plus_flat_exact_bn' : 'epsilon_plus_flat');
           const layersDir = path.join(referenceDir, 'layers');
-          const store = m.zennit.ok && fs.existsSync(layersDir) ? fs.readdirSync(layersDir).map((f) => f.replace(/\.npy$/, '')) : [];
+          const store =
+            m.zennit.ok && fs.existsSync(layersDir)
+              ? fs.readdirSync(layersDir).map((f) => f.replace(/\.npy$/, ''))
+              : [];
           const known = store.filter((id) => model.index.has(id));
-          const lrp = await runAttribution(model, input, { composite: 'epsilon_plus_flat', target: m.targets, store: known });
+          const lrp = await runAttribution(model, input, {
+            composite: 'epsilon_plus_flat',
+            target: m.targets,
+            store: known,
+          });
           assert.ok(lrp.relevance.data.every(Number.isFinite), `${name}: epsilon_plus_flat gave non-finite relevance`);
           if (!m.zennit.ok) {
             line.push(`finite (no Zennit reference: ${m.zennit.error})`);
@@ -107,7 +124,10 @@ for (const name of cases) {
           // Zennit's float32 result may itself be further than 1e-4 from its float64 one: then twice that
           const tolerance = (f32Error: number) => Math.max(1e-4, 2 * f32Error);
           const f32 = m.zennit.f32_error ?? 0;
-          const lrpError = f32 <= UNUSABLE ? relativeError(lrp.relevance, readNpy(path.join(referenceDir, 'relevance.npy'))) : undefined;
+          const lrpError =
+            f32 <= UNUSABLE
+              ? relativeError(lrp.relevance, readNpy(path.join(referenceDir, 'relevance.npy')))
+              : undefined;
           let worst: [string, number, number] = ['', 0, 1e-4];
           let compared = 0;
           for (const layer of lrp.stored) {
@@ -118,11 +138,23 @@ for (const name of cases) {
             const t = tolerance(layerF32);
             if (e / t > worst[1] / worst[2]) worst = [layer.id, e, t];
           }
-          const atInput = lrpError === undefined ? `finite (Zennit's float32 result at the input is ${f32.toExponential(1)} off)` : lrpError.toExponential(2);
-          line.push(`${atInput} | ${worst[1].toExponential(2)} ${worst[0]} (${compared}/${store.length} modules; Zennit f32 ${f32.toExponential(1)})${ILL_CONDITIONED[name] ? ` ILL-CONDITIONED (at ${worst[0]} the reference moves ${(m.conditioning?.layers[worst[0]] ?? 0).toExponential(1)} under unit-roundoff weights)` : ''}`);
+          const atInput =
+            lrpError === undefined
+              ? `finite (Zennit's float32 result at the input is ${f32.toExponential(1)} off)`
+              : lrpError.toExponential(2);
+          line.push(
+            `${atInput} | ${worst[1].toExponential(2)} ${worst[0]} (${compared}/${store.length} modules; Zennit f32 ${f32.toExponential(1)})${ILL_CONDITIONED[name] ? ` ILL-CONDITIONED (at ${worst[0]} the reference moves ${(m.conditioning?.layers[worst[0]] ?? 0).toExponential(1)} under unit-roundoff weights)` : ''}`,
+          );
           if (ILL_CONDITIONED[name]) return;
-          if (lrpError !== undefined) assert.ok(lrpError <= tolerance(f32), `${name}: epsilon_plus_flat is ${lrpError.toExponential(2)}·max off Zennit's (tolerance ${tolerance(f32).toExponential(1)})`);
-          assert.ok(worst[1] <= worst[2], `${name}: relevance at module ${worst[0]} is ${worst[1].toExponential(2)}·max off Zennit's (tolerance ${worst[2].toExponential(1)})`);
+          if (lrpError !== undefined)
+            assert.ok(
+              lrpError <= tolerance(f32),
+              `${name}: epsilon_plus_flat is ${lrpError.toExponential(2)}·max off Zennit's (tolerance ${tolerance(f32).toExponential(1)})`,
+            );
+          assert.ok(
+            worst[1] <= worst[2],
+            `${name}: relevance at module ${worst[0]} is ${worst[1].toExponential(2)}·max off Zennit's (tolerance ${worst[2].toExponential(1)})`,
+          );
         } finally {
           results.push(line.join(' | '));
         }

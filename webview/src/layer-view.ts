@@ -26,7 +26,17 @@ const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
 const channels = el('div', { class: 'channels', id: 'channels', role: 'list' });
 const action = el('vscode-button' as 'button', { id: 'action' });
 const note = el('p', { class: 'note', id: 'note' });
-const section = el('section', { id: 'layer', 'aria-live': 'polite' }, title, stats, summed, readout, channels, note, action);
+const section = el(
+  'section',
+  { id: 'layer', 'aria-live': 'polite' },
+  title,
+  stats,
+  summed,
+  readout,
+  channels,
+  note,
+  action,
+);
 attachHover(summed, () => current()?.summed, readout);
 action.addEventListener('click', () => {
   if (!selected) return;
@@ -69,10 +79,19 @@ function show(): void {
     stats.textContent = sel.hooked ? 'store hook attached' : 'no store hook';
     readout.textContent = '';
   }
-  note.textContent = view ? (view.channels.length ? `top ${view.channels.length} channels by |relevance|` : 'dense layer: no channels') : sel.hooked ? 'No run has captured this layer yet.' : '';
+  note.textContent = view
+    ? view.channels.length
+      ? `top ${view.channels.length} channels by |relevance|`
+      : 'dense layer: no channels'
+    : sel.hooked
+      ? 'No run has captured this layer yet.'
+      : '';
   action.hidden = !!view;
   action.textContent = sel.hooked ? 'Run Attribution' : 'Attach Store Hook and Run';
-  action.setAttribute('aria-label', sel.hooked ? `Run attribution to see ${sel.id}` : `Attach a store hook to ${sel.id} and run`);
+  action.setAttribute(
+    'aria-label',
+    sel.hooked ? `Run attribution to see ${sel.id}` : `Attach a store hook to ${sel.id} and run`,
+  );
 }
 
 window.addEventListener('message', (e: MessageEvent) => {

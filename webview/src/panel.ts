@@ -13,11 +13,24 @@ import {
 } from '@vscode/webview-ui-toolkit';
 import type { LayerView, MapData } from '../../protocol/engine';
 import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
-import { HostMessage, type RunView, type ViewSettings, viewedTarget, type WebviewMessage } from '../../protocol/webview';
+import {
+  HostMessage,
+  type RunView,
+  type ViewSettings,
+  viewedTarget,
+  type WebviewMessage,
+} from '../../protocol/webview';
 import { fmt } from './format';
 import { attachHover, conservationChart, drawHeatmap, drawInput, el, predictionList } from './render';
 
-provideVSCodeDesignSystem().register(vsCodeButton(), vsCodeDropdown(), vsCodeOption(), vsCodeRadioGroup(), vsCodeRadio(), vsCodeDivider());
+provideVSCodeDesignSystem().register(
+  vsCodeButton(),
+  vsCodeDropdown(),
+  vsCodeOption(),
+  vsCodeRadioGroup(),
+  vsCodeRadio(),
+  vsCodeDivider(),
+);
 
 declare function acquireVsCodeApi(): { postMessage(m: WebviewMessage): void };
 const vscode = acquireVsCodeApi();
@@ -36,8 +49,14 @@ function controls(): HTMLElement {
     if (name === settings.colorMap) opt.setAttribute('selected', '');
     cmap.appendChild(opt);
   }
-  cmap.addEventListener('change', () => update({ ...settings, colorMap: (cmap as unknown as { value: ColorMapName }).value }));
-  const scaling = el('vscode-radio-group' as 'div', { id: 'scaling', 'aria-label': 'Scaling' }, el('label', { slot: 'label' }, 'Scaling'));
+  cmap.addEventListener('change', () =>
+    update({ ...settings, colorMap: (cmap as unknown as { value: ColorMapName }).value }),
+  );
+  const scaling = el(
+    'vscode-radio-group' as 'div',
+    { id: 'scaling', 'aria-label': 'Scaling' },
+    el('label', { slot: 'label' }, 'Scaling'),
+  );
   for (const s of SCALINGS) {
     const radio = el('vscode-radio' as 'input', { value: s }, s);
     if (s === settings.scaling) radio.setAttribute('checked', '');
@@ -45,21 +64,30 @@ function controls(): HTMLElement {
   }
   scaling.addEventListener('change', () => {
     const value = (scaling as unknown as { value: string }).value;
-    if (SCALINGS.includes(value as ViewSettings['scaling'])) update({ ...settings, scaling: value as ViewSettings['scaling'] });
+    if (SCALINGS.includes(value as ViewSettings['scaling']))
+      update({ ...settings, scaling: value as ViewSettings['scaling'] });
   });
   return el('div', { class: 'controls' }, el('label', { for: 'color-map' }, 'Colour map'), cmap, scaling);
 }
 
 function exportButtons(layer: string, label: string): HTMLElement {
   const button = (format: ExportFormat, text: string) => {
-    const b = el('vscode-button' as 'button', { appearance: 'secondary', 'aria-label': `Export ${label} as ${text}`, 'data-export': `${layer}|${format}` }, text);
+    const b = el(
+      'vscode-button' as 'button',
+      { appearance: 'secondary', 'aria-label': `Export ${label} as ${text}`, 'data-export': `${layer}|${format}` },
+      text,
+    );
     b.addEventListener('click', () => vscode.postMessage({ type: 'export', layer, format, settings }));
     return b;
   };
   return el('div', { class: 'exports' }, button('png', 'PNG'), button('npy', '.npy'));
 }
 
-function heatmapCanvas(map: MapData, label: string, cls = 'heatmap'): { canvas: HTMLCanvasElement; readout: HTMLElement } {
+function heatmapCanvas(
+  map: MapData,
+  label: string,
+  cls = 'heatmap',
+): { canvas: HTMLCanvasElement; readout: HTMLElement } {
   const canvas = el('canvas', { class: cls, tabindex: '0', 'data-label': label });
   const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
   heatmaps.push({ canvas, map, label });
@@ -70,11 +98,21 @@ function heatmapCanvas(map: MapData, label: string, cls = 'heatmap'): { canvas: 
 
 function layerCard(layer: LayerView, title: string): HTMLElement {
   const summed = heatmapCanvas(layer.summed, `${title} relevance`);
-  const stats = el('div', { class: 'stats' }, `shape [${layer.shape.join(', ')}] · sum ${fmt(layer.sum)} · min ${fmt(layer.min)} · max ${fmt(layer.max)}`);
-  const grid = el('div', { class: 'channels', role: 'list', 'aria-label': `top ${layer.channels.length} channels of ${title}` });
+  const stats = el(
+    'div',
+    { class: 'stats' },
+    `shape [${layer.shape.join(', ')}] · sum ${fmt(layer.sum)} · min ${fmt(layer.min)} · max ${fmt(layer.max)}`,
+  );
+  const grid = el('div', {
+    class: 'channels',
+    role: 'list',
+    'aria-label': `top ${layer.channels.length} channels of ${title}`,
+  });
   for (const ch of layer.channels) {
     const c = heatmapCanvas(ch, `${title} channel ${ch.channel}`, 'channel');
-    grid.appendChild(el('figure', { role: 'listitem' }, c.canvas, el('figcaption', {}, `#${ch.channel} Σ ${fmt(ch.sum)}`)));
+    grid.appendChild(
+      el('figure', { role: 'listitem' }, c.canvas, el('figcaption', {}, `#${ch.channel} Σ ${fmt(ch.sum)}`)),
+    );
   }
   return el(
     'section',
@@ -105,8 +143,22 @@ function render(): void {
       'section',
       { class: 'overview' },
       el('figure', {}, inputCanvas, el('figcaption', {}, 'input')),
-      el('figure', { class: 'relevance', 'data-layer': '' }, rel.canvas, el('figcaption', {}, `relevance · sum ${fmt(run.relevance.sum)}`), rel.readout, exportButtons('', 'relevance at the input')),
-      el('div', { class: 'side' }, el('h3', {}, 'Predictions'), predictionList(run), el('h3', {}, 'Conservation'), conservationChart(run.sums)),
+      el(
+        'figure',
+        { class: 'relevance', 'data-layer': '' },
+        rel.canvas,
+        el('figcaption', {}, `relevance · sum ${fmt(run.relevance.sum)}`),
+        rel.readout,
+        exportButtons('', 'relevance at the input'),
+      ),
+      el(
+        'div',
+        { class: 'side' },
+        el('h3', {}, 'Predictions'),
+        predictionList(run),
+        el('h3', {}, 'Conservation'),
+        conservationChart(run.sums),
+      ),
     ),
     el('vscode-divider' as 'hr'),
     el('h3', {}, run.layers.length ? 'Hooked layers' : 'No hooked layers: attach store hooks in the Model Layers view'),

@@ -9,7 +9,6 @@ import { decodeFloats } from '../../protocol/floats';
 import { fmt } from './format';
 import { type RunView, type ViewSettings, viewedTarget } from '../../protocol/webview';
 
-
 /** Decoded values of a map, cached on the map object so re-renders (new colour map) do not decode again. */
 const decoded = new WeakMap<MapData, Float32Array>();
 export function mapValues(map: MapData): Float32Array {
@@ -38,7 +37,10 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: V
   // dense layers are one row of values: draw them as a strip, not a stretched square
   canvas.classList.toggle('strip', map.height === 1);
   canvas.setAttribute('role', 'img');
-  canvas.setAttribute('aria-label', `${label}: ${map.height}×${map.width} heatmap, sum ${fmt(map.sum)}, min ${fmt(map.min)}, max ${fmt(map.max)}`);
+  canvas.setAttribute(
+    'aria-label',
+    `${label}: ${map.height}×${map.width} heatmap, sum ${fmt(map.sum)}, min ${fmt(map.min)}, max ${fmt(map.max)}`,
+  );
 }
 
 /** Draws the input image (values already in [0, 1]). */
@@ -56,7 +58,12 @@ export function drawInput(canvas: HTMLCanvasElement, input: InputImage): void {
 }
 
 /** Value under a mouse position over a canvas drawn from `map` (whatever its CSS size). */
-export function valueAt(canvas: HTMLCanvasElement, map: MapData, clientX: number, clientY: number): { x: number; y: number; value: number } | undefined {
+export function valueAt(
+  canvas: HTMLCanvasElement,
+  map: MapData,
+  clientX: number,
+  clientY: number,
+): { x: number; y: number; value: number } | undefined {
   const r = canvas.getBoundingClientRect();
   if (r.width === 0 || r.height === 0) return undefined;
   const x = Math.floor(((clientX - r.left) / r.width) * map.width);
@@ -87,7 +94,10 @@ export function conservationChart(sums: RunView['sums']): SVGSVGElement {
   svg.setAttribute('width', String(labelW + barW + 90));
   svg.setAttribute('height', String(rows.length * rowH + 4));
   svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`);
+  svg.setAttribute(
+    'aria-label',
+    `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`,
+  );
   svg.classList.add('conservation');
   rows.forEach((r, i) => {
     const y = i * rowH + 2;
@@ -128,7 +138,11 @@ export function predictionList(run: RunView): HTMLOListElement {
   return ol;
 }
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   e.append(...children);

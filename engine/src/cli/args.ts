@@ -5,15 +5,26 @@ import { fail } from '../errors';
  * GNU-style options (`--name value`, `--name=value`, boolean flags) by Node's own `util.parseArgs`, its errors
  * turned into one line naming the option.
  */
-export function parseArgs(argv: string[], flags: readonly string[], options: readonly string[]): { positional: string[]; opts: Map<string, string> } {
-  const spec = Object.fromEntries([...flags.map((f) => [f, { type: 'boolean' as const }]), ...options.map((o) => [o, { type: 'string' as const }])]);
+export function parseArgs(
+  argv: string[],
+  flags: readonly string[],
+  options: readonly string[],
+): { positional: string[]; opts: Map<string, string> } {
+  const spec = Object.fromEntries([
+    ...flags.map((f) => [f, { type: 'boolean' as const }]),
+    ...options.map((o) => [o, { type: 'string' as const }]),
+  ]);
   try {
     const { values, positionals } = parseNodeArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
     return { positional: positionals, opts: new Map(Object.entries(values).map(([k, v]) => [k, String(v)])) };
   } catch (e) {
     const { code, message } = e as { code?: string; message: string };
     const name = /'(-[^' ]+)/.exec(message)?.[1] ?? '';
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail('BAD_ARGUMENT', `unknown option ${name} (options: ${[...flags, ...options].map((o) => `--${o}`).join(', ')})`);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION')
+      fail(
+        'BAD_ARGUMENT',
+        `unknown option ${name} (options: ${[...flags, ...options].map((o) => `--${o}`).join(', ')})`,
+      );
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') fail('BAD_ARGUMENT', `${name} needs a value`);
     return fail('BAD_ARGUMENT', message);
   }

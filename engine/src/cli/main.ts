@@ -44,18 +44,47 @@ async function attributeCommand(argv: string[]): Promise<void> {
   const { positional, opts } = parseArgs(
     argv,
     [],
-    ['input', 'composite', 'residual', 'attributor', 'target', 'epsilon', 'gamma', 'stabilizer', 'low', 'high', 'store', 'backend', 'out', 'size', 'mean', 'std', 'cmap', 'output-relevance', 'n-iter', 'noise-level', 'window', 'stride', 'seed'],
+    [
+      'input',
+      'composite',
+      'residual',
+      'attributor',
+      'target',
+      'epsilon',
+      'gamma',
+      'stabilizer',
+      'low',
+      'high',
+      'store',
+      'backend',
+      'out',
+      'size',
+      'mean',
+      'std',
+      'cmap',
+      'output-relevance',
+      'n-iter',
+      'noise-level',
+      'window',
+      'stride',
+      'seed',
+    ],
   );
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'attribute needs exactly one MODEL');
   const inputFile = opts.get('input') ?? fail('BAD_ARGUMENT', '--input FILE is required');
   const out = opts.get('out') ?? fail('BAD_ARGUMENT', '--out DIR is required');
   const cmap = opts.get('cmap') ?? 'bwr';
-  if (!Object.hasOwn(COLOR_MAPS, cmap)) fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
+  if (!Object.hasOwn(COLOR_MAPS, cmap))
+    fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
   const backend = await initBackend(opts.get('backend'));
   const model = loadModel(positional[0]);
   const size = numList(opts, 'size');
   if (size && size.length !== 2) fail('BAD_ARGUMENT', '--size takes H,W');
-  const input = readInput(model, inputFile, { size: size as [number, number] | undefined, mean: numList(opts, 'mean'), std: numList(opts, 'std') });
+  const input = readInput(model, inputFile, {
+    size: size as [number, number] | undefined,
+    mean: numList(opts, 'mean'),
+    std: numList(opts, 'std'),
+  });
   const store = opts.get('store');
   const run = await runAttribution(model, input, {
     composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
@@ -77,7 +106,8 @@ async function attributeCommand(argv: string[]): Promise<void> {
       outputRelevance: opts.get('output-relevance') as 'one_hot' | 'logit' | undefined,
     },
     target: numList(opts, 'target'),
-    store: store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
+    store:
+      store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
   });
   fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
   writeNpy(path.join(out, 'output.npy'), run.output);
@@ -89,8 +119,11 @@ async function attributeCommand(argv: string[]): Promise<void> {
     const file = `layers/${fileName(layer.id)}.npy`;
     writeNpy(path.join(out, file), layer.relevance);
     files.set(layer.id, file);
-    if (isImage && (layer.relevance.shape.length === 4)) {
-      fs.writeFileSync(path.join(out, `layers/${fileName(layer.id)}.png`), heatmapPng(layer.relevance, 0, channelsFirst, cmap, 4));
+    if (isImage && layer.relevance.shape.length === 4) {
+      fs.writeFileSync(
+        path.join(out, `layers/${fileName(layer.id)}.png`),
+        heatmapPng(layer.relevance, 0, channelsFirst, cmap, 4),
+      );
     }
   }
   if (isImage) fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, channelsFirst, cmap, 8));
@@ -107,13 +140,33 @@ async function attributeCommand(argv: string[]): Promise<void> {
     relevance_sum: run.relevance.data.reduce((a, b) => a + b, 0),
     // every node's sum, then any stored container (which has no node of its own)
     layers: [
-      ...run.sums.map((s) => ({ id: s.id, node: s.node, op: s.op, shape: s.shape, file: files.get(s.id) ?? null, sum: s.sum })),
-      ...run.stored.filter((l) => !run.sums.some((s) => s.id === l.id)).map((l) => ({ id: l.id, node: l.node, op: 'container', shape: l.relevance.shape, file: files.get(l.id), sum: l.relevance.data.reduce((a, b) => a + b, 0) })),
+      ...run.sums.map((s) => ({
+        id: s.id,
+        node: s.node,
+        op: s.op,
+        shape: s.shape,
+        file: files.get(s.id) ?? null,
+        sum: s.sum,
+      })),
+      ...run.stored
+        .filter((l) => !run.sums.some((s) => s.id === l.id))
+        .map((l) => ({
+          id: l.id,
+          node: l.node,
+          op: 'container',
+          shape: l.relevance.shape,
+          file: files.get(l.id),
+          sum: l.relevance.data.reduce((a, b) => a + b, 0),
+        })),
     ],
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(`backend: ${backend}; kernels: ${run.kernels}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`);
-  console.log(`relevance sum at the input: ${summary.relevance_sum.toPrecision(6)}; ${run.stored.length} stored layers; written to ${out}`);
+  console.log(
+    `backend: ${backend}; kernels: ${run.kernels}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`,
+  );
+  console.log(
+    `relevance sum at the input: ${summary.relevance_sum.toPrecision(6)}; ${run.stored.length} stored layers; written to ${out}`,
+  );
 }
 
 async function layersCommand(argv: string[]): Promise<void> {
@@ -123,12 +176,16 @@ async function layersCommand(argv: string[]): Promise<void> {
   const model = loadModel(positional[0]);
   // each node's rule under the composite (on the canonized graph, where batch-norms joined their layers)
   const compositeName = normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat');
-  const composite = compositeName ? buildComposite(compositeName, { low: num(opts, 'low') ?? -1, high: num(opts, 'high') ?? 1 }) : undefined;
+  const composite = compositeName
+    ? buildComposite(compositeName, { low: num(opts, 'low') ?? -1, high: num(opts, 'high') ?? 1 })
+    : undefined;
   const graph = composite ? model.canonical() : model.graph;
   const rules = composite ? assignRules(composite, graph, normalizeResidual(opts.get('residual'))) : new Map();
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
   // the nodes inside an activation module that Pass spans: no relevance reaches them
-  const passed = graph.nodes.filter((n) => n.passFrom && rules.get(n.id)?.kind === 'elementwise').map((n) => n.id.slice(0, n.id.lastIndexOf('.') + 1));
+  const passed = graph.nodes
+    .filter((n) => n.passFrom && rules.get(n.id)?.kind === 'elementwise')
+    .map((n) => n.id.slice(0, n.id.lastIndexOf('.') + 1));
   const ruleOf = (id: string) => {
     const node = nodes.get(id);
     if (!node) return '';
@@ -138,11 +195,15 @@ async function layersCommand(argv: string[]): Promise<void> {
   };
   const print = (items: LayerTreeItem[], depth: number) => {
     for (const item of items) {
-      console.log(`${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${item.params ? `  ${item.params} params` : ''}${item.children.length ? '' : ruleOf(item.id)}`);
+      console.log(
+        `${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${item.params ? `  ${item.params} params` : ''}${item.children.length ? '' : ruleOf(item.id)}`,
+      );
       print(item.children, depth + 1);
     }
   };
-  console.log(`${model.graph.source}: input [${model.graph.input.shape.join(', ')}] (${model.graph.layout}); rules of ${compositeName ?? 'gradient'}`);
+  console.log(
+    `${model.graph.source}: input [${model.graph.input.shape.join(', ')}] (${model.graph.layout}); rules of ${compositeName ?? 'gradient'}`,
+  );
   print(model.tree, 1);
 }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from '../errors';
 import type { NodeAttrs, OpKind } from '../graph';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to untyped objects; typed ONNX classes are still to come
 type Proto = any;
 
 /** A constant value: an initializer, a Constant node, or what folding made of constants. */
@@ -67,10 +67,13 @@ function constant(n: OnnxNode, i: number, what: string): ConstTensor {
   return n.consts.get(name) ?? fail('UNSUPPORTED_OP', `${n.where}: ${what} (input "${name}") must be a constant`);
 }
 const constInts = (n: OnnxNode, i: number, what: string): number[] => Array.from(constant(n, i, what).values, Number);
-const weight = (c: ConstTensor): tf.Tensor => (c.dtype === 'float32' ? constTensor(c) : tf.cast(constTensor(c), 'float32'));
+const weight = (c: ConstTensor): tf.Tensor =>
+  c.dtype === 'float32' ? constTensor(c) : tf.cast(constTensor(c), 'float32');
 
 function shapeOf(n: OnnxNode, name: string): number[] {
-  return n.shapes.get(name) ?? n.consts.get(name)?.dims ?? fail('NOT_A_MODEL', `${n.where}: input "${name}" is unknown`);
+  return (
+    n.shapes.get(name) ?? n.consts.get(name)?.dims ?? fail('NOT_A_MODEL', `${n.where}: input "${name}" is unknown`)
+  );
 }
 const rankOf = (n: OnnxNode, i: number) => shapeOf(n, n.inputs[i]).length;
 const positive = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
@@ -81,7 +84,8 @@ const positive = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis)
  */
 function operandSpec(n: OnnxNode, op: OpKind, indices: number[], attrs: NodeAttrs = {}): NodeSpec {
   const present = indices.filter((i) => has(n, i));
-  if (present.every((i) => isConst(n, i))) return { op, inputs: present.map((i) => n.inputs[i]), output: n.outputs[0], attrs };
+  if (present.every((i) => isConst(n, i)))
+    return { op, inputs: present.map((i) => n.inputs[i]), output: n.outputs[0], attrs };
   const params: Record<string, tf.Tensor> = {};
   const inputs: string[] = [];
   present.forEach((i, k) => {
@@ -98,23 +102,33 @@ const simple =
 const elementwise =
   (op: OpKind): Convert =>
   (n) =>
-    operandSpec(n, op, n.inputs.map((_, i) => i));
+    operandSpec(
+      n,
+      op,
+      n.inputs.map((_, i) => i),
+    );
 
 function pairPads(n: OnnxNode, pads: number[]): [[number, number], [number, number]] {
-  if (pads.length !== 4) fail('UNSUPPORTED_OP', `${n.where}: only 2-D spatial padding is supported (pads ${JSON.stringify(pads)})`);
-  return [[pads[0], pads[2]], [pads[1], pads[3]]];
+  if (pads.length !== 4)
+    fail('UNSUPPORTED_OP', `${n.where}: only 2-D spatial padding is supported (pads ${JSON.stringify(pads)})`);
+  return [
+    [pads[0], pads[2]],
+    [pads[1], pads[3]],
+  ];
 }
 
 function noAutoPad(n: OnnxNode): void {
   const autoPad = str(n, 'auto_pad', 'NOTSET');
-  if (autoPad !== 'NOTSET') fail('UNSUPPORTED_OP', `${n.where}: auto_pad=${autoPad} is not supported (PyTorch exports explicit pads)`);
+  if (autoPad !== 'NOTSET')
+    fail('UNSUPPORTED_OP', `${n.where}: auto_pad=${autoPad} is not supported (PyTorch exports explicit pads)`);
 }
 
 function pool(n: OnnxNode, op: 'maxPool' | 'avgPool'): NodeSpec {
   if (rankOf(n, 0) !== 4) fail('UNSUPPORTED_OP', `${n.where}: only 2-D pooling (a 4-D NCHW input) is supported`);
   if (n.outputs.length > 1 && n.outputs[1]) fail('UNSUPPORTED_OP', `${n.where}: the Indices output is not supported`);
   noAutoPad(n);
-  if (ints(n, 'dilations', [1, 1]).some((d) => d !== 1)) fail('UNSUPPORTED_OP', `${n.where}: dilated pooling is not supported`);
+  if (ints(n, 'dilations', [1, 1]).some((d) => d !== 1))
+    fail('UNSUPPORTED_OP', `${n.where}: dilated pooling is not supported`);
   const k = ints(n, 'kernel_shape', []);
   const s = ints(n, 'strides', [1, 1]);
   return simple(op, () => ({
@@ -142,7 +156,16 @@ function reshapeTo(n: OnnxNode, target: number[], batchAt: number): NodeSpec {
   return simple('reshape', () => ({ shape }))(n) as NodeSpec;
 }
 
-const DTYPES: Record<number, 'float32' | 'int32' | 'bool'> = { 1: 'float32', 11: 'float32', 10: 'float32', 6: 'int32', 7: 'int32', 3: 'int32', 2: 'int32', 9: 'bool' };
+const DTYPES: Record<number, 'float32' | 'int32' | 'bool'> = {
+  1: 'float32',
+  11: 'float32',
+  10: 'float32',
+  6: 'int32',
+  7: 'int32',
+  3: 'int32',
+  2: 'int32',
+  9: 'bool',
+};
 
 /** The ONNX op table: every op PyTorch's exporter writes for torchvision's classification networks (opset 11–17). */
 export const ONNX_OPS: Record<string, Convert> = {
@@ -150,12 +173,17 @@ export const ONNX_OPS: Record<string, Convert> = {
     const a = n.attrs;
     const out = n.outputs[0];
     if (a.get('value')?.t) return { constant: n.tensorValues(a.get('value').t), output: out };
-    if (a.has('value_float')) return { constant: { dims: [], values: Float32Array.of(float(n, 'value_float', 0)), dtype: 'float32' }, output: out };
+    if (a.has('value_float'))
+      return {
+        constant: { dims: [], values: Float32Array.of(float(n, 'value_float', 0)), dtype: 'float32' },
+        output: out,
+      };
     if (a.has('value_floats')) {
       const v = a.get('value_floats').floats.map(Number);
       return { constant: { dims: [v.length], values: Float32Array.from(v), dtype: 'float32' }, output: out };
     }
-    if (a.has('value_int')) return { constant: { dims: [], values: Int32Array.of(int(n, 'value_int', 0)), dtype: 'int32' }, output: out };
+    if (a.has('value_int'))
+      return { constant: { dims: [], values: Int32Array.of(int(n, 'value_int', 0)), dtype: 'int32' }, output: out };
     if (a.has('value_ints')) {
       const v = ints(n, 'value_ints', []);
       return { constant: { dims: [v.length], values: Int32Array.from(v), dtype: 'int32' }, output: out };
@@ -171,20 +199,36 @@ export const ONNX_OPS: Record<string, Convert> = {
     const dims = shape.slice(start, end);
     // the first dimension of a data value is the batch (marked, so that a dynamic batch axis stays dynamic)
     const batch = dims.map((_, i) => start + i === 0 && n.shapes.has(n.inputs[0]));
-    return { constant: { dims: [dims.length], values: Int32Array.from(dims), dtype: 'int32', batch }, output: n.outputs[0] };
+    return {
+      constant: { dims: [dims.length], values: Int32Array.from(dims), dtype: 'int32', batch },
+      output: n.outputs[0],
+    };
   },
   ConstantOfShape: (n) => {
     const shape = constInts(n, 0, 'the shape');
-    const v = n.attrs.get('value')?.t ? n.tensorValues(n.attrs.get('value').t) : { values: Float32Array.of(0), dtype: 'float32' as const };
-    return { op: 'constantOfShape', inputs: [], output: n.outputs[0], attrs: { shape, value: Number(v.values[0]), dtype: v.dtype === 'bool' ? 'int32' : v.dtype } };
+    const v = n.attrs.get('value')?.t
+      ? n.tensorValues(n.attrs.get('value').t)
+      : { values: Float32Array.of(0), dtype: 'float32' as const };
+    return {
+      op: 'constantOfShape',
+      inputs: [],
+      output: n.outputs[0],
+      attrs: { shape, value: Number(v.values[0]), dtype: v.dtype === 'bool' ? 'int32' : v.dtype },
+    };
   },
   Cast: (n) => {
-    const to = DTYPES[int(n, 'to', 1)] ?? fail('UNSUPPORTED_OP', `${n.where}: cast to data type ${int(n, 'to', 1)} is not supported`);
-    if (!isConst(n, 0)) return to === 'float32' ? 'alias' : fail('UNSUPPORTED_OP', `${n.where}: a computed value cast to ${to} is not supported`);
+    const to =
+      DTYPES[int(n, 'to', 1)] ??
+      fail('UNSUPPORTED_OP', `${n.where}: cast to data type ${int(n, 'to', 1)} is not supported`);
+    if (!isConst(n, 0))
+      return to === 'float32'
+        ? 'alias'
+        : fail('UNSUPPORTED_OP', `${n.where}: a computed value cast to ${to} is not supported`);
     return simple('cast', () => ({ dtype: to }))(n);
   },
   Conv: (n) => {
-    if (rankOf(n, 0) !== 4) fail('UNSUPPORTED_OP', `${n.where}: only 2-D convolutions (a 4-D NCHW input) are supported`);
+    if (rankOf(n, 0) !== 4)
+      fail('UNSUPPORTED_OP', `${n.where}: only 2-D convolutions (a 4-D NCHW input) are supported`);
     noAutoPad(n);
     const w = constant(n, 1, 'the weight');
     if (w.dims.length !== 4) fail('UNSUPPORTED_OP', `${n.where}: only 2-D convolutions are supported`);
@@ -192,7 +236,13 @@ export const ONNX_OPS: Record<string, Convert> = {
     if (has(n, 2)) params.bias = weight(constant(n, 2, 'the bias'));
     const s = ints(n, 'strides', [1, 1]);
     const d = ints(n, 'dilations', [1, 1]);
-    const conv = { strides: [s[0], s[1]] as [number, number], pads: pairPads(n, ints(n, 'pads', [0, 0, 0, 0])), dilations: [d[0], d[1]] as [number, number], groups: int(n, 'group', 1), channelsFirst: true };
+    const conv = {
+      strides: [s[0], s[1]] as [number, number],
+      pads: pairPads(n, ints(n, 'pads', [0, 0, 0, 0])),
+      dilations: [d[0], d[1]] as [number, number],
+      groups: int(n, 'group', 1),
+      channelsFirst: true,
+    };
     return { op: 'conv2d', inputs: [n.inputs[0]], output: n.outputs[0], attrs: { conv }, params };
   },
   Gemm: (n) => {
@@ -200,14 +250,21 @@ export const ONNX_OPS: Record<string, Convert> = {
     const b = constant(n, 1, 'the weight (B)');
     const alpha = float(n, 'alpha', 1);
     const beta = float(n, 'beta', 1);
-    const params: Record<string, tf.Tensor> = { weight: tf.tidy(() => tf.mul(int(n, 'transB', 0) ? tf.transpose(weight(b)) : weight(b), alpha)) };
+    const params: Record<string, tf.Tensor> = {
+      weight: tf.tidy(() => tf.mul(int(n, 'transB', 0) ? tf.transpose(weight(b)) : weight(b), alpha)),
+    };
     if (has(n, 2)) params.bias = tf.tidy(() => tf.mul(tf.reshape(weight(constant(n, 2, 'the bias (C)')), [-1]), beta));
     return { op: 'dense', inputs: [n.inputs[0]], output: n.outputs[0], params };
   },
   MatMul: (n) => {
     // a constant 2-D right operand is a Linear layer's weight
     if (isConst(n, 1) && !isConst(n, 0) && constant(n, 1, 'B').dims.length === 2) {
-      return { op: 'dense', inputs: [n.inputs[0]], output: n.outputs[0], params: { weight: weight(constant(n, 1, 'B')) } };
+      return {
+        op: 'dense',
+        inputs: [n.inputs[0]],
+        output: n.outputs[0],
+        params: { weight: weight(constant(n, 1, 'B')) },
+      };
     }
     return operandSpec(n, 'matMul', [0, 1]);
   },
@@ -223,8 +280,11 @@ export const ONNX_OPS: Record<string, Convert> = {
   },
   // only on constants (Swin's attention mask is built so): computed here
   ScatterND: (n) => {
-    const [data, indices, updates] = [0, 1, 2].map((i) => constant(n, i, 'each input of ScatterND (on computed values it is not supported)'));
-    if (str(n, 'reduction', 'none') !== 'none') fail('UNSUPPORTED_OP', `${n.where}: ScatterND with a reduction is not supported`);
+    const [data, indices, updates] = [0, 1, 2].map((i) =>
+      constant(n, i, 'each input of ScatterND (on computed values it is not supported)'),
+    );
+    if (str(n, 'reduction', 'none') !== 'none')
+      fail('UNSUPPORTED_OP', `${n.where}: ScatterND with a reduction is not supported`);
     const k = indices.dims[indices.dims.length - 1];
     const strides = data.dims.map((_, i) => data.dims.slice(i + 1).reduce((a, b) => a * b, 1));
     const block = strides[k - 1];
@@ -239,7 +299,13 @@ export const ONNX_OPS: Record<string, Convert> = {
     }
     return { constant: { ...data, values, batch: undefined }, output: n.outputs[0] };
   },
-  Einsum: (n) => operandSpec(n, 'einsum', n.inputs.map((_, i) => i), { equation: str(n, 'equation', '') }),
+  Einsum: (n) =>
+    operandSpec(
+      n,
+      'einsum',
+      n.inputs.map((_, i) => i),
+      { equation: str(n, 'equation', '') },
+    ),
   Equal: elementwise('equal'),
   Where: elementwise('where'),
   Not: simple('not'),
@@ -255,36 +321,60 @@ export const ONNX_OPS: Record<string, Convert> = {
   Exp: simple('exp'),
   Neg: simple('neg'),
   Clip: (n) => {
-    const bound = (i: number, attr: string, dflt: number) => (n.opset >= 11 ? (has(n, i) ? Number(constant(n, i, attr).values[0]) : dflt) : float(n, attr, dflt));
+    const bound = (i: number, attr: string, dflt: number) =>
+      n.opset >= 11 ? (has(n, i) ? Number(constant(n, i, attr).values[0]) : dflt) : float(n, attr, dflt);
     return simple('clip', () => ({ min: bound(1, 'min', -Infinity), max: bound(2, 'max', Infinity) }))(n);
   },
   Softmax: (n) => {
     const rank = rankOf(n, 0);
     const axis = positive(int(n, 'axis', n.opset >= 13 ? -1 : 1), rank);
     // before opset 13 Softmax flattens from `axis` on; the same as PyTorch's softmax only on the last axis
-    if (n.opset < 13 && axis !== rank - 1) fail('UNSUPPORTED_OP', `${n.where}: Softmax before opset 13 is supported on the last axis only`);
+    if (n.opset < 13 && axis !== rank - 1)
+      fail('UNSUPPORTED_OP', `${n.where}: Softmax before opset 13 is supported on the last axis only`);
     return simple('softmax', () => ({ axis }))(n);
   },
   MaxPool: (n) => pool(n, 'maxPool'),
   AveragePool: (n) => pool(n, 'avgPool'),
   GlobalAveragePool: (n) => {
     const rank = rankOf(n, 0);
-    return simple('globalAvgPool', () => ({ axes: Array.from({ length: rank - 2 }, (_, i) => i + 2), keepDims: true }))(n);
+    return simple('globalAvgPool', () => ({ axes: Array.from({ length: rank - 2 }, (_, i) => i + 2), keepDims: true }))(
+      n,
+    );
   },
   ReduceMean: (n) => simple('reduceMean', () => ({ axes: reduceAxes(n), keepDims: int(n, 'keepdims', 1) === 1 }))(n),
   ReduceSum: (n) => simple('reduceSum', () => ({ axes: reduceAxes(n), keepDims: int(n, 'keepdims', 1) === 1 }))(n),
   BatchNormalization: (n) => {
-    if (n.outputs.filter(Boolean).length > 1) fail('UNSUPPORTED_OP', `${n.where}: training-mode batch-norm (several outputs) is not supported`);
+    if (n.outputs.filter(Boolean).length > 1)
+      fail('UNSUPPORTED_OP', `${n.where}: training-mode batch-norm (several outputs) is not supported`);
     const [scale, offset, mean, variance] = [1, 2, 3, 4].map((i) => weight(constant(n, i, 'a batch-norm parameter')));
-    return { op: 'batchNorm', inputs: [n.inputs[0]], output: n.outputs[0], attrs: { epsilon: float(n, 'epsilon', 1e-5), axis: 1 }, params: { scale, offset, mean, variance } };
+    return {
+      op: 'batchNorm',
+      inputs: [n.inputs[0]],
+      output: n.outputs[0],
+      attrs: { epsilon: float(n, 'epsilon', 1e-5), axis: 1 },
+      params: { scale, offset, mean, variance },
+    };
   },
   LayerNormalization: (n) => {
-    if (n.outputs.filter(Boolean).length > 1) fail('UNSUPPORTED_OP', `${n.where}: the Mean and InvStdDev outputs are not supported`);
+    if (n.outputs.filter(Boolean).length > 1)
+      fail('UNSUPPORTED_OP', `${n.where}: the Mean and InvStdDev outputs are not supported`);
     const params: Record<string, tf.Tensor> = { scale: weight(constant(n, 1, 'the scale')) };
     if (has(n, 2)) params.bias = weight(constant(n, 2, 'the bias'));
-    return { op: 'layerNorm', inputs: [n.inputs[0]], output: n.outputs[0], attrs: { axis: int(n, 'axis', -1), epsilon: float(n, 'epsilon', 1e-5) }, params };
+    return {
+      op: 'layerNorm',
+      inputs: [n.inputs[0]],
+      output: n.outputs[0],
+      attrs: { axis: int(n, 'axis', -1), epsilon: float(n, 'epsilon', 1e-5) },
+      params,
+    };
   },
-  Concat: (n) => operandSpec(n, 'concat', n.inputs.map((_, i) => i), { axis: positive(int(n, 'axis', 0), rankOf(n, 0)) }),
+  Concat: (n) =>
+    operandSpec(
+      n,
+      'concat',
+      n.inputs.map((_, i) => i),
+      { axis: positive(int(n, 'axis', 0), rankOf(n, 0)) },
+    ),
   Flatten: (n) => {
     const shape = shapeOf(n, n.inputs[0]);
     const axis = positive(int(n, 'axis', 1), shape.length);
@@ -300,9 +390,15 @@ export const ONNX_OPS: Record<string, Convert> = {
   Squeeze: (n) => {
     const shape = shapeOf(n, n.inputs[0]);
     const given = n.opset >= 13 ? (has(n, 1) ? constInts(n, 1, 'the axes') : []) : ints(n, 'axes', []);
-    const axes = (given.length ? given : shape.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) => positive(a, shape.length));
+    const axes = (given.length ? given : shape.flatMap((d, i) => (d === 1 ? [i] : []))).map((a) =>
+      positive(a, shape.length),
+    );
     const kept = shape.map((d, i) => [d, i]).filter(([, i]) => !axes.includes(i));
-    return reshapeTo(n, kept.map(([d]) => d), kept.findIndex(([, i]) => i === 0));
+    return reshapeTo(
+      n,
+      kept.map(([d]) => d),
+      kept.findIndex(([, i]) => i === 0),
+    );
   },
   Unsqueeze: (n) => {
     const shape = shapeOf(n, n.inputs[0]);
@@ -323,15 +419,30 @@ export const ONNX_OPS: Record<string, Convert> = {
   },
   Transpose: (n) => {
     const rank = rankOf(n, 0);
-    return simple('transpose', () => ({ perm: ints(n, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i)) }))(n);
+    return simple('transpose', () => ({
+      perm: ints(
+        n,
+        'perm',
+        Array.from({ length: rank }, (_, i) => rank - 1 - i),
+      ),
+    }))(n);
   },
   Slice: (n) => {
     const rank = rankOf(n, 0);
-    const read = (i: number, attr: string, dflt: number[]) => (n.opset >= 10 ? (has(n, i) ? constInts(n, i, attr) : dflt) : ints(n, attr, dflt));
+    const read = (i: number, attr: string, dflt: number[]) =>
+      n.opset >= 10 ? (has(n, i) ? constInts(n, i, attr) : dflt) : ints(n, attr, dflt);
     const starts = read(1, 'starts', []);
     const ends = read(2, 'ends', []);
-    const axes = read(3, 'axes', starts.map((_, i) => i)).map((a) => positive(a, rank));
-    const steps = read(4, 'steps', starts.map(() => 1));
+    const axes = read(
+      3,
+      'axes',
+      starts.map((_, i) => i),
+    ).map((a) => positive(a, rank));
+    const steps = read(
+      4,
+      'steps',
+      starts.map(() => 1),
+    );
     if (steps.some((s) => s === 0)) fail('NOT_A_MODEL', `${n.where}: a Slice step of 0`);
     return simple('slice', () => ({ starts, ends, axes, steps }))(n);
   },
@@ -340,35 +451,54 @@ export const ONNX_OPS: Record<string, Convert> = {
     const axis = positive(int(n, 'axis', 0), shape.length);
     const count = n.outputs.length;
     const sizes = n.opset >= 13 ? (has(n, 1) ? constInts(n, 1, 'the split sizes') : []) : ints(n, 'split', []);
-    if (!sizes.length && shape[axis] % count !== 0) fail('UNSUPPORTED_OP', `${n.where}: an axis of ${shape[axis]} does not split evenly into ${count}`);
+    if (!sizes.length && shape[axis] % count !== 0)
+      fail('UNSUPPORTED_OP', `${n.where}: an axis of ${shape[axis]} does not split evenly into ${count}`);
     const parts = sizes.length ? sizes : new Array<number>(count).fill(shape[axis] / count);
     let at = 0;
     return n.outputs.map((output, i) => {
-      const spec = simple('slice', () => ({ starts: [at], ends: [at + parts[i]], axes: [axis], steps: [1] }))(n) as NodeSpec;
+      const spec = simple('slice', () => ({ starts: [at], ends: [at + parts[i]], axes: [axis], steps: [1] }))(
+        n,
+      ) as NodeSpec;
       at += parts[i];
       return { ...spec, output };
     });
   },
   Gather: (n) => {
     const idx = constant(n, 1, 'the indices');
-    return simple('gather', () => ({ axis: positive(int(n, 'axis', 0), rankOf(n, 0)), indices: Array.from(idx.values, Number), indexShape: idx.dims }))(n);
+    return simple('gather', () => ({
+      axis: positive(int(n, 'axis', 0), rankOf(n, 0)),
+      indices: Array.from(idx.values, Number),
+      indexShape: idx.dims,
+    }))(n);
   },
   Expand: (n) => {
     const target = constant(n, 1, 'the shape');
     const batchDims = target.batch?.flatMap((b, i) => (b ? [i] : []));
-    return simple('expand', () => ({ shape: Array.from(target.values, Number), ...(batchDims?.length ? { batchDims } : {}) }))(n);
+    return simple('expand', () => ({
+      shape: Array.from(target.values, Number),
+      ...(batchDims?.length ? { batchDims } : {}),
+    }))(n);
   },
   Range: (n) => {
     const [start, limit, delta] = [0, 1, 2].map((i) => Number(constant(n, i, 'a Range bound').values[0]));
-    return { op: 'range', inputs: [], output: n.outputs[0], attrs: { range: [start, limit, delta], dtype: constant(n, 0, 'start').dtype === 'int32' ? 'int32' : 'float32' } };
+    return {
+      op: 'range',
+      inputs: [],
+      output: n.outputs[0],
+      attrs: { range: [start, limit, delta], dtype: constant(n, 0, 'start').dtype === 'int32' ? 'int32' : 'float32' },
+    };
   },
   Pad: (n) => {
     const mode = str(n, 'mode', 'constant');
     if (mode !== 'constant') fail('UNSUPPORTED_OP', `${n.where}: Pad mode "${mode}" is not supported`);
     const pads = n.opset >= 11 ? constInts(n, 1, 'the pads') : ints(n, 'pads', []);
-    const value = n.opset >= 11 ? (has(n, 2) ? Number(constant(n, 2, 'the value').values[0]) : 0) : float(n, 'value', 0);
+    const value =
+      n.opset >= 11 ? (has(n, 2) ? Number(constant(n, 2, 'the value').values[0]) : 0) : float(n, 'value', 0);
     const rank = pads.length / 2;
     if (has(n, 3)) fail('UNSUPPORTED_OP', `${n.where}: Pad with axes is not supported`);
-    return simple('pad', () => ({ paddings: Array.from({ length: rank }, (_, i) => [pads[i], pads[i + rank]] as [number, number]), value }))(n);
+    return simple('pad', () => ({
+      paddings: Array.from({ length: rank }, (_, i) => [pads[i], pads[i + rank]] as [number, number]),
+      value,
+    }))(n);
   },
 };

@@ -7,7 +7,7 @@ import { forward, outputShape, setRunBatch } from '../ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { ONNX_PROTO } from './onnx-schema';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to untyped objects; typed ONNX classes are still to come
 type Proto = any;
 
 let modelType: protobuf.Type | undefined;
@@ -28,20 +28,42 @@ function tensorValues(t: Proto, where: string): ConstTensor {
   const dims: number[] = (t.dims ?? []).map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
   const raw: Buffer | undefined = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
-  if (t.dataLocation === 1) fail('NOT_A_MODEL', `${where}: tensor "${t.name}" uses external data, which is not supported`);
+  if (t.dataLocation === 1)
+    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" uses external data, which is not supported`);
   const check = (bytes: number) => {
-    if (raw && raw.length !== n * bytes) fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${raw.length} bytes, expected ${n * bytes}`);
+    if (raw && raw.length !== n * bytes)
+      fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${raw.length} bytes, expected ${n * bytes}`);
   };
   switch (t.dataType) {
     case FLOAT:
       check(4);
-      return { dims, dtype: 'float32', values: raw ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)) : Float32Array.from(t.floatData ?? []) };
+      return {
+        dims,
+        dtype: 'float32',
+        values: raw
+          ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length))
+          : Float32Array.from(t.floatData ?? []),
+      };
     case DOUBLE:
       check(8);
-      return { dims, dtype: 'float32', values: Float32Array.from(raw ? Array.from({ length: n }, (_, i) => raw.readDoubleLE(i * 8)) : (t.doubleData ?? [])) };
+      return {
+        dims,
+        dtype: 'float32',
+        values: Float32Array.from(
+          raw ? Array.from({ length: n }, (_, i) => raw.readDoubleLE(i * 8)) : (t.doubleData ?? []),
+        ),
+      };
     case INT64:
       check(8);
-      return { dims, dtype: 'int32', values: Int32Array.from(raw ? Array.from({ length: n }, (_, i) => clampInt(Number(raw.readBigInt64LE(i * 8)))) : (t.int64Data ?? []).map((v: number) => clampInt(Number(v)))) };
+      return {
+        dims,
+        dtype: 'int32',
+        values: Int32Array.from(
+          raw
+            ? Array.from({ length: n }, (_, i) => clampInt(Number(raw.readBigInt64LE(i * 8))))
+            : (t.int64Data ?? []).map((v: number) => clampInt(Number(v))),
+        ),
+      };
     case INT32:
     case INT8:
     case UINT8:
@@ -49,7 +71,13 @@ function tensorValues(t: Proto, where: string): ConstTensor {
       return {
         dims,
         dtype: 'int32',
-        values: Int32Array.from(raw ? Array.from({ length: n }, (_, i) => (t.dataType === INT32 ? raw.readInt32LE(i * 4) : t.dataType === INT8 ? raw.readInt8(i) : raw[i])) : (t.int32Data ?? [])),
+        values: Int32Array.from(
+          raw
+            ? Array.from({ length: n }, (_, i) =>
+                t.dataType === INT32 ? raw.readInt32LE(i * 4) : t.dataType === INT8 ? raw.readInt8(i) : raw[i],
+              )
+            : (t.int32Data ?? []),
+        ),
       };
     case BOOL:
       check(1);
@@ -80,7 +108,8 @@ function scoped<T>(f: () => T): T {
 function readConst(t: tf.Tensor): ConstTensor {
   const dtype = t.dtype === 'bool' ? 'bool' : t.dtype === 'int32' ? 'int32' : 'float32';
   const data = t.dataSync();
-  const values = dtype === 'bool' ? Uint8Array.from(data) : dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
+  const values =
+    dtype === 'bool' ? Uint8Array.from(data) : dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
   return { dims: [...t.shape], values, dtype };
 }
 
@@ -101,7 +130,8 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   const g = model.graph;
   if (!g || !g.node || g.node.length === 0) fail('NOT_A_MODEL', `${source}: not an ONNX model (no graph nodes)`);
   const opset = Number((model.opsetImport ?? []).find((o: Proto) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
-  if (opset && (opset < 7 || opset > 21)) fail('NOT_A_MODEL', `${source}: ONNX opset ${opset} is not supported (11–17 are)`);
+  if (opset && (opset < 7 || opset > 21))
+    fail('NOT_A_MODEL', `${source}: ONNX opset ${opset} is not supported (11–17 are)`);
 
   const consts = new Map<string, ConstTensor>();
   for (const init of g.initializer ?? []) consts.set(init.name, tensorValues(init, `${source}: initializer`));
@@ -111,8 +141,10 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   const dims = inputInfo.type?.tensorType?.shape?.dim ?? [];
   const dynamicBatch = dims.length > 0 && !dims[0].dimValue;
   const inputShape: number[] = dims.map((d: Proto, i: number) => (d.dimValue ? Number(d.dimValue) : i === 0 ? 1 : NaN));
-  if (inputShape.some((d) => !Number.isFinite(d))) fail('NOT_A_MODEL', `${source}: input "${inputInfo.name}" has symbolic dimensions besides the batch`);
-  if ((g.output ?? []).length !== 1) fail('NOT_A_MODEL', `${source}: expected one graph output, found ${(g.output ?? []).length}`);
+  if (inputShape.some((d) => !Number.isFinite(d)))
+    fail('NOT_A_MODEL', `${source}: input "${inputInfo.name}" has symbolic dimensions besides the batch`);
+  if ((g.output ?? []).length !== 1)
+    fail('NOT_A_MODEL', `${source}: expected one graph output, found ${(g.output ?? []).length}`);
 
   /** data values: their shapes (batch 1 where the batch is dynamic) */
   const shapes = new Map<string, number[]>([[inputInfo.name, inputShape]]);
@@ -134,13 +166,29 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   function convertNode(proto: Proto, index: number): void {
     const name: string = proto.name || `${proto.opType}_${index}`;
     const where = `${source}: node "${name}" (${proto.opType}, opset ${opset || 'unknown'})`;
-    if (proto.domain && proto.domain !== 'ai.onnx') fail('UNSUPPORTED_OP', `${where}: operator domain "${proto.domain}" is not supported`);
+    if (proto.domain && proto.domain !== 'ai.onnx')
+      fail('UNSUPPORTED_OP', `${where}: operator domain "${proto.domain}" is not supported`);
     const attrs = new Map<string, Proto>((proto.attribute ?? []).map((a: Proto) => [a.name, a]));
     const inputs: string[] = (proto.input ?? []).map((s: string) => (s ? resolve(s) : ''));
     const outputs: string[] = proto.output ?? [];
-    for (const i of inputs) if (i && !consts.has(i) && !shapes.has(i)) fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by any earlier node`);
-    const node: OnnxNode = { name, opType: proto.opType, inputs, outputs, attrs, opset, where, consts, shapes, tensorValues: (t) => tensorValues(t, where) };
-    const convert = ONNX_OPS[proto.opType] ?? fail('UNSUPPORTED_OP', `${where}: unsupported operator ${proto.opType} (see the README's supported ops)`);
+    for (const i of inputs)
+      if (i && !consts.has(i) && !shapes.has(i))
+        fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by any earlier node`);
+    const node: OnnxNode = {
+      name,
+      opType: proto.opType,
+      inputs,
+      outputs,
+      attrs,
+      opset,
+      where,
+      consts,
+      shapes,
+      tensorValues: (t) => tensorValues(t, where),
+    };
+    const convert =
+      ONNX_OPS[proto.opType] ??
+      fail('UNSUPPORTED_OP', `${where}: unsupported operator ${proto.opType} (see the README's supported ops)`);
     const specs = convert(node);
     if (specs === 'alias') {
       aliases.set(outputs[0], inputs[0]);
@@ -162,7 +210,8 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
       return;
     }
     const constInput = node.inputs.find((i) => consts.has(i));
-    if (constInput) fail('UNSUPPORTED_OP', `${n.where}: input "${constInput}" is a constant where the engine needs a computed value`);
+    if (constInput)
+      fail('UNSUPPORTED_OP', `${n.where}: input "${constInput}" is a constant where the engine needs a computed value`);
     nodes.push(node);
     node.shape = inferShape(node, n.where);
     shapes.set(node.output, node.shape);
@@ -175,11 +224,20 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
     try {
       out = run(inputs.map(constTensor));
     } catch (e) {
-      throw new EngineError('SHAPE_MISMATCH', `${where}: cannot compute it on its constant inputs: ${(e as Error).message}`);
+      throw new EngineError(
+        'SHAPE_MISMATCH',
+        `${where}: cannot compute it on its constant inputs: ${(e as Error).message}`,
+      );
     }
     // batch marks follow the elements they mark
     if (inputs.some((c) => c.batch?.some(Boolean)) && (STRUCTURAL.has(node.op) || SCALING.has(node.op))) {
-      const marks = inputs.map((c) => tf.tensor(Int32Array.from((c.batch ?? new Array<boolean>(c.values.length).fill(false)).map(Number)), c.dims, 'int32'));
+      const marks = inputs.map((c) =>
+        tf.tensor(
+          Int32Array.from((c.batch ?? new Array<boolean>(c.values.length).fill(false)).map(Number)),
+          c.dims,
+          'int32',
+        ),
+      );
       const marked = SCALING.has(node.op)
         ? scoped(() => readConst(tf.greater(tf.add(marks[0], marks[1] ?? tf.scalar(0, 'int32')), 0)))
         : scoped(() => readConst(forward({ ...node, op: node.op === 'cast' ? 'identity' : node.op }, marks)));
@@ -195,25 +253,41 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
       return outputShape(node, inputs);
     } catch (e) {
       if (e instanceof EngineError) throw e;
-      throw new EngineError('SHAPE_MISMATCH', `${where}: cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`);
+      throw new EngineError(
+        'SHAPE_MISMATCH',
+        `${where}: cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`,
+      );
     }
   }
 
   const output = resolve(g.output[0].name);
   if (!shapes.has(output)) {
     dispose();
-    fail('NOT_A_MODEL', `${source}: graph output "${g.output[0].name}" is not produced by any node${consts.has(output) ? ' (it is a constant)' : ''}`);
+    fail(
+      'NOT_A_MODEL',
+      `${source}: graph output "${g.output[0].name}" is not produced by any node${consts.has(output) ? ' (it is a constant)' : ''}`,
+    );
   }
   const fused = fuseDenseBias(fusePadPool(nodes));
   assignModules(fused, output);
-  return { source, format: 'onnx', layout: 'NCHW', input: { name: inputInfo.name, shape: inputShape, ...(dynamicBatch ? { dynamicBatch } : {}) }, output, nodes: fused };
+  return {
+    source,
+    format: 'onnx',
+    layout: 'NCHW',
+    input: { name: inputInfo.name, shape: inputShape, ...(dynamicBatch ? { dynamicBatch } : {}) },
+    output,
+    nodes: fused,
+  };
 }
 
 /**
  * Fuses each node with the node producing its first input, when it is that value's only consumer: `merge` folds
  * one into the other and returns the node that is then redundant, or undefined to leave the pair as it is.
  */
-function fusePairs(nodes: GraphNode[], merge: (producer: GraphNode, consumer: GraphNode) => GraphNode | undefined): GraphNode[] {
+function fusePairs(
+  nodes: GraphNode[],
+  merge: (producer: GraphNode, consumer: GraphNode) => GraphNode | undefined,
+): GraphNode[] {
   const consumers = new Map<string, number>();
   for (const n of nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
   const byOutput = new Map(nodes.map((n) => [n.output, n]));
@@ -231,7 +305,15 @@ function fusePairs(nodes: GraphNode[], merge: (producer: GraphNode, consumer: Gr
 function fuseDenseBias(nodes: GraphNode[]): GraphNode[] {
   return fusePairs(nodes, (dense, add) => {
     const bias = add.params.input1 ?? add.params.input0;
-    if (add.op !== 'add' || add.inputs.length !== 1 || !bias || bias.rank !== 1 || dense.op !== 'dense' || dense.params.bias) return undefined;
+    if (
+      add.op !== 'add' ||
+      add.inputs.length !== 1 ||
+      !bias ||
+      bias.rank !== 1 ||
+      dense.op !== 'dense' ||
+      dense.params.bias
+    )
+      return undefined;
     if (bias.shape[0] !== dense.params.weight.shape[1]) return undefined;
     dense.params.bias = bias;
     dense.output = add.output;
@@ -247,8 +329,26 @@ function fusePadPool(nodes: GraphNode[]): GraphNode[] {
     const pp = pad.attrs.paddings!;
     const p = pool.attrs.pool!;
     const ownPads = p.pads.flat().some((v) => v > 0);
-    if (pp.length !== 4 || !pp[0].every((v) => v === 0) || !pp[1].every((v) => v === 0) || pp.flat().some((v) => v < 0) || p.ceilMode || (ownPads && !p.countIncludePad)) return undefined;
-    pool.attrs = { ...pool.attrs, pool: { ...p, pads: [[p.pads[0][0] + pp[2][0], p.pads[0][1] + pp[2][1]], [p.pads[1][0] + pp[3][0], p.pads[1][1] + pp[3][1]]], countIncludePad: true } };
+    if (
+      pp.length !== 4 ||
+      !pp[0].every((v) => v === 0) ||
+      !pp[1].every((v) => v === 0) ||
+      pp.flat().some((v) => v < 0) ||
+      p.ceilMode ||
+      (ownPads && !p.countIncludePad)
+    )
+      return undefined;
+    pool.attrs = {
+      ...pool.attrs,
+      pool: {
+        ...p,
+        pads: [
+          [p.pads[0][0] + pp[2][0], p.pads[0][1] + pp[2][1]],
+          [p.pads[1][0] + pp[3][0], p.pads[1][1] + pp[3][1]],
+        ],
+        countIncludePad: true,
+      },
+    };
     pool.inputs = pad.inputs;
     return pad;
   });

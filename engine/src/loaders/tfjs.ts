@@ -5,7 +5,7 @@ import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph';
 import { moduleTypeOfOp } from '../modules';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- model.json is checked field by field where it is read
 type Json = any;
 
 interface LayerSpec {
@@ -16,7 +16,12 @@ interface LayerSpec {
 }
 
 /** Keras' "same" padding as explicit [before, after] per spatial axis. */
-function samePads(inSize: number[], kernel: number[], strides: number[], dilations: number[]): [[number, number], [number, number]] {
+function samePads(
+  inSize: number[],
+  kernel: number[],
+  strides: number[],
+  dilations: number[],
+): [[number, number], [number, number]] {
   const pads = inSize.map((size, i) => {
     const out = Math.ceil(size / strides[i]);
     const total = Math.max((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size, 0);
@@ -33,7 +38,8 @@ const pair = (v: number | number[] | undefined, dflt: number): [number, number] 
 function readWeightFile(dir: string, name: string, source: string): Buffer {
   const root = path.resolve(dir);
   const file = path.resolve(root, name);
-  if (!file.startsWith(root + path.sep)) fail('NOT_A_MODEL', `${source}: weight file "${name}" is outside the model's folder`);
+  if (!file.startsWith(root + path.sep))
+    fail('NOT_A_MODEL', `${source}: weight file "${name}" is outside the model's folder`);
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
@@ -51,9 +57,15 @@ function readWeights(manifest: Json, dir: string, source: string): Map<string, t
     const data = Buffer.concat((group.paths as string[]).map((p) => readWeightFile(dir, p, source)));
     let decoded: tf.NamedTensorMap;
     try {
-      decoded = tf.io.decodeWeights(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength), group.weights);
+      decoded = tf.io.decodeWeights(
+        data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength),
+        group.weights,
+      );
     } catch (e) {
-      return fail('NOT_A_MODEL', `${source}: the weight files do not hold what the manifest says (${(e as Error).message})`);
+      return fail(
+        'NOT_A_MODEL',
+        `${source}: the weight files do not hold what the manifest says (${(e as Error).message})`,
+      );
     }
     for (const [name, t] of Object.entries(decoded)) {
       weights.set(name, t.dtype === 'float32' ? t : tf.tidy(() => tf.cast(t, 'float32')));
@@ -67,7 +79,8 @@ function layerSpecs(topology: Json, source: string): { layers: LayerSpec[]; inpu
   const model = topology.model_config ?? topology;
   const cls = model.class_name;
   const config = model.config;
-  if (cls !== 'Sequential' && cls !== 'Functional' && cls !== 'Model') fail('NOT_A_MODEL', `${source}: unsupported model class "${cls}"`);
+  if (cls !== 'Sequential' && cls !== 'Functional' && cls !== 'Model')
+    fail('NOT_A_MODEL', `${source}: unsupported model class "${cls}"`);
   const raw: Json[] = Array.isArray(config) ? config : config?.layers;
   if (!Array.isArray(raw) || raw.length === 0) fail('NOT_A_MODEL', `${source}: the model has no layers`);
   const layers: LayerSpec[] = [];
@@ -81,7 +94,11 @@ function layerSpecs(topology: Json, source: string): { layers: LayerSpec[]; inpu
       layers.push({ className: l.class_name, name: l.config.name, config: l.config, inbound: [prev] });
       prev = l.config.name;
     }
-    return { layers, inputShape: inputShape ?? fail('NOT_A_MODEL', `${source}: no batch_input_shape on the first layer`), output: prev };
+    return {
+      layers,
+      inputShape: inputShape ?? fail('NOT_A_MODEL', `${source}: no batch_input_shape on the first layer`),
+      output: prev,
+    };
   }
   const inputs: Json[] = config.input_layers ?? [];
   if (inputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one model input, found ${inputs.length}`);
@@ -94,12 +111,24 @@ function layerSpecs(topology: Json, source: string): { layers: LayerSpec[]; inpu
       continue;
     }
     const nodes: Json[] = l.inbound_nodes ?? [];
-    if (nodes.length !== 1) fail('UNSUPPORTED_OP', `${source}: layer "${l.config.name}" is used ${nodes.length} times; shared layers are not supported`);
-    if (!Array.isArray(nodes[0])) fail('NOT_A_MODEL', `${source}: layer "${l.config.name}" uses the Keras 3 format; convert with tensorflowjs_converter from Keras 2`);
+    if (nodes.length !== 1)
+      fail(
+        'UNSUPPORTED_OP',
+        `${source}: layer "${l.config.name}" is used ${nodes.length} times; shared layers are not supported`,
+      );
+    if (!Array.isArray(nodes[0]))
+      fail(
+        'NOT_A_MODEL',
+        `${source}: layer "${l.config.name}" uses the Keras 3 format; convert with tensorflowjs_converter from Keras 2`,
+      );
     const inbound = (nodes[0] as Json[]).map((ref: Json) => (ref[0] === inputName ? 'input' : ref[0]));
     layers.push({ className: l.class_name, name: l.config.name, config: l.config, inbound });
   }
-  return { layers, inputShape: inputShape ?? fail('NOT_A_MODEL', `${source}: the input layer has no shape`), output: outputs[0][0] };
+  return {
+    layers,
+    inputShape: inputShape ?? fail('NOT_A_MODEL', `${source}: the input layer has no shape`),
+    output: outputs[0][0],
+  };
 }
 
 /** Loads a TF.js LayersModel (model.json + weight shards), Sequential or functional, channels-last. */
@@ -109,11 +138,13 @@ export function loadTfjsLayers(jsonPath: string): Graph {
   try {
     json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new EngineError('FILE_NOT_FOUND', `${source}: file not found`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new EngineError('FILE_NOT_FOUND', `${source}: file not found`);
     throw new EngineError('NOT_A_MODEL', `${source}: not a TF.js model (${(e as Error).message})`);
   }
   if (!json?.modelTopology) fail('NOT_A_MODEL', `${source}: not a TF.js LayersModel (no modelTopology)`);
-  if (json.format && json.format !== 'layers-model') fail('NOT_A_MODEL', `${source}: TF.js "${json.format}" is not supported, only layers-model`);
+  if (json.format && json.format !== 'layers-model')
+    fail('NOT_A_MODEL', `${source}: TF.js "${json.format}" is not supported, only layers-model`);
   const { layers, inputShape, output } = layerSpecs(json.modelTopology, source);
   const weights = readWeights(json.weightsManifest, path.dirname(jsonPath), source);
   const shapes = new Map<string, number[]>([['input', inputShape.map((d, i) => (i === 0 ? 1 : d))]]);
@@ -123,16 +154,25 @@ export function loadTfjsLayers(jsonPath: string): Graph {
   for (const l of layers) {
     const c = l.config;
     const where = `${source}: layer "${l.name}" (${l.className})`;
-    if (c.data_format && c.data_format !== 'channels_last') fail('UNSUPPORTED_OP', `${where}: data_format ${c.data_format} is not supported`);
+    if (c.data_format && c.data_format !== 'channels_last')
+      fail('UNSUPPORTED_OP', `${where}: data_format ${c.data_format} is not supported`);
     const inputs = l.inbound;
-    for (const i of inputs) if (!shapes.has(i)) fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by an earlier layer`);
+    for (const i of inputs)
+      if (!shapes.has(i)) fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by an earlier layer`);
     const inShape = shapes.get(inputs[0])!;
     const w = (suffix: string, required = true): tf.Tensor | undefined => {
       const t = weights.get(`${l.name}/${suffix}`);
       if (!t && required) fail('NOT_A_MODEL', `${where}: weight "${l.name}/${suffix}" is missing`);
       return t;
     };
-    const add = (id: string, op: OpKind, attrs: NodeAttrs, params: Record<string, tf.Tensor>, nodeInputs: string[], outShape: number[]) => {
+    const add = (
+      id: string,
+      op: OpKind,
+      attrs: NodeAttrs,
+      params: Record<string, tf.Tensor>,
+      nodeInputs: string[],
+      outShape: number[],
+    ) => {
       nodes.push(typed({ id, name: l.name, op, sourceOp: l.className, inputs: nodeInputs, output: id, attrs, params }));
       shapes.set(id, outShape);
     };
@@ -143,7 +183,18 @@ export function loadTfjsLayers(jsonPath: string): Graph {
       add(linearId, op, attrs, params, inputs, outShape);
       if (activation !== 'linear') {
         const act = activationOp(activation, where);
-        nodes.push(typed({ id: l.name, name: l.name, op: act, sourceOp: 'Activation', inputs: [linearId], output: l.name, attrs: {}, params: {} }));
+        nodes.push(
+          typed({
+            id: l.name,
+            name: l.name,
+            op: act,
+            sourceOp: 'Activation',
+            inputs: [linearId],
+            output: l.name,
+            attrs: {},
+            params: {},
+          }),
+        );
         shapes.set(l.name, outShape);
       }
     };
@@ -155,16 +206,35 @@ export function loadTfjsLayers(jsonPath: string): Graph {
         const [kh, kw, cin, cout] = kernel.shape;
         const strides = pair(c.strides, 1);
         const dilations = pair(c.dilation_rate, 1);
-        const pads = c.padding === 'same' ? samePads([inShape[1], inShape[2]], [kh, kw], strides, dilations) : ([[0, 0], [0, 0]] as [[number, number], [number, number]]);
-        const params: Record<string, tf.Tensor> = { weight: depthwise ? tf.reshape(kernel, [kh, kw, 1, cin * cout]) : kernel };
+        const pads =
+          c.padding === 'same'
+            ? samePads([inShape[1], inShape[2]], [kh, kw], strides, dilations)
+            : ([
+                [0, 0],
+                [0, 0],
+              ] as [[number, number], [number, number]]);
+        const params: Record<string, tf.Tensor> = {
+          weight: depthwise ? tf.reshape(kernel, [kh, kw, 1, cin * cout]) : kernel,
+        };
         if (c.use_bias !== false) params.bias = w('bias')!;
         const outC = depthwise ? cin * cout : cout;
-        const out = [0, 1].map((i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - dilations[i] * ((i ? kw : kh) - 1) - 1) / strides[i]) + 1);
-        finish('conv2d', { conv: { strides, pads, dilations, groups: depthwise ? cin : 1 } }, params, [inShape[0], out[0], out[1], outC]);
+        const out = [0, 1].map(
+          (i) =>
+            Math.floor(
+              (inShape[i + 1] + pads[i][0] + pads[i][1] - dilations[i] * ((i ? kw : kh) - 1) - 1) / strides[i],
+            ) + 1,
+        );
+        finish('conv2d', { conv: { strides, pads, dilations, groups: depthwise ? cin : 1 } }, params, [
+          inShape[0],
+          out[0],
+          out[1],
+          outC,
+        ]);
         break;
       }
       case 'Dense': {
-        if (inShape.length !== 2) fail('UNSUPPORTED_OP', `${where}: Dense on a ${inShape.length}-D input is not supported`);
+        if (inShape.length !== 2)
+          fail('UNSUPPORTED_OP', `${where}: Dense on a ${inShape.length}-D input is not supported`);
         const params: Record<string, tf.Tensor> = { weight: w('kernel')! };
         if (c.use_bias !== false) params.bias = w('bias')!;
         finish('dense', {}, params, [inShape[0], c.units]);
@@ -174,7 +244,8 @@ export function loadTfjsLayers(jsonPath: string): Graph {
         add(l.name, activation === 'linear' ? 'identity' : activationOp(activation, where), {}, {}, inputs, inShape);
         break;
       case 'ReLU':
-        if (c.max_value != null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0) fail('UNSUPPORTED_OP', `${where}: only a plain ReLU is supported`);
+        if (c.max_value != null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0)
+          fail('UNSUPPORTED_OP', `${where}: only a plain ReLU is supported`);
         add(l.name, 'relu', {}, {}, inputs, inShape);
         break;
       case 'LeakyReLU':
@@ -185,7 +256,8 @@ export function loadTfjsLayers(jsonPath: string): Graph {
         break;
       case 'BatchNormalization': {
         const axis = c.axis === undefined ? -1 : Array.isArray(c.axis) ? c.axis[0] : c.axis;
-        if (axis !== -1 && axis !== inShape.length - 1) fail('UNSUPPORTED_OP', `${where}: only the last axis is supported`);
+        if (axis !== -1 && axis !== inShape.length - 1)
+          fail('UNSUPPORTED_OP', `${where}: only the last axis is supported`);
         const n = inShape[inShape.length - 1];
         const params = {
           scale: c.scale === false ? tf.ones([n]) : w('gamma')!,
@@ -200,19 +272,44 @@ export function loadTfjsLayers(jsonPath: string): Graph {
       case 'AveragePooling2D': {
         const kernel = pair(c.pool_size, 2);
         const strides = c.strides ? pair(c.strides, 1) : kernel;
-        const pads = c.padding === 'same' ? samePads([inShape[1], inShape[2]], kernel, strides, [1, 1]) : ([[0, 0], [0, 0]] as [[number, number], [number, number]]);
-        const out = [0, 1].map((i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - kernel[i]) / strides[i]) + 1);
+        const pads =
+          c.padding === 'same'
+            ? samePads([inShape[1], inShape[2]], kernel, strides, [1, 1])
+            : ([
+                [0, 0],
+                [0, 0],
+              ] as [[number, number], [number, number]]);
+        const out = [0, 1].map(
+          (i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - kernel[i]) / strides[i]) + 1,
+        );
         const max = l.className === 'MaxPooling2D';
-        add(l.name, max ? 'maxPool' : 'avgPool', { pool: { kernel, strides, pads, countIncludePad: false } }, {}, inputs, [inShape[0], out[0], out[1], inShape[3]]);
+        add(
+          l.name,
+          max ? 'maxPool' : 'avgPool',
+          { pool: { kernel, strides, pads, countIncludePad: false } },
+          {},
+          inputs,
+          [inShape[0], out[0], out[1], inShape[3]],
+        );
         break;
       }
       case 'GlobalAveragePooling2D': {
         const keep = c.keepdims === true;
-        add(l.name, 'globalAvgPool', { axes: [1, 2], keepDims: keep }, {}, inputs, keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]]);
+        add(
+          l.name,
+          'globalAvgPool',
+          { axes: [1, 2], keepDims: keep },
+          {},
+          inputs,
+          keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]],
+        );
         break;
       }
       case 'Flatten':
-        add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [inShape[0], inShape.slice(1).reduce((a, b) => a * b, 1)]);
+        add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [
+          inShape[0],
+          inShape.slice(1).reduce((a, b) => a * b, 1),
+        ]);
         break;
       case 'Reshape':
         add(l.name, 'reshape', { shape: [0, ...c.target_shape] }, {}, inputs, [inShape[0], ...c.target_shape]);
@@ -223,12 +320,43 @@ export function loadTfjsLayers(jsonPath: string): Graph {
         break;
       case 'ZeroPadding2D': {
         const p = c.padding;
-        const [[t, b], [le, r]] = typeof p === 'number' ? [[p, p], [p, p]] : Array.isArray(p[0]) ? p : [[p[0], p[0]], [p[1], p[1]]];
-        add(l.name, 'pad', { paddings: [[0, 0], [t, b], [le, r], [0, 0]], value: 0 }, {}, inputs, [inShape[0], inShape[1] + t + b, inShape[2] + le + r, inShape[3]]);
+        const [[t, b], [le, r]] =
+          typeof p === 'number'
+            ? [
+                [p, p],
+                [p, p],
+              ]
+            : Array.isArray(p[0])
+              ? p
+              : [
+                  [p[0], p[0]],
+                  [p[1], p[1]],
+                ];
+        add(
+          l.name,
+          'pad',
+          {
+            paddings: [
+              [0, 0],
+              [t, b],
+              [le, r],
+              [0, 0],
+            ],
+            value: 0,
+          },
+          {},
+          inputs,
+          [inShape[0], inShape[1] + t + b, inShape[2] + le + r, inShape[3]],
+        );
         break;
       }
       case 'Add': {
-        for (const i of inputs) if (shapes.get(i)!.join() !== inShape.join()) fail('SHAPE_MISMATCH', `${where}: summands have shapes ${inputs.map((x) => `[${shapes.get(x)}]`).join(' and ')}`);
+        for (const i of inputs)
+          if (shapes.get(i)!.join() !== inShape.join())
+            fail(
+              'SHAPE_MISMATCH',
+              `${where}: summands have shapes ${inputs.map((x) => `[${shapes.get(x)}]`).join(' and ')}`,
+            );
         add(l.name, 'add', {}, {}, inputs, inShape);
         break;
       }
@@ -262,6 +390,12 @@ function typed(node: GraphNode): GraphNode {
 }
 
 function activationOp(name: string, where: string): OpKind {
-  const ops: Record<string, OpKind> = { relu: 'relu', tanh: 'tanh', sigmoid: 'sigmoid', softmax: 'softmax', elu: 'elu' };
+  const ops: Record<string, OpKind> = {
+    relu: 'relu',
+    tanh: 'tanh',
+    sigmoid: 'sigmoid',
+    softmax: 'softmax',
+    elu: 'elu',
+  };
   return ops[name] ?? fail('UNSUPPORTED_OP', `${where}: unsupported activation "${name}"`);
 }

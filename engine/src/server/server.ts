@@ -68,7 +68,11 @@ export class EngineServer {
   }
 
   /** Registers a request handler: parameters validated, errors mapped, each request logged with its duration. */
-  private serve<S extends z.ZodType, R>(type: RequestType<z.infer<S>, R, void>, schema: S, fn: (params: z.infer<S>, token: CancellationToken) => R | Promise<R>) {
+  private serve<S extends z.ZodType, R>(
+    type: RequestType<z.infer<S>, R, void>,
+    schema: S,
+    fn: (params: z.infer<S>, token: CancellationToken) => R | Promise<R>,
+  ) {
     this.connection.onRequest(type, async (params: unknown, token: CancellationToken) => {
       const started = performance.now();
       try {
@@ -95,7 +99,11 @@ export class EngineServer {
       backend: this.backend,
       kernels,
       versions: { engine: ENGINE_VERSION, tfjs: tf.version_core, node: process.version },
-      composites: Object.entries(COMPOSITES).map(([name, c]) => ({ name: name as keyof typeof COMPOSITES, description: c.description, params: c.params })),
+      composites: Object.entries(COMPOSITES).map(([name, c]) => ({
+        name: name as keyof typeof COMPOSITES,
+        description: c.description,
+        params: c.params,
+      })),
     };
   }
 
@@ -105,7 +113,8 @@ export class EngineServer {
 
   private model(modelId: string): Model {
     const m = this.models.get(modelId);
-    if (!m) throw new ResponseError(P.ErrorCodes.UNKNOWN_MODEL, `no open model "${modelId}"`, { kind: 'UNKNOWN_MODEL' });
+    if (!m)
+      throw new ResponseError(P.ErrorCodes.UNKNOWN_MODEL, `no open model "${modelId}"`, { kind: 'UNKNOWN_MODEL' });
     return m;
   }
 
@@ -116,7 +125,14 @@ export class EngineServer {
     this.models.set(modelId, model);
     this.log('info', `opened ${p.path} as ${modelId}: ${model.graph.nodes.length} nodes`);
     const g = model.graph;
-    return { modelId, source: g.source, format: g.format, layout: g.layout, inputShape: g.input.shape, tree: model.tree };
+    return {
+      modelId,
+      source: g.source,
+      format: g.format,
+      layout: g.layout,
+      inputShape: g.input.shape,
+      tree: model.tree,
+    };
   }
 
   private closeModel(p: P.ModelRef): void {
@@ -133,7 +149,8 @@ export class EngineServer {
   private readInputSpec(model: Model, input: P.InputSpec): NdArray {
     if ('path' in input) return readInput(model, input.path, input.preprocess);
     const data = decodeFloats(input.data);
-    if (data.length !== size(input.shape)) fail('BAD_INPUT', `inline input has ${data.length} values for shape [${input.shape}]`);
+    if (data.length !== size(input.shape))
+      fail('BAD_INPUT', `inline input has ${data.length} values for shape [${input.shape}]`);
     return { shape: input.shape, data };
   }
 
@@ -151,12 +168,18 @@ export class EngineServer {
         const now = Date.now();
         if (workDoneToken === undefined || now - lastReport < 50) return;
         lastReport = now;
-        void this.connection.sendProgress(P.Progress, workDoneToken, { percentage: Math.round((100 * done) / total), message: layer });
+        void this.connection.sendProgress(P.Progress, workDoneToken, {
+          percentage: Math.round((100 * done) / total),
+          message: layer,
+        });
       },
     });
     this.dropRuns(p.modelId);
     const runId = randomUUID();
-    const tensors = new Map<string, NdArray>([['', run.relevance], ...run.stored.map((l): [string, NdArray] => [l.id, l.relevance])]);
+    const tensors = new Map<string, NdArray>([
+      ['', run.relevance],
+      ...run.stored.map((l): [string, NdArray] => [l.id, l.relevance]),
+    ]);
     this.runs.set(runId, { modelId: p.modelId, row, tensors });
     const layout = model.graph.layout;
     const ops = new Map(run.sums.map((s) => [s.id, s.op]));
@@ -173,22 +196,39 @@ export class EngineServer {
       input: inputImage(input, layout, row),
       relevance: layerView('', 'input', run.relevance, layout, p.view),
       layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, p.view)),
-      sums: [{ id: '', op: 'input', sum: run.relevance.data.reduce((a, b) => a + b, 0) }, ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.sum }))],
+      sums: [
+        { id: '', op: 'input', sum: run.relevance.data.reduce((a, b) => a + b, 0) },
+        ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.sum })),
+      ],
     };
   }
 
   private exportTensor(p: P.ExportParams): P.ExportResult {
     const run = this.runs.get(p.runId);
-    if (!run) throw new ResponseError(P.ErrorCodes.UNKNOWN_TENSOR, `run "${p.runId}" is no longer held (tensors live until the model's next run)`, { kind: 'UNKNOWN_TENSOR' });
+    if (!run)
+      throw new ResponseError(
+        P.ErrorCodes.UNKNOWN_TENSOR,
+        `run "${p.runId}" is no longer held (tensors live until the model's next run)`,
+        { kind: 'UNKNOWN_TENSOR' },
+      );
     const t = run.tensors.get(p.layer);
-    if (!t) throw new ResponseError(P.ErrorCodes.UNKNOWN_TENSOR, `the run stored no relevance for layer "${p.layer}"`, { kind: 'UNKNOWN_TENSOR' });
+    if (!t)
+      throw new ResponseError(P.ErrorCodes.UNKNOWN_TENSOR, `the run stored no relevance for layer "${p.layer}"`, {
+        kind: 'UNKNOWN_TENSOR',
+      });
     const { mimeType, bytes } = exportTensor(t, this.model(run.modelId).graph.layout, run.row, p);
     return { mimeType, data: encodeBytes(bytes) };
   }
 
   private stats(): P.StatsResult {
     const mem = tf.memory();
-    return { numTensors: mem.numTensors, numBytes: mem.numBytes, rssBytes: process.memoryUsage().rss, models: this.models.size, keptRuns: this.runs.size };
+    return {
+      numTensors: mem.numTensors,
+      numBytes: mem.numBytes,
+      rssBytes: process.memoryUsage().rss,
+      models: this.models.size,
+      keptRuns: this.runs.size,
+    };
   }
 
   private shutdown(): void {
@@ -200,7 +240,9 @@ export class EngineServer {
 export async function serveStdio(backend?: string): Promise<void> {
   // Keep console output off stdout, which carries the protocol.
   console.log = console.info = console.warn = (...args: unknown[]) => process.stderr.write(args.join(' ') + '\n');
-  const guard = new FrameGuard((n) => process.stderr.write(`relevance-lens serve: dropped ${n} bytes that are not a JSON-RPC frame\n`));
+  const guard = new FrameGuard((n) =>
+    process.stderr.write(`relevance-lens serve: dropped ${n} bytes that are not a JSON-RPC frame\n`),
+  );
   const reader = new StreamMessageReader(process.stdin.pipe(guard));
   const writer = new StreamMessageWriter(process.stdout);
   const connection = createMessageConnection(reader, writer);

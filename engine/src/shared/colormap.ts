@@ -54,7 +54,8 @@ export function palette(nameOrSource: string): Uint8Array {
     const [a, b] = [nodes[k], nodes[k + 1]];
     const t = b.pos! === a.pos! ? 0 : Math.min(1, Math.max(0, (v - a.pos!) / (b.pos! - a.pos!)));
     // Zennit truncates the interpolated channel values (after rounding away float noise)
-    for (let c = 0; c < 3; c++) out[v * 3 + c] = Math.trunc(Math.round((a.color[c] + t * (b.color[c] - a.color[c])) * 1e9) / 1e9);
+    for (let c = 0; c < 3; c++)
+      out[v * 3 + c] = Math.trunc(Math.round((a.color[c] + t * (b.color[c] - a.color[c])) * 1e9) / 1e9);
   }
   return out;
 }
@@ -105,7 +106,12 @@ export function colorize(values: ArrayLike<number>, map: string, b: Bounds): Uin
  * Sums a tensor over its channel axis into one map per batch row: [N, C, H, W] (channelsFirst) or [N, H, W, C];
  * 2-D [N, F] tensors become a 1 × F strip. Returns height, width and the row's values.
  */
-export function channelSum(shape: readonly number[], data: ArrayLike<number>, row: number, channelsFirst: boolean): { height: number; width: number; values: Float32Array } {
+export function channelSum(
+  shape: readonly number[],
+  data: ArrayLike<number>,
+  row: number,
+  channelsFirst: boolean,
+): { height: number; width: number; values: Float32Array } {
   if (shape.length === 2) {
     const f = shape[1];
     return { height: 1, width: f, values: Float32Array.from({ length: f }, (_, i) => data[row * f + i]) };
@@ -126,7 +132,13 @@ export function channelSum(shape: readonly number[], data: ArrayLike<number>, ro
 }
 
 /** Indices of the k channels with the largest summed |relevance| for one batch row. */
-export function topChannels(shape: readonly number[], data: ArrayLike<number>, row: number, channelsFirst: boolean, k: number): { channel: number; sum: number; abs: number }[] {
+export function topChannels(
+  shape: readonly number[],
+  data: ArrayLike<number>,
+  row: number,
+  channelsFirst: boolean,
+  k: number,
+): { channel: number; sum: number; abs: number }[] {
   if (shape.length !== 4) return [];
   const [, a, b, c] = shape;
   const [ch, hw] = channelsFirst ? [a, b * c] : [c, a * b];

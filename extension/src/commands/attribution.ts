@@ -38,9 +38,11 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
       { label: 'gradient', description: 'no composite: the plain gradient' },
       ...info.composites.map((c) => ({ label: c.name, description: c.description })),
     ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
-    const chosen = name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
+    const chosen =
+      name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
     if (!chosen) return;
-    if (!(RUN_COMPOSITES as readonly string[]).includes(chosen)) throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
+    if (!(RUN_COMPOSITES as readonly string[]).includes(chosen))
+      throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
     ctx.setComposite(chosen);
   });
 
@@ -48,15 +50,24 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     const m = await ctx.modelReady();
     if (target === undefined) {
       const items = [
-        { label: 'Predicted class', description: 'attribute whatever the model predicts (default)', value: undefined as number | undefined },
-        ...Array.from({ length: outputSize(ctx) }, (_, c) => ({ label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`, description: '', value: c as number | undefined })),
+        {
+          label: 'Predicted class',
+          description: 'attribute whatever the model predicts (default)',
+          value: undefined as number | undefined,
+        },
+        ...Array.from({ length: outputSize(ctx) }, (_, c) => ({
+          label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`,
+          description: '',
+          value: c as number | undefined,
+        })),
       ];
       const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain' });
       if (!picked) return;
       ctx.setTarget(picked.value);
     } else {
       // the engine checks it against the model's output when it runs
-      if (target !== null && !(Number.isInteger(target) && target >= 0)) throw new Error(`target ${target} is not a class index`);
+      if (target !== null && !(Number.isInteger(target) && target >= 0))
+        throw new Error(`target ${target} is not a class index`);
       ctx.setTarget(target ?? undefined);
     }
   });
@@ -65,7 +76,9 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
   let running = false;
   register(ctx, 'relevanceLens.runAttribution', async () => {
     if (running) {
-      void vscode.window.showInformationMessage('Relevance Lens: an attribution is already running (cancel it from its notification).');
+      void vscode.window.showInformationMessage(
+        'Relevance Lens: an attribution is already running (cancel it from its notification).',
+      );
       return;
     }
     running = true;
@@ -84,7 +97,11 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     const composite = ctx.activeComposite;
     await ctx.engine.start();
     const run = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Relevance Lens: ${composite} on ${path.basename(input)}`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `Relevance Lens: ${composite} on ${path.basename(input)}`,
+        cancellable: true,
+      },
       async (progress, token) => {
         let done = 0;
         const work = ctx.engine.progress((v) => {
@@ -122,7 +139,10 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     ctx.recordRun(run);
     panel.show(true);
     const native = run.view.kernels.startsWith('native') ? ' with native kernels' : '';
-    vscode.window.setStatusBarMessage(`Relevance Lens: ${run.view.composite} in ${Math.round(run.view.timingMs)} ms on ${run.view.backend}${native}`, 5000);
+    vscode.window.setStatusBarMessage(
+      `Relevance Lens: ${run.view.composite} in ${Math.round(run.view.timingMs)} ms on ${run.view.backend}${native}`,
+      5000,
+    );
   };
 }
 

@@ -5,7 +5,12 @@ import type { Ctx } from '../context';
 import { register } from './register';
 
 /** The layers a tree command acts on: the clicked one (plus the multi-selection), or a pick from the palette. */
-async function targetLayers(ctx: Ctx, hooked: boolean, clicked?: LayerTreeItem, selected?: LayerTreeItem[]): Promise<string[]> {
+async function targetLayers(
+  ctx: Ctx,
+  hooked: boolean,
+  clicked?: LayerTreeItem,
+  selected?: LayerTreeItem[],
+): Promise<string[]> {
   if (clicked) return (selected?.length ? selected : [clicked]).map((l) => l.id);
   const m = await ctx.modelReady();
   const items = ctx
@@ -13,10 +18,15 @@ async function targetLayers(ctx: Ctx, hooked: boolean, clicked?: LayerTreeItem, 
     .filter((l) => m.hooks.has(l.id) === hooked)
     .map((l) => ({ label: l.id, description: `${l.op} [${l.shape.join(', ')}]` }));
   if (!items.length) {
-    void vscode.window.showInformationMessage(hooked ? 'Relevance Lens: no layer has a store hook.' : 'Relevance Lens: every layer already has a store hook.');
+    void vscode.window.showInformationMessage(
+      hooked ? 'Relevance Lens: no layer has a store hook.' : 'Relevance Lens: every layer already has a store hook.',
+    );
     return [];
   }
-  const picked = await vscode.window.showQuickPick(items, { canPickMany: true, title: hooked ? 'Detach store hooks from' : 'Attach store hooks to' });
+  const picked = await vscode.window.showQuickPick(items, {
+    canPickMany: true,
+    title: hooked ? 'Detach store hooks from' : 'Attach store hooks to',
+  });
   return (picked ?? []).map((p) => p.label);
 }
 

@@ -7,12 +7,19 @@ export function registerModelCommands(ctx: Ctx): void {
   const open = async (uri?: vscode.Uri) => {
     const file = uri?.fsPath ?? (await pickModelFile());
     if (!file) return;
-    const m = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Relevance Lens: opening ${vscode.workspace.asRelativePath(file)}` }, () =>
-      ctx.openModel(file),
+    const m = await vscode.window.withProgress(
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `Relevance Lens: opening ${vscode.workspace.asRelativePath(file)}`,
+      },
+      () => ctx.openModel(file),
     );
     await vscode.commands.executeCommand('relevanceLens.layers.focus');
     const count = ctx.layers().length;
-    vscode.window.setStatusBarMessage(`Relevance Lens: ${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`, 5000);
+    vscode.window.setStatusBarMessage(
+      `Relevance Lens: ${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`,
+      5000,
+    );
   };
   register(ctx, 'relevanceLens.openModel', open);
   // the explorer's context-menu entry: same action, titled for that menu

@@ -3,11 +3,12 @@ import * as vscode from 'vscode';
 import type { Ctx } from '../context';
 import { errorMessage } from '../engine-client';
 
-export function register(ctx: Ctx, id: string, fn: (...args: any[]) => unknown): void {
+export function register<A extends unknown[]>(ctx: Ctx, id: string, fn: (...args: A) => unknown): void {
   ctx.subscriptions.push(
+    // VS Code passes whatever the caller gave: the command's own parameter types are its contract
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       try {
-        return await fn(...args);
+        return await fn(...(args as A));
       } catch (e) {
         const msg = shortenPaths(errorMessage(e));
         ctx.log.error(`${id}: ${msg}`);

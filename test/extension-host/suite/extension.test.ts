@@ -26,7 +26,20 @@ function layer(a: RelevanceLensApi, id: string): LayerTreeItem {
 suite('Relevance Lens', () => {
   test('contributes its commands', async () => {
     const all = await vscode.commands.getCommands(true);
-    for (const c of ['openModel', 'runAttribution', 'chooseComposite', 'setTarget', 'chooseInput', 'attachHook', 'detachHook', 'attachHooksOfType', 'clearHooks', 'showPanel', 'exportRelevance', 'restartEngine']) {
+    for (const c of [
+      'openModel',
+      'runAttribution',
+      'chooseComposite',
+      'setTarget',
+      'chooseInput',
+      'attachHook',
+      'detachHook',
+      'attachHooksOfType',
+      'clearHooks',
+      'showPanel',
+      'exportRelevance',
+      'restartEngine',
+    ]) {
       assert.ok(all.includes(`relevanceLens.${c}`), c);
     }
   });
@@ -36,7 +49,10 @@ suite('Relevance Lens', () => {
     await vscode.commands.executeCommand('relevanceLens.openModel', file('model.onnx'));
     assert.equal(a.ctx.model?.info.format, 'onnx');
     assert.deepEqual(a.ctx.model?.info.inputShape, [1, 3, 32, 32]);
-    assert.deepEqual(a.ctx.model?.info.tree.map((t) => t.id), ['features', 'classifier']);
+    assert.deepEqual(
+      a.ctx.model?.info.tree.map((t) => t.id),
+      ['features', 'classifier'],
+    );
   });
 
   test('attaches hooks from the tree and by type, detaches them', async () => {
@@ -56,7 +72,10 @@ suite('Relevance Lens', () => {
     assert.ok(run, 'a run was recorded');
     assert.equal(run.view.composite, 'epsilon_plus_flat');
     assert.deepEqual(run.view.target, [2]);
-    assert.deepEqual(run.view.layers.map((l) => l.id), ['features.3', 'classifier.1']);
+    assert.deepEqual(
+      run.view.layers.map((l) => l.id),
+      ['features.3', 'classifier.1'],
+    );
     assert.ok(Math.abs(run.view.relevance.sum - 1.009) < 0.01, `input relevance sum ${run.view.relevance.sum}`);
   });
 
@@ -74,9 +93,16 @@ suite('Relevance Lens', () => {
   test('exports a heatmap PNG and a tensor .npy', async () => {
     const png = file('features3.png');
     const npy = file('input.npy');
-    await vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: 'features.3', format: 'png', to: png });
+    await vscode.commands.executeCommand('relevanceLens.exportRelevance', {
+      layer: 'features.3',
+      format: 'png',
+      to: png,
+    });
     await vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: '', format: 'npy', to: npy });
-    assert.deepEqual([...fs.readFileSync(png.fsPath).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+    assert.deepEqual(
+      [...fs.readFileSync(png.fsPath).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''),
+      'PNG',
+    );
     assert.equal(fs.readFileSync(npy.fsPath).subarray(1, 6).toString(), 'NUMPY');
   });
 
@@ -97,6 +123,9 @@ suite('Relevance Lens', () => {
     assert.notEqual(a.ctx.engine.pid, pid);
     assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'features.3']);
     await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    assert.deepEqual(a.ctx.lastRun?.view.layers.map((l) => l.id), ['features.3', 'classifier.1']);
+    assert.deepEqual(
+      a.ctx.lastRun?.view.layers.map((l) => l.id),
+      ['features.3', 'classifier.1'],
+    );
   });
 });
