@@ -4,9 +4,9 @@
  */
 import * as vscode from 'vscode';
 import type { LayerTreeItem } from '../../protocol/engine';
-import { type HostMessage, WebviewMessage } from '../../protocol/webview';
+import type { HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
-import { webviewHtml, webviewOptions } from './webview-html';
+import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
 
 export const LAYER_VIEW_ID = 'relevanceLens.layerRelevance';
 
@@ -43,12 +43,8 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
   }
 
   private receive(message: unknown) {
-    const parsed = WebviewMessage.safeParse(message);
-    if (!parsed.success) {
-      this.ctx.log.warn('layer relevance view sent a malformed message; ignored');
-      return;
-    }
-    const m = parsed.data;
+    const m = parseWebviewMessage(this.ctx.log, 'layer relevance view', message);
+    if (!m) return;
     if (m.type === 'ready') {
       // a fresh document holds nothing
       this.sent.clear();

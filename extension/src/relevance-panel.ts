@@ -3,9 +3,9 @@
  * webview (re)loads, follows the colour-map setting, and turns the webview's export buttons into Export commands.
  */
 import * as vscode from 'vscode';
-import { type HostMessage, WebviewMessage } from '../../protocol/webview';
+import type { HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
-import { webviewHtml, webviewOptions } from './webview-html';
+import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
 
 export const PANEL_VIEW_TYPE = 'relevanceLens.relevancePanel';
 
@@ -43,12 +43,8 @@ export class RelevancePanel implements vscode.Disposable {
   }
 
   private receive(message: unknown) {
-    const parsed = WebviewMessage.safeParse(message);
-    if (!parsed.success) {
-      this.ctx.log.warn('relevance panel sent a malformed message; ignored');
-      return;
-    }
-    const m = parsed.data;
+    const m = parseWebviewMessage(this.ctx.log, 'relevance panel', message);
+    if (!m) return;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'export')

@@ -1,6 +1,7 @@
 /** HTML of the extension's webviews: local bundled script and stylesheet only, under a strict CSP with a nonce. */
 import { randomBytes } from 'crypto';
 import * as vscode from 'vscode';
+import { WebviewMessage } from '../../protocol/webview';
 
 /** CSP hash of an empty inline style: sha256 of "". */
 const EMPTY_STYLE_HASH = 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=';
@@ -39,4 +40,15 @@ export function webviewHtml(
 <script nonce="${nonce}" src="${asset(`${script}.js`)}"></script>
 </body>
 </html>`;
+}
+
+/** A webview's message if it parses as one; otherwise undefined, and a warning in the log. */
+export function parseWebviewMessage(
+  log: vscode.LogOutputChannel,
+  view: string,
+  message: unknown,
+): WebviewMessage | undefined {
+  const parsed = WebviewMessage.safeParse(message);
+  if (!parsed.success) log.warn(`${view} sent a malformed message; ignored`);
+  return parsed.data;
 }

@@ -5,14 +5,14 @@
  */
 import { provideVSCodeDesignSystem, vsCodeButton } from '@vscode/webview-ui-toolkit';
 import type { LayerView } from '../../protocol/engine';
-import { HostMessage, type SelectedLayer, type ViewSettings, type WebviewMessage } from '../../protocol/webview';
+import { type HostMessage, type SelectedLayer, type ViewSettings } from '../../protocol/webview';
 import { fmt } from './format';
+import { connectHost } from './host';
 import { attachHover, drawHeatmap, el } from './render';
 
 provideVSCodeDesignSystem().register(vsCodeButton());
 
-declare function acquireVsCodeApi(): { postMessage(m: WebviewMessage): void };
-const vscode = acquireVsCodeApi();
+const vscode = connectHost('layer relevance view', onHostMessage);
 
 let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
 let selected: SelectedLayer | undefined;
@@ -94,13 +94,7 @@ function show(): void {
   );
 }
 
-window.addEventListener('message', (e: MessageEvent) => {
-  const parsed = HostMessage.safeParse(e.data);
-  if (!parsed.success) {
-    console.warn('layer relevance view: ignored a malformed message');
-    return;
-  }
-  const m = parsed.data;
+function onHostMessage(m: HostMessage): void {
   if (m.type === 'layer') {
     if (m.data && m.layer.key) {
       // keep the latest run's layers only
@@ -119,6 +113,6 @@ window.addEventListener('message', (e: MessageEvent) => {
     cache.clear();
     root.replaceChildren(el('p', { class: 'empty' }, m.reason));
   }
-});
+}
 
 vscode.postMessage({ type: 'ready' });

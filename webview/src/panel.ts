@@ -13,14 +13,9 @@ import {
 } from '@vscode/webview-ui-toolkit';
 import type { LayerView, MapData } from '../../protocol/engine';
 import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
-import {
-  HostMessage,
-  type RunView,
-  type ViewSettings,
-  viewedTarget,
-  type WebviewMessage,
-} from '../../protocol/webview';
+import { type HostMessage, type RunView, type ViewSettings, viewedTarget } from '../../protocol/webview';
 import { fmt } from './format';
+import { connectHost } from './host';
 import { attachHover, conservationChart, drawHeatmap, drawInput, el, predictionList } from './render';
 
 provideVSCodeDesignSystem().register(
@@ -32,8 +27,7 @@ provideVSCodeDesignSystem().register(
   vsCodeDivider(),
 );
 
-declare function acquireVsCodeApi(): { postMessage(m: WebviewMessage): void };
-const vscode = acquireVsCodeApi();
+const vscode = connectHost('relevance panel', onHostMessage);
 
 let run: RunView | undefined;
 let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
@@ -173,13 +167,7 @@ function update(next: ViewSettings): void {
   vscode.postMessage({ type: 'settings', settings });
 }
 
-window.addEventListener('message', (e: MessageEvent) => {
-  const parsed = HostMessage.safeParse(e.data);
-  if (!parsed.success) {
-    console.warn('relevance panel: ignored a malformed message');
-    return;
-  }
-  const m = parsed.data;
+function onHostMessage(m: HostMessage): void {
   if (m.type === 'run') {
     run = m.run;
     settings = m.settings;
@@ -193,6 +181,6 @@ window.addEventListener('message', (e: MessageEvent) => {
     run = undefined;
     root.replaceChildren(el('p', { class: 'empty' }, m.reason));
   }
-});
+}
 
 vscode.postMessage({ type: 'ready' });
