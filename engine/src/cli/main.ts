@@ -7,9 +7,10 @@ import { assignRules, buildComposite, COMPOSITES, normalizeCompositeName, normal
 import { EngineError, fail } from '../errors';
 import type { LayerTreeItem } from '../graph';
 import { heatmapPng } from '../image';
-import { loadModel } from '../model';
+import { loadModel, type Model } from '../model';
 import { writeNpy } from '../npy';
-import { readInput, runAttribution } from '../run';
+import { type AttributionRun, readInput, runAttribution } from '../run';
+import type { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { num, numList, parseArgs } from './args';
 
@@ -40,53 +41,36 @@ attribute options:
 
 const fileName = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
 
-async function attributeCommand(argv: string[]): Promise<void> {
-  const { positional, opts } = parseArgs(
-    argv,
-    [],
-    [
-      'input',
-      'composite',
-      'residual',
-      'attributor',
-      'target',
-      'epsilon',
-      'gamma',
-      'stabilizer',
-      'low',
-      'high',
-      'store',
-      'backend',
-      'out',
-      'size',
-      'mean',
-      'std',
-      'cmap',
-      'output-relevance',
-      'n-iter',
-      'noise-level',
-      'window',
-      'stride',
-      'seed',
-    ],
-  );
-  if (positional.length !== 1) fail('BAD_ARGUMENT', 'attribute needs exactly one MODEL');
-  const inputFile = opts.get('input') ?? fail('BAD_ARGUMENT', '--input FILE is required');
-  const out = opts.get('out') ?? fail('BAD_ARGUMENT', '--out DIR is required');
-  const cmap = opts.get('cmap') ?? 'bwr';
-  if (!Object.hasOwn(COLOR_MAPS, cmap))
-    fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
-  const backend = await initBackend(opts.get('backend'));
-  const model = loadModel(positional[0]);
-  const size = numList(opts, 'size');
-  if (size && size.length !== 2) fail('BAD_ARGUMENT', '--size takes H,W');
-  const input = readInput(model, inputFile, {
-    size: size as [number, number] | undefined,
-    mean: numList(opts, 'mean'),
-    std: numList(opts, 'std'),
-  });
+const ATTRIBUTE_OPTIONS = [
+  'input',
+  'composite',
+  'residual',
+  'attributor',
+  'target',
+  'epsilon',
+  'gamma',
+  'stabilizer',
+  'low',
+  'high',
+  'store',
+  'backend',
+  'out',
+  'size',
+  'mean',
+  'std',
+  'cmap',
+  'output-relevance',
+  'n-iter',
+  'noise-level',
+  'window',
+  'stride',
+  'seed',
+];
+
+/** The attribution the options ask for, in the protocol's terms (the server is asked the same way). */
+function attributionOptions(opts: Map<string, string>, model: Model): AttributionOptions {
   const store = opts.get('store');
-  const run = await runAttribution(model, input, {
+  return {
     composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
     compositeParams: {
       epsilon: num(opts, 'epsilon'),
@@ -108,25 +92,30 @@ async function attributeCommand(argv: string[]): Promise<void> {
     target: numList(opts, 'target'),
     store:
       store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
+  };
+}
+
+async function attributeCommand(argv: string[]): Promise<void> {
+  const { positional, opts } = parseArgs(argv, [], ATTRIBUTE_OPTIONS);
+  if (positional.length !== 1) fail('BAD_ARGUMENT', 'attribute needs exactly one MODEL');
+  const inputFile = opts.get('input') ?? fail('BAD_ARGUMENT', '--input FILE is required');
+  const out = opts.get('out') ?? fail('BAD_ARGUMENT', '--out DIR is required');
+  const cmap = opts.get('cmap') ?? 'bwr';
+  if (!Object.hasOwn(COLOR_MAPS, cmap))
+    fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
+  const backend = await initBackend(opts.get('backend'));
+  const model = loadModel(positional[0]);
+  const size = numList(opts, 'size');
+  if (size && size.length !== 2) fail('BAD_ARGUMENT', '--size takes H,W');
+  const input = readInput(model, inputFile, {
+    size: size as [number, number] | undefined,
+    mean: numList(opts, 'mean'),
+    std: numList(opts, 'std'),
   });
-  fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
-  writeNpy(path.join(out, 'output.npy'), run.output);
-  writeNpy(path.join(out, 'relevance.npy'), run.relevance);
+  const run = await runAttribution(model, input, attributionOptions(opts, model));
   const isImage = !inputFile.toLowerCase().endsWith('.npy');
-  const channelsFirst = model.graph.layout === 'NCHW';
-  const files = new Map<string, string>();
-  for (const layer of run.stored) {
-    const file = `layers/${fileName(layer.id)}.npy`;
-    writeNpy(path.join(out, file), layer.relevance);
-    files.set(layer.id, file);
-    if (isImage && layer.relevance.shape.length === 4) {
-      fs.writeFileSync(
-        path.join(out, `layers/${fileName(layer.id)}.png`),
-        heatmapPng(layer.relevance, 0, channelsFirst, cmap, 4),
-      );
-    }
-  }
-  if (isImage) fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, channelsFirst, cmap, 8));
+  const files = writeRun(out, run, isImage ? { channelsFirst: model.graph.layout === 'NCHW', cmap } : undefined);
+  const relevanceSum = run.relevance.data.reduce((a, b) => a + b, 0);
   const summary = {
     backend,
     kernels: run.kernels,
@@ -137,36 +126,65 @@ async function attributeCommand(argv: string[]): Promise<void> {
     target: run.target,
     timing_ms: run.timingMs,
     output: Array.from(run.output.data),
-    relevance_sum: run.relevance.data.reduce((a, b) => a + b, 0),
-    // every node's sum, then any stored container (which has no node of its own)
-    layers: [
-      ...run.sums.map((s) => ({
-        id: s.id,
-        node: s.node,
-        op: s.op,
-        shape: s.shape,
-        file: files.get(s.id) ?? null,
-        sum: s.sum,
-      })),
-      ...run.stored
-        .filter((l) => !run.sums.some((s) => s.id === l.id))
-        .map((l) => ({
-          id: l.id,
-          node: l.node,
-          op: 'container',
-          shape: l.relevance.shape,
-          file: files.get(l.id),
-          sum: l.relevance.data.reduce((a, b) => a + b, 0),
-        })),
-    ],
+    relevance_sum: relevanceSum,
+    layers: summaryLayers(run, files),
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  console.log(
-    `backend: ${backend}; kernels: ${run.kernels}; composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}; ${run.timingMs} ms`,
-  );
-  console.log(
-    `relevance sum at the input: ${summary.relevance_sum.toPrecision(6)}; ${run.stored.length} stored layers; written to ${out}`,
-  );
+  const what = `composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}`;
+  console.log(`backend: ${backend}; kernels: ${run.kernels}; ${what}; ${run.timingMs} ms`);
+  const written = `${run.stored.length} stored layers; written to ${out}`;
+  console.log(`relevance sum at the input: ${relevanceSum.toPrecision(6)}; ${written}`);
+}
+
+/** The run's arrays as .npy (and, for an image input, heatmap PNGs); returns each stored layer's file. */
+function writeRun(
+  out: string,
+  run: AttributionRun,
+  heatmaps?: { channelsFirst: boolean; cmap: string },
+): Map<string, string> {
+  fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
+  writeNpy(path.join(out, 'output.npy'), run.output);
+  writeNpy(path.join(out, 'relevance.npy'), run.relevance);
+  const files = new Map<string, string>();
+  for (const layer of run.stored) {
+    const file = `layers/${fileName(layer.id)}.npy`;
+    writeNpy(path.join(out, file), layer.relevance);
+    files.set(layer.id, file);
+    if (heatmaps && layer.relevance.shape.length === 4) {
+      const png = heatmapPng(layer.relevance, 0, heatmaps.channelsFirst, heatmaps.cmap, 4);
+      fs.writeFileSync(path.join(out, `layers/${fileName(layer.id)}.png`), png);
+    }
+  }
+  if (heatmaps) {
+    fs.writeFileSync(
+      path.join(out, 'heatmap.png'),
+      heatmapPng(run.relevance, 0, heatmaps.channelsFirst, heatmaps.cmap, 8),
+    );
+  }
+  return files;
+}
+
+/** summary.json's layers: every node's sum, then any stored container (which has no node of its own). */
+function summaryLayers(run: AttributionRun, files: Map<string, string>) {
+  const nodes = run.sums.map((s) => ({
+    id: s.id,
+    node: s.node,
+    op: s.op,
+    shape: s.shape,
+    file: files.get(s.id) ?? null,
+    sum: s.sum,
+  }));
+  const containers = run.stored
+    .filter((l) => !run.sums.some((s) => s.id === l.id))
+    .map((l) => ({
+      id: l.id,
+      node: l.node,
+      op: 'container',
+      shape: l.relevance.shape,
+      file: files.get(l.id) ?? null,
+      sum: l.relevance.data.reduce((a, b) => a + b, 0),
+    }));
+  return [...nodes, ...containers];
 }
 
 async function layersCommand(argv: string[]): Promise<void> {

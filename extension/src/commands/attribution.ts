@@ -23,55 +23,12 @@ async function chooseInput(ctx: Ctx): Promise<string | undefined> {
 }
 
 export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): void {
-  const useInput = async (uri?: vscode.Uri) => {
-    if (uri) ctx.setInput(uri.fsPath);
-    else await chooseInput(ctx);
-    if (ctx.input) vscode.window.setStatusBarMessage(`Relevance Lens: input ${path.basename(ctx.input)}`, 5000);
-  };
+  const useInput = (uri?: vscode.Uri) => useAsInput(ctx, uri);
   register(ctx, 'relevanceLens.chooseInput', useInput);
   // the explorer's context-menu entry on images and .npy files
   register(ctx, 'relevanceLens.useAsInput', useInput);
-
-  register(ctx, 'relevanceLens.chooseComposite', async (name?: string) => {
-    const info = await ctx.engine.start();
-    const items = [
-      { label: 'gradient', description: 'no composite: the plain gradient' },
-      ...info.composites.map((c) => ({ label: c.name, description: c.description })),
-    ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
-    const chosen =
-      name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
-    if (!chosen) return;
-    if (!(RUN_COMPOSITES as readonly string[]).includes(chosen))
-      throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
-    ctx.setComposite(chosen);
-  });
-
-  register(ctx, 'relevanceLens.setTarget', async (target?: number | null) => {
-    const m = await ctx.modelReady();
-    if (target === undefined) {
-      const items = [
-        {
-          label: 'Predicted class',
-          description: 'attribute whatever the model predicts (default)',
-          value: undefined as number | undefined,
-        },
-        ...Array.from({ length: outputSize(ctx) }, (_, c) => ({
-          label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`,
-          description: '',
-          value: c as number | undefined,
-        })),
-      ];
-      const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain' });
-      if (!picked) return;
-      ctx.setTarget(picked.value);
-    } else {
-      // the engine checks it against the model's output when it runs
-      if (target !== null && !(Number.isInteger(target) && target >= 0))
-        throw new Error(`target ${target} is not a class index`);
-      ctx.setTarget(target ?? undefined);
-    }
-  });
-
+  register(ctx, 'relevanceLens.chooseComposite', (name?: string) => chooseComposite(ctx, name));
+  register(ctx, 'relevanceLens.setTarget', (target?: number | null) => setTarget(ctx, target));
   // one run at a time: the engine keeps one run's tensors per model
   let running = false;
   register(ctx, 'relevanceLens.runAttribution', async () => {
@@ -83,67 +40,104 @@ export function registerAttributionCommands(ctx: Ctx, panel: RelevancePanel): vo
     }
     running = true;
     try {
-      await runAttribution();
+      await runAttribution(ctx, panel);
     } finally {
       running = false;
     }
   });
+}
 
-  const runAttribution = async () => {
-    const m = await ctx.modelReady();
-    const input = ctx.input ?? (await chooseInput(ctx));
-    if (!input) return;
-    const s = ctx.settings;
-    const composite = ctx.activeComposite;
-    await ctx.engine.start();
-    const run = await vscode.window.withProgress(
-      {
-        location: vscode.ProgressLocation.Notification,
-        title: `Relevance Lens: ${composite} on ${path.basename(input)}`,
-        cancellable: true,
-      },
-      async (progress, token) => {
-        let done = 0;
-        const work = ctx.engine.progress((v) => {
-          progress.report({ increment: v.percentage - done, message: v.message });
-          done = v.percentage;
-        });
-        try {
-          // one request: the engine returns what the views draw
-          const result = await ctx.engine.request(
-            P.RunAttribution,
-            {
-              modelId: m.info.modelId,
-              input: { path: input, preprocess: s.preprocess },
-              composite: composite as P.RunParams['composite'],
-              compositeParams: s.compositeParams,
-              residual: s.residual,
-              target: ctx.target === undefined ? undefined : [ctx.target],
-              store: [...m.hooks],
-              view: { topChannels: s.topChannels, maxSize: MAX_MAP_SIZE },
-              topK: 5,
-              workDoneToken: work.token,
-            },
-            token,
-          );
-          return {
-            view: { ...result, model: path.basename(m.path), classNames: m.classNames },
-            sums: new Map(result.layers.map((l) => [l.id, l.sum])),
-          };
-        } finally {
-          work.dispose();
-        }
-      },
-    );
-    if (ctx.model !== m) return; // the model changed while this ran
-    ctx.recordRun(run);
-    panel.show(true);
-    const native = run.view.kernels.startsWith('native') ? ' with native kernels' : '';
-    vscode.window.setStatusBarMessage(
-      `Relevance Lens: ${run.view.composite} in ${Math.round(run.view.timingMs)} ms on ${run.view.backend}${native}`,
-      5000,
-    );
-  };
+async function useAsInput(ctx: Ctx, uri?: vscode.Uri): Promise<void> {
+  if (uri) ctx.setInput(uri.fsPath);
+  else await chooseInput(ctx);
+  if (ctx.input) vscode.window.setStatusBarMessage(`Relevance Lens: input ${path.basename(ctx.input)}`, 5000);
+}
+
+async function chooseComposite(ctx: Ctx, name?: string): Promise<void> {
+  const info = await ctx.engine.start();
+  const items = [
+    { label: 'gradient', description: 'no composite: the plain gradient' },
+    ...info.composites.map((c) => ({ label: c.name, description: c.description })),
+  ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
+  const chosen =
+    name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
+  if (!chosen) return;
+  if (!(RUN_COMPOSITES as readonly string[]).includes(chosen))
+    throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
+  ctx.setComposite(chosen);
+}
+
+async function setTarget(ctx: Ctx, target?: number | null): Promise<void> {
+  const m = await ctx.modelReady();
+  if (target !== undefined) {
+    // the engine checks it against the model's output when it runs
+    if (target !== null && !(Number.isInteger(target) && target >= 0))
+      throw new Error(`target ${target} is not a class index`);
+    ctx.setTarget(target ?? undefined);
+    return;
+  }
+  const items = [
+    {
+      label: 'Predicted class',
+      description: 'attribute whatever the model predicts (default)',
+      value: undefined as number | undefined,
+    },
+    ...Array.from({ length: outputSize(ctx) }, (_, c) => ({
+      label: `${c}${m.classNames?.[c] ? ` ${m.classNames[c]}` : ''}`,
+      description: '',
+      value: c as number | undefined,
+    })),
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain' });
+  if (picked) ctx.setTarget(picked.value);
+}
+
+/** One attribution/run request, with a cancellable progress notification; the result goes to the views. */
+async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
+  const m = await ctx.modelReady();
+  const input = ctx.input ?? (await chooseInput(ctx));
+  if (!input) return;
+  const s = ctx.settings;
+  const composite = ctx.activeComposite;
+  await ctx.engine.start();
+  const title = `Relevance Lens: ${composite} on ${path.basename(input)}`;
+  const progressOptions = { location: vscode.ProgressLocation.Notification, title, cancellable: true };
+  const run = await vscode.window.withProgress(progressOptions, async (progress, token) => {
+    let done = 0;
+    const work = ctx.engine.progress((v) => {
+      progress.report({ increment: v.percentage - done, message: v.message });
+      done = v.percentage;
+    });
+    try {
+      // one request: the engine returns what the views draw
+      const params: P.RunParams = {
+        modelId: m.info.modelId,
+        input: { path: input, preprocess: s.preprocess },
+        composite: composite as P.RunParams['composite'],
+        compositeParams: s.compositeParams,
+        residual: s.residual,
+        target: ctx.target === undefined ? undefined : [ctx.target],
+        store: [...m.hooks],
+        view: { topChannels: s.topChannels, maxSize: MAX_MAP_SIZE },
+        topK: 5,
+        workDoneToken: work.token,
+      };
+      const result = await ctx.engine.request(P.RunAttribution, params, token);
+      return {
+        view: { ...result, model: path.basename(m.path), classNames: m.classNames },
+        sums: new Map(result.layers.map((l) => [l.id, l.sum])),
+      };
+    } finally {
+      work.dispose();
+    }
+  });
+  if (ctx.model !== m) return; // the model changed while this ran
+  ctx.recordRun(run);
+  panel.show(true);
+  const v = run.view;
+  const native = v.kernels.startsWith('native') ? ' with native kernels' : '';
+  const message = `Relevance Lens: ${v.composite} in ${Math.round(v.timingMs)} ms on ${v.backend}${native}`;
+  vscode.window.setStatusBarMessage(message, 5000);
 }
 
 /** Number of classes: the size of the model's last layer (its output). */
