@@ -131,6 +131,182 @@ function layerSpecs(topology: Json, source: string): { layers: LayerSpec[]; inpu
   };
 }
 
+/** What a layer converter sees: the layer, its input shape, its weights, and how to add nodes. */
+interface KerasLayer {
+  l: LayerSpec;
+  c: Json;
+  where: string;
+  inShape: number[];
+  inputs: string[];
+  activation: string;
+  shapes: Map<string, number[]>;
+  w: (suffix: string, required?: boolean) => tf.Tensor | undefined;
+  add: (
+    id: string,
+    op: OpKind,
+    attrs: NodeAttrs,
+    params: Record<string, tf.Tensor>,
+    inputs: string[],
+    out: number[],
+  ) => void;
+  /** the layer's own op, then its fused activation (if any) as a node of its own */
+  finish: (op: OpKind, attrs: NodeAttrs, params: Record<string, tf.Tensor>, out: number[]) => void;
+}
+
+/** One converter per Keras layer class: the layer as engine nodes, with its output shape. */
+const KERAS_LAYERS: Record<string, (k: KerasLayer) => void> = {
+  Conv2D: ({ l, c, inShape, w, finish }) => {
+    const depthwise = l.className === 'DepthwiseConv2D';
+    const kernel = w(depthwise ? 'depthwise_kernel' : 'kernel')!;
+    const [kh, kw, cin, cout] = kernel.shape;
+    const strides = pair(c.strides, 1);
+    const dilations = pair(c.dilation_rate, 1);
+    const pads =
+      c.padding === 'same'
+        ? samePads([inShape[1], inShape[2]], [kh, kw], strides, dilations)
+        : ([
+            [0, 0],
+            [0, 0],
+          ] as [[number, number], [number, number]]);
+    const params: Record<string, tf.Tensor> = {
+      weight: depthwise ? tf.reshape(kernel, [kh, kw, 1, cin * cout]) : kernel,
+    };
+    if (c.use_bias !== false) params.bias = w('bias')!;
+    const outC = depthwise ? cin * cout : cout;
+    const out = [0, 1].map(
+      (i) =>
+        Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - dilations[i] * ((i ? kw : kh) - 1) - 1) / strides[i]) +
+        1,
+    );
+    finish('conv2d', { conv: { strides, pads, dilations, groups: depthwise ? cin : 1 } }, params, [
+      inShape[0],
+      out[0],
+      out[1],
+      outC,
+    ]);
+  },
+  DepthwiseConv2D: (k) => KERAS_LAYERS.Conv2D(k),
+  Dense: ({ c, where, inShape, w, finish }) => {
+    if (inShape.length !== 2) fail('UNSUPPORTED_OP', `${where}: Dense on a ${inShape.length}-D input is not supported`);
+    const params: Record<string, tf.Tensor> = { weight: w('kernel')! };
+    if (c.use_bias !== false) params.bias = w('bias')!;
+    finish('dense', {}, params, [inShape[0], c.units]);
+  },
+  Activation: ({ l, where, inShape, inputs, activation, add }) => {
+    add(l.name, activation === 'linear' ? 'identity' : activationOp(activation, where), {}, {}, inputs, inShape);
+  },
+  ReLU: ({ l, c, where, inShape, inputs, add }) => {
+    if (c.max_value != null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0)
+      fail('UNSUPPORTED_OP', `${where}: only a plain ReLU is supported`);
+    add(l.name, 'relu', {}, {}, inputs, inShape);
+  },
+  LeakyReLU: ({ l, c, inShape, inputs, add }) => {
+    add(l.name, 'leakyRelu', { alpha: c.alpha ?? c.negative_slope ?? 0.3 }, {}, inputs, inShape);
+  },
+  Softmax: ({ l, inShape, inputs, add }) => {
+    add(l.name, 'softmax', {}, {}, inputs, inShape);
+  },
+  BatchNormalization: ({ l, c, where, inShape, inputs, w, add }) => {
+    const axis = c.axis === undefined ? -1 : Array.isArray(c.axis) ? c.axis[0] : c.axis;
+    if (axis !== -1 && axis !== inShape.length - 1) fail('UNSUPPORTED_OP', `${where}: only the last axis is supported`);
+    const n = inShape[inShape.length - 1];
+    const params = {
+      scale: c.scale === false ? tf.ones([n]) : w('gamma')!,
+      offset: c.center === false ? tf.zeros([n]) : w('beta')!,
+      mean: w('moving_mean')!,
+      variance: w('moving_variance')!,
+    };
+    add(l.name, 'batchNorm', { epsilon: c.epsilon ?? 1e-3, axis: -1 }, params, inputs, inShape);
+  },
+  MaxPooling2D: ({ l, c, inShape, inputs, add }) => {
+    const kernel = pair(c.pool_size, 2);
+    const strides = c.strides ? pair(c.strides, 1) : kernel;
+    const pads =
+      c.padding === 'same'
+        ? samePads([inShape[1], inShape[2]], kernel, strides, [1, 1])
+        : ([
+            [0, 0],
+            [0, 0],
+          ] as [[number, number], [number, number]]);
+    const out = [0, 1].map((i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - kernel[i]) / strides[i]) + 1);
+    const max = l.className === 'MaxPooling2D';
+    add(l.name, max ? 'maxPool' : 'avgPool', { pool: { kernel, strides, pads, countIncludePad: false } }, {}, inputs, [
+      inShape[0],
+      out[0],
+      out[1],
+      inShape[3],
+    ]);
+  },
+  AveragePooling2D: (k) => KERAS_LAYERS.MaxPooling2D(k),
+  GlobalAveragePooling2D: ({ l, c, inShape, inputs, add }) => {
+    const keep = c.keepdims === true;
+    add(
+      l.name,
+      'globalAvgPool',
+      { axes: [1, 2], keepDims: keep },
+      {},
+      inputs,
+      keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]],
+    );
+  },
+  Flatten: ({ l, inShape, inputs, add }) => {
+    add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [inShape[0], inShape.slice(1).reduce((a, b) => a * b, 1)]);
+  },
+  Reshape: ({ l, c, inShape, inputs, add }) => {
+    add(l.name, 'reshape', { shape: [0, ...c.target_shape] }, {}, inputs, [inShape[0], ...c.target_shape]);
+  },
+  Dropout: ({ l, inShape, inputs, add }) => {
+    add(l.name, 'identity', {}, {}, inputs, inShape);
+  },
+  SpatialDropout2D: (k) => KERAS_LAYERS.Dropout(k),
+  ZeroPadding2D: ({ l, c, inShape, inputs, add }) => {
+    const p = c.padding;
+    const [[t, b], [le, r]] =
+      typeof p === 'number'
+        ? [
+            [p, p],
+            [p, p],
+          ]
+        : Array.isArray(p[0])
+          ? p
+          : [
+              [p[0], p[0]],
+              [p[1], p[1]],
+            ];
+    add(
+      l.name,
+      'pad',
+      {
+        paddings: [
+          [0, 0],
+          [t, b],
+          [le, r],
+          [0, 0],
+        ],
+        value: 0,
+      },
+      {},
+      inputs,
+      [inShape[0], inShape[1] + t + b, inShape[2] + le + r, inShape[3]],
+    );
+  },
+  Add: ({ l, where, inShape, inputs, shapes, add }) => {
+    for (const i of inputs)
+      if (shapes.get(i)!.join() !== inShape.join())
+        fail(
+          'SHAPE_MISMATCH',
+          `${where}: summands have shapes ${inputs.map((x) => `[${shapes.get(x)}]`).join(' and ')}`,
+        );
+    add(l.name, 'add', {}, {}, inputs, inShape);
+  },
+  Concatenate: ({ l, c, inShape, inputs, shapes, add }) => {
+    const axis = (c.axis ?? -1) < 0 ? inShape.length + (c.axis ?? -1) : c.axis;
+    const out = [...inShape];
+    out[axis] = inputs.reduce((s, i) => s + shapes.get(i)![axis], 0);
+    add(l.name, 'concat', { axis }, {}, inputs, out);
+  },
+};
+
 /** Loads a TF.js LayersModel (model.json + weight shards), Sequential or functional, channels-last. */
 export function loadTfjsLayers(jsonPath: string): Graph {
   const source = jsonPath;
@@ -198,178 +374,10 @@ export function loadTfjsLayers(jsonPath: string): Graph {
         shapes.set(l.name, outShape);
       }
     };
-    switch (l.className) {
-      case 'Conv2D':
-      case 'DepthwiseConv2D': {
-        const depthwise = l.className === 'DepthwiseConv2D';
-        const kernel = w(depthwise ? 'depthwise_kernel' : 'kernel')!;
-        const [kh, kw, cin, cout] = kernel.shape;
-        const strides = pair(c.strides, 1);
-        const dilations = pair(c.dilation_rate, 1);
-        const pads =
-          c.padding === 'same'
-            ? samePads([inShape[1], inShape[2]], [kh, kw], strides, dilations)
-            : ([
-                [0, 0],
-                [0, 0],
-              ] as [[number, number], [number, number]]);
-        const params: Record<string, tf.Tensor> = {
-          weight: depthwise ? tf.reshape(kernel, [kh, kw, 1, cin * cout]) : kernel,
-        };
-        if (c.use_bias !== false) params.bias = w('bias')!;
-        const outC = depthwise ? cin * cout : cout;
-        const out = [0, 1].map(
-          (i) =>
-            Math.floor(
-              (inShape[i + 1] + pads[i][0] + pads[i][1] - dilations[i] * ((i ? kw : kh) - 1) - 1) / strides[i],
-            ) + 1,
-        );
-        finish('conv2d', { conv: { strides, pads, dilations, groups: depthwise ? cin : 1 } }, params, [
-          inShape[0],
-          out[0],
-          out[1],
-          outC,
-        ]);
-        break;
-      }
-      case 'Dense': {
-        if (inShape.length !== 2)
-          fail('UNSUPPORTED_OP', `${where}: Dense on a ${inShape.length}-D input is not supported`);
-        const params: Record<string, tf.Tensor> = { weight: w('kernel')! };
-        if (c.use_bias !== false) params.bias = w('bias')!;
-        finish('dense', {}, params, [inShape[0], c.units]);
-        break;
-      }
-      case 'Activation':
-        add(l.name, activation === 'linear' ? 'identity' : activationOp(activation, where), {}, {}, inputs, inShape);
-        break;
-      case 'ReLU':
-        if (c.max_value != null || (c.negative_slope ?? 0) !== 0 || (c.threshold ?? 0) !== 0)
-          fail('UNSUPPORTED_OP', `${where}: only a plain ReLU is supported`);
-        add(l.name, 'relu', {}, {}, inputs, inShape);
-        break;
-      case 'LeakyReLU':
-        add(l.name, 'leakyRelu', { alpha: c.alpha ?? c.negative_slope ?? 0.3 }, {}, inputs, inShape);
-        break;
-      case 'Softmax':
-        add(l.name, 'softmax', {}, {}, inputs, inShape);
-        break;
-      case 'BatchNormalization': {
-        const axis = c.axis === undefined ? -1 : Array.isArray(c.axis) ? c.axis[0] : c.axis;
-        if (axis !== -1 && axis !== inShape.length - 1)
-          fail('UNSUPPORTED_OP', `${where}: only the last axis is supported`);
-        const n = inShape[inShape.length - 1];
-        const params = {
-          scale: c.scale === false ? tf.ones([n]) : w('gamma')!,
-          offset: c.center === false ? tf.zeros([n]) : w('beta')!,
-          mean: w('moving_mean')!,
-          variance: w('moving_variance')!,
-        };
-        add(l.name, 'batchNorm', { epsilon: c.epsilon ?? 1e-3, axis: -1 }, params, inputs, inShape);
-        break;
-      }
-      case 'MaxPooling2D':
-      case 'AveragePooling2D': {
-        const kernel = pair(c.pool_size, 2);
-        const strides = c.strides ? pair(c.strides, 1) : kernel;
-        const pads =
-          c.padding === 'same'
-            ? samePads([inShape[1], inShape[2]], kernel, strides, [1, 1])
-            : ([
-                [0, 0],
-                [0, 0],
-              ] as [[number, number], [number, number]]);
-        const out = [0, 1].map(
-          (i) => Math.floor((inShape[i + 1] + pads[i][0] + pads[i][1] - kernel[i]) / strides[i]) + 1,
-        );
-        const max = l.className === 'MaxPooling2D';
-        add(
-          l.name,
-          max ? 'maxPool' : 'avgPool',
-          { pool: { kernel, strides, pads, countIncludePad: false } },
-          {},
-          inputs,
-          [inShape[0], out[0], out[1], inShape[3]],
-        );
-        break;
-      }
-      case 'GlobalAveragePooling2D': {
-        const keep = c.keepdims === true;
-        add(
-          l.name,
-          'globalAvgPool',
-          { axes: [1, 2], keepDims: keep },
-          {},
-          inputs,
-          keep ? [inShape[0], 1, 1, inShape[3]] : [inShape[0], inShape[3]],
-        );
-        break;
-      }
-      case 'Flatten':
-        add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [
-          inShape[0],
-          inShape.slice(1).reduce((a, b) => a * b, 1),
-        ]);
-        break;
-      case 'Reshape':
-        add(l.name, 'reshape', { shape: [0, ...c.target_shape] }, {}, inputs, [inShape[0], ...c.target_shape]);
-        break;
-      case 'Dropout':
-      case 'SpatialDropout2D':
-        add(l.name, 'identity', {}, {}, inputs, inShape);
-        break;
-      case 'ZeroPadding2D': {
-        const p = c.padding;
-        const [[t, b], [le, r]] =
-          typeof p === 'number'
-            ? [
-                [p, p],
-                [p, p],
-              ]
-            : Array.isArray(p[0])
-              ? p
-              : [
-                  [p[0], p[0]],
-                  [p[1], p[1]],
-                ];
-        add(
-          l.name,
-          'pad',
-          {
-            paddings: [
-              [0, 0],
-              [t, b],
-              [le, r],
-              [0, 0],
-            ],
-            value: 0,
-          },
-          {},
-          inputs,
-          [inShape[0], inShape[1] + t + b, inShape[2] + le + r, inShape[3]],
-        );
-        break;
-      }
-      case 'Add': {
-        for (const i of inputs)
-          if (shapes.get(i)!.join() !== inShape.join())
-            fail(
-              'SHAPE_MISMATCH',
-              `${where}: summands have shapes ${inputs.map((x) => `[${shapes.get(x)}]`).join(' and ')}`,
-            );
-        add(l.name, 'add', {}, {}, inputs, inShape);
-        break;
-      }
-      case 'Concatenate': {
-        const axis = (c.axis ?? -1) < 0 ? inShape.length + (c.axis ?? -1) : c.axis;
-        const out = [...inShape];
-        out[axis] = inputs.reduce((s, i) => s + shapes.get(i)![axis], 0);
-        add(l.name, 'concat', { axis }, {}, inputs, out);
-        break;
-      }
-      default:
-        fail('UNSUPPORTED_OP', `${where}: unsupported layer class ${l.className}`);
-    }
+    const convert = Object.hasOwn(KERAS_LAYERS, l.className)
+      ? KERAS_LAYERS[l.className]
+      : fail('UNSUPPORTED_OP', `${where}: unsupported layer class ${l.className}`);
+    convert({ l, c, where, inShape, inputs, activation, shapes, w, add, finish });
     if (l.name === output) outputValue = l.name;
   }
   const used = new Set(nodes.flatMap((n) => Object.values(n.params)));
