@@ -131,6 +131,13 @@ describe('ONNX loader errors', () => {
     );
   });
 
+  test('an op type that is a prototype key (constructor, toString) is an unsupported op, not a crash', () => {
+    for (const opType of ['constructor', 'toString', '__proto__']) {
+      const file = writeOnnx(oneNode({ name: `/x/${opType}`, opType, inputs: ['input'], outputs: ['y'] }, []));
+      assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, `unsupported operator ${opType}`);
+    }
+  });
+
   test('an unsupported op (LSTM) after a supported one → UNSUPPORTED_OP', () => {
     const file = writeOnnx({
       input: { name: 'input', dims: [1, 3] },

@@ -113,13 +113,8 @@ function readConst(t: tf.Tensor): ConstTensor {
   return { dims: [...t.shape], values, dtype };
 }
 
-/**
- * Loads an ONNX model as PyTorch exports it (opset 11–17) into the engine's graph, in the model's own NCHW layout.
- * Nodes go through the op table (`ONNX_OPS`); constants are folded as they come (initializers behind Identity,
- * Constant/ConstantOfShape, shape arithmetic on static shapes), every node's output shape is known as it is
- * added, and fusions (MatMul + Add → dense, Pad + AveragePool) are passes of their own afterwards.
- */
-export function loadOnnx(buffer: Uint8Array, source: string): Graph {
+/** The decoded model, its opset, and its one graph input (batch 1 where the batch is dynamic). */
+function readHeader(buffer: Uint8Array, source: string) {
   let model: Proto;
   try {
     const type = onnxModelType();
@@ -132,47 +127,56 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   const opset = Number((model.opsetImport ?? []).find((o: Proto) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   if (opset && (opset < 7 || opset > 21))
     fail('NOT_A_MODEL', `${source}: ONNX opset ${opset} is not supported (11–17 are)`);
-
-  const consts = new Map<string, ConstTensor>();
-  for (const init of g.initializer ?? []) consts.set(init.name, tensorValues(init, `${source}: initializer`));
-  const graphInputs = (g.input ?? []).filter((i: Proto) => !consts.has(i.name));
+  const initializers = new Set((g.initializer ?? []).map((i: Proto) => i.name));
+  const graphInputs = (g.input ?? []).filter((i: Proto) => !initializers.has(i.name));
   if (graphInputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one graph input, found ${graphInputs.length}`);
-  const inputInfo = graphInputs[0];
-  const dims = inputInfo.type?.tensorType?.shape?.dim ?? [];
+  const input = graphInputs[0];
+  const dims = input.type?.tensorType?.shape?.dim ?? [];
   const dynamicBatch = dims.length > 0 && !dims[0].dimValue;
-  const inputShape: number[] = dims.map((d: Proto, i: number) => (d.dimValue ? Number(d.dimValue) : i === 0 ? 1 : NaN));
-  if (inputShape.some((d) => !Number.isFinite(d)))
-    fail('NOT_A_MODEL', `${source}: input "${inputInfo.name}" has symbolic dimensions besides the batch`);
+  const shape: number[] = dims.map((d: Proto, i: number) => (d.dimValue ? Number(d.dimValue) : i === 0 ? 1 : NaN));
+  if (shape.some((d) => !Number.isFinite(d)))
+    fail('NOT_A_MODEL', `${source}: input "${input.name}" has symbolic dimensions besides the batch`);
   if ((g.output ?? []).length !== 1)
     fail('NOT_A_MODEL', `${source}: expected one graph output, found ${(g.output ?? []).length}`);
+  return { g, opset, input: { name: input.name as string, shape, dynamicBatch } };
+}
 
+/**
+ * Turns ONNX nodes into engine nodes through the op table, folding constants as they come and knowing every
+ * output's shape as it is added.
+ */
+class NodeConverter {
+  /** constant values: initializers and everything computed from constants alone */
+  readonly consts = new Map<string, ConstTensor>();
   /** data values: their shapes (batch 1 where the batch is dynamic) */
-  const shapes = new Map<string, number[]>([[inputInfo.name, inputShape]]);
+  readonly shapes = new Map<string, number[]>();
   /** Identity/Dropout on data: the value they pass on */
-  const aliases = new Map<string, string>();
-  const resolve = (name: string) => aliases.get(name) ?? name;
-  const nodes: GraphNode[] = [];
-  const dispose = () => {
-    for (const n of nodes) for (const t of Object.values(n.params)) t.dispose();
-  };
-  setRunBatch(1);
-  try {
-    g.node.forEach((n: Proto, index: number) => convertNode(n, index));
-  } catch (e) {
-    dispose();
-    throw e;
+  private readonly aliases = new Map<string, string>();
+  readonly nodes: GraphNode[] = [];
+
+  constructor(
+    private readonly source: string,
+    private readonly opset: number,
+  ) {}
+
+  resolve(name: string): string {
+    return this.aliases.get(name) ?? name;
   }
 
-  function convertNode(proto: Proto, index: number): void {
+  dispose(): void {
+    for (const n of this.nodes) for (const t of Object.values(n.params)) t.dispose();
+  }
+
+  convert(proto: Proto, index: number): void {
     const name: string = proto.name || `${proto.opType}_${index}`;
-    const where = `${source}: node "${name}" (${proto.opType}, opset ${opset || 'unknown'})`;
+    const where = `${this.source}: node "${name}" (${proto.opType}, opset ${this.opset || 'unknown'})`;
     if (proto.domain && proto.domain !== 'ai.onnx')
       fail('UNSUPPORTED_OP', `${where}: operator domain "${proto.domain}" is not supported`);
     const attrs = new Map<string, Proto>((proto.attribute ?? []).map((a: Proto) => [a.name, a]));
-    const inputs: string[] = (proto.input ?? []).map((s: string) => (s ? resolve(s) : ''));
+    const inputs: string[] = (proto.input ?? []).map((s: string) => (s ? this.resolve(s) : ''));
     const outputs: string[] = proto.output ?? [];
     for (const i of inputs)
-      if (i && !consts.has(i) && !shapes.has(i))
+      if (i && !this.consts.has(i) && !this.shapes.has(i))
         fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by any earlier node`);
     const node: OnnxNode = {
       name,
@@ -180,45 +184,46 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
       inputs,
       outputs,
       attrs,
-      opset,
+      opset: this.opset,
       where,
-      consts,
-      shapes,
+      consts: this.consts,
+      shapes: this.shapes,
       tensorValues: (t) => tensorValues(t, where),
     };
-    const convert =
-      ONNX_OPS[proto.opType] ??
-      fail('UNSUPPORTED_OP', `${where}: unsupported operator ${proto.opType} (see the README's supported ops)`);
+    // own keys only: an op type like `constructor` is unsupported, not Object's function
+    const convert = Object.hasOwn(ONNX_OPS, proto.opType)
+      ? ONNX_OPS[proto.opType]
+      : fail('UNSUPPORTED_OP', `${where}: unsupported operator ${proto.opType} (see the README's supported ops)`);
     const specs = convert(node);
     if (specs === 'alias') {
-      aliases.set(outputs[0], inputs[0]);
+      this.aliases.set(outputs[0], inputs[0]);
       return;
     }
-    for (const spec of Array.isArray(specs) ? specs : [specs]) add(spec, node);
+    for (const spec of Array.isArray(specs) ? specs : [specs]) this.add(spec, node);
   }
 
   /** Adds a node, or folds it into a constant when all its inputs are constants. */
-  function add(spec: NodeSpec, n: OnnxNode): void {
+  private add(spec: NodeSpec, n: OnnxNode): void {
     if ('constant' in spec) {
-      consts.set(spec.output, spec.constant);
+      this.consts.set(spec.output, spec.constant);
       return;
     }
     const node: GraphNode = { id: '', name: n.name, sourceOp: n.opType, attrs: {}, params: {}, ...spec };
-    if (node.inputs.every((i) => consts.has(i))) {
-      consts.set(node.output, fold(node, n.where));
+    if (node.inputs.every((i) => this.consts.has(i))) {
+      this.consts.set(node.output, this.fold(node, n.where));
       for (const t of Object.values(node.params)) t.dispose();
       return;
     }
-    const constInput = node.inputs.find((i) => consts.has(i));
+    const constInput = node.inputs.find((i) => this.consts.has(i));
     if (constInput)
       fail('UNSUPPORTED_OP', `${n.where}: input "${constInput}" is a constant where the engine needs a computed value`);
-    nodes.push(node);
-    node.shape = inferShape(node, n.where);
-    shapes.set(node.output, node.shape);
+    this.nodes.push(node);
+    node.shape = this.inferShape(node, n.where);
+    this.shapes.set(node.output, node.shape);
   }
 
-  function fold(node: GraphNode, where: string): ConstTensor {
-    const inputs = node.inputs.map((i) => consts.get(i)!);
+  private fold(node: GraphNode, where: string): ConstTensor {
+    const inputs = node.inputs.map((i) => this.consts.get(i)!);
     const run = (ts: tf.Tensor[]) => scoped(() => readConst(forward(node, ts)));
     let out: ConstTensor;
     try {
@@ -247,8 +252,8 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
     return out;
   }
 
-  function inferShape(node: GraphNode, where: string): number[] {
-    const inputs = node.inputs.map((i) => shapes.get(i)!);
+  private inferShape(node: GraphNode, where: string): number[] {
+    const inputs = node.inputs.map((i) => this.shapes.get(i)!);
     try {
       return outputShape(node, inputs);
     } catch (e) {
@@ -259,25 +264,42 @@ export function loadOnnx(buffer: Uint8Array, source: string): Graph {
       );
     }
   }
+}
 
-  const output = resolve(g.output[0].name);
-  if (!shapes.has(output)) {
-    dispose();
-    fail(
-      'NOT_A_MODEL',
-      `${source}: graph output "${g.output[0].name}" is not produced by any node${consts.has(output) ? ' (it is a constant)' : ''}`,
-    );
+/**
+ * Loads an ONNX model as PyTorch exports it (opset 11–17) into the engine's graph, in the model's own NCHW layout.
+ * Nodes go through the op table (`ONNX_OPS`); constants are folded as they come (initializers behind Identity,
+ * Constant/ConstantOfShape, shape arithmetic on static shapes), every node's output shape is known as it is
+ * added, and fusions (MatMul + Add → dense, Pad + AveragePool) are passes of their own afterwards.
+ */
+export function loadOnnx(buffer: Uint8Array, source: string): Graph {
+  const { g, opset, input } = readHeader(buffer, source);
+  const converter = new NodeConverter(source, opset);
+  for (const init of g.initializer ?? []) converter.consts.set(init.name, tensorValues(init, `${source}: initializer`));
+  converter.shapes.set(input.name, input.shape);
+  setRunBatch(1);
+  try {
+    g.node.forEach((n: Proto, index: number) => converter.convert(n, index));
+    const output = converter.resolve(g.output[0].name);
+    if (!converter.shapes.has(output)) {
+      const constant = converter.consts.has(output) ? ' (it is a constant)' : '';
+      fail('NOT_A_MODEL', `${source}: graph output "${g.output[0].name}" is not produced by any node${constant}`);
+    }
+    const nodes = fuseDenseBias(fusePadPool(converter.nodes));
+    assignModules(nodes, output);
+    const { dynamicBatch } = input;
+    return {
+      source,
+      format: 'onnx',
+      layout: 'NCHW',
+      input: { name: input.name, shape: input.shape, ...(dynamicBatch ? { dynamicBatch } : {}) },
+      output,
+      nodes,
+    };
+  } catch (e) {
+    converter.dispose();
+    throw e;
   }
-  const fused = fuseDenseBias(fusePadPool(nodes));
-  assignModules(fused, output);
-  return {
-    source,
-    format: 'onnx',
-    layout: 'NCHW',
-    input: { name: inputInfo.name, shape: inputShape, ...(dynamicBatch ? { dynamicBatch } : {}) },
-    output,
-    nodes: fused,
-  };
 }
 
 /**
