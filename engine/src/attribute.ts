@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignRules, type Composite, type ResidualMode } from './composites';
 import { EngineError, fail } from './errors';
-import { type Graph, nonNegativeValues } from './graph';
+import { type Graph, type GraphNode, nonNegativeValues } from './graph';
 import type { Model } from './model';
 import { type NdArray, size } from './npy';
 import { nativeElementwise, nativeSum } from './native';
 import { forward, setRunBatch, vjp } from './ops';
-import { applyRule, type Rule } from './rules';
+import { applyRule, type Rule, type RuleContext } from './rules';
 
 export interface LayerRelevance {
   id: string;
@@ -101,6 +101,30 @@ export function modelOutput(model: Model, input: NdArray): NdArray {
 }
 
 /**
+ * The relevance a node passes back, per value it reads: its rule's (Zennit's hook), or the plain gradient. An
+ * activation spelt as several nodes has its rule span the whole module, from its output to its input.
+ */
+function backThrough(
+  node: GraphNode,
+  rule: Rule | undefined,
+  values: Map<string, tf.Tensor>,
+  y: tf.Tensor,
+  g: tf.Tensor,
+  context: RuleContext,
+): [string, tf.Tensor][] {
+  if (rule?.kind === 'elementwise' && node.passFrom) {
+    const x = values.get(node.passFrom)!;
+    const needsOne = () => fail('BAD_ARGUMENT', `${rule.name} needs a single-node activation`);
+    return [[node.passFrom, tf.tidy(() => rule.backward(x, y, g, needsOne))]];
+  }
+  const inputs = node.inputs.map((i) => values.get(i)!);
+  const inGrads = tf.tidy(() =>
+    rule ? applyRule(rule, node, inputs, y, g, context) : vjp(node, inputs, node.params, g),
+  );
+  return node.inputs.map((name, i) => [name, inGrads[i]]);
+}
+
+/**
  * One modified backward pass — Zennit's Gradient attributor with a composite registered (or the plain gradient
  * without one). `outputRelevance` maps the model output to the relevance put on it (a one-hot target).
  */
@@ -137,7 +161,6 @@ export async function relevancePass(
       const node = nodes[k];
       if (opts.isCancelled?.()) throw new EngineError('CANCELLED', 'attribution cancelled');
       opts.onProgress?.(nodes.length - 1 - k, nodes.length, node.id);
-      const inputs = node.inputs.map((i) => values.get(i)!);
       const y = values.get(node.output)!;
       // no relevance reached this node (inside an activation that Pass skipped): it passes none on
       const reached = grads.get(node.output);
@@ -153,27 +176,11 @@ export async function relevancePass(
         grads.set(name, prev ? tf.add(prev, t) : t);
         if (prev) release(prev);
       };
-      const rule = rules.get(node.id);
-      if (reached && rule?.kind === 'elementwise' && node.passFrom) {
-        // an activation spelt as several nodes: the rule spans the module, from its output to its input
-        accumulate(
-          node.passFrom,
-          tf.tidy(() =>
-            rule.backward(values.get(node.passFrom!)!, y, g, () =>
-              fail('BAD_ARGUMENT', `${rule.name} needs a single-node activation`),
-            ),
-          ),
-        );
-      } else if (reached) {
-        const inGrads = tf.tidy(() =>
-          rule
-            ? applyRule(rule, node, inputs, y, g, {
-                derived: model.derived,
-                nonNegativeInputs: node.inputs.every((i) => nonNegative.has(i)),
-              })
-            : vjp(node, inputs, node.params, g),
-        );
-        node.inputs.forEach((name, i) => accumulate(name, inGrads[i]));
+      if (reached) {
+        const rule = rules.get(node.id);
+        const nonNegativeInputs = node.inputs.every((i) => nonNegative.has(i));
+        for (const [name, t] of backThrough(node, rule, values, y, g, { derived: model.derived, nonNegativeInputs }))
+          accumulate(name, t);
       }
       // nothing earlier in the graph reads this node's output or its gradient
       grads.delete(node.output);
