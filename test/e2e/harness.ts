@@ -164,7 +164,8 @@ export class Workbench {
     const input = this.page.locator('.quick-input-widget input[role="combobox"]');
     await input.waitFor({ state: 'visible' });
     await input.fill(`>${title}`);
-    const item = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    // Enter runs the focused row: wait until the filter has made it this command, not a recently used one
+    const item = this.page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first();
     await item.waitFor({ state: 'visible' });
     await input.press('Enter');
   }
@@ -175,7 +176,7 @@ export class Workbench {
     await input.waitFor({ state: 'visible' });
     await input.fill(text);
     await this.page
-      .locator('.quick-input-list .monaco-list-row', { hasText: text })
+      .locator('.quick-input-list .monaco-list-row.focused', { hasText: text })
       .first()
       .waitFor({ state: 'visible' });
     await input.press('Enter');
