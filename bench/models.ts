@@ -3,8 +3,8 @@
  * module paths; batch-norm folded into the convolutions; dropout gone), with seeded random He-initialised weights:
  * the same layer shapes and operations as the real models, without a download.
  */
-import type { OnnxModelSpec, OnnxNodeSpec, OnnxTensor } from '../engine/src/loaders/onnx-writer';
-import { seededRandom } from '../engine/src/random';
+import type { OnnxModelSpec, OnnxNodeSpec, OnnxTensor } from '../engine/src/io/onnx-writer';
+import { seededRandom } from '../engine/src/lrp/random';
 
 class Builder {
   readonly nodes: OnnxNodeSpec[] = [];

@@ -9,12 +9,12 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { initBackend } from '../engine/src/backend';
+import { initBackend } from '../engine/src/graph/backend';
 import { num, parseArgs } from '../engine/src/cli/args';
-import { loadModel } from '../engine/src/model';
-import { kernelsReport } from '../engine/src/native';
-import { readNpy } from '../engine/src/npy';
-import { runAttribution } from '../engine/src/run';
+import { loadModel } from '../engine/src/graph/model';
+import { kernelsReport } from '../engine/src/graph/native';
+import { readNpy } from '../engine/src/io/npy';
+import { runAttribution } from '../engine/src/lrp/attribution';
 import { relativeErrorOf } from '../test/zoo/compare';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { type NdArray, readNpy } from '../engine/src/npy';
+import { type NdArray } from '../engine/src/ndarray';
+import { readNpy } from '../engine/src/io/npy';
 
 /** Where ../shared/golden lives: beside the repository (as CI lays it out), or RELEVANCE_LENS_GOLDEN. */
 export const GOLDEN_DIR = process.env.RELEVANCE_LENS_GOLDEN ?? path.resolve(__dirname, '../../shared/golden');

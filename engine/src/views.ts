@@ -6,8 +6,9 @@
 import { encodeFloats } from '../../protocol/floats';
 import type { ExportParams, InputImage, LayerView, Prediction, ViewOptions } from '../../protocol/engine';
 import { fail } from './errors';
-import { heatmapPng } from './image';
-import { encodeNpy, type NdArray } from './npy';
+import { heatmapPng } from './io/image';
+import { type NdArray } from './ndarray';
+import { encodeNpy } from './io/npy';
 import { bounds, channelSum, topChannels } from './shared/colormap';
 
 export type Layout = 'NCHW' | 'NHWC';

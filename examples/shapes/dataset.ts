@@ -1,4 +1,4 @@
-import { seededRandom } from '../../engine/src/random';
+import { seededRandom } from '../../engine/src/lrp/random';
 
 /**
  * A synthetic "shapes" dataset: 32×32 RGB images of one shape (circle, square, triangle, cross) with a random

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
-import { encodeOnnx, type OnnxTensor } from '../../engine/src/loaders/onnx-writer';
+import { encodeOnnx, type OnnxTensor } from '../../engine/src/io/onnx-writer';
 import { CLASSES, SIZE } from './dataset';
 
 type Params = Record<'c1w' | 'c1b' | 'c2w' | 'c2b' | 'd1w' | 'd1b' | 'd2w' | 'd2b', tf.Tensor>;

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../engine/src/backend';
+import { initBackend } from '../../engine/src/graph/backend';
 import { encodeImagePng, exportOnnx } from './export';
 import { batch, CLASSES, drawShape, rng, SIZE } from './dataset';
 

@@ -7,12 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend } from '../../engine/src/backend';
-import { attribute, normalizeAttributor } from '../../engine/src/attributors';
-import { buildComposite, normalizeCompositeName } from '../../engine/src/composites';
-import { loadModel, type Model } from '../../engine/src/model';
-import { kernelsReport } from '../../engine/src/native';
-import type { NdArray } from '../../engine/src/npy';
+import { initBackend } from '../../engine/src/graph/backend';
+import { attribute, normalizeAttributor } from '../../engine/src/lrp/attributors';
+import { buildComposite, normalizeCompositeName } from '../../engine/src/lrp/composites';
+import { loadModel, type Model } from '../../engine/src/graph/model';
+import { kernelsReport } from '../../engine/src/graph/native';
+import type { NdArray } from '../../engine/src/ndarray';
 import { compare, GOLDEN_DIR, goldenCases, type GoldenManifest, goldenNpy, manifest, targetIndices } from '../golden';
 
 const backend = process.env.RELEVANCE_LENS_BACKEND ?? 'wasm';

@@ -7,12 +7,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { attribute, normalizeAttributor } from '../../engine/src/attributors';
-import { initBackend } from '../../engine/src/backend';
+import { attribute, normalizeAttributor } from '../../engine/src/lrp/attributors';
+import { initBackend } from '../../engine/src/graph/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
-import { encodeOnnx } from '../../engine/src/loaders/onnx-writer';
-import { loadModel, type Model } from '../../engine/src/model';
-import type { NdArray } from '../../engine/src/npy';
+import { encodeOnnx } from '../../engine/src/io/onnx-writer';
+import { loadModel, type Model } from '../../engine/src/graph/model';
+import type { NdArray } from '../../engine/src/ndarray';
 
 function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);

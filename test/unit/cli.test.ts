@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readNpy } from '../../engine/src/npy';
+import { readNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
 const ROOT = path.resolve(__dirname, '../..');

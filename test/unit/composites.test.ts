@@ -2,11 +2,11 @@
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'path';
-import { oneHot, relevancePass } from '../../engine/src/attribute';
-import { initBackend } from '../../engine/src/backend';
-import { assignRules, buildComposite, customComposite } from '../../engine/src/composites';
+import { oneHot, relevancePass } from '../../engine/src/lrp/relevance-pass';
+import { initBackend } from '../../engine/src/graph/backend';
+import { assignRules, buildComposite, customComposite } from '../../engine/src/lrp/composites';
 import { EngineError } from '../../engine/src/errors';
-import { loadModel } from '../../engine/src/model';
+import { loadModel } from '../../engine/src/graph/model';
 import { GOLDEN_DIR, goldenNpy } from '../golden';
 
 before(async () => {

@@ -6,11 +6,11 @@ import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { oneHot, relevancePass } from '../../engine/src/attribute';
-import { initBackend } from '../../engine/src/backend';
-import { buildComposite } from '../../engine/src/composites';
-import { DerivedParams } from '../../engine/src/derived-params';
-import { loadModel } from '../../engine/src/model';
+import { oneHot, relevancePass } from '../../engine/src/lrp/relevance-pass';
+import { initBackend } from '../../engine/src/graph/backend';
+import { buildComposite } from '../../engine/src/lrp/composites';
+import { DerivedParams } from '../../engine/src/lrp/derived-params';
+import { loadModel } from '../../engine/src/graph/model';
 import { GOLDEN_DIR, goldenNpy } from '../golden';
 
 before(async () => {

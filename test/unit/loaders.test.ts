@@ -8,16 +8,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { modelOutput } from '../../engine/src/attribute';
-import { initBackend } from '../../engine/src/backend';
+import { modelOutput } from '../../engine/src/lrp/relevance-pass';
+import { initBackend } from '../../engine/src/graph/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
-import { loadModel, type Model } from '../../engine/src/model';
-import {
-  encodeOnnx,
-  type OnnxModelSpec,
-  type OnnxNodeSpec,
-  type OnnxTensor,
-} from '../../engine/src/loaders/onnx-writer';
+import { loadModel, type Model } from '../../engine/src/graph/model';
+import { encodeOnnx, type OnnxModelSpec, type OnnxNodeSpec, type OnnxTensor } from '../../engine/src/io/onnx-writer';
 
 let dir: string;
 let counter = 0;

@@ -5,11 +5,11 @@
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'path';
-import { initBackend } from '../../engine/src/backend';
-import { assignRules, buildComposite } from '../../engine/src/composites';
-import type { GraphNode } from '../../engine/src/graph';
-import { loadModel } from '../../engine/src/model';
-import { assignModules, modulePath } from '../../engine/src/modules';
+import { initBackend } from '../../engine/src/graph/backend';
+import { assignRules, buildComposite } from '../../engine/src/lrp/composites';
+import type { GraphNode } from '../../engine/src/graph/graph';
+import { loadModel } from '../../engine/src/graph/model';
+import { assignModules, modulePath } from '../../engine/src/lrp/modules';
 import { GOLDEN_DIR } from '../golden';
 
 before(async () => {
@@ -92,7 +92,7 @@ describe('residual adds', () => {
 describe('values known to be non-negative', () => {
   test('an add of a constant operand (a bias that may be negative) does not keep a ReLU output non-negative', async () => {
     const tf = await import('@tensorflow/tfjs-core');
-    const { nonNegativeValues } = await import('../../engine/src/graph');
+    const { nonNegativeValues } = await import('../../engine/src/graph/graph');
     const node = (op: GraphNode['op'], inputs: string[], output: string, params = {}): GraphNode => ({
       id: output,
       name: output,

@@ -10,8 +10,8 @@ import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../engine/src/backend';
-import type { ConvAttrs, GraphNode, PoolAttrs } from '../../engine/src/graph';
+import { initBackend } from '../../engine/src/graph/backend';
+import type { ConvAttrs, GraphNode, PoolAttrs } from '../../engine/src/graph/graph';
 import {
   kernelsReport,
   type LayoutConvAttrs,
@@ -25,10 +25,10 @@ import {
   releasePrepared,
   retainPrepared,
   useNativeKernels,
-} from '../../engine/src/native';
-import { forward, vjp } from '../../engine/src/ops';
-import { seededRandom } from '../../engine/src/random';
-import { divideStabilized } from '../../engine/src/rules';
+} from '../../engine/src/graph/native';
+import { forward, vjp } from '../../engine/src/graph/ops';
+import { seededRandom } from '../../engine/src/lrp/random';
+import { divideStabilized } from '../../engine/src/lrp/rules';
 
 const loaded = nativeStatus().library !== undefined;
 const skip = loaded ? false : `native addon not loaded: ${nativeStatus().reason}`;

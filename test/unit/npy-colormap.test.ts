@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
-import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../engine/src/npy';
+import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { bounds, channelSum, colorize, palette, paletteIndex, topChannels } from '../../engine/src/shared/colormap';
 
 function assertEngineError(fn: () => unknown, code: EngineErrorCode, ...patterns: string[]): void {

@@ -7,11 +7,11 @@
 import * as assert from 'node:assert/strict';
 import { after, beforeEach, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../engine/src/backend';
-import type { GraphNode, PoolAttrs } from '../../engine/src/graph';
-import { nativeStatus, useNativeKernels } from '../../engine/src/native';
-import { vjp } from '../../engine/src/ops';
-import { seededRandom } from '../../engine/src/random';
+import { initBackend } from '../../engine/src/graph/backend';
+import type { GraphNode, PoolAttrs } from '../../engine/src/graph/graph';
+import { nativeStatus, useNativeKernels } from '../../engine/src/graph/native';
+import { vjp } from '../../engine/src/graph/ops';
+import { seededRandom } from '../../engine/src/lrp/random';
 
 /** NHWC values: random, with runs of exact zeros (as after a ReLU) so that windows tie. */
 function values(n: number, seed: number): Float32Array {

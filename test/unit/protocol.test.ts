@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ATTRIBUTORS } from '../../engine/src/attributors';
-import { COMPOSITES } from '../../engine/src/composites';
+import { ATTRIBUTORS } from '../../engine/src/lrp/attributors';
+import { COMPOSITES } from '../../engine/src/lrp/composites';
 import { COLOR_MAPS } from '../../engine/src/shared/colormap';
 import { decodeBytes, decodeFloats, encodeBytes, encodeFloats } from '../../protocol/floats';
 import {

@@ -6,9 +6,9 @@
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../engine/src/backend';
-import type { ConvAttrs, GraphNode } from '../../engine/src/graph';
-import { forward } from '../../engine/src/ops';
+import { initBackend } from '../../engine/src/graph/backend';
+import type { ConvAttrs, GraphNode } from '../../engine/src/graph/graph';
+import { forward } from '../../engine/src/graph/ops';
 import {
   alphaBetaRule,
   applyRule,
@@ -25,7 +25,7 @@ import {
   wSquareRule,
   zBoxRule,
   zPlusRule,
-} from '../../engine/src/rules';
+} from '../../engine/src/lrp/rules';
 
 before(async () => {
   await initBackend(process.env.RELEVANCE_LENS_BACKEND ?? 'cpu');

@@ -1,4 +1,4 @@
-import type { NdArray } from '../../engine/src/npy';
+import type { NdArray } from '../../engine/src/ndarray';
 
 /** max|a − e| / max|e| (the parity measure); Infinity for a shape mismatch or a non-finite value. */
 export function relativeErrorOf(actual: NdArray, expected: NdArray): number {

@@ -10,11 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend } from '../../engine/src/backend';
-import { loadModel } from '../../engine/src/model';
-import { kernelsReport } from '../../engine/src/native';
-import { readNpy } from '../../engine/src/npy';
-import { runAttribution } from '../../engine/src/run';
+import { initBackend } from '../../engine/src/graph/backend';
+import { loadModel } from '../../engine/src/graph/model';
+import { kernelsReport } from '../../engine/src/graph/native';
+import { readNpy } from '../../engine/src/io/npy';
+import { runAttribution } from '../../engine/src/lrp/attribution';
 import { relativeErrorOf as relativeError } from './compare';
 
 const ZOO_DIR = process.env.RELEVANCE_LENS_ZOO ?? path.resolve(__dirname, '../../.zoo-cache/fixtures');

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 import * as fs from 'fs';
 import * as path from 'path';
-import { initBackend } from '../backend';
-import { ATTRIBUTORS, normalizeAttributor } from '../attributors';
-import { assignRules, buildComposite, COMPOSITES, normalizeCompositeName, normalizeResidual } from '../composites';
+import { initBackend } from '../graph/backend';
+import { ATTRIBUTORS, normalizeAttributor } from '../lrp/attributors';
+import { assignRules, buildComposite, COMPOSITES, normalizeCompositeName, normalizeResidual } from '../lrp/composites';
 import { EngineError, fail } from '../errors';
-import type { LayerTreeItem } from '../graph';
-import { heatmapPng } from '../image';
-import { loadModel, type Model } from '../model';
-import { writeNpy } from '../npy';
-import { type AttributionRun, readInput, runAttribution } from '../run';
+import type { LayerTreeItem } from '../graph/graph';
+import { heatmapPng } from '../io/image';
+import { loadModel, type Model } from '../graph/model';
+import { writeNpy } from '../io/npy';
+import { type AttributionRun, readInput, runAttribution } from '../lrp/attribution';
 import type { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { num, numList, parseArgs } from './args';

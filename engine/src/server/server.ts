@@ -12,13 +12,13 @@ import {
 import { z } from 'zod';
 import * as P from '../../../protocol/engine';
 import { decodeFloats, encodeBytes } from '../../../protocol/floats';
-import { initBackend } from '../backend';
-import { kernelsReport } from '../native';
-import { COMPOSITES } from '../composites';
+import { initBackend } from '../graph/backend';
+import { kernelsReport } from '../graph/native';
+import { COMPOSITES } from '../lrp/composites';
 import { EngineError, fail } from '../errors';
-import { loadModel, type Model } from '../model';
-import { type NdArray, size } from '../npy';
-import { readInput, runAttribution } from '../run';
+import { loadModel, type Model } from '../graph/model';
+import { type NdArray, size } from '../ndarray';
+import { readInput, runAttribution } from '../lrp/attribution';
 import { exportTensor, inputImage, layerView, topPredictions } from '../views';
 import { FrameGuard } from './framing';
 

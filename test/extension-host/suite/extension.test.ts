@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { RelevanceLensApi } from '../../../extension/src/extension';
-import type { LayerTreeItem } from '../../../engine/src/graph';
+import type { LayerTreeItem } from '../../../engine/src/graph/graph';
 
 const ws = () => vscode.workspace.workspaceFolders![0].uri;
 const file = (name: string) => vscode.Uri.joinPath(ws(), name);

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
-import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph';
-import { moduleTypeOfOp } from '../modules';
+import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph/graph';
+import { moduleTypeOfOp } from '../lrp/modules';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- model.json is checked field by field where it is read
 type Json = any;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fail } from '../errors';
-import type { NodeAttrs, OpKind } from '../graph';
+import type { NodeAttrs, OpKind } from '../graph/graph';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to untyped objects; typed ONNX classes are still to come
 type Proto = any;

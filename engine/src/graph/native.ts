@@ -72,7 +72,7 @@ const BACKENDS = ['wasm', 'cpu'] as const;
 function candidates(): string[] {
   return [
     path.join(__dirname, 'relevance_native.node'),
-    path.join(__dirname, '..', 'native', 'build', 'Release', 'relevance_native.node'),
+    path.join(__dirname, '..', '..', 'native', 'build', 'Release', 'relevance_native.node'),
   ];
 }
 

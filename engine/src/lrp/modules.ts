@@ -1,4 +1,4 @@
-import type { GraphNode, ModuleType, OpKind } from './graph';
+import type { GraphNode, ModuleType, OpKind } from '../graph/graph';
 
 /**
  * What Zennit would do with each node. Zennit maps rules to PyTorch *modules* (zennit/types.py), and PyTorch's

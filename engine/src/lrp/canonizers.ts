@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Graph, GraphNode } from './graph';
+import type { Graph, GraphNode } from '../graph/graph';
 
 /**
  * Zennit's MergeBatchNorm: a batch-norm that directly follows a convolution or dense layer (and is its only

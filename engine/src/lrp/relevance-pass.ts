@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignRules, type Composite, type ResidualMode } from './composites';
-import { EngineError, fail } from './errors';
-import { type Graph, type GraphNode, nonNegativeValues } from './graph';
-import type { Model } from './model';
-import { type NdArray, size } from './npy';
-import { nativeElementwise, nativeSum } from './native';
-import { forward, setRunBatch, vjp } from './ops';
+import { EngineError, fail } from '../errors';
+import { type Graph, type GraphNode, nonNegativeValues } from '../graph/graph';
+import type { Model } from '../graph/model';
+import { type NdArray, size } from '../ndarray';
+import { nativeElementwise, nativeSum } from '../graph/native';
+import { forward, setRunBatch, vjp } from '../graph/ops';
 import { applyRule, type Rule, type RuleContext } from './rules';
 
 export interface LayerRelevance {

@@ -1,9 +1,9 @@
 import * as protobuf from 'protobufjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
-import type { Graph, GraphNode } from '../graph';
-import { assignModules } from '../modules';
-import { forward, outputShape, setRunBatch } from '../ops';
+import type { Graph, GraphNode } from '../graph/graph';
+import { assignModules } from '../lrp/modules';
+import { forward, outputShape, setRunBatch } from '../graph/ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { ONNX_PROTO } from './onnx-schema';
 

@@ -1,7 +1,7 @@
-import type { Graph, GraphNode, ModuleType } from './graph';
-import { fail } from './errors';
-import type { CompositeParams } from '../../protocol/engine';
-import { COMPOSITE_NAMES, type CompositeName, type ResidualMode, RUN_COMPOSITES } from '../../protocol/names';
+import type { Graph, GraphNode, ModuleType } from '../graph/graph';
+import { fail } from '../errors';
+import type { CompositeParams } from '../../../protocol/engine';
+import { COMPOSITE_NAMES, type CompositeName, type ResidualMode, RUN_COMPOSITES } from '../../../protocol/names';
 import {
   alphaBetaRule,
   epsilonRule,

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fail } from './errors';
-import type { GraphNode } from './graph';
+import { fail } from '../errors';
+import type { GraphNode } from '../graph/graph';
 import type { DerivedParams } from './derived-params';
-import { nativeCombine, nativeDivideStabilized, nativeElementwise, nativeMultiply } from './native';
-import { forward, vjp } from './ops';
+import { nativeCombine, nativeDivideStabilized, nativeElementwise, nativeMultiply } from '../graph/native';
+import { forward, vjp } from '../graph/ops';
 
 /**
  * Rules as data, the way Zennit's BasicHook declares them: for each term k, an input modifier and a parameter

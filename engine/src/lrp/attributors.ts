@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { modelOutput, oneHot, type PassOptions, type PassResult, relevancePass } from './attribute';
-import { fail } from './errors';
-import type { Model } from './model';
-import { type NdArray, size } from './npy';
+import { modelOutput, oneHot, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
+import { fail } from '../errors';
+import type { Model } from '../graph/model';
+import { type NdArray, size } from '../ndarray';
 import { seededRandom } from './random';
-import type { AttributorParams } from '../../protocol/engine';
-import { ATTRIBUTOR_NAMES, type AttributorName } from '../../protocol/names';
+import type { AttributorParams } from '../../../protocol/engine';
+import { ATTRIBUTOR_NAMES, type AttributorName } from '../../../protocol/names';
 
 export type { AttributorName, AttributorParams };
 export const ATTRIBUTORS: readonly AttributorName[] = ATTRIBUTOR_NAMES;

@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { EngineError, fail } from './errors';
-import type { NdArray } from './npy';
-import type { Preprocess } from '../../protocol/engine';
-import { channelSum, heatmapRgba, type Scaling } from './shared/colormap';
+import { EngineError, fail } from '../errors';
+import type { NdArray } from '../ndarray';
+import type { Preprocess } from '../../../protocol/engine';
+import { channelSum, heatmapRgba, type Scaling } from '../shared/colormap';
 
 export type { Preprocess };
 

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { LayerTreeItem } from '../../protocol/engine';
+import type { LayerTreeItem } from '../../../protocol/engine';
 
 /**
  * The engine's own model representation. Every value is in the model's own layout (NCHW for ONNX, NHWC for TF.js):

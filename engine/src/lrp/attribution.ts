@@ -1,14 +1,15 @@
 import * as path from 'path';
-import { activeBackend } from './backend';
-import { kernelsReport } from './native';
-import { modelOutput, type PassResult } from './attribute';
+import { activeBackend } from '../graph/backend';
+import { kernelsReport } from '../graph/native';
+import { modelOutput, type PassResult } from './relevance-pass';
 import { attribute, type AttributorName } from './attributors';
 import { buildComposite, normalizeCompositeName, normalizeResidual } from './composites';
-import { fail } from './errors';
-import { readImage, type Preprocess } from './image';
-import type { Model } from './model';
-import { type NdArray, readNpy } from './npy';
-import type { AttributionOptions } from '../../protocol/engine';
+import { fail } from '../errors';
+import { readImage, type Preprocess } from '../io/image';
+import type { Model } from '../graph/model';
+import { type NdArray } from '../ndarray';
+import { readNpy } from '../io/npy';
+import type { AttributionOptions } from '../../../protocol/engine';
 
 export interface AttributionRun extends PassResult {
   backend: string;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { releasePrepared, retainPrepared } from './native';
+import { releasePrepared, retainPrepared } from '../graph/native';
 
 /**
  * Rule-modified parameters (W⁺, W + γ·W⁺, …) of one model, computed on first use and reused by later runs: a

@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { mergeBatchNorm, ownedParams } from './canonizers';
-import { DerivedParams } from './derived-params';
-import { EngineError, fail } from './errors';
+import { mergeBatchNorm, ownedParams } from '../lrp/canonizers';
+import { DerivedParams } from '../lrp/derived-params';
+import { EngineError, fail } from '../errors';
 import { buildLayerTree, disposeGraph, type Graph, type LayerTreeItem, layerIndex, paramCount } from './graph';
-import { loadOnnx } from './loaders/onnx';
-import { loadTfjsLayers } from './loaders/tfjs';
+import { loadOnnx } from '../io/onnx';
+import { loadTfjsLayers } from '../io/tfjs';
 import { releasePrepared, retainPrepared } from './native';
 import { outputShape } from './ops';
 

@@ -1,17 +1,9 @@
 import * as fs from 'fs';
-import { EngineError, fail } from './errors';
+import { EngineError, fail } from '../errors';
+import { type NdArray, size } from '../ndarray';
 
 /** A dense float32 array with its shape: what .npy files hold and what the engine hands out. */
-export interface NdArray {
-  shape: number[];
-  data: Float32Array;
-}
-
 const MAGIC = '\x93NUMPY';
-
-export function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
 
 /** Parses a .npy buffer (v1–v3, C order, float32/float64/int little-endian) into float32. */
 export function parseNpy(buf: Buffer, name = 'buffer'): NdArray {
