@@ -75,9 +75,9 @@ export class EngineClient implements vscode.Disposable {
     proc.on('exit', (code, signal) => this.onExit(proc, code, signal));
     const info = await conn.sendRequest(P.Initialize, { backend: this.backend() });
     this.info = info;
-    this.log.info(
-      `engine ${info.versions.engine} running (pid ${proc.pid}) on the ${info.backend} backend (kernels: ${info.kernels}), tfjs ${info.versions.tfjs}, node ${info.versions.node}`,
-    );
+    const { engine, tfjs, node } = info.versions;
+    const on = `the ${info.backend} backend (kernels: ${info.kernels})`;
+    this.log.info(`engine ${engine} running (pid ${proc.pid}) on ${on}, tfjs ${tfjs}, node ${node}`);
     return info;
   }
 

@@ -41,8 +41,9 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   setModelContext();
   const updateMessage = () => {
     const m = ctx?.model;
+    const input = m && `input [${m.info.inputShape.join(', ')}]`;
     view.message = m
-      ? `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ${ctx!.activeComposite}`
+      ? `${m.info.format.toUpperCase()} · ${input} · ${m.hooks.size} hooked · ${ctx!.activeComposite}`
       : undefined;
   };
   ctx.subscriptions.push(

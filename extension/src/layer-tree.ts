@@ -5,9 +5,8 @@
 import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { LayerTreeItem } from '../../protocol/engine';
-import { viewedTarget } from '../../protocol/webview';
 import type { Ctx } from './context';
-import { fmt } from '../../webview/src/format';
+import { fmt, targetText } from '../../webview/src/format';
 
 /** Tooltip heatmaps: about this many pixels on the longer side. */
 const TOOLTIP_SIDE = 128;
@@ -48,8 +47,9 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
       : new vscode.ThemeIcon(layer.children.length ? 'symbol-namespace' : 'symbol-method');
     // hooked layers with a run get their heatmap tooltip in resolveTreeItem, on hover
     if (sum === undefined) item.tooltip = this.tooltip(layer, hooked);
+    const sumText = sum !== undefined ? `, relevance sum ${fmt(sum)}` : '';
     item.accessibilityInformation = {
-      label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sum !== undefined ? `, relevance sum ${fmt(sum)}` : ''}`,
+      label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sumText}`,
     };
     return item;
   }
@@ -79,9 +79,8 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
   /** Markdown tooltip: what the layer is; after a run, its heatmap and numbers. */
   private tooltip(layer: LayerTreeItem, hooked: boolean, heatmap?: string): vscode.MarkdownString {
     const tip = new vscode.MarkdownString(undefined, true);
-    tip.appendMarkdown(
-      `**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : ''}`,
-    );
+    const params = layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : '';
+    tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${params}`);
     const run = this.ctx.lastRun;
     const view = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
     if (!hooked) tip.appendMarkdown('\n\nno store hook');
@@ -89,10 +88,7 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     else {
       if (heatmap) tip.appendMarkdown(`\n\n![relevance heatmap of ${layer.id}](${heatmap})`);
       tip.appendMarkdown(`\n\nrelevance sum **${fmt(view.sum)}** · min ${fmt(view.min)} · max ${fmt(view.max)}`);
-      const target = viewedTarget(run!.view);
-      tip.appendMarkdown(
-        `\n\n${run!.view.composite}, target ${target}${run!.view.classNames?.[target] ? ` (${run!.view.classNames[target]})` : ''}`,
-      );
+      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${targetText(run!.view)}`);
     }
     return tip;
   }

@@ -1,8 +1,16 @@
-/** Number formatting shared by the webviews and the extension's tree (no DOM here). */
+/** Text formatting shared by the webviews and the extension's tree (no DOM here). */
+import { type RunView, viewedTarget } from '../../protocol/webview';
 
 /** Compact number for labels: 3 significant digits, exponent for very small or large values. */
 export function fmt(v: number): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(3);
+}
+
+/** "3 (cross)": the viewed row's target class, with its name when the model has class names. */
+export function targetText(run: RunView): string {
+  const target = viewedTarget(run);
+  const name = run.classNames?.[target];
+  return name ? `${target} (${name})` : `${target}`;
 }

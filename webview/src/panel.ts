@@ -13,8 +13,8 @@ import {
 } from '@vscode/webview-ui-toolkit';
 import type { LayerView, MapData } from '../../protocol/engine';
 import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
-import { type HostMessage, type RunView, type ViewSettings, viewedTarget } from '../../protocol/webview';
-import { fmt } from './format';
+import type { HostMessage, RunView, ViewSettings } from '../../protocol/webview';
+import { fmt, targetText } from './format';
 import { connectHost } from './host';
 import { attachHover, conservationChart, drawHeatmap, drawInput, el, predictionList } from './render';
 
@@ -125,8 +125,9 @@ function render(): void {
   root.replaceChildren();
   if (!run) return;
   root.dataset.runId = run.runId;
-  const target = viewedTarget(run);
-  const meta = `${run.composite} · ${run.attributor} · target ${target}${run.classNames?.[target] ? ` (${run.classNames[target]})` : ''} · ${run.backend} backend${run.kernels.startsWith('native') ? ' · native kernels' : ''} · ${Math.round(run.timingMs)} ms`;
+  const native = run.kernels.startsWith('native') ? ' · native kernels' : '';
+  const ran = `${run.backend} backend${native} · ${Math.round(run.timingMs)} ms`;
+  const meta = `${run.composite} · ${run.attributor} · target ${targetText(run)} · ${ran}`;
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');

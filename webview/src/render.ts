@@ -131,7 +131,8 @@ export function predictionList(run: RunView): HTMLOListElement {
   for (const p of run.topK[run.row] ?? []) {
     const li = document.createElement('li');
     const name = run.classNames?.[p.class];
-    li.textContent = `${name ? `${name} (class ${p.class})` : `class ${p.class}`} — ${(100 * p.probability).toFixed(1)} % (logit ${fmt(p.logit)})`;
+    const label = name ? `${name} (class ${p.class})` : `class ${p.class}`;
+    li.textContent = `${label} — ${(100 * p.probability).toFixed(1)} % (logit ${fmt(p.logit)})`;
     if (p.class === target) li.classList.add('target');
     ol.appendChild(li);
   }

@@ -213,15 +213,14 @@ async function layersCommand(argv: string[]): Promise<void> {
   };
   const print = (items: LayerTreeItem[], depth: number) => {
     for (const item of items) {
-      console.log(
-        `${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${item.params ? `  ${item.params} params` : ''}${item.children.length ? '' : ruleOf(item.id)}`,
-      );
+      const params = item.params ? `  ${item.params} params` : '';
+      const rule = item.children.length ? '' : ruleOf(item.id);
+      console.log(`${'  '.repeat(depth)}${item.id}  ${item.op}  [${item.shape.join(', ')}]${params}${rule}`);
       print(item.children, depth + 1);
     }
   };
-  console.log(
-    `${model.graph.source}: input [${model.graph.input.shape.join(', ')}] (${model.graph.layout}); rules of ${compositeName ?? 'gradient'}`,
-  );
+  const { source, input, layout } = model.graph;
+  console.log(`${source}: input [${input.shape.join(', ')}] (${layout}); rules of ${compositeName ?? 'gradient'}`);
   print(model.tree, 1);
 }
 

@@ -127,7 +127,10 @@ export interface GraphNode {
   inputs: string[];
   output: string;
   attrs: NodeAttrs;
-  /** weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance; constant operands as `input<k>` */
+  /**
+   * weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance; constant operands as
+   * `input<k>`
+   */
   params: Record<string, tf.Tensor>;
   /** filled in by shape inference: output shape in the model's own layout */
   shape?: number[];

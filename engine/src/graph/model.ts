@@ -50,7 +50,7 @@ export class Model {
       if (!node)
         fail(
           'UNKNOWN_LAYER',
-          `no layer "${id}" in ${path.basename(this.graph.source)} (layers: ${[...this.index.keys()].slice(0, 12).join(', ')}${this.index.size > 12 ? ', …' : ''})`,
+          `no layer "${id}" in ${path.basename(this.graph.source)} (layers: ${listed([...this.index.keys()], 12)})`,
         );
       out.set(id, node);
     }
@@ -100,9 +100,19 @@ function inferShapes(graph: Graph): void {
       if (e instanceof EngineError) throw e;
       throw new EngineError(
         'SHAPE_MISMATCH',
-        `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${inputs.map((s) => `[${s}]`).join(', ')}: ${(e as Error).message}`,
+        `${graph.source}: node "${node.name}" (${node.sourceOp}) cannot run on input shape ${shapesText(inputs)}: ` +
+          (e as Error).message,
       );
     }
     shapes.set(node.output, node.shape);
   }
+}
+
+/** The first `n` names, and an ellipsis if there are more. */
+function listed(names: string[], n: number): string {
+  return names.slice(0, n).join(', ') + (names.length > n ? ', …' : '');
+}
+
+function shapesText(shapes: readonly (readonly number[])[]): string {
+  return shapes.map((s) => `[${s}]`).join(', ');
 }

@@ -85,7 +85,8 @@ function load(): NativeStatus {
   const file = candidates().find((f) => fs.existsSync(f));
   if (!file) return { reason: 'the native addon is not built (npm run build:native)' };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a computed path: Node's loader, not the bundler's
+    // a computed path: Node's loader, not the bundler's
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     addon = require(file) as Addon;
     const { library, threads } = addon.info();
     registerKernels();
@@ -124,7 +125,9 @@ export function kernelsReport(): string {
   const backend = tf.getBackend();
   if (nativeKernels()) return `native (${nativeStatus().library})`;
   if (!servesBackend(backend)) return backend;
-  return `${backend} (native kernels not used: ${enabled ? nativeStatus().reason : process.env.RELEVANCE_LENS_NATIVE === 'off' ? 'switched off by RELEVANCE_LENS_NATIVE=off' : 'switched off'})`;
+  const off =
+    process.env.RELEVANCE_LENS_NATIVE === 'off' ? 'switched off by RELEVANCE_LENS_NATIVE=off' : 'switched off';
+  return `${backend} (native kernels not used: ${enabled ? nativeStatus().reason : off})`;
 }
 
 /**
@@ -317,7 +320,10 @@ export function releasePrepared(ts: Iterable<tf.Tensor>): void {
   }
 }
 
-/** conv(x, w) + bias with the HWIO kernel (in-channels per group); x and the output NCHW when `a.channelsFirst`, else NHWC. */
+/**
+ * conv(x, w) + bias with the HWIO kernel (in-channels per group); x and the output NCHW when `a.channelsFirst`,
+ * else NHWC.
+ */
 export function nativeConv2d(
   x: tf.Tensor4D,
   w: tf.Tensor4D,
@@ -329,7 +335,10 @@ export function nativeConv2d(
   return tf.engine().runKernel(FORWARD, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
-/** The input gradient of conv(·, w) for the output gradient dy; xShape, dy and the result NCHW when `a.channelsFirst`, else NHWC. */
+/**
+ * The input gradient of conv(·, w) for the output gradient dy; xShape, dy and the result NCHW when
+ * `a.channelsFirst`, else NHWC.
+ */
 export function nativeConv2dInputGrad(
   xShape: readonly number[],
   w: tf.Tensor4D,

@@ -510,7 +510,8 @@ export const OPS: Record<OpKind, OpImpl> = {
       ];
     },
   },
-  // x · hardsigmoid(x) with α = 1/6, β = 1/2; PyTorch's gradient: 0 below −3, x/3 + 1/2 up to 3 (inclusive), 1 above
+  // x · hardsigmoid(x) with α = 1/6, β = 1/2; PyTorch's gradient: 0 below −3, x/3 + 1/2 up to 3 (inclusive),
+  // 1 above
   hardSwish: {
     forward: (_n, [x]) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1)),
     vjp: (_n, [x], _p, dy) => [

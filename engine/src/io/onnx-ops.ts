@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from '../errors';
 import type { NodeAttrs, OpKind } from '../graph/graph';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to untyped objects; typed ONNX classes are still to come
+// protobufjs decodes to untyped objects; typed ONNX classes are still to come
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Proto = any;
 
 /** A constant value: an initializer, a Constant node, or what folding made of constants. */

@@ -1,7 +1,10 @@
 import * as protobuf from 'protobufjs';
 import { ONNX_PROTO } from './onnx-schema';
 
-/** Writes small ONNX models (the example model's export, test fixtures), named the way PyTorch's exporter names them. */
+/**
+ * Writes small ONNX models (the example model's export, test fixtures), named the way PyTorch's exporter names
+ * them.
+ */
 export interface OnnxTensor {
   name: string;
   dims: number[];

@@ -7,7 +7,8 @@ import { forward, outputShape, setRunBatch } from '../graph/ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { ONNX_PROTO } from './onnx-schema';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- protobufjs decodes to untyped objects; typed ONNX classes are still to come
+// protobufjs decodes to untyped objects; typed ONNX classes are still to come
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Proto = any;
 
 let modelType: protobuf.Type | undefined;

@@ -52,9 +52,10 @@ export function checkInput(model: Model, input: NdArray): void {
   const want = model.graph.input.shape;
   const ok = input.shape.length === want.length && input.shape.every((d, i) => i === 0 || d === want[i]);
   if (!ok || input.shape[0] < 1) {
+    const layout = want.length === 4 ? model.graph.layout : 'model layout';
     fail(
       'SHAPE_MISMATCH',
-      `input has shape [${input.shape}], but ${model.graph.source} expects [N, ${want.slice(1)}] (${model.graph.layout === 'NCHW' && want.length === 4 ? 'NCHW' : model.graph.layout === 'NHWC' && want.length === 4 ? 'NHWC' : 'model layout'})`,
+      `input has shape [${input.shape}], but ${model.graph.source} expects [N, ${want.slice(1)}] (${layout})`,
     );
   }
   if (input.data.length !== size(input.shape))

@@ -20,8 +20,9 @@ export interface ParamModifier {
   key: string;
   zero?: string[];
   /**
-   * The same parameters as Σ coefficient · base(param), e.g. Gamma's W + γ·W⁺ = 1·W + γ·clamp(W, min=0). A linear
-   * layer's output is linear in its parameters, so this term's output may be combined from the bases' outputs:
+   * The same parameters as Σ coefficient · base(param), e.g. Gamma's W + γ·W⁺ = 1·W + γ·clamp(W, min=0). A
+   * linear layer's output is linear in its parameters, so this term's output may be combined from the bases'
+   * outputs:
    * when one of them is the forward pass's own, a convolution is saved.
    */
   combination?: [number, ParamModifier][];
@@ -178,9 +179,10 @@ export function gammaRule(gamma = 0.25, o: RuleOptions = {}): BasicRule {
     modify: (p) => tf.add(p, tf.mul(gamma, kind === 'min' ? tf.relu(p) : tf.neg(tf.relu(tf.neg(p))))),
     key: `p + ${gamma}·clamp(${kind}=0)`,
     zero,
-    // p + γ·p⁺, and p + γ·p⁻ = (1 + γ)·p − γ·p⁺. In floats as accurate as the direct product where each output
-    // is used: z₀ = y + γ·z⁺ where y > 0 (two non-negative parts), z₂ = y + γ·(y − z⁺) where y < 0 (then
-    // |y − z⁺| > z⁺, no cancellation). Not so for AlphaBeta's unmasked p⁻ = p − p⁺, which keeps its own product.
+    // p + γ·p⁺, and p + γ·p⁻ = (1 + γ)·p − γ·p⁺. In floats as accurate as the direct product where each
+    // output is used: z₀ = y + γ·z⁺ where y > 0 (two non-negative parts), z₂ = y + γ·(y − z⁺) where y < 0
+    // (then |y − z⁺| > z⁺, no cancellation). Not so for AlphaBeta's unmasked p⁻ = p − p⁺, which keeps its own
+    // product.
     combination:
       kind === 'min'
         ? [

@@ -16,10 +16,8 @@ export function registerModelCommands(ctx: Ctx): void {
     );
     await vscode.commands.executeCommand('relevanceLens.layers.focus');
     const count = ctx.layers().length;
-    vscode.window.setStatusBarMessage(
-      `Relevance Lens: ${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`,
-      5000,
-    );
+    const what = `${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`;
+    vscode.window.setStatusBarMessage(`Relevance Lens: ${what}`, 5000);
   };
   register(ctx, 'relevanceLens.openModel', open);
   // the explorer's context-menu entry: same action, titled for that menu

@@ -66,7 +66,8 @@ export function registerPanelCommands(ctx: Ctx, panel: RelevancePanel): void {
       .catch((e) => {
         if (e instanceof ResponseError && e.code === P.ErrorCodes.UNKNOWN_TENSOR)
           throw new Error(
-            'the engine no longer holds this run (it restarted, or the model was reopened): run the attribution again to export',
+            'the engine no longer holds this run (it restarted, or the model was reopened): ' +
+              'run the attribution again to export',
           );
         throw e;
       });
