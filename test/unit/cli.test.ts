@@ -1,7 +1,9 @@
 /** The CLI as a user runs it: the seed's example end to end, the files it writes, and one-line errors. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import * as P from '../../protocol/engine';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -205,5 +207,33 @@ test('bad input exits non-zero with one line naming the problem', () => {
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
+test('`relevance-lens serve --stdio`, exactly as the README documents it, serves the protocol', async () => {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/relevance-lens.js'), 'serve', '--stdio'], { cwd: ROOT });
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  const conn = createMessageConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
+  conn.listen();
+  // a server that dies must fail the test, not leave it waiting
+  const died = new Promise<never>((_, reject) => proc.on('exit', (code) => reject(new Error(`exited ${code}`))));
+  const answer = <T>(request: Promise<T>) => Promise.race([request, died]);
+  try {
+    assert.equal((await answer(conn.sendRequest(P.Stats))).models, 0, 'answers before initialize');
+    const init = await answer(conn.sendRequest(P.Initialize, { backend: 'cpu' }));
+    assert.equal(init.backend, 'cpu');
+    const info = await answer(
+      conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'seed_example/model.onnx') }),
+    );
+    assert.deepEqual(
+      info.tree.map((t) => t.id),
+      ['0', '1', '2', '3'],
+    );
+  } catch (e) {
+    assert.fail(`${(e as Error).message}; stderr: ${stderr}`);
+  } finally {
+    conn.dispose();
+    proc.kill();
   }
 });

@@ -12,6 +12,7 @@ import { writeNpy } from '../io/npy';
 import { type AttributionRun, readInput, runAttribution } from '../lrp/attribution';
 import type { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
+import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
 
 const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
@@ -235,7 +236,6 @@ export async function main(argv: string[]): Promise<number> {
         await layersCommand(rest);
         return 0;
       case 'serve': {
-        const { serveStdio } = await import('../server/server');
         const { opts } = parseArgs(rest, ['stdio'], ['backend']);
         if (!opts.has('stdio')) fail('BAD_ARGUMENT', 'serve supports --stdio only');
         await serveStdio(opts.get('backend'));

@@ -221,7 +221,8 @@ export class EngineServer {
   }
 
   private stats(): P.StatsResult {
-    const mem = tf.memory();
+    // before initialize there is no backend to ask
+    const mem = this.backend ? tf.memory() : { numTensors: 0, numBytes: 0 };
     return {
       numTensors: mem.numTensors,
       numBytes: mem.numBytes,
