@@ -286,6 +286,51 @@ describe('engine server', () => {
     assert.equal(s.proc.exitCode, null);
   });
 
+  test('concurrent runs are served one after another, each with its own result', async () => {
+    const input = { path: path.join(SEED, 'input.npy') };
+    const targets = [0, 1, 2, 3, 4, 1, 2];
+    const runs = await Promise.all(
+      targets.map((t) => s.conn.sendRequest(P.RunAttribution, { modelId, input, target: [t], store: ['1'] })),
+    );
+    assert.deepEqual(
+      runs.map((r) => r.target[0]),
+      targets,
+    );
+    for (const r of runs) assert.ok(RunView.safeParse({ ...r, model: 'm' }).success);
+    // the latest run's tensors are kept, the others' were replaced
+    await s.conn.sendRequest(P.ExportTensor, { runId: runs.at(-1)!.runId, layer: '1', format: 'npy' });
+    await rejects(
+      s.conn.sendRequest(P.ExportTensor, { runId: runs[0].runId, layer: '1', format: 'npy' }),
+      P.ErrorCodes.UNKNOWN_TENSOR,
+      /no longer held/,
+    );
+  });
+
+  test('closing a model during its run cancels the run, then closes', async () => {
+    const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'vgg_bn/model.onnx') });
+    const token = 'closing';
+    let closed: Promise<void> | undefined;
+    const d = s.conn.onProgress(P.Progress, token, () => {
+      closed ??= s.conn.sendRequest(P.CloseModel, { modelId: info.modelId });
+    });
+    const long = s.conn.sendRequest(P.RunAttribution, {
+      modelId: info.modelId,
+      input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') },
+      attributor: 'integrated_gradients',
+      attributorParams: { nIter: 200 },
+      target: [0],
+      workDoneToken: token,
+    });
+    await rejects(long, P.ErrorCodes.CANCELLED, /cancel/);
+    d.dispose();
+    await closed;
+    await rejects(
+      s.conn.sendRequest(P.CloseModel, { modelId: info.modelId }),
+      P.ErrorCodes.UNKNOWN_MODEL,
+      /no open model/,
+    );
+  });
+
   test('100 consecutive runs keep tensors and memory flat', async () => {
     const run = () =>
       s.conn.sendRequest(P.RunAttribution, {
@@ -307,4 +352,19 @@ describe('engine server', () => {
       `rss ${before.rssBytes} → ${afterStats.rssBytes}`,
     );
   });
+});
+
+test('after shutdown the server serves nothing but exit', async () => {
+  const s = startServer();
+  try {
+    await s.conn.sendRequest(P.Initialize, { backend });
+    await s.conn.sendRequest(P.OpenModel, { path: path.join(SEED, 'model.onnx') });
+    await s.conn.sendRequest(P.Shutdown);
+    await rejects(s.conn.sendRequest(P.OpenModel, { path: path.join(SEED, 'model.onnx') }), -32600, /shut down/);
+    const exited = new Promise((resolve) => s.proc.once('exit', resolve));
+    await s.conn.sendNotification(P.Exit);
+    assert.equal(await exited, 0);
+  } finally {
+    await s.close();
+  }
 });

@@ -5,6 +5,7 @@ import {
   createMessageConnection,
   type MessageConnection,
   type RequestType,
+  type RequestType0,
   ResponseError,
   StreamMessageReader,
   StreamMessageWriter,
@@ -55,6 +56,12 @@ export class EngineServer {
   private runs = new Map<string, KeptRun>();
   private nextId = 1;
   private backend?: string;
+  /** runs go one at a time, in the order they came */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** models whose run in progress must stop (closed meanwhile, or the server shut down) */
+  private stopping = new Set<string>();
+  /** after shutdown only exit is served (LSP's rule) */
+  private shutDown = false;
 
   constructor(private readonly connection: MessageConnection) {
     this.serve(P.Initialize, P.InitializeParams, (p) => this.initialize(p));
@@ -62,19 +69,25 @@ export class EngineServer {
     this.serve(P.CloseModel, P.ModelRef, (p) => this.closeModel(p));
     this.serve(P.RunAttribution, P.RunParams, (p, token) => this.run(p, token));
     this.serve(P.ExportTensor, P.ExportParams, (p) => this.exportTensor(p));
-    connection.onRequest(P.Stats, () => this.stats());
-    connection.onRequest(P.Shutdown, () => this.shutdown());
+    this.serve(P.Stats, z.unknown(), () => this.stats());
+    this.serve(P.Shutdown, z.unknown(), () => this.shutdown());
     connection.onNotification(P.Exit, () => process.exit(0));
   }
 
   /** Registers a request handler: parameters validated, errors mapped, each request logged with its duration. */
   private serve<S extends z.ZodType, R>(
-    type: RequestType<z.infer<S>, R, void>,
+    type: RequestType<z.infer<S>, R, void> | RequestType0<R, void>,
     schema: S,
     fn: (params: z.infer<S>, token: CancellationToken) => R | Promise<R>,
   ) {
-    this.connection.onRequest(type, async (params: unknown, token: CancellationToken) => {
+    // by method name: one handler shape for requests with and without parameters
+    this.connection.onRequest(type.method, async (params: unknown, token: CancellationToken) => {
       const started = performance.now();
+      if (this.shutDown) {
+        throw new ResponseError(-32600, `${type.method}: the server is shut down; only exit is accepted`, {
+          kind: 'SHUT_DOWN',
+        });
+      }
       try {
         const result = await fn(parse(type.method, schema, params), token);
         this.log('info', `${type.method} ${Math.round(performance.now() - started)} ms`);
@@ -135,8 +148,15 @@ export class EngineServer {
     };
   }
 
-  private closeModel(p: P.ModelRef): void {
-    const model = this.model(p.modelId);
+  /** Closes a model; a run of it in progress is cancelled first. */
+  private async closeModel(p: P.ModelRef): Promise<void> {
+    this.model(p.modelId);
+    this.stopping.add(p.modelId);
+    await this.queue;
+    this.stopping.delete(p.modelId);
+    const model = this.models.get(p.modelId);
+    if (!model) return; // closed meanwhile by another request
+
     this.dropRuns(p.modelId);
     model.dispose();
     this.models.delete(p.modelId);
@@ -154,7 +174,14 @@ export class EngineServer {
     return { shape: input.shape, data };
   }
 
-  private async run(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
+  /** Queues a run behind those already asked for: the engine computes one at a time. */
+  private run(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
+    const job = this.queue.then(() => this.runNow(p, token));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  private async runNow(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
     this.requireInit();
     const model = this.model(p.modelId);
     const input = this.readInputSpec(model, p.input);
@@ -163,7 +190,7 @@ export class EngineServer {
     let lastReport = 0;
     const { workDoneToken } = p;
     const run = await runAttribution(model, input, p, {
-      isCancelled: () => token.isCancellationRequested,
+      isCancelled: () => token.isCancellationRequested || this.stopping.has(p.modelId),
       onProgress: (done, total, layer) => {
         const now = Date.now();
         if (workDoneToken === undefined || now - lastReport < 50) return;
@@ -232,8 +259,9 @@ export class EngineServer {
     };
   }
 
-  private shutdown(): void {
-    for (const id of [...this.models.keys()]) this.closeModel({ modelId: id });
+  private async shutdown(): Promise<void> {
+    this.shutDown = true;
+    for (const id of [...this.models.keys()]) await this.closeModel({ modelId: id });
   }
 }
 
