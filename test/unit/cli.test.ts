@@ -7,6 +7,7 @@ import * as P from '../../protocol/engine';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { layerFileNames } from '../../engine/src/cli/files';
 import { readNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
@@ -236,4 +237,9 @@ test('`relevance-lens serve --stdio`, exactly as the README documents it, serves
     conn.dispose();
     proc.kill();
   }
+});
+
+test('layer ids that map to one file name get files of their own', () => {
+  const names = layerFileNames(['d:1', 'd_1', 'd/1', 'features.0', 'A', 'a', '']);
+  assert.deepEqual([...names.values()], ['d_1', 'd_1-2', 'd_1-3', 'features.0', 'A', 'a-2', '_']);
 });

@@ -14,6 +14,7 @@ import type { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
+import { layerFileNames } from './files';
 
 const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
 
@@ -39,8 +40,6 @@ attribute options:
   --cmap NAME           heatmap colour map: ${Object.keys(COLOR_MAPS).join(', ')}; default bwr
   --out DIR             writes output.npy, relevance.npy, layers/*.npy, summary.json (and heatmap PNGs for images)
 `;
-
-const fileName = (id: string) => id.replace(/[^A-Za-z0-9._-]/g, '_');
 
 const ATTRIBUTE_OPTIONS = [
   'input',
@@ -147,13 +146,14 @@ function writeRun(
   writeNpy(path.join(out, 'output.npy'), run.output);
   writeNpy(path.join(out, 'relevance.npy'), run.relevance);
   const files = new Map<string, string>();
+  const names = layerFileNames(run.stored.map((l) => l.id));
   for (const layer of run.stored) {
-    const file = `layers/${fileName(layer.id)}.npy`;
+    const file = `layers/${names.get(layer.id)}.npy`;
     writeNpy(path.join(out, file), layer.relevance);
     files.set(layer.id, file);
     if (heatmaps && layer.relevance.shape.length === 4) {
       const png = heatmapPng(layer.relevance, 0, heatmaps.channelsFirst, heatmaps.cmap, 4);
-      fs.writeFileSync(path.join(out, `layers/${fileName(layer.id)}.png`), png);
+      fs.writeFileSync(path.join(out, `layers/${names.get(layer.id)}.png`), png);
     }
   }
   if (heatmaps) {
