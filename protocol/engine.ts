@@ -100,8 +100,8 @@ export type ModelRef = z.infer<typeof ModelRef>;
 // ---- attribution ---------------------------------------------------------------------------------------------
 
 export const Preprocess = z.object({
-  /** [height, width]; defaults to the model's input size */
-  size: z.tuple([positive, positive]).optional(),
+  /** [height, width], each at most 4096; defaults to the model's input size */
+  size: z.tuple([positive.max(4096), positive.max(4096)]).optional(),
   /** per-channel mean and std applied to values in [0, 1] */
   mean: z.array(z.number()).optional(),
   std: z.array(z.number()).optional(),

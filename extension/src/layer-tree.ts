@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { LayerTreeItem } from '../../protocol/engine';
 import type { Ctx } from './context';
-import { fmt, targetText } from '../../webview/src/format';
+import { escapeMarkdown, fmt, targetText } from '../../webview/src/format';
 
 /** Tooltip heatmaps: about this many pixels on the longer side. */
 const TOOLTIP_SIDE = 128;
@@ -80,15 +80,17 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
   private tooltip(layer: LayerTreeItem, hooked: boolean, heatmap?: string): vscode.MarkdownString {
     const tip = new vscode.MarkdownString(undefined, true);
     const params = layer.params ? ` · ${layer.params.toLocaleString('en-US')} parameters` : '';
-    tip.appendMarkdown(`**${layer.id}** — ${layer.op}\n\noutput [${layer.shape.join(', ')}]${params}`);
+    // ids, ops and class names come from the model's files: escaped, never Markdown
+    tip.appendMarkdown(`**${escapeMarkdown(layer.id)}** — ${escapeMarkdown(layer.op)}`);
+    tip.appendMarkdown(`\n\noutput [${layer.shape.join(', ')}]${params}`);
     const run = this.ctx.lastRun;
     const view = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
     if (!hooked) tip.appendMarkdown('\n\nno store hook');
     else if (!view) tip.appendMarkdown('\n\n$(eye) store hook attached; run an attribution to see its relevance');
     else {
-      if (heatmap) tip.appendMarkdown(`\n\n![relevance heatmap of ${layer.id}](${heatmap})`);
+      if (heatmap) tip.appendMarkdown(`\n\n![relevance heatmap](${heatmap})`);
       tip.appendMarkdown(`\n\nrelevance sum **${fmt(view.sum)}** · min ${fmt(view.min)} · max ${fmt(view.max)}`);
-      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${targetText(run!.view)}`);
+      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${escapeMarkdown(targetText(run!.view))}`);
     }
     return tip;
   }

@@ -128,6 +128,8 @@ describe('engine server', () => {
       P.ErrorCodes.UNKNOWN_LAYER,
       /no layer "nope"/,
     );
+    const huge = { path: path.join(SEED, 'input.npy'), preprocess: { size: [12000, 12000] as [number, number] } };
+    await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input: huge }), P.ErrorCodes.BAD_ARGUMENT, /size/);
     await rejects(
       s.conn.sendRequest(P.RunAttribution, { modelId, input, view: { topChannels: -1 } }),
       P.ErrorCodes.BAD_ARGUMENT,

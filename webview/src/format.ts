@@ -14,3 +14,11 @@ export function targetText(run: RunView): string {
   const name = run.classNames?.[target];
   return name ? `${target} (${name})` : `${target}`;
 }
+
+/**
+ * Free text (layer ids and ops from a model file, class names from classes.json) made inert for Markdown: every
+ * character Markdown, HTML or VS Code's theme icons give a meaning is escaped, so no link or image can be injected.
+ */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>~$&:"'=]/g, '\\$&').replace(/\s+/g, ' ');
+}
