@@ -269,9 +269,7 @@ export class EngineServer {
 export async function serveStdio(backend?: string): Promise<void> {
   // Keep console output off stdout, which carries the protocol.
   console.log = console.info = console.warn = (...args: unknown[]) => process.stderr.write(args.join(' ') + '\n');
-  const guard = new FrameGuard((n) =>
-    process.stderr.write(`relevance-lens serve: dropped ${n} bytes that are not a JSON-RPC frame\n`),
-  );
+  const guard = new FrameGuard((n, why) => process.stderr.write(`relevance-lens serve: dropped ${n} bytes: ${why}\n`));
   const reader = new StreamMessageReader(process.stdin.pipe(guard));
   const writer = new StreamMessageWriter(process.stdout);
   const connection = createMessageConnection(reader, writer);
