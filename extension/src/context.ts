@@ -116,7 +116,10 @@ export class Ctx implements vscode.Disposable {
    * are gone, its pictures are not).
    */
   async openModel(file: string, hooks: Iterable<string> = [], keepRun = false): Promise<OpenedModel> {
-    const info = await this.engine.request(P.OpenModel, { path: file });
+    const [info, classNames] = await Promise.all([
+      this.engine.request(P.OpenModel, { path: file }),
+      readClassNames(file),
+    ]);
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
     const ids = new Set(layersOf(info.tree).map((l) => l.id));
@@ -124,7 +127,7 @@ export class Ctx implements vscode.Disposable {
       path: file,
       info,
       hooks: new Set([...hooks].filter((id) => ids.has(id))),
-      classNames: readClassNames(file),
+      classNames,
     };
     if (previous?.path !== file) {
       this.target = undefined;
@@ -252,11 +255,20 @@ function layersOf(tree: P.LayerTreeItem[]): P.LayerTreeItem[] {
   return out;
 }
 
-/** Class names from `classes.json` beside the model: an array of strings, or an object with one as `classes`. */
-function readClassNames(modelFile: string): string[] | undefined {
+/** A classes.json larger than this is no list of class names (and is not read). */
+const MAX_CLASSES_JSON_BYTES = 16 * 2 ** 20;
+
+/**
+ * Class names from `classes.json` beside the model: an array of strings, or an object with one as `classes`. Read
+ * without blocking the extension host, and only if it is a regular file of a sensible size: a repository may ship
+ * `classes.json -> /dev/zero`.
+ */
+async function readClassNames(modelFile: string): Promise<string[] | undefined> {
   const file = path.join(path.dirname(modelFile), 'classes.json');
   try {
-    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const stat = await fs.promises.stat(file);
+    if (!stat.isFile() || stat.size > MAX_CLASSES_JSON_BYTES) return undefined;
+    const json = JSON.parse(await fs.promises.readFile(file, 'utf8'));
     const names = Array.isArray(json) ? json : json?.classes;
     return Array.isArray(names) && names.every((n) => typeof n === 'string') ? names : undefined;
   } catch {

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -12,6 +13,7 @@ import { modelOutput } from '../../engine/src/lrp/relevance-pass';
 import { initBackend } from '../../engine/src/graph/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
 import { loadModel, type Model } from '../../engine/src/graph/model';
+import { readNpy } from '../../engine/src/io/npy';
 import { encodeOnnx, type OnnxModelSpec, type OnnxNodeSpec, type OnnxTensor } from '../../engine/src/io/onnx-writer';
 
 let dir: string;
@@ -547,7 +549,12 @@ describe('TF.js loader errors', () => {
         },
       ],
     });
-    assertEngineError(() => loadModel(json), 'FILE_NOT_FOUND', json, 'weight file "group1-shard1of2.bin" not found');
+    assertEngineError(
+      () => loadModel(json),
+      'FILE_NOT_FOUND',
+      json,
+      'weight file "group1-shard1of2.bin": file not found',
+    );
   });
 
   test('a shard shorter than the manifest → NOT_A_MODEL', () => {
@@ -600,7 +607,7 @@ describe('TF.js loader errors', () => {
       ],
     });
     fs.mkdirSync(path.join(path.dirname(folder), 'shards'));
-    assertEngineError(() => loadModel(folder), 'NOT_A_MODEL', folder, 'weight file "shards" is not a regular file');
+    assertEngineError(() => loadModel(folder), 'BAD_INPUT', folder, 'weight file "shards": not a regular file');
   });
 
   test('an unknown Keras layer class → UNSUPPORTED_OP naming the layer', () => {
@@ -823,6 +830,29 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
     assert.ok(
       expected.some((v) => Math.abs(v) > 0.1),
       'the reference is not trivial',
+    );
+  });
+});
+
+describe('files that are not regular files are refused before they are read', () => {
+  test('/dev/zero, a FIFO and a symlink to /dev/zero: as a model, a weight file, an input; a clear error, no hang', () => {
+    const folder = fs.mkdtempSync(path.join(dir, 'special-'));
+    const fifo = path.join(folder, 'pipe.onnx');
+    spawnSync('mkfifo', [fifo]);
+    const link = path.join(folder, 'zero.npy');
+    fs.symlinkSync('/dev/zero', link);
+    for (const file of ['/dev/zero', fifo]) {
+      assertEngineError(() => loadModel(file), 'BAD_INPUT', file, 'not a regular file');
+    }
+    assertEngineError(() => readNpy(link), 'BAD_INPUT', link, 'not a regular file');
+    const json = writeTfjs(denseTopology(), denseWeights);
+    fs.rmSync(path.join(path.dirname(json), 'group1-shard1of1.bin'));
+    fs.symlinkSync('/dev/zero', path.join(path.dirname(json), 'group1-shard1of1.bin'));
+    assertEngineError(
+      () => loadModel(json),
+      'BAD_INPUT',
+      json,
+      'weight file "group1-shard1of1.bin": not a regular file',
     );
   });
 });

@@ -148,7 +148,7 @@ describe('npy', () => {
     assert.deepEqual(a.shape, [3, 1]);
     assert.deepEqual(Array.from(a.data), [7, 8, 9]);
     const missing = path.join(dir, 'missing.npy');
-    assertEngineError(() => readNpy(missing), 'FILE_NOT_FOUND', missing, 'ENOENT');
+    assertEngineError(() => readNpy(missing), 'FILE_NOT_FOUND', missing, 'file not found');
   });
 });
 

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import { FILE_LIMITS, readRegularFile } from '../io/files';
 import * as path from 'path';
 import { mergeBatchNorm, ownedParams } from '../lrp/canonizers';
 import { DerivedParams } from '../lrp/derived-params';
@@ -78,7 +79,7 @@ export function loadModel(file: string): Model {
   if (file.toLowerCase().endsWith('.json')) {
     graph = loadTfjsLayers(file);
   } else {
-    graph = loadOnnx(fs.readFileSync(file), file);
+    graph = loadOnnx(readRegularFile(file, FILE_LIMITS.onnx), file);
   }
   try {
     if (graph.nodes.some((n) => !n.shape)) inferShapes(graph);

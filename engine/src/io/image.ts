@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { FILE_LIMITS, readRegularFile } from './files';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { EngineError, fail } from '../errors';
@@ -15,12 +15,7 @@ interface Rgba {
 }
 
 function decode(path: string): Rgba {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(path);
-  } catch (e) {
-    throw new EngineError('FILE_NOT_FOUND', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
-  }
+  const buf = readRegularFile(path, FILE_LIMITS.image);
   try {
     if (buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) {
       const png = PNG.sync.read(buf);

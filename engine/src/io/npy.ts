@@ -1,5 +1,6 @@
 import * as fs from 'fs';
-import { EngineError, fail } from '../errors';
+import { FILE_LIMITS, readRegularFile } from './files';
+import { fail } from '../errors';
 import { type NdArray, size } from '../ndarray';
 
 /** A dense float32 array with its shape: what .npy files hold and what the engine hands out. */
@@ -46,13 +47,7 @@ export function parseNpy(buf: Buffer, name = 'buffer'): NdArray {
 }
 
 export function readNpy(path: string): NdArray {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(path);
-  } catch (e) {
-    throw new EngineError('FILE_NOT_FOUND', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
-  }
-  return parseNpy(buf, path);
+  return parseNpy(readRegularFile(path, FILE_LIMITS.npy), path);
 }
 
 /** Serialises float32 data as a version-1 .npy buffer. */

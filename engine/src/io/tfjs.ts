@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { FILE_LIMITS, readRegularFile } from './files';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
@@ -40,14 +40,7 @@ function readWeightFile(dir: string, name: string, source: string): Buffer {
   const file = path.resolve(root, name);
   if (!file.startsWith(root + path.sep))
     fail('NOT_A_MODEL', `${source}: weight file "${name}" is outside the model's folder`);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch {
-    throw new EngineError('FILE_NOT_FOUND', `${source}: weight file "${name}" not found next to model.json`);
-  }
-  if (!stat.isFile()) fail('NOT_A_MODEL', `${source}: weight file "${name}" is not a regular file`);
-  return fs.readFileSync(file);
+  return readRegularFile(file, FILE_LIMITS.tfjsWeights, `${source}: weight file "${name}"`);
 }
 
 /** The manifest's weights, decoded (and dequantised) by TF.js's own decodeWeights, as float32 tensors. */
@@ -312,10 +305,9 @@ export function loadTfjsLayers(jsonPath: string): Graph {
   const source = jsonPath;
   let json: Json;
   try {
-    json = JSON.parse(fs.readFileSync(jsonPath, 'utf8'));
+    json = JSON.parse(readRegularFile(jsonPath, FILE_LIMITS.tfjsManifest).toString('utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new EngineError('FILE_NOT_FOUND', `${source}: file not found`);
+    if (e instanceof EngineError) throw e;
     throw new EngineError('NOT_A_MODEL', `${source}: not a TF.js model (${(e as Error).message})`);
   }
   if (!json?.modelTopology) fail('NOT_A_MODEL', `${source}: not a TF.js LayersModel (no modelTopology)`);
