@@ -108,23 +108,32 @@ export const Preprocess = z.object({
 });
 export type Preprocess = z.infer<typeof Preprocess>;
 
-export const CompositeParams = z.object({
-  epsilon: z.number().optional(),
-  gamma: z.number().optional(),
-  stabilizer: z.number().optional(),
-  low: z.number().optional(),
-  high: z.number().optional(),
-  alpha: z.number().optional(),
-  beta: z.number().optional(),
-  betaSmooth: z.number().optional(),
-  /** parameters a rule leaves out, as Zennit's zero_params (e.g. ['bias']) */
-  zeroParams: z.array(z.string()).optional(),
-});
+const nonNegative = z.number().nonnegative();
+
+export const CompositeParams = z
+  .object({
+    /** a stabiliser: a negative one would flip the relevance's sign where it dominates */
+    epsilon: nonNegative.optional(),
+    gamma: nonNegative.optional(),
+    stabilizer: nonNegative.optional(),
+    /** ZBox's input bounds, low < high */
+    low: z.number().optional(),
+    high: z.number().optional(),
+    alpha: nonNegative.optional(),
+    beta: nonNegative.optional(),
+    betaSmooth: z.number().positive().optional(),
+    /** parameters a rule leaves out, as Zennit's zero_params (e.g. ['bias']) */
+    zeroParams: z.array(z.string()).optional(),
+  })
+  .refine((p) => p.low === undefined || p.high === undefined || p.low < p.high, {
+    message: 'low must be below high',
+    path: ['low'],
+  });
 export type CompositeParams = z.infer<typeof CompositeParams>;
 
 export const AttributorParams = z.object({
   /** SmoothGrad: noise std as a fraction of each sample's value range (Zennit: 0.1) */
-  noiseLevel: z.number().optional(),
+  noiseLevel: nonNegative.optional(),
   /** SmoothGrad (20) and IntegratedGradients (20) iterations */
   nIter: positive.optional(),
   /** SmoothGrad noise seed, for reproducible runs */

@@ -128,6 +128,11 @@ describe('engine server', () => {
       P.ErrorCodes.UNKNOWN_LAYER,
       /no layer "nope"/,
     );
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input, compositeParams: { epsilon: -1 } }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /compositeParams\.epsilon/,
+    );
     const huge = { path: path.join(SEED, 'input.npy'), preprocess: { size: [12000, 12000] as [number, number] } };
     await rejects(s.conn.sendRequest(P.RunAttribution, { modelId, input: huge }), P.ErrorCodes.BAD_ARGUMENT, /size/);
     await rejects(

@@ -91,6 +91,7 @@ test('an image input gives heatmap PNGs; the example model predicts the triangle
 
 test('bad input exits non-zero with one line naming the problem', () => {
   const seed = path.join(GOLDEN_DIR, 'seed_example');
+  const run = ['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'];
   const cases: [string[], RegExp][] = [
     [['attribute', '/no/model.onnx', '--input', 'x.npy', '--out', '/tmp/x'], /\/no\/model\.onnx: file not found/],
     [
@@ -185,6 +186,11 @@ test('bad input exits non-zero with one line naming the problem', () => {
       /--epsilon must be a number, not ""/,
     ],
     [['attribute', path.join(seed, 'model.onnx'), '--input'], /--input needs a value/],
+    [[...run, '--epsilon=-1'], /compositeParams\.epsilon/],
+    [[...run, '--composite', 'epsilon_gamma_box', '--low', '3', '--high=-3'], /low must be below high/],
+    [[...run, '--attributor', 'occlusion', '--stride', '0.001'], /attributorParams\.stride/],
+    [[...run, '--attributor', 'occlusion', '--window', '0'], /attributorParams\.window/],
+    [[...run, '--target', '1.5'], /target/],
     [
       ['attribute', path.join(seed, 'input.npy'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'],
       /not an ONNX model/,

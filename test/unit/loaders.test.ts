@@ -13,6 +13,7 @@ import { modelOutput } from '../../engine/src/lrp/relevance-pass';
 import { initBackend } from '../../engine/src/graph/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
 import { loadModel, type Model } from '../../engine/src/graph/model';
+import { readImage } from '../../engine/src/io/image';
 import { readNpy } from '../../engine/src/io/npy';
 import { encodeOnnx, type OnnxModelSpec, type OnnxNodeSpec, type OnnxTensor } from '../../engine/src/io/onnx-writer';
 
@@ -853,6 +854,69 @@ describe('files that are not regular files are refused before they are read', ()
       'BAD_INPUT',
       json,
       'weight file "group1-shard1of1.bin": not a regular file',
+    );
+  });
+});
+
+describe('sizes a file declares are bounded before they become memory', () => {
+  const pool = (kernel: number[]): OnnxModelSpec => ({
+    input: { name: 'input', dims: [1, 1, 8, 8] },
+    output: { name: 'y', dims: [1, 1, 1, 1] },
+    initializers: [],
+    nodes: [
+      {
+        name: '/pool/MaxPool',
+        opType: 'MaxPool',
+        inputs: ['input'],
+        outputs: ['y'],
+        attributes: { kernel_shape: kernel },
+      },
+    ],
+  });
+
+  test('a kernel larger than its input is a shape error at load, not a run on negative sizes', () => {
+    const file = writeOnnx(pool([100, 100]));
+    assertEngineError(() => loadModel(file), 'SHAPE_MISMATCH', file, 'its output would have shape [1,1,-91,-91]');
+  });
+
+  test('a declared input over the limit is refused at load; the environment variable allows it', () => {
+    const file = writeOnnx(
+      oneNode(
+        { name: '/relu/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] },
+        [],
+        { name: 'input', dims: [1, 3, 8000, 8000] },
+        [1, 3, 8000, 8000],
+      ),
+    );
+    assertEngineError(
+      () => loadModel(file),
+      'BAD_INPUT',
+      file,
+      '192,000,000 values',
+      'RELEVANCE_LENS_MAX_INPUT_VALUES',
+    );
+    process.env.RELEVANCE_LENS_MAX_INPUT_VALUES = String(2 ** 28);
+    try {
+      loadModel(file).dispose();
+    } finally {
+      delete process.env.RELEVANCE_LENS_MAX_INPUT_VALUES;
+    }
+  });
+
+  test('a PNG whose header declares 20000×20000 pixels is not decoded', () => {
+    const png = Buffer.alloc(64);
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(png, 0);
+    png.writeUInt32BE(13, 8);
+    png.write('IHDR', 12, 'ascii');
+    png.writeUInt32BE(20000, 16);
+    png.writeUInt32BE(20000, 20);
+    const file = path.join(fs.mkdtempSync(path.join(dir, 'png-')), 'huge.png');
+    fs.writeFileSync(file, png);
+    assertEngineError(
+      () => readImage(file, 'NCHW', { size: [32, 32], channels: 3 }),
+      'BAD_INPUT',
+      file,
+      '400,000,000 pixels',
     );
   });
 });

@@ -4,13 +4,13 @@ import * as path from 'path';
 import { initBackend } from '../graph/backend';
 import { ATTRIBUTORS, normalizeAttributor } from '../lrp/attributors';
 import { assignRules, buildComposite, COMPOSITES, normalizeCompositeName, normalizeResidual } from '../lrp/composites';
-import { EngineError, fail } from '../errors';
+import { EngineError, fail, parseArgument } from '../errors';
 import type { LayerTreeItem } from '../graph/graph';
 import { heatmapPng } from '../io/image';
 import { loadModel, type Model } from '../graph/model';
 import { writeNpy } from '../io/npy';
 import { type AttributionRun, readInput, runAttribution } from '../lrp/attribution';
-import type { AttributionOptions } from '../../../protocol/engine';
+import { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
@@ -70,7 +70,8 @@ const ATTRIBUTE_OPTIONS = [
 /** The attribution the options ask for, in the protocol's terms (the server is asked the same way). */
 function attributionOptions(opts: Map<string, string>, model: Model): AttributionOptions {
   const store = opts.get('store');
-  return {
+  // checked by the protocol's schema, as the server checks a request
+  return parseArgument('options', AttributionOptions, {
     composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
     compositeParams: {
       epsilon: num(opts, 'epsilon'),
@@ -92,7 +93,7 @@ function attributionOptions(opts: Map<string, string>, model: Model): Attributio
     target: numList(opts, 'target'),
     store:
       store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
-  };
+  });
 }
 
 async function attributeCommand(argv: string[]): Promise<void> {

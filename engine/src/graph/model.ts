@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import { FILE_LIMITS, readRegularFile } from '../io/files';
+import { checkInputValues } from '../limits';
 import * as path from 'path';
 import { mergeBatchNorm, ownedParams } from '../lrp/canonizers';
 import { DerivedParams } from '../lrp/derived-params';
@@ -82,6 +83,7 @@ export function loadModel(file: string): Model {
     graph = loadOnnx(readRegularFile(file, FILE_LIMITS.onnx), file);
   }
   try {
+    checkInputValues(graph.input.shape, `${file}'s input [${graph.input.shape}]`);
     if (graph.nodes.some((n) => !n.shape)) inferShapes(graph);
   } catch (e) {
     disposeGraph(graph);

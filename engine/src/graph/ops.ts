@@ -719,13 +719,18 @@ export function vjp(
 /** The node's output shape: computed for heavy ops, otherwise by running it on zeros. */
 export function outputShape(node: GraphNode, inputs: number[][]): number[] {
   const impl = OPS[node.op];
-  if (impl.shape) return impl.shape(node, inputs);
-  return tf.tidy(() => [
-    ...forward(
-      node,
-      inputs.map((s) => tf.zeros(s)),
-    ).shape,
-  ]);
+  const shape = impl.shape
+    ? impl.shape(node, inputs)
+    : tf.tidy(() => [
+        ...forward(
+          node,
+          inputs.map((s) => tf.zeros(s)),
+        ).shape,
+      ]);
+  // a kernel larger than its padded input, say: running it would ask the backend for nonsense sizes
+  // (a plain error: the loaders name the node and the input shapes)
+  if (shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`its output would have shape [${shape}]`);
+  return shape;
 }
 
 export function forward(

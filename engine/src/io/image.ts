@@ -1,4 +1,5 @@
 import { FILE_LIMITS, readRegularFile } from './files';
+import { checkInputValues, MAX_IMAGE_PIXELS } from '../limits';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { EngineError, fail } from '../errors';
@@ -18,14 +19,22 @@ function decode(path: string): Rgba {
   const buf = readRegularFile(path, FILE_LIMITS.image);
   try {
     if (buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) {
+      // the IHDR chunk's width and height, before a 1 MB file decodes to gigabytes
+      const pixels = buf.length >= 24 ? buf.readUInt32BE(16) * buf.readUInt32BE(20) : 0;
+      if (pixels > MAX_IMAGE_PIXELS)
+        fail(
+          'BAD_INPUT',
+          `${path}: a PNG of ${pixels.toLocaleString('en-US')} pixels, more than ${MAX_IMAGE_PIXELS / 1e6} megapixels`,
+        );
       const png = PNG.sync.read(buf);
       return { width: png.width, height: png.height, data: png.data };
     }
     if (buf[0] === 0xff && buf[1] === 0xd8) {
-      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
+      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
       return { width: img.width, height: img.height, data: img.data };
     }
   } catch (e) {
+    if (e instanceof EngineError) throw e;
     throw new EngineError('BAD_INPUT', `${path}: corrupt image (${(e as Error).message})`);
   }
   return fail('BAD_INPUT', `${path}: not a PNG or JPEG image`);
@@ -54,6 +63,7 @@ export function readImage(
   layout: 'NCHW' | 'NHWC',
   p: Preprocess & { size: [number, number]; channels: number },
 ): NdArray {
+  checkInputValues([1, p.channels, p.size[0], p.size[1]], `${path} resized to ${p.size[0]}×${p.size[1]}`);
   const img = decode(path);
   const [h, w] = p.size;
   const ch = p.channels;

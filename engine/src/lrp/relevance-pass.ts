@@ -3,6 +3,7 @@ import { assignRules, type Composite, type ResidualMode } from './composites';
 import { EngineError, fail } from '../errors';
 import { type Graph, type GraphNode, nonNegativeValues } from '../graph/graph';
 import type { Model } from '../graph/model';
+import { checkInputValues } from '../limits';
 import { type NdArray, size } from '../ndarray';
 import { nativeElementwise, nativeSum } from '../graph/native';
 import { forward, setRunBatch, vjp } from '../graph/ops';
@@ -58,6 +59,7 @@ export function checkInput(model: Model, input: NdArray): void {
       `input has shape [${input.shape}], but ${model.graph.source} expects [N, ${want.slice(1)}] (${layout})`,
     );
   }
+  checkInputValues(input.shape, `the input [${input.shape}]`);
   if (input.data.length !== size(input.shape))
     fail('BAD_INPUT', `input data has ${input.data.length} values for shape [${input.shape}]`);
 }

@@ -16,7 +16,7 @@ import { decodeFloats, encodeBytes } from '../../../protocol/floats';
 import { initBackend } from '../graph/backend';
 import { kernelsReport } from '../graph/native';
 import { COMPOSITES } from '../lrp/composites';
-import { EngineError, fail } from '../errors';
+import { EngineError, fail, parseArgument } from '../errors';
 import { loadModel, type Model } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
@@ -45,9 +45,7 @@ function toResponseError(e: unknown): ResponseError<{ kind: string }> {
 
 /** The request's parameters, checked against the protocol's schema: a BAD_ARGUMENT error names what is wrong. */
 function parse<S extends z.ZodType>(method: string, schema: S, params: unknown): z.infer<S> {
-  const result = schema.safeParse(params ?? {});
-  if (!result.success) fail('BAD_ARGUMENT', `${method}: ${z.prettifyError(result.error).replace(/\n\s*/g, ' ')}`);
-  return result.data;
+  return parseArgument(method, schema, params ?? {});
 }
 
 export class EngineServer {

@@ -1,0 +1,28 @@
+/**
+ * How large an input the engine takes. A model file declares its input shape and an image its pixel count; both
+ * become memory, so both are bounded before anything is allocated, with an error that says how to allow more.
+ */
+import { fail } from './errors';
+
+/** 2^26 float32 values (256 MiB): 3×4096×4096, or a batch of 64 at 3×512×512. */
+const DEFAULT_MAX_INPUT_VALUES = 2 ** 26;
+/** Decoded images: JPEG's own limit in jpeg-js (100 megapixels), for PNG too. */
+export const MAX_IMAGE_PIXELS = 100e6;
+
+/** The limit on an input's values; the environment variable RELEVANCE_LENS_MAX_INPUT_VALUES raises (or lowers) it. */
+export function maxInputValues(): number {
+  const set = Number(process.env.RELEVANCE_LENS_MAX_INPUT_VALUES);
+  return Number.isSafeInteger(set) && set > 0 ? set : DEFAULT_MAX_INPUT_VALUES;
+}
+
+/** Refuses an input shape over the limit; `what` says whose shape it is. */
+export function checkInputValues(shape: readonly number[], what: string): void {
+  const values = shape.reduce((a, b) => a * b, 1);
+  const max = maxInputValues();
+  if (values > max)
+    fail(
+      'BAD_INPUT',
+      `${what} has ${values.toLocaleString('en-US')} values, more than the ${max.toLocaleString('en-US')} the engine ` +
+        'takes (set RELEVANCE_LENS_MAX_INPUT_VALUES to allow more)',
+    );
+}
