@@ -191,9 +191,12 @@ export const RunParams = AttributionOptions.extend({
 });
 export type RunParams = z.infer<typeof RunParams>;
 
+/** A statistic of values that may not all be finite: JSON has no NaN or Infinity, so such a statistic is null. */
+const stat = z.number().nullable();
+
 /** A 2-D map of float32 values (base64, row-major) and its statistics. */
 export const MapData = z
-  .object({ height: count, width: count, min: z.number(), max: z.number(), sum: z.number(), data: floats })
+  .object({ height: count, width: count, min: stat, max: stat, sum: stat, data: floats })
   .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type MapData = z.infer<typeof MapData>;
 
@@ -202,9 +205,9 @@ export const ChannelMap = z
     channel: count,
     height: count,
     width: count,
-    min: z.number(),
-    max: z.number(),
-    sum: z.number(),
+    min: stat,
+    max: stat,
+    sum: stat,
     data: floats,
   })
   .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
@@ -215,9 +218,9 @@ export const LayerView = z.object({
   id: z.string(),
   op: z.string(),
   shape,
-  sum: z.number(),
-  min: z.number(),
-  max: z.number(),
+  sum: stat,
+  min: stat,
+  max: stat,
   /** channel-summed map */
   summed: MapData,
   /** top channels by summed |relevance| (none for dense layers) */
@@ -234,7 +237,7 @@ export const InputImage = z
   );
 export type InputImage = z.infer<typeof InputImage>;
 
-export const Prediction = z.object({ class: count, logit: z.number(), probability: z.number() });
+export const Prediction = z.object({ class: count, logit: stat, probability: stat });
 export type Prediction = z.infer<typeof Prediction>;
 
 export const RunResult = z.object({
@@ -255,7 +258,9 @@ export const RunResult = z.object({
   /** the stored layers, in execution order */
   layers: z.array(LayerView),
   /** relevance sum of the input and of every layer in execution order (input first) */
-  sums: z.array(z.object({ id: z.string(), op: z.string(), sum: z.number() })),
+  sums: z.array(z.object({ id: z.string(), op: z.string(), sum: stat })),
+  /** non-finite values and where they first appear (input, weights, output, a layer); empty when all is finite */
+  warnings: z.array(z.string()),
 });
 export type RunResult = z.infer<typeof RunResult>;
 

@@ -21,8 +21,8 @@ export interface OpenedModel {
 
 export interface LastRun {
   view: RunView;
-  /** relevance sum per hooked layer id */
-  sums: Map<string, number>;
+  /** relevance sum per hooked layer id (null: not finite) */
+  sums: Map<string, number | null>;
 }
 
 /** What is remembered per workspace, so reopening VS Code restores the session (trusted workspaces only). */

@@ -88,7 +88,7 @@ describe('engine server', () => {
     // the predictions are the model's logits
     const output = goldenNpy('seed_example', m.output!);
     for (const p of run.topK[0])
-      assert.ok(Math.abs(p.logit - output.data[p.class]) < 1e-4, `logit of class ${p.class}`);
+      assert.ok(Math.abs(p.logit! - output.data[p.class]) < 1e-4, `logit of class ${p.class}`);
     assert.equal(run.topK[0][0].class, 4);
     assert.deepEqual(
       run.layers.map((l) => l.id),
@@ -100,11 +100,11 @@ describe('engine server', () => {
       ['', '0', '1', '2', '3'],
       'sums: the input first',
     );
-    assert.ok(Math.abs(run.sums[4].sum - 1) < 1e-6, 'output relevance sums to 1');
+    assert.ok(Math.abs(run.sums[4].sum! - 1) < 1e-6, 'output relevance sums to 1');
     // a layer's view: the channel sum plus the top channels, and the layer's own statistics
     assert.equal(run.layers[0].channels.length, 3);
-    assert.ok(Math.abs(run.layers[0].summed.sum - m.layers!['0'].sum) < 1e-4);
-    assert.ok(Math.abs(run.layers[0].sum - m.layers!['0'].sum) < 1e-4);
+    assert.ok(Math.abs(run.layers[0].summed.sum! - m.layers!['0'].sum) < 1e-4);
+    assert.ok(Math.abs(run.layers[0].sum! - m.layers!['0'].sum) < 1e-4);
     assert.ok(
       run.input.height > 0 && decodeFloats(run.input.data).every((v) => v >= 0 && v <= 1),
       'the input image in [0, 1]',
@@ -291,6 +291,20 @@ describe('engine server', () => {
     const still = await s.conn.sendRequest(P.Stats);
     assert.equal(still.models, 1);
     assert.equal(s.proc.exitCode, null);
+  });
+
+  test('a NaN in the input gives a run the views accept, with warnings saying where', async () => {
+    const input = goldenNpy('seed_example', 'input.npy');
+    const data = Float32Array.from(input.data);
+    data[0] = NaN;
+    const run = await s.conn.sendRequest(P.RunAttribution, {
+      modelId,
+      input: { shape: input.shape, data: encodeFloats(data) },
+      composite: 'epsilon_plus_flat',
+      store: ['1'],
+    });
+    assert.match(run.warnings.join('; '), /the input has 1 NaN or infinite values/);
+    assert.ok(RunView.safeParse({ ...run, model: 'm' }).success, 'the panel does not drop it');
   });
 
   test('concurrent runs are served one after another, each with its own result', async () => {

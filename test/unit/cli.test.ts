@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { layerFileNames } from '../../engine/src/cli/files';
-import { readNpy } from '../../engine/src/io/npy';
+import { readNpy, writeNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -248,4 +248,20 @@ test('`relevance-lens serve --stdio`, exactly as the README documents it, serves
 test('layer ids that map to one file name get files of their own', () => {
   const names = layerFileNames(['d:1', 'd_1', 'd/1', 'features.0', 'A', 'a', '']);
   assert.deepEqual([...names.values()], ['d_1', 'd_1-2', 'd_1-3', 'features.0', 'A', 'a-2', '_']);
+});
+
+test('NaN in the input: the run completes and says where the non-finite values came from', () => {
+  const seed = path.join(GOLDEN_DIR, 'seed_example');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-nan-'));
+  const input = readNpy(path.join(seed, 'input.npy'));
+  input.data[5] = NaN;
+  const file = path.join(dir, 'nan.npy');
+  writeNpy(file, input);
+  const out = path.join(dir, 'out');
+  const r = cli('attribute', path.join(seed, 'model.onnx'), '--input', file, '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: the input has 1 NaN or infinite values/);
+  assert.match(r.stderr, /warning: the relevance is not finite from layer /);
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  assert.ok(summary.warnings.length >= 2, JSON.stringify(summary.warnings));
 });

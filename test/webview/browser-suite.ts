@@ -153,6 +153,7 @@ const run = (): RunView => ({
     channels: [],
   },
   layers: [],
+  warnings: [],
   sums: [
     { id: '', op: 'input', sum: 1 },
     { id: 'fc', op: 'Gemm', sum: -0.5 },
@@ -183,6 +184,22 @@ check('conservation chart: output at the top, bars proportional, negative sums m
   );
   assert(bars[1].classList.contains('negative'), 'negative bar');
   assert(/fc -0\.500/.test(svg.getAttribute('aria-label')!), 'aria label');
+});
+
+check('sums that are not finite (null on the wire) pass validation, get no bar and read "not finite"', () => {
+  const settings = { colorMap: 'bwr', scaling: 'symmetric' };
+  const nan = {
+    ...run(),
+    sums: [
+      { id: '', op: 'input', sum: null },
+      { id: 'fc', op: 'Gemm', sum: 2 },
+    ],
+    warnings: ['x'],
+  };
+  assert(isHostMessage({ type: 'run', run: nan, settings }), 'a run with a non-finite sum is valid');
+  const svg = conservationChart(nan.sums);
+  assert(/input not finite/.test(svg.getAttribute('aria-label')!), svg.getAttribute('aria-label')!);
+  eq(Number(svg.querySelectorAll('rect')[1].getAttribute('width')), 1, 'the non-finite sum has no bar');
 });
 
 check('fmt', () =>

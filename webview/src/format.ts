@@ -1,8 +1,12 @@
 /** Text formatting shared by the webviews and the extension's tree (no DOM here). */
 import { type RunView, viewedTarget } from '../../protocol/webview';
 
-/** Compact number for labels: 3 significant digits, exponent for very small or large values. */
-export function fmt(v: number): string {
+/**
+ * Compact number for labels: 3 significant digits, exponent for very small or large values; a statistic that is
+ * not finite (null on the wire) reads "not finite".
+ */
+export function fmt(v: number | null): string {
+  if (v === null || !Number.isFinite(v)) return 'not finite';
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(3);

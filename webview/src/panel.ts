@@ -133,6 +133,10 @@ function render(): void {
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
   root.append(
     el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta', title: `kernels: ${run.kernels}` }, meta)),
+    // non-finite values: said where they first appear, before any picture of them
+    ...(run.warnings.length
+      ? [el('div', { class: 'warnings', role: 'alert' }, ...run.warnings.map((w) => el('p', {}, `⚠ ${w}`)))]
+      : []),
     controls(),
     el(
       'section',

@@ -89,7 +89,9 @@ export function conservationChart(sums: RunView['sums']): SVGSVGElement {
   const rowH = 18;
   const labelW = 150;
   const barW = 220;
-  const max = Math.max(1e-12, ...rows.map((r) => Math.abs(r.sum)));
+  // a sum that is not finite (null) gets no bar, and says so
+  const size = (sum: number | null) => (sum === null ? 0 : Math.abs(sum));
+  const max = Math.max(1e-12, ...rows.map((r) => size(r.sum)));
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('width', String(labelW + barW + 90));
   svg.setAttribute('height', String(rows.length * rowH + 4));
@@ -110,13 +112,13 @@ export function conservationChart(sums: RunView['sums']): SVGSVGElement {
       svg.appendChild(t);
     };
     text(labelW - 6, r.id || 'input', 'end');
-    const w = (Math.abs(r.sum) / max) * barW;
+    const w = (size(r.sum) / max) * barW;
     const bar = document.createElementNS(ns, 'rect');
     bar.setAttribute('x', String(labelW));
     bar.setAttribute('y', String(y + 3));
     bar.setAttribute('width', String(Math.max(1, w)));
     bar.setAttribute('height', String(rowH - 6));
-    bar.setAttribute('class', r.sum < 0 ? 'bar negative' : 'bar');
+    bar.setAttribute('class', r.sum !== null && r.sum < 0 ? 'bar negative' : 'bar');
     svg.appendChild(bar);
     text(labelW + w + 6, fmt(r.sum), 'start');
   });
@@ -132,7 +134,8 @@ export function predictionList(run: RunView): HTMLOListElement {
     const li = document.createElement('li');
     const name = run.classNames?.[p.class];
     const label = name ? `${name} (class ${p.class})` : `class ${p.class}`;
-    li.textContent = `${label} — ${(100 * p.probability).toFixed(1)} % (logit ${fmt(p.logit)})`;
+    const percent = p.probability === null ? 'not finite' : `${(100 * p.probability).toFixed(1)} %`;
+    li.textContent = `${label} — ${percent} (logit ${fmt(p.logit)})`;
     if (p.class === target) li.classList.add('target');
     ol.appendChild(li);
   }

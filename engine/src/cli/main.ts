@@ -128,11 +128,13 @@ async function attributeCommand(argv: string[]): Promise<void> {
     timing_ms: run.timingMs,
     output: Array.from(run.output.data),
     relevance_sum: relevanceSum,
+    warnings: run.warnings,
     layers: summaryLayers(run, files),
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   const what = `composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}`;
   console.log(`backend: ${backend}; kernels: ${run.kernels}; ${what}; ${run.timingMs} ms`);
+  for (const warning of run.warnings) process.stderr.write(`relevance-lens: warning: ${warning}\n`);
   const written = `${run.stored.length} stored layers; written to ${out}`;
   console.log(`relevance sum at the input: ${relevanceSum.toPrecision(6)}; ${written}`);
 }

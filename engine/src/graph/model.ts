@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import { FILE_LIMITS, readRegularFile } from '../io/files';
 import { checkInputValues } from '../limits';
@@ -21,6 +22,7 @@ export class Model {
   /** rule-modified parameters, kept across runs; at most twice the model's own parameters */
   readonly derived: DerivedParams;
   private merged?: Graph;
+  private nonFinite?: string[];
 
   constructor(readonly graph: Graph) {
     this.tree = buildLayerTree(graph);
@@ -37,6 +39,14 @@ export class Model {
       retainPrepared(params(this.merged));
     }
     return this.merged;
+  }
+
+  /** Layers whose parameters hold NaN or ±Infinity (looked at once, on first ask). */
+  nonFiniteLayers(): string[] {
+    this.nonFinite ??= this.graph.nodes
+      .filter((n) => Object.values(n.params).some((p) => !tf.tidy(() => tf.all(tf.isFinite(p)).dataSync()[0])))
+      .map((n) => n.id);
+    return this.nonFinite;
   }
 
   /** The ids of every node's own layer (`--store all`). */

@@ -19,6 +19,8 @@ export interface AttributionRun extends PassResult {
   attributor: AttributorName;
   target: number[];
   timingMs: number;
+  /** non-finite values and where they first appear; empty when all is finite */
+  warnings: string[];
 }
 
 /** Reads an input file: .npy in the model's layout, or a PNG/JPEG preprocessed to the model's input. */
@@ -52,7 +54,8 @@ export async function runAttribution(
   const compositeName = normalizeCompositeName(spec.composite);
   const composite = compositeName ? buildComposite(compositeName, spec.compositeParams) : undefined;
   const attributor = spec.attributor ?? 'gradient';
-  const target = spec.target && spec.target.length > 0 ? spec.target : argmaxPerRow(modelOutput(model, input));
+  const predicted = spec.target && spec.target.length > 0 ? undefined : modelOutput(model, input);
+  const target = predicted ? argmaxPerRow(predicted) : spec.target!;
   const result = await attribute(model, input, target, attributor, spec.attributorParams ?? {}, {
     composite,
     residual: normalizeResidual(spec.residual),
@@ -61,6 +64,7 @@ export async function runAttribution(
   });
   return {
     ...result,
+    warnings: nonFiniteWarnings(model, input, result, predicted !== undefined),
     backend: activeBackend(),
     kernels: kernelsReport(),
     composite: compositeName ?? 'gradient',
@@ -68,4 +72,33 @@ export async function runAttribution(
     target,
     timingMs: Math.round(performance.now() - started),
   };
+}
+
+function countNonFinite(values: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n++;
+  return n;
+}
+
+/**
+ * Where values stop being numbers, said plainly: in the input, in the weights, in the output, and the layer nearest
+ * the output whose relevance is not finite (the relevance pass runs from the output to the input).
+ */
+function nonFiniteWarnings(model: Model, input: NdArray, result: PassResult, predicted: boolean): string[] {
+  const warnings: string[] = [];
+  const inInput = countNonFinite(input.data);
+  if (inInput) warnings.push(`the input has ${inInput} NaN or infinite values`);
+  const layers = model.nonFiniteLayers();
+  if (layers.length)
+    warnings.push(`the weights of ${layers.slice(0, 5).join(', ')}${layers.length > 5 ? ', …' : ''} are not finite`);
+  const inOutput = countNonFinite(result.output.data);
+  if (inOutput) {
+    const why = inInput || layers.length ? '' : ' (an overflow inside the model)';
+    warnings.push(`the model's output has ${inOutput} NaN or infinite values${why}`);
+    if (predicted) warnings.push('the predicted class is not defined: class 0 was attributed');
+  }
+  const first = [...result.sums].reverse().find((s) => !Number.isFinite(s.sum));
+  if (first) warnings.push(`the relevance is not finite from layer ${first.id} on, toward the input`);
+  else if (countNonFinite(result.relevance.data)) warnings.push('the relevance at the input is not finite');
+  return warnings;
 }

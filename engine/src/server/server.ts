@@ -221,6 +221,7 @@ export class EngineServer {
       input: inputImage(input, layout, row),
       relevance: layerView('', 'input', run.relevance, layout, p.view),
       layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, p.view)),
+      warnings: run.warnings,
       sums: [
         { id: '', op: 'input', sum: run.relevance.data.reduce((a, b) => a + b, 0) },
         ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.sum })),

@@ -138,6 +138,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   const native = v.kernels.startsWith('native') ? ' with native kernels' : '';
   const message = `Relevance Lens: ${v.composite} in ${Math.round(v.timingMs)} ms on ${v.backend}${native}`;
   vscode.window.setStatusBarMessage(message, 5000);
+  if (v.warnings.length) void vscode.window.showWarningMessage(`Relevance Lens: ${v.warnings.join('; ')}.`);
 }
 
 /** Number of classes: the size of the model's last layer (its output). */

@@ -76,7 +76,7 @@ suite('Relevance Lens', () => {
       run.view.layers.map((l) => l.id),
       ['features.3', 'classifier.1'],
     );
-    assert.ok(Math.abs(run.view.relevance.sum - 1.009) < 0.01, `input relevance sum ${run.view.relevance.sum}`);
+    assert.ok(Math.abs(run.view.relevance.sum! - 1.009) < 0.01, `input relevance sum ${run.view.relevance.sum}`);
   });
 
   test('target and composite choices apply to the next run', async () => {
