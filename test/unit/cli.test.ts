@@ -265,3 +265,45 @@ test('NaN in the input: the run completes and says where the non-finite values c
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.ok(summary.warnings.length >= 2, JSON.stringify(summary.warnings));
 });
+
+test('--out: results replace the folder as a whole, never through planted links; a file or an unusable place is refused', () => {
+  const seed = path.join(GOLDEN_DIR, 'seed_example');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-out-'));
+  const run = (out: string) =>
+    cli(
+      'attribute',
+      path.join(seed, 'model.onnx'),
+      '--input',
+      path.join(seed, 'input.npy'),
+      '--store',
+      'all',
+      '--out',
+      out,
+    );
+  // a previous result folder with a link planted where a layer's file goes
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
+  const victim = path.join(dir, 'victim.txt');
+  fs.writeFileSync(victim, 'keep me');
+  fs.symlinkSync(victim, path.join(out, 'layers', '0.npy'));
+  const r = run(out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me', 'the link was not written through');
+  assert.ok(!fs.lstatSync(path.join(out, 'layers', '0.npy')).isSymbolicLink());
+  assert.ok(fs.existsSync(path.join(out, 'summary.json')));
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.includes('partial')),
+    [],
+    'no partial folder left',
+  );
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, '');
+  for (const [where, pattern] of [
+    [file, /exists and is not a folder/],
+    ['/proc/self/x', /cannot write there/],
+  ] as const) {
+    const bad = run(where);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, pattern);
+  }
+});

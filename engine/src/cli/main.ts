@@ -9,12 +9,13 @@ import type { LayerTreeItem } from '../graph/graph';
 import { heatmapPng } from '../io/image';
 import { loadModel, type Model } from '../graph/model';
 import { writeNpy } from '../io/npy';
+import type { NdArray } from '../ndarray';
 import { type AttributionRun, readInput, runAttribution } from '../lrp/attribution';
 import { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
-import { layerFileNames } from './files';
+import { layerFileNames, OutputFolder } from './files';
 
 const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
 
@@ -113,14 +114,48 @@ async function attributeCommand(argv: string[]): Promise<void> {
     mean: numList(opts, 'mean'),
     std: numList(opts, 'std'),
   });
-  const run = await runAttribution(model, input, attributionOptions(opts, model));
+  const options = attributionOptions(opts, model);
+  const folder = new OutputFolder(out);
+  try {
+    const done = await attributeInto(folder.dir, {
+      model,
+      modelFile: positional[0],
+      inputFile,
+      input,
+      options,
+      backend,
+      cmap,
+    });
+    folder.commit();
+    console.log(`${done}; written to ${out}`);
+  } catch (e) {
+    folder.discard();
+    throw e;
+  }
+}
+
+/** Runs the attribution and writes its files into `out`. */
+async function attributeInto(
+  out: string,
+  a: {
+    model: Model;
+    modelFile: string;
+    inputFile: string;
+    input: NdArray;
+    options: AttributionOptions;
+    backend: string;
+    cmap: string;
+  },
+): Promise<string> {
+  const { model, inputFile, backend, cmap } = a;
+  const run = await runAttribution(model, a.input, a.options);
   const isImage = !inputFile.toLowerCase().endsWith('.npy');
   const files = writeRun(out, run, isImage ? { channelsFirst: model.graph.layout === 'NCHW', cmap } : undefined);
   const relevanceSum = run.relevance.data.reduce((a, b) => a + b, 0);
   const summary = {
     backend,
     kernels: run.kernels,
-    model: positional[0],
+    model: a.modelFile,
     input: inputFile,
     composite: run.composite,
     attributor: run.attributor,
@@ -135,8 +170,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
   const what = `composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}`;
   console.log(`backend: ${backend}; kernels: ${run.kernels}; ${what}; ${run.timingMs} ms`);
   for (const warning of run.warnings) process.stderr.write(`relevance-lens: warning: ${warning}\n`);
-  const written = `${run.stored.length} stored layers; written to ${out}`;
-  console.log(`relevance sum at the input: ${relevanceSum.toPrecision(6)}; ${written}`);
+  return `relevance sum at the input: ${relevanceSum.toPrecision(6)}; ${run.stored.length} stored layers`;
 }
 
 /** The run's arrays as .npy (and, for an image input, heatmap PNGs); returns each stored layer's file. */
