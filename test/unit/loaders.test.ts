@@ -129,6 +129,45 @@ describe('ONNX loader errors', () => {
     );
   });
 
+  test('malformed graphs are NOT_A_MODEL naming the problem, not internal errors', () => {
+    const gemm = (dims: number[], values: number[]): OnnxModelSpec => ({
+      input: { name: 'input', dims: [1, 3] },
+      output: { name: 'y', dims: [1, 2] },
+      initializers: [{ name: 'W', dims, values }],
+      nodes: [{ name: '/fc/Gemm', opType: 'Gemm', inputs: ['input', 'W'], outputs: ['y'], attributes: { transB: 1 } }],
+    });
+    const cases: [OnnxModelSpec, string][] = [
+      [gemm([2 ** 40, 3], []), 'tensor "W" has impossible dimensions [1099511627776,3]'],
+      [gemm([-2, 3], []), 'tensor "W" has impossible dimensions [-2,3]'],
+      [gemm([2, 3], [1, 2, 3]), 'tensor "W" has 12 bytes, expected 24'],
+      [
+        {
+          input: { name: 'input', dims: [1, 3] },
+          output: { name: 'y', dims: [1, 3] },
+          initializers: [],
+          nodes: [
+            { name: 'a', opType: 'Relu', inputs: ['input'], outputs: ['y'] },
+            { name: 'b', opType: 'Relu', inputs: ['input'], outputs: ['y'] },
+          ],
+        },
+        'output "y" is already produced by an earlier node',
+      ],
+      [
+        oneNode(
+          { name: 'bn', opType: 'BatchNormalization', inputs: ['input'], outputs: ['y'] },
+          [],
+          { name: 'input', dims: [1, 3, 2, 2] },
+          [1, 3, 2, 2],
+        ),
+        'a batch-norm parameter (input 2 of the node) is missing',
+      ],
+    ];
+    for (const [spec, message] of cases) {
+      const file = writeOnnx(spec);
+      assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, message);
+    }
+  });
+
   test('an op type that is a prototype key (constructor, toString) is an unsupported op, not a crash', () => {
     for (const opType of ['constructor', 'toString', '__proto__']) {
       const file = writeOnnx(oneNode({ name: `/x/${opType}`, opType, inputs: ['input'], outputs: ['y'] }, []));

@@ -65,6 +65,7 @@ const has = (n: OnnxNode, i: number) => !!n.inputs[i];
 
 function constant(n: OnnxNode, i: number, what: string): ConstTensor {
   const name = n.inputs[i];
+  if (!name) fail('NOT_A_MODEL', `${n.where}: ${what} (input ${i + 1} of the node) is missing`);
   return n.consts.get(name) ?? fail('UNSUPPORTED_OP', `${n.where}: ${what} (input "${name}") must be a constant`);
 }
 const constInts = (n: OnnxNode, i: number, what: string): number[] => Array.from(constant(n, i, what).values, Number);

@@ -28,6 +28,9 @@ const DOUBLE = 11;
 function tensorValues(t: Proto, where: string): ConstTensor {
   const dims: number[] = (t.dims ?? []).map(Number);
   const n = dims.reduce((a, b) => a * b, 1);
+  // what a tensor of these dims would need: refused before any allocation
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || n > 2 ** 31 - 1)
+    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has impossible dimensions [${dims}]`);
   const raw: Buffer | undefined = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   if (t.dataLocation === 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" uses external data, which is not supported`);
@@ -35,6 +38,9 @@ function tensorValues(t: Proto, where: string): ConstTensor {
     if (raw && raw.length !== n * bytes)
       fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${raw.length} bytes, expected ${n * bytes}`);
   };
+  const stored = raw ? undefined : [t.floatData, t.doubleData, t.int64Data, t.int32Data].find((d) => d?.length);
+  if (!raw && [FLOAT, DOUBLE, INT64, INT32, INT8, UINT8, BOOL].includes(t.dataType) && (stored?.length ?? 0) !== n)
+    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${stored?.length ?? 0} values for dimensions [${dims}]`);
   switch (t.dataType) {
     case FLOAT:
       check(4);
@@ -179,6 +185,9 @@ class NodeConverter {
     for (const i of inputs)
       if (i && !this.consts.has(i) && !this.shapes.has(i))
         fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by any earlier node`);
+    for (const o of outputs)
+      if (this.consts.has(o) || this.shapes.has(o) || this.aliases.has(o))
+        fail('NOT_A_MODEL', `${where}: output "${o}" is already produced by an earlier node or an initializer`);
     const node: OnnxNode = {
       name,
       opType: proto.opType,
