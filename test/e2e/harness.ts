@@ -173,7 +173,10 @@ export class Workbench {
   /** Picks an entry of the open quick pick by its text. */
   async pick(text: string): Promise<void> {
     const input = this.page.locator('.quick-input-widget input[role="combobox"]');
-    await input.waitFor({ state: 'visible' });
+    await input.waitFor({ state: 'visible' }).catch(async (e) => {
+      await this.screenshot(`failed-pick-${text.replace(/\W+/g, '_')}`);
+      throw e;
+    });
     await input.fill(text);
     await this.page
       .locator('.quick-input-list .monaco-list-row.focused', { hasText: text })

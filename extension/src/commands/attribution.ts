@@ -60,7 +60,13 @@ async function chooseComposite(ctx: Ctx, name?: string): Promise<void> {
     ...info.composites.map((c) => ({ label: c.name, description: c.description })),
   ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
   const chosen =
-    name ?? (await vscode.window.showQuickPick(items, { title: `Composite (now ${ctx.activeComposite})` }))?.label;
+    name ??
+    (
+      await vscode.window.showQuickPick(items, {
+        title: `Composite (now ${ctx.activeComposite})`,
+        ignoreFocusOut: true,
+      })
+    )?.label;
   if (!chosen) return;
   if (!(RUN_COMPOSITES as readonly string[]).includes(chosen))
     throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
@@ -88,7 +94,8 @@ async function setTarget(ctx: Ctx, target?: number | null): Promise<void> {
       value: c as number | undefined,
     })),
   ];
-  const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain' });
+  // stays open while the tree and the views update around it (the list can be a thousand classes long)
+  const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain', ignoreFocusOut: true });
   if (picked) ctx.setTarget(picked.value);
 }
 
