@@ -303,7 +303,9 @@ describe('ONNX loader errors', () => {
   test('malformed graphs → NOT_A_MODEL with the reason', () => {
     const relu: OnnxNodeSpec = { name: '/r/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] };
     const cases: [OnnxModelSpec, string][] = [
-      [{ ...oneNode(relu, [], undefined, [1, 3]), opset: 5 }, 'opset 5'],
+      [{ ...oneNode(relu, [], undefined, [1, 3]), opset: 5 }, 'opset 5 is not supported (11–17 are'],
+      [{ ...oneNode(relu, [], undefined, [1, 3]), opset: 7 }, 'opset 7 is not supported'],
+      [{ ...oneNode(relu, [], undefined, [1, 3]), opset: 21 }, 'opset 21 is not supported'],
       [oneNode(relu, [], { name: 'input', dims: [1, 0] }, [1, 3]), 'symbolic dimensions'],
       [{ ...oneNode(relu, [], undefined, [1, 3]), nodes: [] }, 'no graph nodes'],
       [

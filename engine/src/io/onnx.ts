@@ -17,6 +17,10 @@ function onnxModelType(): protobuf.Type {
   return modelType;
 }
 
+/** The ONNX opsets the op table follows: the README's promise. */
+const MIN_OPSET = 11;
+const MAX_OPSET = 17;
+
 const FLOAT = 1;
 const UINT8 = 2;
 const INT8 = 3;
@@ -132,8 +136,13 @@ function readHeader(buffer: Uint8Array, source: string) {
   const g = model.graph;
   if (!g || !g.node || g.node.length === 0) fail('NOT_A_MODEL', `${source}: not an ONNX model (no graph nodes)`);
   const opset = Number((model.opsetImport ?? []).find((o: Proto) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
-  if (opset && (opset < 7 || opset > 21))
-    fail('NOT_A_MODEL', `${source}: ONNX opset ${opset} is not supported (11–17 are)`);
+  // the opsets the op table follows (what PyTorch 1.13–2.x exports by default); others are refused, not guessed at
+  if (!opset) fail('NOT_A_MODEL', `${source}: the model declares no ONNX opset (its opset_import is empty)`);
+  if (opset < MIN_OPSET || opset > MAX_OPSET)
+    fail(
+      'NOT_A_MODEL',
+      `${source}: ONNX opset ${opset} is not supported (${MIN_OPSET}–${MAX_OPSET} are: export with opset_version=17)`,
+    );
   const initializers = new Set((g.initializer ?? []).map((i: Proto) => i.name));
   const graphInputs = (g.input ?? []).filter((i: Proto) => !initializers.has(i.name));
   if (graphInputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one graph input, found ${graphInputs.length}`);
