@@ -280,6 +280,10 @@ test('--out: results replace the folder as a whole, never through planted links;
       '--out',
       out,
     );
+  // folders above --out are made as needed
+  const nested = path.join(dir, 'new', 'deeper', 'out');
+  assert.equal(run(nested).status, 0);
+  assert.ok(fs.existsSync(path.join(nested, 'summary.json')));
   // a previous result folder with a link planted where a layer's file goes
   const out = path.join(dir, 'out');
   fs.mkdirSync(path.join(out, 'layers'), { recursive: true });

@@ -42,6 +42,8 @@ export class OutputFolder {
     if (existing && !existing.isDirectory()) fail('BAD_ARGUMENT', `--out ${out}: exists and is not a folder`);
     let dir: string;
     try {
+      // the folders above it are made as needed, as `mkdir -p` would
+      fs.mkdirSync(path.dirname(this.target), { recursive: true });
       dir = fs.mkdtempSync(path.join(path.dirname(this.target), `.${path.basename(this.target)}.partial-`));
     } catch (e) {
       fail('BAD_ARGUMENT', `--out ${out}: cannot write there (${(e as NodeJS.ErrnoException).code ?? e})`);
