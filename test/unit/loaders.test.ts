@@ -73,7 +73,7 @@ const floats = (n: number, f: (i: number) => number) => Array.from({ length: n }
 function oneNode(
   node: OnnxNodeSpec,
   initializers: OnnxTensor[] = [],
-  input = { name: 'input', dims: [1, 3] },
+  input: OnnxModelSpec['input'] = { name: 'input', dims: [1, 3] },
   outDims = [1, 2],
 ): OnnxModelSpec {
   return { input, output: { name: node.outputs[0], dims: outDims }, nodes: [node], initializers };
@@ -165,6 +165,17 @@ describe('ONNX loader errors', () => {
     for (const [spec, message] of cases) {
       const file = writeOnnx(spec);
       assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, message);
+    }
+  });
+
+  test('an int64 or bool input (token ids, masks) is refused: the engine attributes to float inputs', () => {
+    const relu: OnnxNodeSpec = { name: '/r/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] };
+    for (const [elemType, name] of [
+      [7, 'int64'],
+      [9, 'bool'],
+    ] as const) {
+      const file = writeOnnx(oneNode(relu, [], { name: 'input', dims: [1, 3], elemType }, [1, 3]));
+      assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, `input "input" holds ${name} values`);
     }
   });
 

@@ -22,7 +22,8 @@ export interface OnnxNodeSpec {
 }
 
 export interface OnnxModelSpec {
-  input: { name: string; dims: number[] };
+  /** elemType: ONNX's TensorProto.DataType (1, float32, when not given) */
+  input: { name: string; dims: number[]; elemType?: number };
   output: { name: string; dims: number[] };
   nodes: OnnxNodeSpec[];
   initializers: OnnxTensor[];
@@ -50,9 +51,9 @@ function tensor(t: OnnxTensor) {
   return { name: t.name, dims: t.dims, dataType: 1, rawData: Buffer.from(f.buffer) };
 }
 
-const valueInfo = (v: { name: string; dims: number[] }) => ({
+const valueInfo = (v: { name: string; dims: number[]; elemType?: number }) => ({
   name: v.name,
-  type: { tensorType: { elemType: 1, shape: { dim: v.dims.map((d) => ({ dimValue: d })) } } },
+  type: { tensorType: { elemType: v.elemType ?? 1, shape: { dim: v.dims.map((d) => ({ dimValue: d })) } } },
 });
 
 export function encodeOnnx(spec: OnnxModelSpec): Uint8Array {

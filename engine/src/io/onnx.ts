@@ -22,6 +22,17 @@ const MIN_OPSET = 11;
 const MAX_OPSET = 17;
 
 const FLOAT = 1;
+/** ONNX's TensorProto.DataType names, for messages */
+const ONNX_TYPE_NAMES: Record<number, string> = {
+  2: 'uint8',
+  3: 'int8',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+};
 const UINT8 = 2;
 const INT8 = 3;
 const INT32 = 6;
@@ -147,6 +158,14 @@ function readHeader(buffer: Uint8Array, source: string) {
   const graphInputs = (g.input ?? []).filter((i: Proto) => !initializers.has(i.name));
   if (graphInputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one graph input, found ${graphInputs.length}`);
   const input = graphInputs[0];
+  // relevance flows into real-valued inputs: token ids or masks (int64, bool) have no relevance of their own
+  const elemType = input.type?.tensorType?.elemType;
+  if (elemType !== undefined && elemType !== FLOAT && elemType !== DOUBLE)
+    fail(
+      'UNSUPPORTED_OP',
+      `${source}: input "${input.name}" holds ${ONNX_TYPE_NAMES[elemType] ?? `type ${elemType}`} values; ` +
+        'the engine attributes to float inputs',
+    );
   const dims = input.type?.tensorType?.shape?.dim ?? [];
   const dynamicBatch = dims.length > 0 && !dims[0].dimValue;
   const shape: number[] = dims.map((d: Proto, i: number) => (d.dimValue ? Number(d.dimValue) : i === 0 ? 1 : NaN));
