@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
+import { heatmapPng } from '../../engine/src/io/image';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { bounds, channelSum, colorize, palette, paletteIndex, topChannels } from '../../engine/src/shared/colormap';
 
@@ -293,5 +294,15 @@ describe('heatmap normalisation', () => {
     // second batch row is read from its own offset
     assert.deepEqual(topChannels([2, 3, 2, 2], [...first.map(() => 0), ...first], 1, true, 1), expected.slice(0, 1));
     assert.deepEqual(topChannels([2, 3], [1, 2, 3, 4, 5, 6], 0, true, 2), []);
+  });
+});
+
+describe('heatmap PNGs', () => {
+  test('a dense layer (one row) is drawn as a strip an eighth as tall as it is wide; a map keeps its shape', () => {
+    const size = (png: Buffer) => [png.readUInt32BE(16), png.readUInt32BE(20)];
+    const dense = { shape: [1, 32], data: Float32Array.from({ length: 32 }, (_, i) => i - 16) };
+    assert.deepEqual(size(heatmapPng(dense, 0, true, 'bwr', 4)), [128, 16]);
+    const map = { shape: [1, 2, 3, 5], data: new Float32Array(30).fill(1) };
+    assert.deepEqual(size(heatmapPng(map, 0, true, 'bwr', 2)), [10, 6]);
   });
 });

@@ -110,5 +110,11 @@ export function heatmapPng(
   scaling: Scaling = 'symmetric',
 ): Buffer {
   const { height, width, values } = channelSum(t.shape, t.data, row, channelsFirst);
-  return encodePng(width, height, heatmapRgba(values, cmap, scaling), scale);
+  const rgba = heatmapRgba(values, cmap, scaling);
+  if (height > 1) return encodePng(width, height, rgba, scale);
+  // a dense layer's one row: drawn as a strip an eighth as tall as it is wide, not a line one pixel high
+  const rows = Math.max(1, Math.round(width / 8));
+  const strip = new Uint8ClampedArray(rgba.length * rows);
+  for (let r = 0; r < rows; r++) strip.set(rgba, r * rgba.length);
+  return encodePng(width, rows, strip, scale);
 }
