@@ -19,12 +19,6 @@ export interface OpenedModel {
   classNames?: string[];
 }
 
-export interface LastRun {
-  view: RunView;
-  /** relevance sum per hooked layer id (null: not finite) */
-  sums: Map<string, number | null>;
-}
-
 /** What is remembered per workspace, so reopening VS Code restores the session (trusted workspaces only). */
 interface Remembered {
   model?: string;
@@ -45,7 +39,7 @@ export class Ctx implements vscode.Disposable {
   target?: number;
   /** undefined: the default from the settings */
   composite?: string;
-  lastRun?: LastRun;
+  lastRun?: RunView;
   /** the Model Layers tree's selection (set by the tree view) */
   layerSelection: () => readonly P.LayerTreeItem[] = () => [];
   /** colour map and scaling of every heatmap (panel, layer view, tooltips, exports); the settings until changed */
@@ -58,7 +52,7 @@ export class Ctx implements vscode.Disposable {
   readonly onDidChangeViewSettings = this.viewSettingsChanged.event;
   private readonly modelChanged = new vscode.EventEmitter<void>();
   private readonly hooksChanged = new vscode.EventEmitter<void>();
-  private readonly ran = new vscode.EventEmitter<LastRun>();
+  private readonly ran = new vscode.EventEmitter<RunView>();
   readonly onDidChangeModel = this.modelChanged.event;
   readonly onDidChangeHooks = this.hooksChanged.event;
   readonly onDidRun = this.ran.event;
@@ -153,7 +147,7 @@ export class Ctx implements vscode.Disposable {
     this.hooksChanged.fire();
   }
 
-  recordRun(run: LastRun): void {
+  recordRun(run: RunView): void {
     this.lastRun = run;
     this.ran.fire(run);
   }

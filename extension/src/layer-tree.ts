@@ -38,7 +38,7 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
       layer.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
     );
     item.id = layer.id;
-    const sum = hooked ? this.ctx.lastRun?.sums.get(layer.id) : undefined;
+    const sum = hooked ? this.ctx.lastRun?.layers.find((l) => l.id === layer.id)?.sum : undefined;
     const shape = `[${layer.shape.join(', ')}]`;
     item.description = `${layer.op} ${shape}${sum !== undefined ? ` · Σ ${fmt(sum)}` : ''}`;
     item.contextValue = hooked ? 'layer.hooked' : 'layer.unhooked';
@@ -57,7 +57,7 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
   async resolveTreeItem(item: vscode.TreeItem, layer: LayerTreeItem): Promise<vscode.TreeItem> {
     if (item.tooltip) return item;
     const hooked = this.ctx.model?.hooks.has(layer.id) ?? false;
-    const run = this.ctx.lastRun?.view;
+    const run = this.ctx.lastRun;
     let heatmap: string | undefined;
     if (hooked && run?.layers.some((l) => l.id === layer.id)) {
       // drawn by the engine, which holds the run's tensors; none if it no longer does (restarted)
@@ -84,13 +84,13 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     tip.appendMarkdown(`**${escapeMarkdown(layer.id)}** — ${escapeMarkdown(layer.op)}`);
     tip.appendMarkdown(`\n\noutput [${layer.shape.join(', ')}]${params}`);
     const run = this.ctx.lastRun;
-    const view = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
+    const view = hooked ? run?.layers.find((l) => l.id === layer.id) : undefined;
     if (!hooked) tip.appendMarkdown('\n\nno store hook');
     else if (!view) tip.appendMarkdown('\n\n$(eye) store hook attached; run an attribution to see its relevance');
     else {
       if (heatmap) tip.appendMarkdown(`\n\n![relevance heatmap](${heatmap})`);
       tip.appendMarkdown(`\n\nrelevance sum **${fmt(view.sum)}** · min ${fmt(view.min)} · max ${fmt(view.max)}`);
-      tip.appendMarkdown(`\n\n${run!.view.composite}, target ${escapeMarkdown(targetText(run!.view))}`);
+      tip.appendMarkdown(`\n\n${run!.composite}, target ${escapeMarkdown(targetText(run!))}`);
     }
     return tip;
   }

@@ -73,8 +73,8 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     }
     const hooked = m.hooks.has(layer.id);
     const run = this.ctx.lastRun;
-    const data = hooked ? run?.view.layers.find((l) => l.id === layer.id) : undefined;
-    const key = data ? `${run!.view.runId}/${layer.id}` : undefined;
+    const data = hooked ? run?.layers.find((l) => l.id === layer.id) : undefined;
+    const key = data ? `${run!.runId}/${layer.id}` : undefined;
     const msg: HostMessage = {
       type: 'layer',
       layer: { id: layer.id, op: layer.op, shape: layer.shape, hooked, key },

@@ -60,7 +60,7 @@ export class RelevancePanel implements vscode.Disposable {
     if (!this.panel) return;
     const run = this.ctx.lastRun;
     const msg: HostMessage = run
-      ? { type: 'run', run: run.view, settings: this.ctx.viewSettings }
+      ? { type: 'run', run, settings: this.ctx.viewSettings }
       : {
           type: 'clear',
           reason: this.ctx.model

@@ -130,10 +130,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
         workDoneToken: work.token,
       };
       const result = await ctx.engine.request(P.RunAttribution, params, token);
-      return {
-        view: { ...result, model: path.basename(m.path), classNames: m.classNames },
-        sums: new Map(result.layers.map((l) => [l.id, l.sum])),
-      };
+      return { ...result, model: path.basename(m.path), classNames: m.classNames };
     } finally {
       work.dispose();
     }
@@ -141,11 +138,10 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   if (ctx.model !== m) return; // the model changed while this ran
   ctx.recordRun(run);
   panel.show(true);
-  const v = run.view;
-  const native = v.kernels.startsWith('native') ? ' with native kernels' : '';
-  const message = `Relevance Lens: ${v.composite} in ${Math.round(v.timingMs)} ms on ${v.backend}${native}`;
+  const native = run.kernels.startsWith('native') ? ' with native kernels' : '';
+  const message = `Relevance Lens: ${run.composite} in ${Math.round(run.timingMs)} ms on ${run.backend}${native}`;
   vscode.window.setStatusBarMessage(message, 5000);
-  if (v.warnings.length) void vscode.window.showWarningMessage(`Relevance Lens: ${v.warnings.join('; ')}.`);
+  if (run.warnings.length) void vscode.window.showWarningMessage(`Relevance Lens: ${run.warnings.join('; ')}.`);
 }
 
 /** Number of classes: the size of the model's last layer (its output). */

@@ -22,7 +22,7 @@ export function registerPanelCommands(ctx: Ctx, panel: RelevancePanel): void {
   register(ctx, 'relevanceLens.showPanel', () => panel.show());
 
   register(ctx, 'relevanceLens.exportRelevance', async (args: ExportArgs = {}) => {
-    const run = ctx.lastRun?.view;
+    const run = ctx.lastRun;
     const m = ctx.model;
     if (!run || !m) throw new Error('nothing to export yet: run an attribution first');
     const tensors = [

@@ -70,13 +70,13 @@ suite('Relevance Lens', () => {
     await vscode.commands.executeCommand('relevanceLens.runAttribution');
     const run = a.ctx.lastRun;
     assert.ok(run, 'a run was recorded');
-    assert.equal(run.view.composite, 'epsilon_plus_flat');
-    assert.deepEqual(run.view.target, [2]);
+    assert.equal(run.composite, 'epsilon_plus_flat');
+    assert.deepEqual(run.target, [2]);
     assert.deepEqual(
-      run.view.layers.map((l) => l.id),
+      run.layers.map((l) => l.id),
       ['features.3', 'classifier.1'],
     );
-    assert.ok(Math.abs(run.view.relevance.sum! - 1.009) < 0.01, `input relevance sum ${run.view.relevance.sum}`);
+    assert.ok(Math.abs(run.relevance.sum! - 1.009) < 0.01, `input relevance sum ${run.relevance.sum}`);
   });
 
   test('target and composite choices apply to the next run', async () => {
@@ -84,8 +84,8 @@ suite('Relevance Lens', () => {
     await vscode.commands.executeCommand('relevanceLens.setTarget', 3);
     await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_alpha2_beta1');
     await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    assert.deepEqual(a.ctx.lastRun?.view.target, [3]);
-    assert.equal(a.ctx.lastRun?.view.composite, 'epsilon_alpha2_beta1');
+    assert.deepEqual(a.ctx.lastRun?.target, [3]);
+    assert.equal(a.ctx.lastRun?.composite, 'epsilon_alpha2_beta1');
     await vscode.commands.executeCommand('relevanceLens.setTarget', null);
     await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_plus_flat');
   });
@@ -124,7 +124,7 @@ suite('Relevance Lens', () => {
     assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'features.3']);
     await vscode.commands.executeCommand('relevanceLens.runAttribution');
     assert.deepEqual(
-      a.ctx.lastRun?.view.layers.map((l) => l.id),
+      a.ctx.lastRun?.layers.map((l) => l.id),
       ['features.3', 'classifier.1'],
     );
   });
