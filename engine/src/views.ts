@@ -5,7 +5,6 @@
  */
 import { encodeFloats } from '../../protocol/floats';
 import type { ExportParams, InputImage, LayerView, Prediction, ViewOptions } from '../../protocol/engine';
-import { fail } from './errors';
 import { heatmapPng } from './io/image';
 import { type NdArray } from './ndarray';
 import { encodeNpy } from './io/npy';
@@ -62,8 +61,8 @@ function mapOf(values: Float32Array, height: number, width: number, maxSize: num
 
 /** One row of a layer's relevance: the channel sum and the top channels by |relevance|. */
 export function layerView(id: string, op: string, t: NdArray, layout: Layout, view: ViewOptions = {}): LayerView {
+  // the row is checked against the batch before the run (server)
   const row = view.row ?? 0;
-  if (row >= (t.shape[0] ?? 1)) fail('BAD_ARGUMENT', `row ${row} is out of range for shape [${t.shape}]`);
   const maxSize = view.maxSize ?? DEFAULT_MAX_SIZE;
   const channelsFirst = layout === 'NCHW';
   const summed = channelSum(t.shape, t.data, row, channelsFirst);

@@ -208,6 +208,7 @@ export class EngineServer {
     this.runs.set(runId, { modelId: p.modelId, row, tensors });
     const layout = model.graph.layout;
     const ops = new Map(run.sums.map((s) => [s.id, s.op]));
+    const relevance = layerView('', 'input', run.relevance, layout, p.view);
     return {
       runId,
       backend: run.backend,
@@ -219,13 +220,10 @@ export class EngineServer {
       row,
       topK: topPredictions(run.output, p.topK ?? 5),
       input: inputImage(input, layout, row),
-      relevance: layerView('', 'input', run.relevance, layout, p.view),
+      relevance,
       layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, p.view)),
       warnings: run.warnings,
-      sums: [
-        { id: '', op: 'input', sum: run.relevance.data.reduce((a, b) => a + b, 0) },
-        ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.sum })),
-      ],
+      sums: [{ id: '', op: 'input', sum: relevance.sum }, ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.sum }))],
     };
   }
 
