@@ -3,6 +3,7 @@
  * become memory, so both are bounded before anything is allocated, with an error that says how to allow more.
  */
 import { fail } from './errors';
+import { size } from './ndarray';
 
 /** 2^26 float32 values (256 MiB): 3×4096×4096, or a batch of 64 at 3×512×512. */
 const DEFAULT_MAX_INPUT_VALUES = 2 ** 26;
@@ -17,7 +18,7 @@ export function maxInputValues(): number {
 
 /** Refuses an input shape over the limit; `what` says whose shape it is. */
 export function checkInputValues(shape: readonly number[], what: string): void {
-  const values = shape.reduce((a, b) => a * b, 1);
+  const values = size(shape);
   const max = maxInputValues();
   if (values > max)
     fail(

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
 import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul, nativeMaxPoolBackward } from './native';
+import { size } from '../ndarray';
 
 /**
  * The engine's ops as a table: each entry's forward in the model's own layout, and, where TF.js autodiff of the
@@ -649,8 +650,8 @@ export const OPS: Record<OpKind, OpImpl> = {
       const axis = positiveAxis(n.attrs.axis ?? 0, x.rank);
       const dim = x.shape[axis];
       const idx = n.attrs.indices!.map((i) => (i < 0 ? i + dim : i));
-      const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-      const inner = x.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      const outer = size(x.shape.slice(0, axis));
+      const inner = size(x.shape.slice(axis + 1));
       const g = dy.dataSync();
       const dx = new Float32Array(x.size);
       for (let o = 0; o < outer; o++) {

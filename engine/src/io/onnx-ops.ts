@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fail } from '../errors';
 import type { NodeAttrs, OpKind } from '../graph/graph';
+import { size } from '../ndarray';
 
 // protobufjs decodes to untyped objects; typed ONNX classes are still to come
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -288,7 +289,7 @@ export const ONNX_OPS: Record<string, Convert> = {
     if (str(n, 'reduction', 'none') !== 'none')
       fail('UNSUPPORTED_OP', `${n.where}: ScatterND with a reduction is not supported`);
     const k = indices.dims[indices.dims.length - 1];
-    const strides = data.dims.map((_, i) => data.dims.slice(i + 1).reduce((a, b) => a * b, 1));
+    const strides = data.dims.map((_, i) => size(data.dims.slice(i + 1)));
     const block = strides[k - 1];
     const values = data.values.slice();
     for (let u = 0; u < indices.values.length / k; u++) {
@@ -380,7 +381,7 @@ export const ONNX_OPS: Record<string, Convert> = {
   Flatten: (n) => {
     const shape = shapeOf(n, n.inputs[0]);
     const axis = positive(int(n, 'axis', 1), shape.length);
-    const inner = shape.slice(axis).reduce((a, b) => a * b, 1);
+    const inner = size(shape.slice(axis));
     return axis === 0 ? simple('reshape', () => ({ shape: [1, -1] }))(n) : reshapeTo(n, [-1, inner], 0);
   },
   Reshape: (n) => {

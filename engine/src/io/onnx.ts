@@ -6,6 +6,7 @@ import { assignModules } from '../lrp/modules';
 import { forward, outputShape, setRunBatch } from '../graph/ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { ONNX_PROTO } from './onnx-schema';
+import { size } from '../ndarray';
 
 // protobufjs decodes to untyped objects; typed ONNX classes are still to come
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -42,7 +43,7 @@ const DOUBLE = 11;
 
 function tensorValues(t: Proto, where: string): ConstTensor {
   const dims: number[] = (t.dims ?? []).map(Number);
-  const n = dims.reduce((a, b) => a * b, 1);
+  const n = size(dims);
   // what a tensor of these dims would need: refused before any allocation
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || n > 2 ** 31 - 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has impossible dimensions [${dims}]`);

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph/graph';
 import { moduleTypeOfOp } from '../lrp/modules';
+import { size } from '../ndarray';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- model.json is checked field by field where it is read
 type Json = any;
@@ -243,7 +244,7 @@ const KERAS_LAYERS: Record<string, (k: KerasLayer) => void> = {
     );
   },
   Flatten: ({ l, inShape, inputs, add }) => {
-    add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [inShape[0], inShape.slice(1).reduce((a, b) => a * b, 1)]);
+    add(l.name, 'reshape', { shape: [0, -1] }, {}, inputs, [inShape[0], size(inShape.slice(1))]);
   },
   Reshape: ({ l, c, inShape, inputs, add }) => {
     add(l.name, 'reshape', { shape: [0, ...c.target_shape] }, {}, inputs, [inShape[0], ...c.target_shape]);
