@@ -52,8 +52,3 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run') }),
 ]);
 export type WebviewMessage = z.infer<typeof WebviewMessage>;
-
-/** The class the viewed batch row was attributed to (one target may stand for every row). */
-export function viewedTarget(run: RunResult): number {
-  return run.target[run.row] ?? run.target[0];
-}

@@ -1,5 +1,5 @@
 /** Text formatting shared by the webviews and the extension's tree (no DOM here). */
-import { type RunView, viewedTarget } from '../../protocol/webview';
+import type { RunView } from '../../protocol/webview';
 
 /**
  * Compact number for labels: 3 significant digits, exponent for very small or large values; a statistic that is
@@ -10,6 +10,11 @@ export function fmt(v: number | null): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
   return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : v.toPrecision(3);
+}
+
+/** The class the viewed batch row was attributed to (one target may stand for every row). */
+export function viewedTarget(run: RunView): number {
+  return run.target[run.row] ?? run.target[0];
 }
 
 /** "3 (cross)": the viewed row's target class, with its name when the model has class names. */

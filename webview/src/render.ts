@@ -6,8 +6,8 @@
 import { heatmapRgba } from '../../engine/src/shared/colormap';
 import type { InputImage, MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
-import { fmt } from './format';
-import { type RunView, type ViewSettings, viewedTarget } from '../../protocol/webview';
+import type { RunView, ViewSettings } from '../../protocol/webview';
+import { fmt, viewedTarget } from './format';
 
 /** Decoded values of a map, cached on the map object so re-renders (new colour map) do not decode again. */
 const decoded = new WeakMap<MapData, Float32Array>();
