@@ -27,3 +27,21 @@ export function checkInputValues(shape: readonly number[], what: string): void {
         'takes (set RELEVANCE_LENS_MAX_INPUT_VALUES to allow more)',
     );
 }
+
+/** The wasm backend's heap grows to 4 GiB (wasm32's address space) and no further. */
+const WASM_HEAP_BYTES = 2 ** 32;
+
+/**
+ * Refuses a run the wasm backend cannot hold, before it starts: past the heap's end the wasm module breaks for
+ * good (every later call fails). A run keeps every layer's output for the backward pass (`keptValues`) and needs
+ * the largest about three times more while the rules and gradients run.
+ */
+export function checkRunMemory(backend: string, keptValues: number, largestValues: number): void {
+  const bytes = 4 * (keptValues + 3 * largestValues);
+  if (backend === 'wasm' && bytes > WASM_HEAP_BYTES)
+    fail(
+      'OUT_OF_MEMORY',
+      `this run needs about ${(bytes / 2 ** 30).toFixed(1)} GiB, more than the wasm backend's 4 GiB ` +
+        '(use the cpu backend, or a smaller batch or input)',
+    );
+}

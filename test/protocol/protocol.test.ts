@@ -293,6 +293,55 @@ describe('engine server', () => {
     assert.equal(s.proc.exitCode, null);
   });
 
+  test(
+    'a run the wasm backend cannot hold is refused before it starts, and wasm stays usable',
+    {
+      skip: backend !== 'wasm' && "the limit is wasm's",
+    },
+    async () => {
+      // a 1×1×1024² input through a 1×1 convolution to 600 channels: 2.4 GB kept for the backward pass
+      const channels = 600;
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rl-')), 'wide.onnx');
+      fs.writeFileSync(
+        file,
+        encodeOnnx({
+          input: { name: 'input', dims: [1, 1, 1024, 1024] },
+          output: { name: 'output', dims: [1, channels] },
+          initializers: [
+            { name: 'conv.weight', dims: [channels, 1, 1, 1], values: new Float32Array(channels).fill(0.5) },
+            { name: 'conv.bias', dims: [channels], values: new Float32Array(channels) },
+          ],
+          nodes: [
+            { name: '/conv/Conv', opType: 'Conv', inputs: ['input', 'conv.weight', 'conv.bias'], outputs: ['c'] },
+            { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['c'], outputs: ['p'] },
+            {
+              name: '/flatten/Flatten',
+              opType: 'Flatten',
+              inputs: ['p'],
+              outputs: ['output'],
+              attributes: { axis: 1 },
+            },
+          ],
+        }),
+      );
+      const wide = await s.conn.sendRequest(P.OpenModel, { path: file });
+      await rejects(
+        s.conn.sendRequest(P.RunAttribution, {
+          modelId: wide.modelId,
+          input: { shape: [1, 1, 1024, 1024], data: encodeFloats(new Float32Array(2 ** 20).fill(1)) },
+        }),
+        P.ErrorCodes.OUT_OF_MEMORY,
+        /needs about 9\.4 GiB, more than the wasm backend's 4 GiB \(use the cpu backend/,
+      );
+      await s.conn.sendRequest(P.CloseModel, { modelId: wide.modelId });
+      const run = await s.conn.sendRequest(P.RunAttribution, {
+        modelId,
+        input: { path: path.join(SEED, 'input.npy') },
+      });
+      assert.equal(run.topK[0][0].class, 4);
+    },
+  );
+
   test('a NaN in the input gives a run the views accept, with warnings saying where', async () => {
     const input = goldenNpy('seed_example', 'input.npy');
     const data = Float32Array.from(input.data);

@@ -9,6 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
 import { modelOutput } from '../../engine/src/lrp/relevance-pass';
 import { initBackend } from '../../engine/src/graph/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
@@ -929,6 +930,43 @@ describe('sizes a file declares are bounded before they become memory', () => {
   test('a kernel larger than its input is a shape error at load, not a run on negative sizes', () => {
     const file = writeOnnx(pool([100, 100]));
     assertEngineError(() => loadModel(file), 'SHAPE_MISMATCH', file, 'its output would have shape [1,1,-91,-91]');
+  });
+
+  test('loading infers every shape without computing: a 2.4 GB intermediate costs nothing until a run', async () => {
+    const channels = 600;
+    const file = writeOnnx({
+      input: { name: 'input', dims: [1, 1, 1024, 1024] },
+      output: { name: 'output', dims: [1, channels] },
+      initializers: [
+        { name: 'conv.weight', dims: [channels, 1, 1, 1], values: new Float32Array(channels).fill(0.5) },
+        { name: 'conv.bias', dims: [channels], values: new Float32Array(channels) },
+      ],
+      nodes: [
+        { name: '/conv/Conv', opType: 'Conv', inputs: ['input', 'conv.weight', 'conv.bias'], outputs: ['c'] },
+        { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['c'], outputs: ['p'] },
+        { name: '/flatten/Flatten', opType: 'Flatten', inputs: ['p'], outputs: ['output'], attributes: { axis: 1 } },
+      ],
+    });
+    let model: Model | undefined;
+    const profile = await tf.profile(() => {
+      model = loadModel(file);
+      return [];
+    });
+    // the weights' layout change is all that runs
+    assert.deepEqual(
+      profile.kernels.map((k) => k.name),
+      ['Transpose'],
+    );
+    assert.ok(profile.peakBytes < 2 ** 20, `peak ${profile.peakBytes} bytes`);
+    assert.deepEqual(
+      model!.graph.nodes.map((n) => n.shape),
+      [
+        [1, channels, 1024, 1024],
+        [1, channels, 1, 1],
+        [1, channels],
+      ],
+    );
+    model!.dispose();
   });
 
   test('a declared input over the limit is refused at load; the environment variable allows it', () => {

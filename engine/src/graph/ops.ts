@@ -21,8 +21,8 @@ export interface OpImpl {
   forward: Forward;
   /** a faster or exact VJP; otherwise TF.js autodiff of `forward` */
   vjp?: Vjp;
-  /** the output shape from the input shapes, for heavy ops (others are run on zeros to learn it) */
-  shape?: (node: GraphNode, inputs: number[][]) => number[];
+  /** the output shape from the input shapes, without running anything: loading a model computes no tensors */
+  shape: (node: GraphNode, inputs: number[][]) => number[];
 }
 
 /** Output shape of a convolution or pooling window over [n, c, h, w] (or [n, h, w, c]). */
@@ -296,6 +296,57 @@ function resolveShape(node: GraphNode, inShape: readonly number[]): number[] {
   );
 }
 
+/** A reshape's target with −1 resolved; an error if the element counts differ. */
+function reshapeShape(node: GraphNode, x: readonly number[]): number[] {
+  const target = resolveShape(node, x);
+  const known = size(target.filter((d) => d !== -1));
+  const free = target.indexOf(-1);
+  if (free >= 0) target[free] = size(x) / known;
+  if (!Number.isInteger(target[free] ?? 0) || size(target) !== size(x))
+    throw new Error(`cannot reshape [${x}] to [${resolveShape(node, x)}]`);
+  return target;
+}
+
+/** Expand: the input and the target broadcast together (ONNX Expand is bidirectional). */
+function expandShape(node: GraphNode, x: readonly number[]): number[] {
+  const target = resolveShape(node, x);
+  const rank = Math.max(target.length, x.length);
+  const xs = [...Array<number>(rank - x.length).fill(1), ...x];
+  const ts = [...Array<number>(rank - target.length).fill(1), ...target];
+  return broadcastShape([xs, ts]);
+}
+
+/** The shape after reducing `axes` (all when not given), keeping them as 1 or dropping them. */
+function reducedShape(x: readonly number[], axes: number[] | undefined, keepDims: boolean): number[] {
+  const reduced = (axes ?? x.map((_, i) => i)).map((a) => positiveAxis(a, x.length));
+  return x.flatMap((d, i) => (!reduced.includes(i) ? [d] : keepDims ? [1] : []));
+}
+
+/** Batched matrix product: [..., m, k] · [..., k, n], the leading axes broadcast. */
+function matMulShape(a: number[], b: number[]): number[] {
+  if (a.length < 2 || b.length < 2)
+    throw new Error('MatMul of a vector is not supported (both operands need rank ≥ 2)');
+  if (a[a.length - 1] !== b[b.length - 2])
+    throw new Error(`the operands' inner dimensions differ (${a[a.length - 1]} and ${b[b.length - 2]})`);
+  return [...broadcastShape([a.slice(0, -2), b.slice(0, -2)]), a[a.length - 2], b[b.length - 1]];
+}
+
+function concatShape(node: GraphNode, shapes: number[][]): number[] {
+  const axis = positiveAxis(node.attrs.axis!, shapes[0].length);
+  for (const s of shapes)
+    if (s.length !== shapes[0].length || s.some((d, i) => i !== axis && d !== shapes[0][i]))
+      throw new Error(`operands [${shapes[0]}] and [${s}] differ off the concatenation axis ${axis}`);
+  return shapes[0].map((d, i) => (i === axis ? shapes.reduce((t, s) => t + s[axis], 0) : d));
+}
+
+function gatherShape(node: GraphNode, x: number[]): number[] {
+  const axis = positiveAxis(node.attrs.axis ?? 0, x.length);
+  const indices = node.attrs.indices!;
+  if (indices.some((i) => i < -x[axis] || i >= x[axis]))
+    throw new Error(`an index is out of range for axis ${axis} of length ${x[axis]}`);
+  return [...x.slice(0, axis), ...(node.attrs.indexShape ?? [indices.length]), ...x.slice(axis + 1)];
+}
+
 /**
  * The operands of a node in the file's order: data inputs fill the positions that are not constants (constants
  * are params `input0`, `input1`, …).
@@ -308,13 +359,39 @@ function operands(node: GraphNode, inputs: tf.Tensor[], params: Record<string, t
   return out;
 }
 
-const unary = (f: (x: tf.Tensor, node: GraphNode) => tf.Tensor): OpImpl => ({
+/** The shapes of a node's operands in the file's order, as `operands` orders the tensors. */
+function operandShapes(node: GraphNode, inputs: number[][]): number[][] {
+  const out: number[][] = [];
+  let next = 0;
+  const arity = inputs.length + Object.keys(node.params).filter((k) => k.startsWith('input')).length;
+  for (let i = 0; i < arity; i++) out.push(node.params[`input${i}`]?.shape ?? inputs[next++]);
+  return out;
+}
+
+/** NumPy broadcasting of several shapes (an error names the two that do not broadcast). */
+const broadcastShape = (shapes: number[][]) =>
+  shapes.reduce((a, b) => tf.broadcast_util.assertAndGetBroadcastShape(a, b));
+
+/** An op on the first operand; its shape by default that operand's (elementwise). */
+const unary = (
+  f: (x: tf.Tensor, node: GraphNode) => tf.Tensor,
+  shape: (x: number[], node: GraphNode) => number[] = (x) => x,
+): OpImpl => ({
   forward: (n, xs, p) => f(operands(n, xs, p)[0], n),
+  shape: (n, xs) => shape(operandShapes(n, xs)[0], n),
 });
-const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => ({
+/** An op on two operands; its shape by default theirs broadcast (elementwise). */
+const binary = (
+  f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
+  shape: (a: number[], b: number[]) => number[] = (a, b) => broadcastShape([a, b]),
+): OpImpl => ({
   forward: (n, xs, p) => {
     const [a, b] = operands(n, xs, p);
     return f(a, b);
+  },
+  shape: (n, xs) => {
+    const [a, b] = operandShapes(n, xs);
+    return shape(a, b);
   },
 });
 const positiveAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
@@ -378,17 +455,39 @@ function sliceGrad(x: tf.Tensor, n: GraphNode, dy: tf.Tensor): tf.Tensor {
   return tf.tensor(dx, x.shape);
 }
 
+/** An einsum equation's labels per operand and of the output (the supported forms only). */
+function einsumLabels(equation: string, operandCount: number): { labels: string[][]; out: string[] } {
+  const [lhs, rhs] = equation.replace(/\s/g, '').split('->');
+  const ins = lhs.split(',');
+  if (ins.length !== operandCount || ins.length > 2 || rhs === undefined || lhs.includes('.'))
+    throw new Error(`einsum "${equation}" is not supported (one or two operands, explicit output, no ellipsis)`);
+  return { labels: ins.map((s) => [...s]), out: [...rhs] };
+}
+
+function einsumShape(equation: string, shapes: number[][]): number[] {
+  const { labels, out } = einsumLabels(equation, shapes.length);
+  const sizes = new Map<string, number>();
+  labels.forEach((ls, k) => {
+    if (ls.length !== shapes[k].length)
+      throw new Error(`einsum "${equation}": operand ${k} has rank ${shapes[k].length}, not ${ls.length}`);
+    ls.forEach((l, i) => {
+      if (sizes.has(l) && sizes.get(l) !== shapes[k][i])
+        throw new Error(`einsum "${equation}": label ${l} is ${sizes.get(l)} and ${shapes[k][i]} long`);
+      sizes.set(l, shapes[k][i]);
+    });
+  });
+  return out.map((l) => {
+    if (!sizes.has(l)) throw new Error(`einsum "${equation}": output label ${l} is in no operand`);
+    return sizes.get(l)!;
+  });
+}
+
 /**
  * Einsum over one or two operands as transposes, reshapes and one batched matrix product (TF.js's einsum has no
  * gradient): labels in both operands and the output are batch axes, in both but not the output contracted.
  */
 function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
-  const [lhs, rhs] = equation.replace(/\s/g, '').split('->');
-  const ins = lhs.split(',');
-  if (ins.length !== xs.length || ins.length > 2 || rhs === undefined || lhs.includes('.'))
-    throw new Error(`einsum "${equation}" is not supported (one or two operands, explicit output, no ellipsis)`);
-  const labels = ins.map((s) => [...s]);
-  const out = [...rhs];
+  const { labels, out } = einsumLabels(equation, xs.length);
   // sum out labels that appear in one operand only and not in the output
   const reduced = xs.map((x, k) => {
     const other = labels[1 - k] ?? [];
@@ -491,8 +590,8 @@ export const OPS: Record<OpKind, OpImpl> = {
       return [x.rank === 2 ? dx : tf.reshape(dx, x.shape)];
     },
   },
-  matMul: binary((a, b) => tf.matMul(a, b)),
-  relu: { ...unary((x) => tf.relu(x)), shape: sameShape },
+  matMul: binary((a, b) => tf.matMul(a, b), matMulShape),
+  relu: unary((x) => tf.relu(x)),
   leakyRelu: unary((x, n) => tf.leakyRelu(x, n.attrs.alpha ?? 0.01)),
   elu: unary((x, n) =>
     (n.attrs.alpha ?? 1) === 1
@@ -503,6 +602,7 @@ export const OPS: Record<OpKind, OpImpl> = {
   sigmoid: unary((x) => tf.sigmoid(x)),
   // max(0, min(1, αx + β)); PyTorch's gradient is zero at the bounds, as autodiff of the clip below is not: exact
   hardSigmoid: {
+    shape: sameShape,
     forward: (n, [x]) => tf.clipByValue(tf.add(tf.mul(x, n.attrs.alpha ?? 0.2), n.attrs.beta ?? 0.5), 0, 1),
     vjp: (n, [x], _p, dy) => {
       const z = tf.add(tf.mul(x, n.attrs.alpha ?? 0.2), n.attrs.beta ?? 0.5);
@@ -514,6 +614,7 @@ export const OPS: Record<OpKind, OpImpl> = {
   // x · hardsigmoid(x) with α = 1/6, β = 1/2; PyTorch's gradient: 0 below −3, x/3 + 1/2 up to 3 (inclusive),
   // 1 above
   hardSwish: {
+    shape: sameShape,
     forward: (_n, [x]) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1)),
     vjp: (_n, [x], _p, dy) => [
       tf.mul(
@@ -528,6 +629,7 @@ export const OPS: Record<OpKind, OpImpl> = {
   },
   // PyTorch's hardtanh/ReLU6 gradient passes strictly inside the bounds
   clip: {
+    shape: sameShape,
     forward: (n, [x]) => tf.clipByValue(x, n.attrs.min ?? -Infinity, n.attrs.max ?? Infinity),
     vjp: (n, [x], _p, dy) => {
       const inside = tf.logicalAnd(tf.greater(x, n.attrs.min ?? -Infinity), tf.less(x, n.attrs.max ?? Infinity));
@@ -572,6 +674,7 @@ export const OPS: Record<OpKind, OpImpl> = {
       fromNhwc(poolNhwc(toNhwc(x, n.attrs.pool!.channelsFirst), n.attrs.pool!, 'avg'), n.attrs.pool!.channelsFirst),
   },
   globalAvgPool: {
+    shape: (n, [x]) => reducedShape(x, n.attrs.axes, n.attrs.keepDims ?? true),
     forward: (n, [x]) => tf.mean(x, n.attrs.axes!, n.attrs.keepDims ?? true),
     vjp: (n, [x], _p, dy) => {
       const axes = n.attrs.axes!;
@@ -584,8 +687,14 @@ export const OPS: Record<OpKind, OpImpl> = {
       ];
     },
   },
-  reduceMean: unary((x, n) => tf.mean(x, n.attrs.axes, n.attrs.keepDims ?? true)),
-  reduceSum: unary((x, n) => tf.sum(x, n.attrs.axes, n.attrs.keepDims ?? true)),
+  reduceMean: unary(
+    (x, n) => tf.mean(x, n.attrs.axes, n.attrs.keepDims ?? true),
+    (x, n) => reducedShape(x, n.attrs.axes, n.attrs.keepDims ?? true),
+  ),
+  reduceSum: unary(
+    (x, n) => tf.sum(x, n.attrs.axes, n.attrs.keepDims ?? true),
+    (x, n) => reducedShape(x, n.attrs.axes, n.attrs.keepDims ?? true),
+  ),
   batchNorm: {
     shape: sameShape,
     forward: (n, [x], p) => {
@@ -603,6 +712,7 @@ export const OPS: Record<OpKind, OpImpl> = {
     forward: (n, [x], p) => layerNorm(x, n.attrs.axis ?? -1, n.attrs.epsilon ?? 1e-5, p.scale, p.bias),
   },
   add: {
+    shape: (n, xs) => broadcastShape(operandShapes(n, xs)),
     forward: (n, xs, p) => operands(n, xs, p).reduce((a, b) => tf.add(a, b)),
     // each summand's gradient is the output's (autodiff for broadcasting sums)
     vjp: (n, xs, p, dy) =>
@@ -615,8 +725,12 @@ export const OPS: Record<OpKind, OpImpl> = {
   div: binary((a, b) => tf.div(a, b)),
   pow: binary((a, b) => tf.pow(a, b)),
   mod: binary((a, b) => tf.mod(a, b)),
-  einsum: { forward: (n, xs, p) => einsum(n.attrs.equation!, operands(n, xs, p)) },
+  einsum: {
+    shape: (n, xs) => einsumShape(n.attrs.equation!, operandShapes(n, xs)),
+    forward: (n, xs, p) => einsum(n.attrs.equation!, operands(n, xs, p)),
+  },
   concat: {
+    shape: (n, xs) => concatShape(n, operandShapes(n, xs)),
     forward: (n, xs, p) => {
       const all = operands(n, xs, p);
       return tf.concat(all, positiveAxis(n.attrs.axis!, all[0].rank));
@@ -631,10 +745,21 @@ export const OPS: Record<OpKind, OpImpl> = {
       );
     },
   },
-  reshape: unary((x, n) => tf.reshape(x, resolveShape(n, x.shape))),
-  transpose: unary((x, n) => tf.transpose(x, n.attrs.perm)),
-  slice: { forward: (n, xs, p) => slice(operands(n, xs, p)[0], n), vjp: (n, [x], _p, dy) => [sliceGrad(x, n, dy)] },
+  reshape: unary(
+    (x, n) => tf.reshape(x, resolveShape(n, x.shape)),
+    (x, n) => reshapeShape(n, x),
+  ),
+  transpose: unary(
+    (x, n) => tf.transpose(x, n.attrs.perm),
+    (x, n) => (n.attrs.perm ?? x.map((_, i) => x.length - 1 - i)).map((a) => x[a]),
+  ),
+  slice: {
+    shape: (n, xs) => sliceIndices(operandShapes(n, xs)[0], n).map((p) => p.length),
+    forward: (n, xs, p) => slice(operands(n, xs, p)[0], n),
+    vjp: (n, [x], _p, dy) => [sliceGrad(x, n, dy)],
+  },
   gather: {
+    shape: (n, xs) => gatherShape(n, operandShapes(n, xs)[0]),
     forward: (n, xs, p) => {
       const x = operands(n, xs, p)[0];
       const axis = positiveAxis(n.attrs.axis ?? 0, x.rank);
@@ -664,17 +789,21 @@ export const OPS: Record<OpKind, OpImpl> = {
       return [tf.tensor(dx, x.shape)];
     },
   },
-  expand: unary((x, n) => {
-    const target = resolveShape(n, x.shape);
-    const rank = Math.max(target.length, x.rank);
-    const xs = [...Array(rank - x.rank).fill(1), ...x.shape];
-    const ts = [...Array(rank - target.length).fill(1), ...target];
-    return tf.broadcastTo(
-      tf.reshape(x, xs),
-      xs.map((d, i) => Math.max(d, ts[i])),
-    );
-  }),
+  expand: unary(
+    (x, n) => {
+      const target = resolveShape(n, x.shape);
+      const rank = Math.max(target.length, x.rank);
+      const xs = [...Array(rank - x.rank).fill(1), ...x.shape];
+      const ts = [...Array(rank - target.length).fill(1), ...target];
+      return tf.broadcastTo(
+        tf.reshape(x, xs),
+        xs.map((d, i) => Math.max(d, ts[i])),
+      );
+    },
+    (x, n) => expandShape(n, x),
+  ),
   where: {
+    shape: (n, xs) => broadcastShape(operandShapes(n, xs)),
     forward: (n, xs, p) => {
       const [c, a, b] = operands(n, xs, p);
       const shape = tf.broadcast_util.assertAndGetBroadcastShape(
@@ -684,11 +813,18 @@ export const OPS: Record<OpKind, OpImpl> = {
       return tf.where(tf.broadcastTo(tf.cast(c, 'bool'), shape), tf.broadcastTo(a, shape), tf.broadcastTo(b, shape));
     },
   },
-  identity: { forward: (_n, [x]) => x, vjp: (_n, _x, _p, dy) => [dy] },
-  pad: unary((x, n) => tf.pad(x, n.attrs.paddings!, n.attrs.value ?? 0)),
+  identity: { shape: sameShape, forward: (_n, [x]) => x, vjp: (_n, _x, _p, dy) => [dy] },
+  pad: unary(
+    (x, n) => tf.pad(x, n.attrs.paddings!, n.attrs.value ?? 0),
+    (x, n) => x.map((d, i) => d + n.attrs.paddings![i][0] + n.attrs.paddings![i][1]),
+  ),
   cast: unary((x, n) => (x.dtype === (n.attrs.dtype ?? 'float32') ? x : tf.cast(x, n.attrs.dtype ?? 'float32'))),
   // constant-only ops (folded at load time)
   range: {
+    shape: (n) => {
+      const [start, limit, delta] = n.attrs.range!;
+      return [Math.max(0, Math.ceil((limit - start) / delta))];
+    },
     forward: (n) =>
       tf.range(
         n.attrs.range![0],
@@ -698,6 +834,7 @@ export const OPS: Record<OpKind, OpImpl> = {
       ),
   },
   constantOfShape: {
+    shape: (n) => n.attrs.shape!,
     forward: (n) => tf.fill(n.attrs.shape!, n.attrs.value ?? 0, n.attrs.dtype === 'int32' ? 'int32' : 'float32'),
   },
   equal: binary((a, b) => tf.equal(a, b)),
@@ -717,17 +854,9 @@ export function vjp(
   return tf.grads(f)(inputs, dy);
 }
 
-/** The node's output shape: computed for heavy ops, otherwise by running it on zeros. */
+/** The node's output shape, computed from its input shapes (an error says why it cannot run on them). */
 export function outputShape(node: GraphNode, inputs: number[][]): number[] {
-  const impl = OPS[node.op];
-  const shape = impl.shape
-    ? impl.shape(node, inputs)
-    : tf.tidy(() => [
-        ...forward(
-          node,
-          inputs.map((s) => tf.zeros(s)),
-        ).shape,
-      ]);
+  const shape = OPS[node.op].shape(node, inputs);
   // a kernel larger than its padded input, say: running it would ask the backend for nonsense sizes
   // (a plain error: the loaders name the node and the input shapes)
   if (shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`its output would have shape [${shape}]`);

@@ -3,7 +3,8 @@ import { assignRules, type Composite, type ResidualMode } from './composites';
 import { EngineError, fail } from '../errors';
 import { type Graph, type GraphNode, nonNegativeValues } from '../graph/graph';
 import type { Model } from '../graph/model';
-import { checkInputValues } from '../limits';
+import { checkInputValues, checkRunMemory } from '../limits';
+import { activeBackend } from '../graph/backend';
 import { type NdArray, size } from '../ndarray';
 import { nativeElementwise, nativeSum } from '../graph/native';
 import { forward, setRunBatch, vjp } from '../graph/ops';
@@ -62,6 +63,14 @@ export function checkInput(model: Model, input: NdArray): void {
   checkInputValues(input.shape, `the input [${input.shape}]`);
   if (input.data.length !== size(input.shape))
     fail('BAD_INPUT', `input data has ${input.data.length} values for shape [${input.shape}]`);
+  // every output's size scales with the batch
+  const perRow = input.shape[0] / want[0];
+  const outputs = model.graph.nodes.map((n) => size(n.shape!) * perRow);
+  checkRunMemory(
+    activeBackend(),
+    outputs.reduce((a, b) => a + b, size(input.shape)),
+    Math.max(0, ...outputs),
+  );
 }
 
 /** One-hot output relevance from a class index per batch row (one index applies to every row). */
@@ -82,14 +91,19 @@ export function oneHot(targets: readonly number[], batch: number, classes: numbe
 export function forwardAll(graph: Graph, x: tf.Tensor): Map<string, tf.Tensor> {
   setRunBatch(x.shape[0]);
   const values = new Map<string, tf.Tensor>([[graph.input.name, x]]);
-  for (const node of graph.nodes)
-    values.set(
-      node.output,
-      forward(
-        node,
-        node.inputs.map((i) => values.get(i)!),
-      ),
+  // at the declared batch every output must have the shape the loader inferred (layer views rely on them)
+  const declaredBatch = x.shape[0] === graph.input.shape[0];
+  for (const node of graph.nodes) {
+    const y = forward(
+      node,
+      node.inputs.map((i) => values.get(i)!),
     );
+    if (declaredBatch && node.shape && !tf.util.arraysEqual(y.shape, node.shape))
+      throw new Error(
+        `node "${node.name}" (${node.op}) computed shape [${y.shape}] where [${node.shape}] was inferred`,
+      );
+    values.set(node.output, y);
+  }
   return values;
 }
 

@@ -24,6 +24,8 @@ import { exportTensor, inputImage, layerView, topPredictions } from '../views';
 import { FrameGuard } from './framing';
 
 const ENGINE_VERSION = '0.1.0';
+/** the exit code after a fatal backend failure (EX_SOFTWARE) */
+const FATAL_EXIT_CODE = 70;
 
 /** The tensors of a model's latest run, kept for tensor/export: the input relevance ('') and the stored layers. */
 interface KeptRun {
@@ -37,10 +39,28 @@ function toResponseError(e: unknown): ResponseError<{ kind: string }> {
   if (e instanceof ResponseError) return e;
   if (e instanceof EngineError) return new ResponseError(P.ErrorCodes[e.code], e.message, { kind: e.code });
   const msg = (e as Error)?.message ?? String(e);
-  if (/out of memory|allocation failed|Cannot enlarge memory/i.test(msg)) {
+  if (/out of memory|allocation failed|Cannot enlarge memory|Invalid typed array length/i.test(msg)) {
     return new ResponseError(P.ErrorCodes.OUT_OF_MEMORY, `out of memory: ${msg}`, { kind: 'OUT_OF_MEMORY' });
   }
   return new ResponseError(-32603, `internal error: ${msg}`, { kind: 'INTERNAL' });
+}
+
+/**
+ * A trap or abort inside WebAssembly (wasm running out of its 4 GiB, most often) leaves the module's memory broken:
+ * every later call fails. Only a new process recovers, so the server answers and then exits, and the client restarts it.
+ */
+export function isFatal(e: unknown): boolean {
+  // WebAssembly.RuntimeError (Node's types here do not declare the WebAssembly namespace)
+  return e instanceof Error && e.name === 'RuntimeError';
+}
+
+function fatalError(method: string, backend: string | undefined, e: unknown): ResponseError<{ kind: string }> {
+  return new ResponseError(
+    P.ErrorCodes.OUT_OF_MEMORY,
+    `${method}: the ${backend ?? 'wasm'} backend failed (${(e as Error).message}), most likely out of memory; ` +
+      'the engine process exits and restarts (the cpu backend can hold larger tensors)',
+    { kind: 'OUT_OF_MEMORY' },
+  );
 }
 
 /** The request's parameters, checked against the protocol's schema: a BAD_ARGUMENT error names what is wrong. */
@@ -61,7 +81,11 @@ export class EngineServer {
   /** after shutdown only exit is served (LSP's rule) */
   private shutDown = false;
 
-  constructor(private readonly connection: MessageConnection) {
+  /** `onFatal` must end the process soon after the failing request is answered (see isFatal) */
+  constructor(
+    private readonly connection: MessageConnection,
+    private readonly onFatal: () => void,
+  ) {
     this.serve(P.Initialize, P.InitializeParams, (p) => this.initialize(p));
     this.serve(P.OpenModel, P.OpenModelParams, (p) => this.openModel(p));
     this.serve(P.CloseModel, P.ModelRef, (p) => this.closeModel(p));
@@ -91,8 +115,16 @@ export class EngineServer {
         this.log('info', `${type.method} ${Math.round(performance.now() - started)} ms`);
         return result;
       } catch (e) {
-        const error = toResponseError(e);
-        this.log('info', `${type.method} failed after ${Math.round(performance.now() - started)} ms: ${error.message}`);
+        const fatal = isFatal(e);
+        const error = fatal ? fatalError(type.method, this.backend, e) : toResponseError(e);
+        this.log(
+          fatal ? 'error' : 'info',
+          `${type.method} failed after ${Math.round(performance.now() - started)} ms: ${error.message}`,
+        );
+        if (fatal) {
+          this.shutDown = true;
+          this.onFatal();
+        }
         throw error;
       }
     });
@@ -272,7 +304,9 @@ export async function serveStdio(backend?: string): Promise<void> {
   const connection = createMessageConnection(reader, writer);
   // Malformed input must not end the server: log it and keep reading.
   reader.onError((e) => process.stderr.write(`relevance-lens serve: bad message: ${e.message}\n`));
-  new EngineServer(connection);
+  // exit once what is written so far (the failed request's answer) has reached the client
+  const exitFatally = () => setTimeout(() => process.stdout.write('', () => process.exit(FATAL_EXIT_CODE)), 50);
+  new EngineServer(connection, exitFatally);
   connection.onClose(() => process.exit(0));
   connection.listen();
   if (backend) await initBackend(backend);
