@@ -159,7 +159,7 @@ async function main() {
       for (const kernels of kernelChoices) {
         await initBackend(backend);
         useNativeKernels(kernels === 'native');
-        const model = loadModel(job.file);
+        const model = await loadModel(job.file);
         const row = await measure(job.name, model, backend, job.composite, repeat, job.params);
         console.log(
           `${row.model} on ${row.backend}, kernels ${row.kernels}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} first ${row.firstS.toFixed(3)} s, then ${row.attributionS.toFixed(3)} s`,

@@ -52,15 +52,15 @@ async function main(): Promise<void> {
     let model;
     try {
       const t0 = performance.now();
-      model = loadModel(path.join(dir, 'model.onnx'));
+      model = await loadModel(path.join(dir, 'model.onnx'));
       loadS = (performance.now() - t0) / 1000;
     } catch (e) {
       rows.push(`| ${name} | fails: ${(e as Error).message.split('\n')[0]} | | | | | | | | |`);
       continue;
     }
-    const input = readNpy(path.join(dir, 'input.npy'));
+    const input = await readNpy(path.join(dir, 'input.npy'));
     const gradient = await runAttribution(model, input, { composite: 'gradient', target: m.targets });
-    const gradError = relativeErrorOf(gradient.relevance, readNpy(path.join(dir, 'gradient', 'relevance.npy')));
+    const gradError = relativeErrorOf(gradient.relevance, await readNpy(path.join(dir, 'gradient', 'relevance.npy')));
     const times: number[] = [];
     let lrp;
     for (let k = 0; k <= repeat; k++) {
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     // Zennit with an exact batch-norm merge where its canonizer merges inexactly (test/zoo/README.md)
     const referenceDir = m.epsilon_plus_flat_exact_bn ? 'epsilon_plus_flat_exact_bn' : 'epsilon_plus_flat';
     const reference = m.zennit.ok ? path.join(dir, referenceDir, 'relevance.npy') : undefined;
-    const lrpError = reference ? relativeErrorOf(lrp!.relevance, readNpy(reference)) : undefined;
+    const lrpError = reference ? relativeErrorOf(lrp!.relevance, await readNpy(reference)) : undefined;
     const zennitS: number | undefined = m.zennit_seconds_f32;
     const lrpCell = reference
       ? `${cell(lrpError)} | ${cell(m.zennit.f32_error, 1)} | ${cell(m.conditioning?.relevance, 1)}`

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { type NdArray } from '../engine/src/ndarray';
-import { readNpy } from '../engine/src/io/npy';
+import { parseNpy } from '../engine/src/io/npy';
 
 /** Where ../shared/golden lives: beside the repository (as CI lays it out), or RELEVANCE_LENS_GOLDEN. */
 export const GOLDEN_DIR = process.env.RELEVANCE_LENS_GOLDEN ?? path.resolve(__dirname, '../../shared/golden');
@@ -46,7 +46,8 @@ export function manifest(caseName: string): GoldenManifest {
 }
 
 export function goldenNpy(caseName: string, ...parts: string[]): NdArray {
-  return readNpy(path.join(GOLDEN_DIR, caseName, ...parts));
+  const file = path.join(GOLDEN_DIR, caseName, ...parts);
+  return parseNpy(fs.readFileSync(file), file);
 }
 
 /** Class index per row from the manifest's one-hot targets. */

@@ -91,8 +91,8 @@ for (const caseName of goldenCases()) {
     describe(`${caseName} (${v.label})`, () => {
       let model: Model;
       let input: NdArray;
-      before(() => {
-        model = loadModel(path.join(GOLDEN_DIR, caseName, v.model));
+      before(async () => {
+        model = await loadModel(path.join(GOLDEN_DIR, caseName, v.model));
         input = goldenNpy(caseName, v.input);
       });
       after(() => model.dispose());

@@ -376,6 +376,33 @@ describe('engine server', () => {
     );
   });
 
+  test('a model opened while another one runs is whole after that run ends', async () => {
+    const vgg = await s.conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'vgg_bn/model.onnx') });
+    const token = 'long-while-open';
+    let opened: Promise<P.ModelInfo> | undefined;
+    const d = s.conn.onProgress(P.Progress, token, () => {
+      opened ??= s.conn.sendRequest(P.OpenModel, { path: path.join(SEED, 'model.onnx') });
+    });
+    const long = await s.conn.sendRequest(P.RunAttribution, {
+      modelId: vgg.modelId,
+      input: { path: path.join(GOLDEN_DIR, 'vgg_bn/input.npy') },
+      attributor: 'integrated_gradients',
+      attributorParams: { nIter: 20 },
+      workDoneToken: token,
+    });
+    d.dispose();
+    assert.ok(opened, 'the open was sent during the run');
+    const seed = await opened;
+    const run = await s.conn.sendRequest(P.RunAttribution, {
+      modelId: seed.modelId,
+      input: { path: path.join(SEED, 'input.npy') },
+    });
+    assert.equal(run.topK[0][0].class, 4);
+    assert.equal(long.attributor, 'integrated_gradients');
+    await s.conn.sendRequest(P.CloseModel, { modelId: seed.modelId });
+    await s.conn.sendRequest(P.CloseModel, { modelId: vgg.modelId });
+  });
+
   test('closing a model during its run cancels the run, then closes', async () => {
     const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'vgg_bn/model.onnx') });
     const token = 'closing';

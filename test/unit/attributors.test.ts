@@ -103,7 +103,7 @@ before(async () => {
       ],
     }),
   );
-  mlp = loadModel(mlpFile);
+  mlp = await loadModel(mlpFile);
   const linFile = path.join(dir, 'linear.onnx');
   fs.writeFileSync(
     linFile,
@@ -117,7 +117,7 @@ before(async () => {
       ],
     }),
   );
-  linear = loadModel(linFile);
+  linear = await loadModel(linFile);
 });
 
 after(() => {

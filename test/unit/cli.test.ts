@@ -8,14 +8,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { layerFileNames } from '../../engine/src/cli/files';
-import { readNpy, writeNpy } from '../../engine/src/io/npy';
+import { parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
 const ROOT = path.resolve(__dirname, '../..');
 const cli = (...args: string[]) =>
   spawnSync(process.execPath, [path.join(ROOT, 'bin/relevance-lens.js'), ...args], { encoding: 'utf8', cwd: ROOT });
 
-test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 1, every layer stored)", () => {
+test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 1, every layer stored)", async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-'));
   const seed = path.join(GOLDEN_DIR, 'seed_example');
   const r = cli(
@@ -41,11 +41,11 @@ test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 
   );
   const m = manifest('seed_example').methods.epsilon_plus_flat;
   const errors = [
-    compare(readNpy(path.join(out, 'relevance.npy')), goldenNpy('seed_example', m.relevance), 'relevance'),
-    compare(readNpy(path.join(out, 'output.npy')), goldenNpy('seed_example', m.output!), 'output'),
+    compare(await readNpy(path.join(out, 'relevance.npy')), goldenNpy('seed_example', m.relevance), 'relevance'),
+    compare(await readNpy(path.join(out, 'output.npy')), goldenNpy('seed_example', m.output!), 'output'),
     ...Object.entries(m.layers!).map(([id, l]) =>
       compare(
-        readNpy(path.join(out, 'layers', `${id}.npy`)),
+        parseNpy(fs.readFileSync(path.join(out, 'layers', `${id}.npy`))),
         goldenNpy('seed_example', 'epsilon_plus_flat', l.file),
         id,
       ),
@@ -67,7 +67,7 @@ test("the seed's example through the CLI equals Zennit (EpsilonPlusFlat, target 
   for (const l of summary.layers) assert.ok(Math.abs(l.sum - m.layers![l.id].sum) < 1e-4, `${l.id} sum ${l.sum}`);
 });
 
-test('an image input gives heatmap PNGs; the example model predicts the triangle', () => {
+test('an image input gives heatmap PNGs; the example model predicts the triangle', async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-'));
   const r = cli(
     'attribute',
@@ -86,7 +86,7 @@ test('an image input gives heatmap PNGs; the example model predicts the triangle
   assert.deepEqual(summary.target, [2]);
   assert.ok(fs.statSync(path.join(out, 'heatmap.png')).size > 100);
   assert.ok(fs.existsSync(path.join(out, 'layers', 'features.0.png')));
-  assert.deepEqual(readNpy(path.join(out, 'layers', 'classifier.npy')).shape, [1, 4]);
+  assert.deepEqual((await readNpy(path.join(out, 'layers', 'classifier.npy'))).shape, [1, 4]);
 });
 
 test('bad input exits non-zero with one line naming the problem', () => {
@@ -168,10 +168,10 @@ test('layer ids that map to one file name get files of their own', () => {
   assert.deepEqual([...names.values()], ['d_1', 'd_1-2', 'd_1-3', 'features.0', 'A', 'a-2', '_']);
 });
 
-test('NaN in the input: the run completes and says where the non-finite values came from', () => {
+test('NaN in the input: the run completes and says where the non-finite values came from', async () => {
   const seed = path.join(GOLDEN_DIR, 'seed_example');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-nan-'));
-  const input = readNpy(path.join(seed, 'input.npy'));
+  const input = await readNpy(path.join(seed, 'input.npy'));
   input.data[5] = NaN;
   const file = path.join(dir, 'nan.npy');
   writeNpy(file, input);

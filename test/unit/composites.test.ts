@@ -16,7 +16,7 @@ before(async () => {
 const target = (o: { shape: number[] }) => oneHot([1], o.shape[0], o.shape[1]);
 
 test('a custom composite spelled like epsilon_plus_flat gives the same relevance', async () => {
-  const model = loadModel(path.join(GOLDEN_DIR, 'seed_example/model.onnx'));
+  const model = await loadModel(path.join(GOLDEN_DIR, 'seed_example/model.onnx'));
   const input = goldenNpy('seed_example', 'input.npy');
   const custom = customComposite({
     layerMap: [
@@ -32,8 +32,8 @@ test('a custom composite spelled like epsilon_plus_flat gives the same relevance
   model.dispose();
 });
 
-test('rule assignment: name map first, then the first linear layer, then the layer map; unmapped nodes get none', () => {
-  const model = loadModel(path.join(GOLDEN_DIR, 'resnet_mini/model.onnx'));
+test('rule assignment: name map first, then the first linear layer, then the layer map; unmapped nodes get none', async () => {
+  const model = await loadModel(path.join(GOLDEN_DIR, 'resnet_mini/model.onnx'));
   const rules = assignRules(
     customComposite({
       nameMap: [{ ids: ['layer1.conv2'], rule: 'gamma', params: { gamma: 0.5 } }],

@@ -74,10 +74,10 @@ test('one model through several composites in turn gives what a fresh model give
     'epsilon_gamma_box',
     'epsilon_plus_flat',
   ];
-  const shared = loadModel(file);
+  const shared = await loadModel(file);
   for (const name of names) {
     const composite = buildComposite(name, { low: -3, high: 3 });
-    const fresh = loadModel(file);
+    const fresh = await loadModel(file);
     const expected = await relevancePass(fresh, input, target, { composite });
     fresh.dispose();
     const actual = await relevancePass(shared, input, target, { composite });

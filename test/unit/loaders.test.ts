@@ -31,25 +31,28 @@ after(() => {
 });
 
 /** Asserts that `fn` throws an EngineError with `code` whose message names `file` and matches every pattern. */
-function assertEngineError(
+async function assertEngineError(
   fn: () => unknown,
   code: EngineErrorCode,
   file: string,
   ...patterns: (string | RegExp)[]
-): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(
-      e instanceof EngineError,
-      `expected an EngineError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
-    );
-    assert.equal(e.code, code, `code of "${e.message}"`);
-    assert.ok(e.message.includes(file), `message "${e.message}" does not name ${file}`);
-    for (const p of patterns) {
-      if (typeof p === 'string') assert.ok(e.message.includes(p), `message "${e.message}" lacks "${p}"`);
-      else assert.match(e.message, p);
-    }
-    return true;
-  });
+): Promise<void> {
+  await assert.rejects(
+    async () => fn(),
+    (e: unknown) => {
+      assert.ok(
+        e instanceof EngineError,
+        `expected an EngineError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+      );
+      assert.equal(e.code, code, `code of "${e.message}"`);
+      assert.ok(e.message.includes(file), `message "${e.message}" does not name ${file}`);
+      for (const p of patterns) {
+        if (typeof p === 'string') assert.ok(e.message.includes(p), `message "${e.message}" lacks "${p}"`);
+        else assert.match(e.message, p);
+      }
+      return true;
+    },
+  );
 }
 
 function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string): void {
@@ -81,47 +84,47 @@ function oneNode(
 }
 
 describe('loadModel: files that are not models', () => {
-  test('a missing file → FILE_NOT_FOUND', () => {
+  test('a missing file → FILE_NOT_FOUND', async () => {
     const file = path.join(dir, 'nope', 'missing.onnx');
-    assertEngineError(() => loadModel(file), 'FILE_NOT_FOUND', file, 'not found');
+    await assertEngineError(async () => await loadModel(file), 'FILE_NOT_FOUND', file, 'not found');
   });
 
-  test('random bytes named .onnx → NOT_A_MODEL', () => {
+  test('random bytes named .onnx → NOT_A_MODEL', async () => {
     const file = path.join(dir, 'random.onnx');
     let s = 12345;
     const bytes = Buffer.from(floats(512, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 16) & 0xff));
     fs.writeFileSync(file, bytes);
-    assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, 'not an ONNX model');
+    await assertEngineError(async () => await loadModel(file), 'NOT_A_MODEL', file, 'not an ONNX model');
   });
 
-  test('a text file named .onnx → NOT_A_MODEL', () => {
+  test('a text file named .onnx → NOT_A_MODEL', async () => {
     const file = path.join(dir, 'notes.onnx');
     fs.writeFileSync(file, 'This is not a model, just some notes.\nSecond line.\n');
-    assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, 'not an ONNX model');
+    await assertEngineError(async () => await loadModel(file), 'NOT_A_MODEL', file, 'not an ONNX model');
   });
 
-  test('an empty file → NOT_A_MODEL (no graph nodes)', () => {
+  test('an empty file → NOT_A_MODEL (no graph nodes)', async () => {
     const file = path.join(dir, 'empty.onnx');
     fs.writeFileSync(file, '');
-    assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, 'no graph nodes');
+    await assertEngineError(async () => await loadModel(file), 'NOT_A_MODEL', file, 'no graph nodes');
   });
 
-  test('a folder without model.json → NOT_A_MODEL', () => {
+  test('a folder without model.json → NOT_A_MODEL', async () => {
     const folder = fs.mkdtempSync(path.join(dir, 'folder-'));
     fs.writeFileSync(path.join(folder, 'weights.bin'), Buffer.alloc(8));
-    assertEngineError(() => loadModel(folder), 'NOT_A_MODEL', folder, 'without model.json');
+    await assertEngineError(async () => await loadModel(folder), 'NOT_A_MODEL', folder, 'without model.json');
   });
 });
 
 describe('ONNX loader errors', () => {
-  test('an unsupported op (GridSample) → UNSUPPORTED_OP naming the node, the op and the opset', () => {
+  test('an unsupported op (GridSample) → UNSUPPORTED_OP naming the node, the op and the opset', async () => {
     const file = writeOnnx(
       oneNode({ name: '/warp/GridSample', opType: 'GridSample', inputs: ['input', 'grid'], outputs: ['g'] }, [
         { name: 'grid', dims: [1, 1, 1, 2], values: [0, 0] },
       ]),
     );
-    assertEngineError(
-      () => loadModel(file),
+    await assertEngineError(
+      async () => await loadModel(file),
       'UNSUPPORTED_OP',
       file,
       '/warp/GridSample',
@@ -130,7 +133,7 @@ describe('ONNX loader errors', () => {
     );
   });
 
-  test('malformed graphs are NOT_A_MODEL naming the problem, not internal errors', () => {
+  test('malformed graphs are NOT_A_MODEL naming the problem, not internal errors', async () => {
     const gemm = (dims: number[], values: number[]): OnnxModelSpec => ({
       input: { name: 'input', dims: [1, 3] },
       output: { name: 'y', dims: [1, 2] },
@@ -165,29 +168,39 @@ describe('ONNX loader errors', () => {
     ];
     for (const [spec, message] of cases) {
       const file = writeOnnx(spec);
-      assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, message);
+      await assertEngineError(async () => await loadModel(file), 'NOT_A_MODEL', file, message);
     }
   });
 
-  test('an int64 or bool input (token ids, masks) is refused: the engine attributes to float inputs', () => {
+  test('an int64 or bool input (token ids, masks) is refused: the engine attributes to float inputs', async () => {
     const relu: OnnxNodeSpec = { name: '/r/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] };
     for (const [elemType, name] of [
       [7, 'int64'],
       [9, 'bool'],
     ] as const) {
       const file = writeOnnx(oneNode(relu, [], { name: 'input', dims: [1, 3], elemType }, [1, 3]));
-      assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, `input "input" holds ${name} values`);
+      await assertEngineError(
+        async () => await loadModel(file),
+        'UNSUPPORTED_OP',
+        file,
+        `input "input" holds ${name} values`,
+      );
     }
   });
 
-  test('an op type that is a prototype key (constructor, toString) is an unsupported op, not a crash', () => {
+  test('an op type that is a prototype key (constructor, toString) is an unsupported op, not a crash', async () => {
     for (const opType of ['constructor', 'toString', '__proto__']) {
       const file = writeOnnx(oneNode({ name: `/x/${opType}`, opType, inputs: ['input'], outputs: ['y'] }, []));
-      assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, `unsupported operator ${opType}`);
+      await assertEngineError(
+        async () => await loadModel(file),
+        'UNSUPPORTED_OP',
+        file,
+        `unsupported operator ${opType}`,
+      );
     }
   });
 
-  test('an unsupported op (LSTM) after a supported one → UNSUPPORTED_OP', () => {
+  test('an unsupported op (LSTM) after a supported one → UNSUPPORTED_OP', async () => {
     const file = writeOnnx({
       input: { name: 'input', dims: [1, 3] },
       output: { name: 'h', dims: [1, 2] },
@@ -200,15 +213,15 @@ describe('ONNX loader errors', () => {
         { name: 'R', dims: [1, 8, 2], values: floats(16, (i) => i / 16) },
       ],
     });
-    assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, '"/rnn/LSTM"', 'LSTM');
+    await assertEngineError(async () => await loadModel(file), 'UNSUPPORTED_OP', file, '"/rnn/LSTM"', 'LSTM');
   });
 
-  test('an input produced by no node → NOT_A_MODEL', () => {
+  test('an input produced by no node → NOT_A_MODEL', async () => {
     const file = writeOnnx(
       oneNode({ name: '/act/Relu', opType: 'Relu', inputs: ['ghost'], outputs: ['y'] }, [], undefined, [1, 3]),
     );
-    assertEngineError(
-      () => loadModel(file),
+    await assertEngineError(
+      async () => await loadModel(file),
       'NOT_A_MODEL',
       file,
       '/act/Relu',
@@ -217,7 +230,7 @@ describe('ONNX loader errors', () => {
     );
   });
 
-  test('a graph output produced by no node → NOT_A_MODEL', () => {
+  test('a graph output produced by no node → NOT_A_MODEL', async () => {
     const spec = oneNode(
       { name: '/act/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] },
       [],
@@ -226,10 +239,16 @@ describe('ONNX loader errors', () => {
     );
     spec.output = { name: 'elsewhere', dims: [1, 3] };
     const file = writeOnnx(spec);
-    assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, '"elsewhere"', 'not produced by any node');
+    await assertEngineError(
+      async () => await loadModel(file),
+      'NOT_A_MODEL',
+      file,
+      '"elsewhere"',
+      'not produced by any node',
+    );
   });
 
-  test('a Gemm whose weight does not fit the input → SHAPE_MISMATCH naming the node', () => {
+  test('a Gemm whose weight does not fit the input → SHAPE_MISMATCH naming the node', async () => {
     // input [1, 3] but B is [4, 2] (transB = 0 → K = 4)
     const file = writeOnnx(
       oneNode({ name: '/fc/Gemm', opType: 'Gemm', inputs: ['input', 'fc.weight', 'fc.bias'], outputs: ['y'] }, [
@@ -237,10 +256,16 @@ describe('ONNX loader errors', () => {
         { name: 'fc.bias', dims: [2], values: [0, 0] },
       ]),
     );
-    assertEngineError(() => loadModel(file), 'SHAPE_MISMATCH', file, 'node "/fc/Gemm" (Gemm', '[1,3]');
+    await assertEngineError(
+      async () => await loadModel(file),
+      'SHAPE_MISMATCH',
+      file,
+      'node "/fc/Gemm" (Gemm',
+      '[1,3]',
+    );
   });
 
-  test('Pad mode reflect → UNSUPPORTED_OP', () => {
+  test('Pad mode reflect → UNSUPPORTED_OP', async () => {
     const file = writeOnnx(
       oneNode(
         { name: '/pad/Pad', opType: 'Pad', inputs: ['input', 'pads'], outputs: ['y'], attributes: { mode: 'reflect' } },
@@ -249,10 +274,16 @@ describe('ONNX loader errors', () => {
         [1, 1, 5, 5],
       ),
     );
-    assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, '/pad/Pad', 'Pad mode "reflect"');
+    await assertEngineError(
+      async () => await loadModel(file),
+      'UNSUPPORTED_OP',
+      file,
+      '/pad/Pad',
+      'Pad mode "reflect"',
+    );
   });
 
-  test('other unsupported configurations → UNSUPPORTED_OP with the reason', () => {
+  test('other unsupported configurations → UNSUPPORTED_OP with the reason', async () => {
     const image = { name: 'input', dims: [1, 1, 4, 4] };
     const conv = (attributes: OnnxNodeSpec['attributes'], weight = 'w'): OnnxNodeSpec => ({
       name: '/c/Conv',
@@ -308,11 +339,11 @@ describe('ONNX loader errors', () => {
     for (const [what, spec, reason] of cases) {
       // the file is named after the case, so a failure message says which one
       const file = writeOnnx(spec, `${what.replace(/[^A-Za-z0-9]+/g, '-')}.onnx`);
-      assertEngineError(() => loadModel(file), 'UNSUPPORTED_OP', file, reason);
+      await assertEngineError(async () => await loadModel(file), 'UNSUPPORTED_OP', file, reason);
     }
   });
 
-  test('malformed graphs → NOT_A_MODEL with the reason', () => {
+  test('malformed graphs → NOT_A_MODEL with the reason', async () => {
     const relu: OnnxNodeSpec = { name: '/r/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] };
     const cases: [OnnxModelSpec, string][] = [
       [{ ...oneNode(relu, [], undefined, [1, 3]), opset: 5 }, 'opset 5 is not supported (11–17 are'],
@@ -330,7 +361,7 @@ describe('ONNX loader errors', () => {
     ];
     for (const [spec, reason] of cases) {
       const file = writeOnnx(spec);
-      assertEngineError(() => loadModel(file), 'NOT_A_MODEL', file, reason);
+      await assertEngineError(async () => await loadModel(file), 'NOT_A_MODEL', file, reason);
     }
   });
 });
@@ -418,12 +449,12 @@ describe('ONNX loader: PyTorch-style models', () => {
   }
 
   let model: Model;
-  before(() => {
-    model = loadModel(writeOnnx(spec, 'pytorch-cnn.onnx'));
+  before(async () => {
+    model = await loadModel(writeOnnx(spec, 'pytorch-cnn.onnx'));
   });
   after(() => model.dispose());
 
-  test('node ids are module paths', () => {
+  test('node ids are module paths', async () => {
     assert.deepEqual(
       model.graph.nodes.map((n) => [n.id, n.op]),
       [
@@ -438,7 +469,7 @@ describe('ONNX loader: PyTorch-style models', () => {
     assert.deepEqual(model.graph.input, { name: 'input', shape: [1, 1, 4, 4] });
   });
 
-  test('the layer tree has a features container ending at features.2', () => {
+  test('the layer tree has a features container ending at features.2', async () => {
     const roots = model.tree;
     assert.deepEqual(
       roots.map((r) => r.id),
@@ -466,14 +497,14 @@ describe('ONNX loader: PyTorch-style models', () => {
     assert.deepEqual([...model.resolveLayers(['features', 'classifier']).values()], ['features.2', 'classifier']);
   });
 
-  test('forward output equals the plain-JS network (OIHW weights, NCHW flatten order)', () => {
+  test('forward output equals the plain-JS network (OIHW weights, NCHW flatten order)', async () => {
     const x = floats(16, (i) => Math.sin(i * 1.7) * 2);
     const out = modelOutput(model, { shape: [1, 1, 4, 4], data: Float32Array.from(x) });
     assert.deepEqual(out.shape, [1, 3]);
     closeTo(out.data, reference(x), 'output');
   });
 
-  test('MatMul + Add (PyTorch Linear) is fused into one dense node', () => {
+  test('MatMul + Add (PyTorch Linear) is fused into one dense node', async () => {
     const W = [1, -2, 0.5, 3, -1, 2]; // [in = 3, out = 2] as the exporter writes it
     const b = [0.25, -0.75];
     const file = writeOnnx({
@@ -488,7 +519,7 @@ describe('ONNX loader: PyTorch-style models', () => {
         { name: 'fc.bias', dims: [2], values: b },
       ],
     });
-    const m = loadModel(file);
+    const m = await loadModel(file);
     try {
       assert.equal(m.graph.nodes.length, 1);
       const [node] = m.graph.nodes;
@@ -575,26 +606,26 @@ const denseWeights: WeightSpec[] = [
 ];
 
 describe('TF.js loader errors', () => {
-  test('model.json with invalid JSON → NOT_A_MODEL', () => {
+  test('model.json with invalid JSON → NOT_A_MODEL', async () => {
     const folder = fs.mkdtempSync(path.join(dir, 'badjson-'));
     const json = path.join(folder, 'model.json');
     fs.writeFileSync(json, '{"modelTopology": {"class_name": "Sequential",');
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, 'not a TF.js model');
+    await assertEngineError(async () => await loadModel(json), 'NOT_A_MODEL', json, 'not a TF.js model');
   });
 
-  test('model.json without modelTopology → NOT_A_MODEL', () => {
+  test('model.json without modelTopology → NOT_A_MODEL', async () => {
     const folder = fs.mkdtempSync(path.join(dir, 'notopo-'));
     const json = path.join(folder, 'model.json');
     fs.writeFileSync(json, JSON.stringify({ format: 'layers-model', weightsManifest: [] }));
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, 'no modelTopology');
+    await assertEngineError(async () => await loadModel(json), 'NOT_A_MODEL', json, 'no modelTopology');
   });
 
-  test('a graph-model → NOT_A_MODEL', () => {
+  test('a graph-model → NOT_A_MODEL', async () => {
     const json = writeTfjs(denseTopology(), denseWeights, { extra: { format: 'graph-model' } });
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, '"graph-model" is not supported');
+    await assertEngineError(async () => await loadModel(json), 'NOT_A_MODEL', json, '"graph-model" is not supported');
   });
 
-  test('a missing weight shard → FILE_NOT_FOUND naming the shard', () => {
+  test('a missing weight shard → FILE_NOT_FOUND naming the shard', async () => {
     const json = writeTfjs(denseTopology(), denseWeights, {
       manifest: [
         {
@@ -603,23 +634,28 @@ describe('TF.js loader errors', () => {
         },
       ],
     });
-    assertEngineError(
-      () => loadModel(json),
+    await assertEngineError(
+      async () => await loadModel(json),
       'FILE_NOT_FOUND',
       json,
       'weight file "group1-shard1of2.bin": file not found',
     );
   });
 
-  test('a shard shorter than the manifest → NOT_A_MODEL', () => {
+  test('a shard shorter than the manifest → NOT_A_MODEL', async () => {
     // the manifest wants 6 + 2 floats (32 bytes), the shard has 7 floats
     const json = writeTfjs(denseTopology(), denseWeights, { shard: Buffer.from(new Float32Array(7).buffer) });
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, 'do not hold what the manifest says');
+    await assertEngineError(
+      async () => await loadModel(json),
+      'NOT_A_MODEL',
+      json,
+      'do not hold what the manifest says',
+    );
   });
 
-  test('quantised weights are dequantised (uint8 kernel, float32 bias) and compute as their float32 values', () => {
+  test('quantised weights are dequantised (uint8 kernel, float32 bias) and compute as their float32 values', async () => {
     const x = { shape: [1, 3], data: Float32Array.from([1, 2, 3]) };
-    const plain = loadModel(writeTfjs(denseTopology(), denseWeights));
+    const plain = await loadModel(writeTfjs(denseTopology(), denseWeights));
     // kernel 1…6 as uint8 codes 0…5 with min 1 and scale 1
     const json = writeTfjs(denseTopology(), denseWeights, {
       shard: Buffer.concat([Buffer.from([0, 1, 2, 3, 4, 5]), Buffer.from(new Float32Array([0.5, -0.5]).buffer)]),
@@ -633,13 +669,13 @@ describe('TF.js loader errors', () => {
         },
       ],
     });
-    const quantised = loadModel(json);
+    const quantised = await loadModel(json);
     assert.deepEqual([...modelOutput(quantised, x).data], [...modelOutput(plain, x).data]);
     plain.dispose();
     quantised.dispose();
   });
 
-  test("weight paths outside the model's folder, or not regular files, are refused", () => {
+  test("weight paths outside the model's folder, or not regular files, are refused", async () => {
     const outside = writeTfjs(denseTopology(), denseWeights, {
       manifest: [
         {
@@ -649,8 +685,8 @@ describe('TF.js loader errors', () => {
       ],
     });
     fs.writeFileSync(path.join(path.dirname(outside), '..', 'secret.bin'), Buffer.from(new Float32Array(8).buffer));
-    assertEngineError(
-      () => loadModel(outside),
+    await assertEngineError(
+      async () => await loadModel(outside),
       'NOT_A_MODEL',
       outside,
       'weight file "../secret.bin" is outside the model\'s folder',
@@ -661,14 +697,19 @@ describe('TF.js loader errors', () => {
       ],
     });
     fs.mkdirSync(path.join(path.dirname(folder), 'shards'));
-    assertEngineError(() => loadModel(folder), 'BAD_INPUT', folder, 'weight file "shards": not a regular file');
+    await assertEngineError(
+      async () => await loadModel(folder),
+      'BAD_INPUT',
+      folder,
+      'weight file "shards": not a regular file',
+    );
   });
 
-  test('an unknown Keras layer class → UNSUPPORTED_OP naming the layer', () => {
+  test('an unknown Keras layer class → UNSUPPORTED_OP naming the layer', async () => {
     const topology = functional([4, 3], [['LSTM', { name: 'rnn', units: 2 }, ['inp']]]);
     const json = writeTfjs(topology, []);
-    assertEngineError(
-      () => loadModel(json),
+    await assertEngineError(
+      async () => await loadModel(json),
       'UNSUPPORTED_OP',
       json,
       'layer "rnn" (LSTM)',
@@ -676,7 +717,7 @@ describe('TF.js loader errors', () => {
     );
   });
 
-  test('layer-level problems', () => {
+  test('layer-level problems', async () => {
     const cases: [unknown, WeightSpec[], EngineErrorCode, string][] = [
       // unsupported activation
       [
@@ -733,22 +774,27 @@ describe('TF.js loader errors', () => {
     ];
     for (const [topology, weights, code, reason] of cases) {
       const json = writeTfjs(topology, weights);
-      assertEngineError(() => loadModel(json), code, json, reason);
+      await assertEngineError(async () => await loadModel(json), code, json, reason);
     }
   });
 
-  test('a shared layer → UNSUPPORTED_OP', () => {
+  test('a shared layer → UNSUPPORTED_OP', async () => {
     const topology = functional([3], [['ReLU', { name: 'r' }, ['inp']]]);
     (topology.config.layers[1] as { inbound_nodes: unknown[] }).inbound_nodes.push([['inp', 0, 0, {}]]);
     const json = writeTfjs(topology, []);
-    assertEngineError(() => loadModel(json), 'UNSUPPORTED_OP', json, 'layer "r" is used 2 times');
+    await assertEngineError(async () => await loadModel(json), 'UNSUPPORTED_OP', json, 'layer "r" is used 2 times');
   });
 
-  test('unsupported model class and an empty model → NOT_A_MODEL', () => {
+  test('unsupported model class and an empty model → NOT_A_MODEL', async () => {
     const json = writeTfjs({ class_name: 'Subclassed', config: { layers: [] } }, []);
-    assertEngineError(() => loadModel(json), 'NOT_A_MODEL', json, 'unsupported model class "Subclassed"');
+    await assertEngineError(
+      async () => await loadModel(json),
+      'NOT_A_MODEL',
+      json,
+      'unsupported model class "Subclassed"',
+    );
     const empty = writeTfjs({ class_name: 'Sequential', config: { name: 's', layers: [] } }, []);
-    assertEngineError(() => loadModel(empty), 'NOT_A_MODEL', empty, 'has no layers');
+    await assertEngineError(async () => await loadModel(empty), 'NOT_A_MODEL', empty, 'has no layers');
   });
 });
 
@@ -798,7 +844,7 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
   }
 
   let model: Model;
-  before(() => {
+  before(async () => {
     const topology = functional(
       [3, 3, 2],
       [
@@ -843,11 +889,11 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
       { name: 'out/bias', shape: [2], values: dB },
     ]);
     // load through the folder, as the extension does
-    model = loadModel(path.dirname(json));
+    model = await loadModel(path.dirname(json));
   });
   after(() => model.dispose());
 
-  test('graph: ids, ops, "same" pads and shapes', () => {
+  test('graph: ids, ops, "same" pads and shapes', async () => {
     const g = model.graph;
     assert.equal(g.layout, 'NHWC');
     assert.deepEqual(g.input.shape, [1, 3, 3, 2]);
@@ -876,7 +922,7 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
     ]);
   });
 
-  test('forward output equals the hand computation', () => {
+  test('forward output equals the hand computation', async () => {
     const out = modelOutput(model, { shape: [1, 3, 3, 2], data: Float32Array.from(x) });
     assert.deepEqual(out.shape, [1, 2]);
     const expected = reference();
@@ -889,21 +935,21 @@ describe('TF.js loader: functional model with "same" padding and DepthwiseConv2D
 });
 
 describe('files that are not regular files are refused before they are read', () => {
-  test('/dev/zero, a FIFO and a symlink to /dev/zero: as a model, a weight file, an input; a clear error, no hang', () => {
+  test('/dev/zero, a FIFO and a symlink to /dev/zero: as a model, a weight file, an input; a clear error, no hang', async () => {
     const folder = fs.mkdtempSync(path.join(dir, 'special-'));
     const fifo = path.join(folder, 'pipe.onnx');
     spawnSync('mkfifo', [fifo]);
     const link = path.join(folder, 'zero.npy');
     fs.symlinkSync('/dev/zero', link);
     for (const file of ['/dev/zero', fifo]) {
-      assertEngineError(() => loadModel(file), 'BAD_INPUT', file, 'not a regular file');
+      await assertEngineError(async () => await loadModel(file), 'BAD_INPUT', file, 'not a regular file');
     }
-    assertEngineError(() => readNpy(link), 'BAD_INPUT', link, 'not a regular file');
+    await assertEngineError(async () => await readNpy(link), 'BAD_INPUT', link, 'not a regular file');
     const json = writeTfjs(denseTopology(), denseWeights);
     fs.rmSync(path.join(path.dirname(json), 'group1-shard1of1.bin'));
     fs.symlinkSync('/dev/zero', path.join(path.dirname(json), 'group1-shard1of1.bin'));
-    assertEngineError(
-      () => loadModel(json),
+    await assertEngineError(
+      async () => await loadModel(json),
       'BAD_INPUT',
       json,
       'weight file "group1-shard1of1.bin": not a regular file',
@@ -927,9 +973,14 @@ describe('sizes a file declares are bounded before they become memory', () => {
     ],
   });
 
-  test('a kernel larger than its input is a shape error at load, not a run on negative sizes', () => {
+  test('a kernel larger than its input is a shape error at load, not a run on negative sizes', async () => {
     const file = writeOnnx(pool([100, 100]));
-    assertEngineError(() => loadModel(file), 'SHAPE_MISMATCH', file, 'its output would have shape [1,1,-91,-91]');
+    await assertEngineError(
+      async () => await loadModel(file),
+      'SHAPE_MISMATCH',
+      file,
+      'its output would have shape [1,1,-91,-91]',
+    );
   });
 
   test('loading infers every shape without computing: a 2.4 GB intermediate costs nothing until a run', async () => {
@@ -948,8 +999,8 @@ describe('sizes a file declares are bounded before they become memory', () => {
       ],
     });
     let model: Model | undefined;
-    const profile = await tf.profile(() => {
-      model = loadModel(file);
+    const profile = await tf.profile(async () => {
+      model = await loadModel(file);
       return [];
     });
     // the weights' layout change is all that runs
@@ -969,7 +1020,7 @@ describe('sizes a file declares are bounded before they become memory', () => {
     model!.dispose();
   });
 
-  test('a declared input over the limit is refused at load; the environment variable allows it', () => {
+  test('a declared input over the limit is refused at load; the environment variable allows it', async () => {
     const file = writeOnnx(
       oneNode(
         { name: '/relu/Relu', opType: 'Relu', inputs: ['input'], outputs: ['y'] },
@@ -978,8 +1029,8 @@ describe('sizes a file declares are bounded before they become memory', () => {
         [1, 3, 8000, 8000],
       ),
     );
-    assertEngineError(
-      () => loadModel(file),
+    await assertEngineError(
+      async () => await loadModel(file),
       'BAD_INPUT',
       file,
       '192,000,000 values',
@@ -987,13 +1038,13 @@ describe('sizes a file declares are bounded before they become memory', () => {
     );
     process.env.RELEVANCE_LENS_MAX_INPUT_VALUES = String(2 ** 28);
     try {
-      loadModel(file).dispose();
+      (await loadModel(file)).dispose();
     } finally {
       delete process.env.RELEVANCE_LENS_MAX_INPUT_VALUES;
     }
   });
 
-  test('a PNG whose header declares 20000×20000 pixels is not decoded', () => {
+  test('a PNG whose header declares 20000×20000 pixels is not decoded', async () => {
     const png = Buffer.alloc(64);
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(png, 0);
     png.writeUInt32BE(13, 8);
@@ -1002,8 +1053,8 @@ describe('sizes a file declares are bounded before they become memory', () => {
     png.writeUInt32BE(20000, 20);
     const file = path.join(fs.mkdtempSync(path.join(dir, 'png-')), 'huge.png');
     fs.writeFileSync(file, png);
-    assertEngineError(
-      () => readImage(file, 'NCHW', { size: [32, 32], channels: 3 }),
+    await assertEngineError(
+      async () => await readImage(file, 'NCHW', { size: [32, 32], channels: 3 }),
       'BAD_INPUT',
       file,
       '400,000,000 pixels',

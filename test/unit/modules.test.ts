@@ -65,8 +65,8 @@ describe('module paths from the exporter', () => {
 });
 
 describe('residual adds', () => {
-  test("norm: Zennit's Sum modules get Norm; gradient: plain additions get no rule", () => {
-    const model = loadModel(path.join(GOLDEN_DIR, 'resnet_mini', 'model.onnx'));
+  test("norm: Zennit's Sum modules get Norm; gradient: plain additions get no rule", async () => {
+    const model = await loadModel(path.join(GOLDEN_DIR, 'resnet_mini', 'model.onnx'));
     try {
       const composite = buildComposite('epsilon_plus_flat');
       const graph = model.canonical();

@@ -9,13 +9,16 @@ import { heatmapPng } from '../../engine/src/io/image';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { bounds, channelSum, colorize, palette, paletteIndex, topChannels } from '../../engine/src/shared/colormap';
 
-function assertEngineError(fn: () => unknown, code: EngineErrorCode, ...patterns: string[]): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected an EngineError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const p of patterns) assert.ok(e.message.includes(p), `message "${e.message}" lacks "${p}"`);
-    return true;
-  });
+async function assertEngineError(fn: () => unknown, code: EngineErrorCode, ...patterns: string[]): Promise<void> {
+  await assert.rejects(
+    async () => fn(),
+    (e: unknown) => {
+      assert.ok(e instanceof EngineError, `expected an EngineError, got ${String(e)}`);
+      assert.equal(e.code, code, e.message);
+      for (const p of patterns) assert.ok(e.message.includes(p), `message "${e.message}" lacks "${p}"`);
+      return true;
+    },
+  );
 }
 
 /** A version-1 (or 2) .npy buffer with any dtype, laid out as numpy.save does (header padded to 64 bytes). */
@@ -46,7 +49,7 @@ describe('npy', () => {
     'hex',
   );
 
-  test('encodeNpy writes what numpy.save writes', () => {
+  test('encodeNpy writes what numpy.save writes', async () => {
     const data = Float32Array.from([0, 1.5, -2, 3.25, 1e-3, -7e5]);
     const buf = encodeNpy({ shape: [2, 3], data });
     assert.equal(buf.toString('hex'), NUMPY_2x3.toString('hex'));
@@ -54,13 +57,13 @@ describe('npy', () => {
     assert.equal((10 + buf.readUInt16LE(8)) % 64, 0);
   });
 
-  test('parseNpy reads a numpy file', () => {
+  test('parseNpy reads a numpy file', async () => {
     const a = parseNpy(NUMPY_2x3);
     assert.deepEqual(a.shape, [2, 3]);
     assert.deepEqual(Array.from(a.data), Array.from(Float32Array.from([0, 1.5, -2, 3.25, 1e-3, -7e5])));
   });
 
-  test('round trip of 1-D, 4-D and 0-D arrays', () => {
+  test('round trip of 1-D, 4-D and 0-D arrays', async () => {
     const oneD = { shape: [5], data: Float32Array.from([1, -2.5, 3e-8, Infinity, -0]) };
     const back1 = parseNpy(encodeNpy(oneD));
     assert.deepEqual(back1.shape, [5]);
@@ -82,13 +85,13 @@ describe('npy', () => {
     assert.deepEqual(Array.from(scalar.data), [42]);
   });
 
-  test('a Float32Array view with an offset is written from its own bytes', () => {
+  test('a Float32Array view with an offset is written from its own bytes', async () => {
     const backing = Float32Array.from([9, 9, 1, 2, 3, 9]);
     const back = parseNpy(encodeNpy({ shape: [3], data: backing.subarray(2, 5) }));
     assert.deepEqual(Array.from(back.data), [1, 2, 3]);
   });
 
-  test('float64 input is converted to float32', () => {
+  test('float64 input is converted to float32', async () => {
     const f64 = Float64Array.from([0.1, -2.5, 1e10, 3]);
     const a = parseNpy(npyBuffer('<f8', '(4,)', Buffer.from(f64.buffer)));
     assert.deepEqual(a.shape, [4]);
@@ -96,7 +99,7 @@ describe('npy', () => {
     assert.deepEqual(Array.from(a.data), [Math.fround(0.1), -2.5, Math.fround(1e10), 3]);
   });
 
-  test('int64 input (and the version-2 header) is converted to float32', () => {
+  test('int64 input (and the version-2 header) is converted to float32', async () => {
     const i64 = BigInt64Array.from([-3n, 0n, 7n, 2n ** 40n]);
     for (const major of [1, 2]) {
       const a = parseNpy(npyBuffer('<i8', '(2, 2)', Buffer.from(i64.buffer), major));
@@ -109,9 +112,9 @@ describe('npy', () => {
     assert.deepEqual(Array.from(u8.data), [0, 255]);
   });
 
-  test('truncated data → BAD_INPUT', () => {
+  test('truncated data → BAD_INPUT', async () => {
     const full = encodeNpy({ shape: [2, 3], data: new Float32Array(6) });
-    assertEngineError(
+    await assertEngineError(
       () => parseNpy(full.subarray(0, full.length - 1), 'cut.npy'),
       'BAD_INPUT',
       'cut.npy',
@@ -119,44 +122,44 @@ describe('npy', () => {
       '23 of 24 bytes',
     );
     const f64 = npyBuffer('<f8', '(4,)', Buffer.alloc(24));
-    assertEngineError(() => parseNpy(f64, 'short64.npy'), 'BAD_INPUT', 'truncated', '24 of 32 bytes');
+    await assertEngineError(() => parseNpy(f64, 'short64.npy'), 'BAD_INPUT', 'truncated', '24 of 32 bytes');
   });
 
-  test('bad magic, bad header, unsupported dtype or order → BAD_INPUT', () => {
+  test('bad magic, bad header, unsupported dtype or order → BAD_INPUT', async () => {
     const good = encodeNpy({ shape: [1], data: Float32Array.from([1]) });
     const bad = Buffer.from(good);
     bad[1] = 'X'.charCodeAt(0); // \x93XUMPY
-    assertEngineError(() => parseNpy(bad, 'bad.npy'), 'BAD_INPUT', 'bad.npy', 'not a .npy file');
-    assertEngineError(() => parseNpy(Buffer.from('PK\x03\x04'), 'zip.npy'), 'BAD_INPUT', 'not a .npy file');
-    assertEngineError(
+    await assertEngineError(() => parseNpy(bad, 'bad.npy'), 'BAD_INPUT', 'bad.npy', 'not a .npy file');
+    await assertEngineError(() => parseNpy(Buffer.from('PK\x03\x04'), 'zip.npy'), 'BAD_INPUT', 'not a .npy file');
+    await assertEngineError(
       () => parseNpy(npyBuffer('<f2', '(1,)', Buffer.alloc(2)), 'half.npy'),
       'BAD_INPUT',
       'unsupported .npy dtype <f2',
     );
-    assertEngineError(
+    await assertEngineError(
       () => parseNpy(npyBuffer('<f4', '(1,)', Buffer.alloc(4), 1, true), 'f.npy'),
       'BAD_INPUT',
       'Fortran',
     );
     const noShape = Buffer.from(good.toString('latin1').replace("'shape'", "'shope'"), 'latin1');
-    assertEngineError(() => parseNpy(noShape, 'hdr.npy'), 'BAD_INPUT', 'malformed .npy header');
+    await assertEngineError(() => parseNpy(noShape, 'hdr.npy'), 'BAD_INPUT', 'malformed .npy header');
   });
 
-  test('writeNpy / readNpy through a file; a missing file → FILE_NOT_FOUND', () => {
+  test('writeNpy / readNpy through a file; a missing file → FILE_NOT_FOUND', async () => {
     const file = path.join(dir, 'a.npy');
     writeNpy(file, { shape: [3, 1], data: Float32Array.from([7, 8, 9]) });
-    const a = readNpy(file);
+    const a = await readNpy(file);
     assert.deepEqual(a.shape, [3, 1]);
     assert.deepEqual(Array.from(a.data), [7, 8, 9]);
     const missing = path.join(dir, 'missing.npy');
-    assertEngineError(() => readNpy(missing), 'FILE_NOT_FOUND', missing, 'file not found');
+    await assertEngineError(async () => await readNpy(missing), 'FILE_NOT_FOUND', missing, 'file not found');
   });
 });
 
 describe('colour maps', () => {
   const rgb = (pal: Uint8Array, i: number) => Array.from(pal.subarray(3 * i, 3 * i + 3));
 
-  test('bwr: blue at 0, white at 0x80, red at 255', () => {
+  test('bwr: blue at 0, white at 0x80, red at 255', async () => {
     const p = palette('bwr');
     assert.equal(p.length, 256 * 3);
     assert.deepEqual(rgb(p, 0), [0, 0, 255]);
@@ -167,7 +170,7 @@ describe('colour maps', () => {
     for (let i = 0x81; i < 256; i++) assert.ok(p[3 * i + 1] <= p[3 * (i - 1) + 1] && p[3 * i] === 255, `entry ${i}`);
   });
 
-  test('coldnhot: cyan at 0, blue at 0x40, black at 0x80, white at 255', () => {
+  test('coldnhot: cyan at 0, blue at 0x40, black at 0x80, white at 255', async () => {
     const p = palette('coldnhot');
     assert.deepEqual(rgb(p, 0), [0, 255, 255]);
     assert.deepEqual(rgb(p, 0x40), [0, 0, 255]);
@@ -175,7 +178,7 @@ describe('colour maps', () => {
     assert.deepEqual(rgb(p, 255), [255, 255, 255]);
   });
 
-  test('a colour-map source string works like a name', () => {
+  test('a colour-map source string works like a name', async () => {
     assert.deepEqual(Array.from(palette('000,fff')), Array.from(palette('gray')));
     const gray = palette('gray');
     for (const i of [0, 1, 77, 128, 254, 255]) assert.deepEqual(rgb(gray, i), [i, i, i]);
@@ -183,7 +186,7 @@ describe('colour maps', () => {
     assert.throws(() => palette('f00,zzz'), /bad colour "zzz"/);
   });
 
-  test("palettes equal Zennit's ColorMap.palette(), which truncates", () => {
+  test("palettes equal Zennit's ColorMap.palette(), which truncates", async () => {
     // Zennit (cmap.py): unindexed colours sit at int(...) positions, values are (x·255).round(12).astype(uint8),
     // i.e. truncated. Reference entries computed with Zennit's algorithm in numpy:
     //   bwr[1] = (1, 1, 255)        bwr[64] = (127, 127, 255)     bwr[129] = (255, 252, 252)
@@ -215,7 +218,7 @@ describe('colour maps', () => {
 });
 
 describe('heatmap normalisation', () => {
-  test('bounds: symmetric is ±max|x|, otherwise [min, max]', () => {
+  test('bounds: symmetric is ±max|x|, otherwise [min, max]', async () => {
     const v = Float32Array.from([-1, 0.5, 3, -2]);
     assert.deepEqual(bounds(v, true), { min: -3, max: 3 });
     assert.deepEqual(bounds(v, false), { min: -2, max: 3 });
@@ -223,7 +226,7 @@ describe('heatmap normalisation', () => {
     assert.deepEqual(bounds([], true), { min: 0, max: 0 });
   });
 
-  test('paletteIndex: (x − min)/(max − min)·255, clipped and truncated', () => {
+  test('paletteIndex: (x − min)/(max − min)·255, clipped and truncated', async () => {
     const sym = { min: -3, max: 3 };
     assert.equal(paletteIndex(0, sym), 127); // 0.5·255 = 127.5 → 127
     assert.equal(paletteIndex(-3, sym), 0);
@@ -237,7 +240,7 @@ describe('heatmap normalisation', () => {
     assert.equal(paletteIndex(0.5, { min: 0.5, max: 0.5 }), 127); // degenerate range: the middle
   });
 
-  test('colorize maps values through the palette into RGBA', () => {
+  test('colorize maps values through the palette into RGBA', async () => {
     const px = colorize([-3, 0, 3], 'bwr', { min: -3, max: 3 });
     const p = palette('bwr');
     assert.deepEqual(Array.from(px), [0, 0, 255, 255, ...rgb3(p, 127), 255, 255, 0, 0, 255]);
@@ -255,7 +258,7 @@ describe('heatmap normalisation', () => {
   for (let b = 0; b < 2; b++)
     for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) for (let c = 0; c < 3; c++) nhwc.push(value(b, c, y, x));
 
-  test('channelSum gives the same map for NCHW and NHWC', () => {
+  test('channelSum gives the same map for NCHW and NHWC', async () => {
     for (const row of [0, 1]) {
       // Σ_c value = 300·b + 30 + p·(1 − 1 + 1) = 300·b + 30 + p for p = 2y + x
       const expected = [0, 1, 2, 3].map((p) => 300 * row + 30 + p);
@@ -272,7 +275,7 @@ describe('heatmap normalisation', () => {
     assert.throws(() => channelSum([1, 2, 3], [1, 2, 3, 4, 5, 6], 0, true), /cannot draw/);
   });
 
-  test('topChannels orders by summed |relevance|, ties by channel index', () => {
+  test('topChannels orders by summed |relevance|, ties by channel index', async () => {
     // channel c of the 1×3×2×2 tensor: c0 = [1, −1, 1, −1] (sum 0, abs 4), c1 = [−5, 0, 0, 0] (−5, 5),
     // c2 = [2, 2, 0, 0] (4, 4)
     const ch = [
@@ -298,7 +301,7 @@ describe('heatmap normalisation', () => {
 });
 
 describe('heatmap PNGs', () => {
-  test('a dense layer (one row) is drawn as a strip an eighth as tall as it is wide; a map keeps its shape', () => {
+  test('a dense layer (one row) is drawn as a strip an eighth as tall as it is wide; a map keeps its shape', async () => {
     const size = (png: Buffer) => [png.readUInt32BE(16), png.readUInt32BE(20)];
     const dense = { shape: [1, 32], data: Float32Array.from({ length: 32 }, (_, i) => i - 16) };
     assert.deepEqual(size(heatmapPng(dense, 0, true, 'bwr', 4)), [128, 16]);

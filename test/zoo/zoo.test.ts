@@ -87,12 +87,12 @@ for (const name of cases) {
   const m: ZooManifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   describe(`zoo: ${name}`, () => {
     test('loads, gradient = PyTorch float64, epsilon_plus_flat = Zennit float64', async () => {
-      const model = loadModel(path.join(dir, 'model.onnx'));
+      const model = await loadModel(path.join(dir, 'model.onnx'));
       try {
-        const input = readNpy(path.join(dir, 'input.npy'));
+        const input = await readNpy(path.join(dir, 'input.npy'));
         const gradient = await runAttribution(model, input, { composite: 'gradient', target: m.targets });
-        const gradError = relativeError(gradient.relevance, readNpy(path.join(dir, 'gradient', 'relevance.npy')));
-        const outError = relativeError(gradient.output, readNpy(path.join(dir, 'gradient', 'output.npy')));
+        const gradError = relativeError(gradient.relevance, await readNpy(path.join(dir, 'gradient', 'relevance.npy')));
+        const outError = relativeError(gradient.output, await readNpy(path.join(dir, 'gradient', 'output.npy')));
         const line = [`${name.padEnd(24)} ${gradError.toExponential(2)}`];
         try {
           assert.ok(outError <= 1e-4, `${name}: output is ${outError.toExponential(2)}·max off PyTorch's`);
@@ -126,7 +126,7 @@ for (const name of cases) {
           const f32 = m.zennit.f32_error ?? 0;
           const lrpError =
             f32 <= UNUSABLE
-              ? relativeError(lrp.relevance, readNpy(path.join(referenceDir, 'relevance.npy')))
+              ? relativeError(lrp.relevance, await readNpy(path.join(referenceDir, 'relevance.npy')))
               : undefined;
           let worst: [string, number, number] = ['', 0, 1e-4];
           let compared = 0;
@@ -134,7 +134,7 @@ for (const name of cases) {
             const layerF32 = m.zennit.layers?.[layer.id]?.f32_error ?? 0;
             if (layerF32 > UNUSABLE) continue;
             compared++;
-            const e = relativeError(layer.relevance, readNpy(path.join(layersDir, `${layer.id}.npy`)));
+            const e = relativeError(layer.relevance, await readNpy(path.join(layersDir, `${layer.id}.npy`)));
             const t = tolerance(layerF32);
             if (e / t > worst[1] / worst[2]) worst = [layer.id, e, t];
           }

@@ -106,10 +106,10 @@ async function attributeCommand(argv: string[]): Promise<void> {
   if (!Object.hasOwn(COLOR_MAPS, cmap))
     fail('BAD_ARGUMENT', `unknown colour map "${cmap}" (choose one of ${Object.keys(COLOR_MAPS).join(', ')})`);
   const backend = await initBackend(opts.get('backend'));
-  const model = loadModel(positional[0]);
+  const model = await loadModel(positional[0]);
   const size = numList(opts, 'size');
   if (size && size.length !== 2) fail('BAD_ARGUMENT', '--size takes H,W');
-  const input = readInput(model, inputFile, {
+  const input = await readInput(model, inputFile, {
     size: size as [number, number] | undefined,
     mean: numList(opts, 'mean'),
     std: numList(opts, 'std'),
@@ -229,7 +229,7 @@ async function layersCommand(argv: string[]): Promise<void> {
   const { positional, opts } = parseArgs(argv, [], ['backend', 'composite', 'residual', 'low', 'high']);
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'layers needs exactly one MODEL');
   await initBackend(opts.get('backend'));
-  const model = loadModel(positional[0]);
+  const model = await loadModel(positional[0]);
   // each node's rule under the composite (on the canonized graph, where batch-norms joined their layers)
   const compositeName = normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat');
   const composite = compositeName

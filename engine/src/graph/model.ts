@@ -79,7 +79,7 @@ export class Model {
 }
 
 /** Loads an ONNX file or a TF.js model.json, checks it end to end with a forward pass, and fills in shapes. */
-export function loadModel(file: string): Model {
+export async function loadModel(file: string): Promise<Model> {
   if (!fs.existsSync(file)) fail('FILE_NOT_FOUND', `${file}: file not found`);
   if (fs.statSync(file).isDirectory()) {
     const json = path.join(file, 'model.json');
@@ -88,9 +88,9 @@ export function loadModel(file: string): Model {
   }
   let graph: Graph;
   if (file.toLowerCase().endsWith('.json')) {
-    graph = loadTfjsLayers(file);
+    graph = await loadTfjsLayers(file);
   } else {
-    graph = loadOnnx(readRegularFile(file, FILE_LIMITS.onnx), file);
+    graph = loadOnnx(await readRegularFile(file, FILE_LIMITS.onnx), file);
   }
   try {
     checkInputValues(graph.input.shape, `${file}'s input [${graph.input.shape}]`);

@@ -1,6 +1,7 @@
 /**
  * Every file the engine reads goes through here: it must be a regular file (not a device, a FIFO or a folder —
  * `/dev/zero` or a FIFO would read forever or block), and no larger than its format allows, checked before reading.
+ * Reads are asynchronous, so that the server keeps answering (stats, cancel) while a large model file comes in.
  */
 import * as fs from 'fs';
 import { EngineError, fail } from '../errors';
@@ -17,10 +18,10 @@ export const FILE_LIMITS = {
 } as const;
 
 /** The file's bytes; `what` names it in errors ("weight file "x.bin"", or the path itself). */
-export function readRegularFile(file: string, maxBytes: number, what = file): Buffer {
+export async function readRegularFile(file: string, maxBytes: number, what = file): Promise<Buffer> {
   let stat: fs.Stats;
   try {
-    stat = fs.statSync(file);
+    stat = await fs.promises.stat(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new EngineError('FILE_NOT_FOUND', `${what}: file not found`);
@@ -33,7 +34,7 @@ export function readRegularFile(file: string, maxBytes: number, what = file): Bu
       `${what}: ${stat.size} bytes, more than the ${Math.round(maxBytes / MiB)} MiB such a file may have`,
     );
   try {
-    return fs.readFileSync(file);
+    return await fs.promises.readFile(file);
   } catch (e) {
     throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
   }

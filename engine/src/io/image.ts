@@ -15,8 +15,8 @@ interface Rgba {
   data: Uint8Array;
 }
 
-function decode(path: string): Rgba {
-  const buf = readRegularFile(path, FILE_LIMITS.image);
+async function decode(path: string): Promise<Rgba> {
+  const buf = await readRegularFile(path, FILE_LIMITS.image);
   try {
     if (buf.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) {
       // the IHDR chunk's width and height, before a 1 MB file decodes to gigabytes
@@ -58,13 +58,13 @@ function sample(img: Rgba, y: number, x: number, c: number): number {
  * Reads a PNG/JPEG as a one-image batch in the model's layout: resized bilinearly to `size`, scaled to [0, 1],
  * then (x − mean) / std per channel. ImageNet statistics are the usual choice for torchvision models.
  */
-export function readImage(
+export async function readImage(
   path: string,
   layout: 'NCHW' | 'NHWC',
   p: Preprocess & { size: [number, number]; channels: number },
-): NdArray {
+): Promise<NdArray> {
   checkInputValues([1, p.channels, p.size[0], p.size[1]], `${path} resized to ${p.size[0]}×${p.size[1]}`);
-  const img = decode(path);
+  const img = await decode(path);
   const [h, w] = p.size;
   const ch = p.channels;
   if (ch !== 1 && ch !== 3) fail('BAD_INPUT', `${path}: the model expects ${ch} channels; images give 1 or 3`);

@@ -46,8 +46,8 @@ export function parseNpy(buf: Buffer, name = 'buffer'): NdArray {
   return { shape, data };
 }
 
-export function readNpy(path: string): NdArray {
-  return parseNpy(readRegularFile(path, FILE_LIMITS.npy), path);
+export async function readNpy(path: string): Promise<NdArray> {
+  return parseNpy(await readRegularFile(path, FILE_LIMITS.npy), path);
 }
 
 /** Serialises float32 data as a version-1 .npy buffer. */

@@ -36,7 +36,7 @@ const pair = (v: number | number[] | undefined, dflt: number): [number, number] 
 
 /** Reads the weight shards of a LayersModel into named tensors. */
 /** A weight file named in the manifest: a regular file inside the model's folder. */
-function readWeightFile(dir: string, name: string, source: string): Buffer {
+function readWeightFile(dir: string, name: string, source: string): Promise<Buffer> {
   const root = path.resolve(dir);
   const file = path.resolve(root, name);
   if (!file.startsWith(root + path.sep))
@@ -45,10 +45,10 @@ function readWeightFile(dir: string, name: string, source: string): Buffer {
 }
 
 /** The manifest's weights, decoded (and dequantised) by TF.js's own decodeWeights, as float32 tensors. */
-function readWeights(manifest: Json, dir: string, source: string): Map<string, tf.Tensor> {
+async function readWeights(manifest: Json, dir: string, source: string): Promise<Map<string, tf.Tensor>> {
   const weights = new Map<string, tf.Tensor>();
   for (const group of manifest ?? []) {
-    const data = Buffer.concat((group.paths as string[]).map((p) => readWeightFile(dir, p, source)));
+    const data = Buffer.concat(await Promise.all((group.paths as string[]).map((p) => readWeightFile(dir, p, source))));
     let decoded: tf.NamedTensorMap;
     try {
       decoded = tf.io.decodeWeights(
@@ -302,11 +302,11 @@ const KERAS_LAYERS: Record<string, (k: KerasLayer) => void> = {
 };
 
 /** Loads a TF.js LayersModel (model.json + weight shards), Sequential or functional, channels-last. */
-export function loadTfjsLayers(jsonPath: string): Graph {
+export async function loadTfjsLayers(jsonPath: string): Promise<Graph> {
   const source = jsonPath;
   let json: Json;
   try {
-    json = JSON.parse(readRegularFile(jsonPath, FILE_LIMITS.tfjsManifest).toString('utf8'));
+    json = JSON.parse((await readRegularFile(jsonPath, FILE_LIMITS.tfjsManifest)).toString('utf8'));
   } catch (e) {
     if (e instanceof EngineError) throw e;
     throw new EngineError('NOT_A_MODEL', `${source}: not a TF.js model (${(e as Error).message})`);
@@ -315,7 +315,7 @@ export function loadTfjsLayers(jsonPath: string): Graph {
   if (json.format && json.format !== 'layers-model')
     fail('NOT_A_MODEL', `${source}: TF.js "${json.format}" is not supported, only layers-model`);
   const { layers, inputShape, output } = layerSpecs(json.modelTopology, source);
-  const weights = readWeights(json.weightsManifest, path.dirname(jsonPath), source);
+  const weights = await readWeights(json.weightsManifest, path.dirname(jsonPath), source);
   const shapes = new Map<string, number[]>([['input', inputShape.map((d, i) => (i === 0 ? 1 : d))]]);
   const nodes: GraphNode[] = [];
   let outputValue = output;

@@ -24,7 +24,7 @@ export interface AttributionRun extends PassResult {
 }
 
 /** Reads an input file: .npy in the model's layout, or a PNG/JPEG preprocessed to the model's input. */
-export function readInput(model: Model, file: string, pre: Preprocess = {}): NdArray {
+export function readInput(model: Model, file: string, pre: Preprocess = {}): Promise<NdArray> {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.npy') return readNpy(file);
   const shape = model.graph.input.shape;

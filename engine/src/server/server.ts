@@ -161,9 +161,17 @@ export class EngineServer {
     return m;
   }
 
-  private openModel(p: P.OpenModelParams): P.ModelInfo {
+  /**
+   * Opens a model, queued like runs: a run's tensor scope spans its pauses between layers, and weights made
+   * inside it would be freed when it ends.
+   */
+  private openModel(p: P.OpenModelParams): Promise<P.ModelInfo> {
+    return this.enqueue(() => this.openModelNow(p));
+  }
+
+  private async openModelNow(p: P.OpenModelParams): Promise<P.ModelInfo> {
     this.requireInit();
-    const model = loadModel(p.path);
+    const model = await loadModel(p.path);
     const modelId = `m${this.nextId++}`;
     this.models.set(modelId, model);
     this.log('info', `opened ${p.path} as ${modelId}: ${model.graph.nodes.length} nodes`);
@@ -196,7 +204,7 @@ export class EngineServer {
     for (const [id, run] of this.runs) if (run.modelId === modelId) this.runs.delete(id);
   }
 
-  private readInputSpec(model: Model, input: P.InputSpec): NdArray {
+  private async readInputSpec(model: Model, input: P.InputSpec): Promise<NdArray> {
     if ('path' in input) return readInput(model, input.path, input.preprocess);
     const data = decodeFloats(input.data);
     if (data.length !== size(input.shape))
@@ -204,17 +212,21 @@ export class EngineServer {
     return { shape: input.shape, data };
   }
 
-  /** Queues a run behind those already asked for: the engine computes one at a time. */
-  private run(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
-    const job = this.queue.then(() => this.runNow(p, token));
+  /** Queues a job behind those already asked for: the engine computes one at a time. */
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const job = this.queue.then(work);
     this.queue = job.catch(() => undefined);
     return job;
+  }
+
+  private run(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
+    return this.enqueue(() => this.runNow(p, token));
   }
 
   private async runNow(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
     this.requireInit();
     const model = this.model(p.modelId);
-    const input = this.readInputSpec(model, p.input);
+    const input = await this.readInputSpec(model, p.input);
     const row = p.view?.row ?? 0;
     if (row >= input.shape[0]) fail('BAD_ARGUMENT', `view row ${row} is out of range for a batch of ${input.shape[0]}`);
     let lastReport = 0;
