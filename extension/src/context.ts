@@ -7,6 +7,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { RunView, ViewSettings } from '../../protocol/webview';
+import { readClassNames } from './class-names';
 import { EngineClient } from './engine-client';
 import { readSettings, type Settings } from './settings';
 
@@ -110,10 +111,8 @@ export class Ctx implements vscode.Disposable {
    * are gone, its pictures are not).
    */
   async openModel(file: string, hooks: Iterable<string> = [], keepRun = false): Promise<OpenedModel> {
-    const [info, classNames] = await Promise.all([
-      this.engine.request(P.OpenModel, { path: file }),
-      readClassNames(file),
-    ]);
+    const [info, classes] = await Promise.all([this.engine.request(P.OpenModel, { path: file }), readClassNames(file)]);
+    if (classes.ignored) this.log.warn(`class names not used: ${classes.ignored}`);
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
     const ids = new Set(layersOf(info.tree).map((l) => l.id));
@@ -121,7 +120,7 @@ export class Ctx implements vscode.Disposable {
       path: file,
       info,
       hooks: new Set([...hooks].filter((id) => ids.has(id))),
-      classNames,
+      classNames: classes.names,
     };
     if (previous?.path !== file) {
       this.target = undefined;
@@ -247,25 +246,4 @@ function layersOf(tree: P.LayerTreeItem[]): P.LayerTreeItem[] {
   const walk = (items: P.LayerTreeItem[]) => items.forEach((i) => (out.push(i), walk(i.children)));
   walk(tree);
   return out;
-}
-
-/** A classes.json larger than this is no list of class names (and is not read). */
-const MAX_CLASSES_JSON_BYTES = 16 * 2 ** 20;
-
-/**
- * Class names from `classes.json` beside the model: an array of strings, or an object with one as `classes`. Read
- * without blocking the extension host, and only if it is a regular file of a sensible size: a repository may ship
- * `classes.json -> /dev/zero`.
- */
-async function readClassNames(modelFile: string): Promise<string[] | undefined> {
-  const file = path.join(path.dirname(modelFile), 'classes.json');
-  try {
-    const stat = await fs.promises.stat(file);
-    if (!stat.isFile() || stat.size > MAX_CLASSES_JSON_BYTES) return undefined;
-    const json = JSON.parse(await fs.promises.readFile(file, 'utf8'));
-    const names = Array.isArray(json) ? json : json?.classes;
-    return Array.isArray(names) && names.every((n) => typeof n === 'string') ? names : undefined;
-  } catch {
-    return undefined;
-  }
 }
