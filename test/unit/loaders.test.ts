@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -1060,4 +1060,20 @@ describe('sizes a file declares are bounded before they become memory', () => {
       '400,000,000 pixels',
     );
   });
+});
+
+test('the committed ONNX decoder is what protobufjs-cli generates from onnx.proto (npm run proto)', () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-proto-'));
+  try {
+    execFileSync(path.resolve(__dirname, '../../scripts/gen-onnx-proto.sh'), [out], { stdio: 'pipe' });
+    for (const file of ['onnx-proto.js', 'onnx-proto.d.ts'])
+      assert.ok(
+        fs
+          .readFileSync(path.join(out, file))
+          .equals(fs.readFileSync(path.resolve(__dirname, '../../engine/src/io', file))),
+        `${file} differs from onnx.proto's: run npm run proto`,
+      );
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 });

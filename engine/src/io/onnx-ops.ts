@@ -3,9 +3,10 @@ import { fail } from '../errors';
 import type { NodeAttrs, OpKind } from '../graph/graph';
 import { size } from '../ndarray';
 
-// protobufjs decodes to untyped objects; typed ONNX classes are still to come
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Proto = any;
+import { onnx } from './onnx-proto';
+
+type Attribute = onnx.AttributeProto.$Properties;
+const { AttributeType } = onnx.AttributeProto;
 
 /** A constant value: an initializer, a Constant node, or what folding made of constants. */
 export interface ConstTensor {
@@ -25,13 +26,13 @@ export interface OnnxNode {
   /** '' for an omitted optional input */
   inputs: string[];
   outputs: string[];
-  attrs: Map<string, Proto>;
+  attrs: Map<string, Attribute>;
   opset: number;
   /** for messages: file, node, op and opset */
   where: string;
   consts: ReadonlyMap<string, ConstTensor>;
   shapes: ReadonlyMap<string, number[]>;
-  tensorValues: (t: Proto) => ConstTensor;
+  tensorValues: (t: onnx.TensorProto.$Properties) => ConstTensor;
 }
 
 /** What a table entry makes of a node: engine nodes (folded when their inputs are constants), or a constant. */
@@ -44,21 +45,22 @@ export type Convert = (n: OnnxNode) => NodeSpec | NodeSpec[] | 'alias';
 
 // ---- reading attributes and inputs ----
 
+/** The attribute `name` if the node has it with the given type (the default applies otherwise). */
+function attribute(n: OnnxNode, name: string, type: onnx.AttributeProto.AttributeType): Attribute | undefined {
+  const v = n.attrs.get(name);
+  return v?.type === type ? v : undefined;
+}
 const ints = (n: OnnxNode, name: string, dflt: number[]): number[] => {
-  const v = n.attrs.get(name);
-  return v && v.ints && v.ints.length ? v.ints.map(Number) : dflt;
+  const v = attribute(n, name, AttributeType.INTS)?.ints;
+  return v?.length ? v.map(Number) : dflt;
 };
-const int = (n: OnnxNode, name: string, dflt: number): number => {
-  const v = n.attrs.get(name);
-  return v && v.i !== undefined && v.i !== null ? Number(v.i) : dflt;
-};
-const float = (n: OnnxNode, name: string, dflt: number): number => {
-  const v = n.attrs.get(name);
-  return v && v.f !== undefined && v.f !== null ? Number(v.f) : dflt;
-};
+const int = (n: OnnxNode, name: string, dflt: number): number =>
+  Number(attribute(n, name, AttributeType.INT)?.i ?? dflt);
+const float = (n: OnnxNode, name: string, dflt: number): number =>
+  Number(attribute(n, name, AttributeType.FLOAT)?.f ?? dflt);
 const str = (n: OnnxNode, name: string, dflt: string): string => {
-  const v = n.attrs.get(name);
-  return v && v.s ? Buffer.from(v.s).toString() : dflt;
+  const v = attribute(n, name, AttributeType.STRING)?.s;
+  return v ? Buffer.from(v).toString() : dflt;
 };
 
 const isConst = (n: OnnxNode, i: number) => n.consts.has(n.inputs[i] ?? '');
@@ -175,14 +177,15 @@ export const ONNX_OPS: Record<string, Convert> = {
   Constant: (n) => {
     const a = n.attrs;
     const out = n.outputs[0];
-    if (a.get('value')?.t) return { constant: n.tensorValues(a.get('value').t), output: out };
+    const tensor = attribute(n, 'value', AttributeType.TENSOR)?.t;
+    if (tensor) return { constant: n.tensorValues(tensor), output: out };
     if (a.has('value_float'))
       return {
         constant: { dims: [], values: Float32Array.of(float(n, 'value_float', 0)), dtype: 'float32' },
         output: out,
       };
     if (a.has('value_floats')) {
-      const v = a.get('value_floats').floats.map(Number);
+      const v = (attribute(n, 'value_floats', AttributeType.FLOATS)?.floats ?? []).map(Number);
       return { constant: { dims: [v.length], values: Float32Array.from(v), dtype: 'float32' }, output: out };
     }
     if (a.has('value_int'))
@@ -209,9 +212,8 @@ export const ONNX_OPS: Record<string, Convert> = {
   },
   ConstantOfShape: (n) => {
     const shape = constInts(n, 0, 'the shape');
-    const v = n.attrs.get('value')?.t
-      ? n.tensorValues(n.attrs.get('value').t)
-      : { values: Float32Array.of(0), dtype: 'float32' as const };
+    const tensor = attribute(n, 'value', AttributeType.TENSOR)?.t;
+    const v = tensor ? n.tensorValues(tensor) : { values: Float32Array.of(0), dtype: 'float32' as const };
     return {
       op: 'constantOfShape',
       inputs: [],

@@ -1,5 +1,4 @@
-import * as protobuf from 'protobufjs';
-import { ONNX_PROTO } from './onnx-schema';
+import { onnx } from './onnx-proto';
 
 /**
  * Writes small ONNX models (the example model's export, test fixtures), named the way PyTorch's exporter names
@@ -57,8 +56,7 @@ const valueInfo = (v: { name: string; dims: number[]; elemType?: number }) => ({
 });
 
 export function encodeOnnx(spec: OnnxModelSpec): Uint8Array {
-  const type = protobuf.parse(ONNX_PROTO).root.lookupType('onnx.ModelProto');
-  const message = type.fromObject({
+  const message = onnx.ModelProto.fromObject({
     irVersion: 8,
     producerName: 'relevance-lens',
     opsetImport: [{ domain: '', version: spec.opset ?? 13 }],
@@ -76,5 +74,5 @@ export function encodeOnnx(spec: OnnxModelSpec): Uint8Array {
       output: [valueInfo(spec.output)],
     },
   });
-  return type.encode(message).finish();
+  return onnx.ModelProto.encode(message).finish();
 }

@@ -1,22 +1,11 @@
-import * as protobuf from 'protobufjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode } from '../graph/graph';
 import { assignModules } from '../lrp/modules';
 import { forward, outputShape, setRunBatch } from '../graph/ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
-import { ONNX_PROTO } from './onnx-schema';
+import { onnx } from './onnx-proto';
 import { size } from '../ndarray';
-
-// protobufjs decodes to untyped objects; typed ONNX classes are still to come
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Proto = any;
-
-let modelType: protobuf.Type | undefined;
-function onnxModelType(): protobuf.Type {
-  modelType ??= protobuf.parse(ONNX_PROTO, { keepCase: false }).root.lookupType('onnx.ModelProto');
-  return modelType;
-}
 
 /** The ONNX opsets the op table follows: the README's promise. */
 const MIN_OPSET = 11;
@@ -41,13 +30,14 @@ const INT64 = 7;
 const BOOL = 9;
 const DOUBLE = 11;
 
-function tensorValues(t: Proto, where: string): ConstTensor {
+function tensorValues(t: onnx.TensorProto.$Properties, where: string): ConstTensor {
   const dims: number[] = (t.dims ?? []).map(Number);
   const n = size(dims);
   // what a tensor of these dims would need: refused before any allocation
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || n > 2 ** 31 - 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has impossible dimensions [${dims}]`);
-  const raw: Buffer | undefined = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
+  // a view of the file's bytes (Buffer's readers, no copy)
+  const raw = t.rawData?.length ? Buffer.from(t.rawData.buffer, t.rawData.byteOffset, t.rawData.length) : undefined;
   if (t.dataLocation === 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" uses external data, which is not supported`);
   const check = (bytes: number) => {
@@ -55,7 +45,8 @@ function tensorValues(t: Proto, where: string): ConstTensor {
       fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${raw.length} bytes, expected ${n * bytes}`);
   };
   const stored = raw ? undefined : [t.floatData, t.doubleData, t.int64Data, t.int32Data].find((d) => d?.length);
-  if (!raw && [FLOAT, DOUBLE, INT64, INT32, INT8, UINT8, BOOL].includes(t.dataType) && (stored?.length ?? 0) !== n)
+  const dataType = t.dataType ?? 0;
+  if (!raw && [FLOAT, DOUBLE, INT64, INT32, INT8, UINT8, BOOL].includes(dataType) && (stored?.length ?? 0) !== n)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${stored?.length ?? 0} values for dimensions [${dims}]`);
   switch (t.dataType) {
     case FLOAT:
@@ -84,7 +75,7 @@ function tensorValues(t: Proto, where: string): ConstTensor {
         values: Int32Array.from(
           raw
             ? Array.from({ length: n }, (_, i) => clampInt(Number(raw.readBigInt64LE(i * 8))))
-            : (t.int64Data ?? []).map((v: number) => clampInt(Number(v))),
+            : (t.int64Data ?? []).map((v) => clampInt(Number(v))),
         ),
       };
     case INT32:
@@ -138,16 +129,15 @@ function readConst(t: tf.Tensor): ConstTensor {
 
 /** The decoded model, its opset, and its one graph input (batch 1 where the batch is dynamic). */
 function readHeader(buffer: Uint8Array, source: string) {
-  let model: Proto;
+  let model: onnx.ModelProto;
   try {
-    const type = onnxModelType();
-    model = type.toObject(type.decode(buffer), { longs: Number, bytes: Buffer, arrays: true, defaults: false });
+    model = onnx.ModelProto.decode(buffer);
   } catch (e) {
     throw new EngineError('NOT_A_MODEL', `${source}: not an ONNX model (${(e as Error).message})`);
   }
   const g = model.graph;
   if (!g || !g.node || g.node.length === 0) fail('NOT_A_MODEL', `${source}: not an ONNX model (no graph nodes)`);
-  const opset = Number((model.opsetImport ?? []).find((o: Proto) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
+  const opset = Number(model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   // the opsets the op table follows (what PyTorch 1.13–2.x exports by default); others are refused, not guessed at
   if (!opset) fail('NOT_A_MODEL', `${source}: the model declares no ONNX opset (its opset_import is empty)`);
   if (opset < MIN_OPSET || opset > MAX_OPSET)
@@ -155,26 +145,29 @@ function readHeader(buffer: Uint8Array, source: string) {
       'NOT_A_MODEL',
       `${source}: ONNX opset ${opset} is not supported (${MIN_OPSET}–${MAX_OPSET} are: export with opset_version=17)`,
     );
-  const initializers = new Set((g.initializer ?? []).map((i: Proto) => i.name));
-  const graphInputs = (g.input ?? []).filter((i: Proto) => !initializers.has(i.name));
+  const initializers = new Set((g.initializer ?? []).map((i) => i.name));
+  const graphInputs = (g.input ?? []).filter((i) => !initializers.has(i.name));
   if (graphInputs.length !== 1) fail('NOT_A_MODEL', `${source}: expected one graph input, found ${graphInputs.length}`);
   const input = graphInputs[0];
   // relevance flows into real-valued inputs: token ids or masks (int64, bool) have no relevance of their own
-  const elemType = input.type?.tensorType?.elemType;
-  if (elemType !== undefined && elemType !== FLOAT && elemType !== DOUBLE)
+  // 0 (UNDEFINED) when the file does not say
+  const elemType = input.type?.tensorType?.elemType ?? 0;
+  if (elemType !== 0 && elemType !== FLOAT && elemType !== DOUBLE)
     fail(
       'UNSUPPORTED_OP',
       `${source}: input "${input.name}" holds ${ONNX_TYPE_NAMES[elemType] ?? `type ${elemType}`} values; ` +
         'the engine attributes to float inputs',
     );
   const dims = input.type?.tensorType?.shape?.dim ?? [];
-  const dynamicBatch = dims.length > 0 && !dims[0].dimValue;
-  const shape: number[] = dims.map((d: Proto, i: number) => (d.dimValue ? Number(d.dimValue) : i === 0 ? 1 : NaN));
+  // int64 fields decode as Long objects; 0 (or none) means a symbolic dimension
+  const values = dims.map((d) => Number(d.dimValue ?? 0));
+  const dynamicBatch = values.length > 0 && !values[0];
+  const shape = values.map((v, i) => (v ? v : i === 0 ? 1 : NaN));
   if (shape.some((d) => !Number.isFinite(d)))
     fail('NOT_A_MODEL', `${source}: input "${input.name}" has symbolic dimensions besides the batch`);
   if ((g.output ?? []).length !== 1)
     fail('NOT_A_MODEL', `${source}: expected one graph output, found ${(g.output ?? []).length}`);
-  return { g, opset, input: { name: input.name as string, shape, dynamicBatch } };
+  return { g, opset, input: { name: input.name ?? '', shape, dynamicBatch } };
 }
 
 /**
@@ -203,14 +196,15 @@ class NodeConverter {
     for (const n of this.nodes) for (const t of Object.values(n.params)) t.dispose();
   }
 
-  convert(proto: Proto, index: number): void {
-    const name: string = proto.name || `${proto.opType}_${index}`;
-    const where = `${this.source}: node "${name}" (${proto.opType}, opset ${this.opset || 'unknown'})`;
+  convert(proto: onnx.NodeProto.$Properties, index: number): void {
+    const opType = proto.opType ?? '';
+    const name = proto.name || `${opType}_${index}`;
+    const where = `${this.source}: node "${name}" (${opType}, opset ${this.opset || 'unknown'})`;
     if (proto.domain && proto.domain !== 'ai.onnx')
       fail('UNSUPPORTED_OP', `${where}: operator domain "${proto.domain}" is not supported`);
-    const attrs = new Map<string, Proto>((proto.attribute ?? []).map((a: Proto) => [a.name, a]));
-    const inputs: string[] = (proto.input ?? []).map((s: string) => (s ? this.resolve(s) : ''));
-    const outputs: string[] = proto.output ?? [];
+    const attrs = new Map((proto.attribute ?? []).map((a) => [a.name ?? '', a]));
+    const inputs = (proto.input ?? []).map((s) => (s ? this.resolve(s) : ''));
+    const outputs = proto.output ?? [];
     for (const i of inputs)
       if (i && !this.consts.has(i) && !this.shapes.has(i))
         fail('NOT_A_MODEL', `${where}: input "${i}" is not produced by any earlier node`);
@@ -219,7 +213,7 @@ class NodeConverter {
         fail('NOT_A_MODEL', `${where}: output "${o}" is already produced by an earlier node or an initializer`);
     const node: OnnxNode = {
       name,
-      opType: proto.opType,
+      opType,
       inputs,
       outputs,
       attrs,
@@ -230,9 +224,9 @@ class NodeConverter {
       tensorValues: (t) => tensorValues(t, where),
     };
     // own keys only: an op type like `constructor` is unsupported, not Object's function
-    const convert = Object.hasOwn(ONNX_OPS, proto.opType)
-      ? ONNX_OPS[proto.opType]
-      : fail('UNSUPPORTED_OP', `${where}: unsupported operator ${proto.opType} (see the README's supported ops)`);
+    const convert = Object.hasOwn(ONNX_OPS, opType)
+      ? ONNX_OPS[opType]
+      : fail('UNSUPPORTED_OP', `${where}: unsupported operator ${opType} (see the README's supported ops)`);
     const specs = convert(node);
     if (specs === 'alias') {
       this.aliases.set(outputs[0], inputs[0]);
@@ -314,15 +308,17 @@ class NodeConverter {
 export function loadOnnx(buffer: Uint8Array, source: string): Graph {
   const { g, opset, input } = readHeader(buffer, source);
   const converter = new NodeConverter(source, opset);
-  for (const init of g.initializer ?? []) converter.consts.set(init.name, tensorValues(init, `${source}: initializer`));
+  for (const init of g.initializer ?? [])
+    converter.consts.set(init.name ?? '', tensorValues(init, `${source}: initializer`));
   converter.shapes.set(input.name, input.shape);
   setRunBatch(1);
   try {
-    g.node.forEach((n: Proto, index: number) => converter.convert(n, index));
-    const output = converter.resolve(g.output[0].name);
+    g.node!.forEach((n, index) => converter.convert(n, index));
+    const outputName = g.output![0].name ?? '';
+    const output = converter.resolve(outputName);
     if (!converter.shapes.has(output)) {
       const constant = converter.consts.has(output) ? ' (it is a constant)' : '';
-      fail('NOT_A_MODEL', `${source}: graph output "${g.output[0].name}" is not produced by any node${constant}`);
+      fail('NOT_A_MODEL', `${source}: graph output "${outputName}" is not produced by any node${constant}`);
     }
     const nodes = fuseDenseBias(fusePadPool(converter.nodes));
     assignModules(nodes, output);
