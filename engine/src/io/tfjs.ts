@@ -301,19 +301,25 @@ const KERAS_LAYERS: Record<string, (k: KerasLayer) => void> = {
   },
 };
 
-/** Loads a TF.js LayersModel (model.json + weight shards), Sequential or functional, channels-last. */
-export async function loadTfjsLayers(jsonPath: string): Promise<Graph> {
-  const source = jsonPath;
+/** model.json, checked to be a LayersModel. */
+async function readManifest(jsonPath: string): Promise<Json> {
   let json: Json;
   try {
     json = JSON.parse((await readRegularFile(jsonPath, FILE_LIMITS.tfjsManifest)).toString('utf8'));
   } catch (e) {
     if (e instanceof EngineError) throw e;
-    throw new EngineError('NOT_A_MODEL', `${source}: not a TF.js model (${(e as Error).message})`);
+    throw new EngineError('NOT_A_MODEL', `${jsonPath}: not a TF.js model (${(e as Error).message})`);
   }
-  if (!json?.modelTopology) fail('NOT_A_MODEL', `${source}: not a TF.js LayersModel (no modelTopology)`);
+  if (!json?.modelTopology) fail('NOT_A_MODEL', `${jsonPath}: not a TF.js LayersModel (no modelTopology)`);
   if (json.format && json.format !== 'layers-model')
-    fail('NOT_A_MODEL', `${source}: TF.js "${json.format}" is not supported, only layers-model`);
+    fail('NOT_A_MODEL', `${jsonPath}: TF.js "${json.format}" is not supported, only layers-model`);
+  return json;
+}
+
+/** Loads a TF.js LayersModel (model.json + weight shards), Sequential or functional, channels-last. */
+export async function loadTfjsLayers(jsonPath: string): Promise<Graph> {
+  const source = jsonPath;
+  const json = await readManifest(jsonPath);
   const { layers, inputShape, output } = layerSpecs(json.modelTopology, source);
   const weights = await readWeights(json.weightsManifest, path.dirname(jsonPath), source);
   const shapes = new Map<string, number[]>([['input', inputShape.map((d, i) => (i === 0 ? 1 : d))]]);

@@ -306,6 +306,75 @@ export interface RuleContext {
   nonNegativeInputs?: boolean;
 }
 
+/**
+ * The modified inputs, parameters and forward outputs of one rule application, each made once: rules share
+ * modifications across their terms (the forward pass's own output among them).
+ */
+class Modifications {
+  private readonly inputs = new Map<InputModifier, tf.Tensor[]>();
+  private readonly params = new Map<ParamModifier, Record<string, tf.Tensor>>();
+  private readonly outputs = new Map<InputModifier, Map<string, tf.Tensor>>();
+
+  /** `nonNegative`: every input is ≥ 0, so `positive` is the identity */
+  constructor(
+    private readonly node: GraphNode,
+    inputs: tf.Tensor[],
+    private readonly output: tf.Tensor,
+    private readonly nonNegative: boolean,
+    private readonly derived?: DerivedParams,
+  ) {
+    this.inputs.set(identity, inputs);
+  }
+
+  private effective(m: InputModifier): InputModifier {
+    return this.nonNegative && m === positive ? identity : m;
+  }
+
+  input(m: InputModifier): tf.Tensor[] {
+    const key = this.effective(m);
+    if (!this.inputs.has(key)) this.inputs.set(key, this.inputs.get(identity)!.map(key));
+    return this.inputs.get(key)!;
+  }
+
+  /** the parameters under `pm` (kept across runs when `derived` is given) */
+  paramsOf(pm: ParamModifier): Record<string, tf.Tensor> {
+    if (!this.params.has(pm)) {
+      const entries = Object.entries(this.node.params).map(([name, p]) => {
+        const [key, make] = pm.zero?.includes(name) ? ['zero', tf.zerosLike] : [pm.key, pm.modify];
+        if (pm.modify === UNCHANGED && key !== 'zero') return [name, p];
+        return [name, this.derived ? this.derived.get(p, key, make) : make(p)];
+      });
+      this.params.set(pm, Object.fromEntries(entries));
+    }
+    return this.params.get(pm)!;
+  }
+
+  private isForwardOutput(m: InputModifier, pm: ParamModifier): boolean {
+    return this.effective(m) === identity && pm.modify === UNCHANGED && !pm.zero?.length;
+  }
+
+  /** the node's output on modified inputs and parameters; a linear layer's combinations from outputs it has */
+  outputOf(m: InputModifier, pm: ParamModifier): tf.Tensor {
+    if (this.isForwardOutput(m, pm)) return this.output;
+    const key = this.effective(m);
+    if (!this.outputs.has(key)) this.outputs.set(key, new Map());
+    const outputs = this.outputs.get(key)!;
+    const paramKey = `${pm.key}|${pm.zero ?? ''}`;
+    if (!outputs.has(paramKey)) {
+      const linear = this.node.op === 'conv2d' || this.node.op === 'dense';
+      const combined =
+        linear && pm.combination?.length === 2 && pm.combination.some(([, base]) => this.isForwardOutput(m, base));
+      outputs.set(
+        paramKey,
+        combined
+          ? linearCombination(pm.combination!.map(([c, base]) => [c, this.outputOf(m, base)]))
+          : forward(this.node, this.input(m), this.paramsOf(pm)),
+      );
+    }
+    return outputs.get(paramKey)!;
+  }
+}
+
 /** Applies a rule to a node: the relevance (gradient) at each of its inputs. */
 export function applyRule(
   rule: Rule,
@@ -315,7 +384,6 @@ export function applyRule(
   grad: tf.Tensor,
   context: RuleContext = {},
 ): tf.Tensor[] {
-  const { derived } = context;
   if (rule.kind === 'elementwise') {
     return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, node.params, grad)[0])];
   }
@@ -323,52 +391,11 @@ export function applyRule(
   const weights = reducer.kind === 'inputTimesGradient' ? reducer.weights : undefined;
   // after a ReLU every input is ≥ 0 and the `negative` modifier gives exact zeros; for a linear layer such a term's
   // output is its bias alone (zero when the bias is zeroed)
-  const linear = node.op === 'conv2d' || node.op === 'dense';
   const nonNegative =
-    linear &&
+    (node.op === 'conv2d' || node.op === 'dense') &&
     rule.inputModifiers.includes(negative) &&
     (context.nonNegativeInputs || inputs.every((x) => tf.min(x).dataSync()[0] >= 0));
-  // each distinct input modifier runs once; on non-negative inputs `positive` is the identity
-  const effective = (m: InputModifier) => (nonNegative && m === positive ? identity : m);
-  const modifiedInputs = new Map<InputModifier, tf.Tensor[]>([[identity, inputs]]);
-  const modifiedInput = (m: InputModifier) => {
-    const key = effective(m);
-    if (!modifiedInputs.has(key)) modifiedInputs.set(key, inputs.map(key));
-    return modifiedInputs.get(key)!;
-  };
-  // each distinct parameter modification is made once (and kept across runs when `derived` is given)
-  const modifiedParams = new Map<ParamModifier, Record<string, tf.Tensor>>();
-  const paramsOf = (pm: ParamModifier) => {
-    if (!modifiedParams.has(pm)) {
-      const entries = Object.entries(node.params).map(([name, p]) => {
-        const [key, make] = pm.zero?.includes(name) ? ['zero', tf.zerosLike] : [pm.key, pm.modify];
-        return [name, pm.modify === UNCHANGED && key !== 'zero' ? p : derived ? derived.get(p, key, make) : make(p)];
-      });
-      modifiedParams.set(pm, Object.fromEntries(entries));
-    }
-    return modifiedParams.get(pm)!;
-  };
-  const isForwardOutput = (m: InputModifier, pm: ParamModifier) =>
-    effective(m) === identity && pm.modify === UNCHANGED && !pm.zero?.length;
-  // each modified forward is computed once per input modification and parameter modification
-  const modifiedOutputs = new Map<InputModifier, Map<string, tf.Tensor>>();
-  const outputOf = (m: InputModifier, pm: ParamModifier): tf.Tensor => {
-    if (isForwardOutput(m, pm)) return output; // the forward pass's own value
-    if (!modifiedOutputs.has(effective(m))) modifiedOutputs.set(effective(m), new Map());
-    const outputs = modifiedOutputs.get(effective(m))!;
-    const key = `${pm.key}|${pm.zero ?? ''}`;
-    if (!outputs.has(key)) {
-      const combined =
-        linear && pm.combination?.length === 2 && pm.combination.some(([, base]) => isForwardOutput(m, base));
-      outputs.set(
-        key,
-        combined
-          ? linearCombination(pm.combination!.map(([c, base]) => [c, outputOf(m, base)]))
-          : forward(node, modifiedInput(m), paramsOf(pm)),
-      );
-    }
-    return outputs.get(key)!;
-  };
+  const mods = new Modifications(node, inputs, output, nonNegative, context.derived);
   const terms = rule.inputModifiers.map((modIn, k) => {
     const pm = rule.paramModifiers[k];
     const zeroInput = modIn === negative && nonNegative;
@@ -376,12 +403,12 @@ export function applyRule(
     const bias = 'bias' in node.params && !pm.zero?.includes('bias');
     const z = zeroInput
       ? bias
-        ? tf.add(tf.zerosLike(output), paramsOf(pm).bias)
+        ? tf.add(tf.zerosLike(output), mods.paramsOf(pm).bias)
         : knownZeroOutput()
-      : outputOf(modIn, pm);
+      : mods.outputOf(modIn, pm);
     // its contribution weight·x·g vanishes when the weight or the input is zero: no gradient needed
     const needed = !weights || (weights[k] !== 0 && !zeroInput);
-    return { xs: () => modifiedInput(modIn), params: () => paramsOf(pm), z, needed };
+    return { xs: () => mods.input(modIn), params: () => mods.paramsOf(pm), z, needed };
   });
   const grads = rule.gradientMapper(
     grad,
