@@ -7,3 +7,33 @@ export interface NdArray {
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
+
+/** Where an image-like tensor keeps its channels: before the spatial axes (PyTorch's NCHW) or after (TF.js's NHWC). */
+export type Layout = 'NCHW' | 'NHWC';
+
+/** One batch row of an image-like tensor: its size, and where channel c at (y, x) lies within the row. */
+export interface ImageGeometry {
+  height: number;
+  width: number;
+  channels: number;
+  offset(c: number, y: number, x: number): number;
+}
+
+/**
+ * The geometry of a [N, C, H, W] or [N, H, W, C] tensor in `layout` (the one place that reads the two layouts).
+ * Others have one channel: [N, A, B] (tokens × features) is an A × B map, any other shape one row of its values.
+ */
+export function imageGeometry(shape: readonly number[], layout: Layout): ImageGeometry {
+  if (shape.length === 3)
+    return { height: shape[1], width: shape[2], channels: 1, offset: (_c, y, x) => y * shape[2] + x };
+  if (shape.length !== 4) return { height: 1, width: size(shape.slice(1)), channels: 1, offset: (_c, _y, x) => x };
+  const [, a, b, c] = shape;
+  return layout === 'NCHW'
+    ? { channels: a, height: b, width: c, offset: (k, y, x) => (k * b + y) * c + x }
+    : { height: a, width: b, channels: c, offset: (k, y, x) => (y * b + x) * c + k };
+}
+
+/** The shape of one image of `channels` × `height` × `width` in `layout`. */
+export function imageShape(layout: Layout, channels: number, height: number, width: number): number[] {
+  return layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
+}

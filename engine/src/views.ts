@@ -6,11 +6,11 @@
 import { encodeFloats } from '../../protocol/floats';
 import type { ExportParams, InputImage, LayerView, Prediction, ViewOptions } from '../../protocol/engine';
 import { heatmapPng } from './io/image';
-import { type NdArray } from './ndarray';
+import { imageGeometry, type Layout, type NdArray } from './ndarray';
 import { encodeNpy } from './io/npy';
 import { bounds, channelSum, topChannels } from './shared/colormap';
 
-export type Layout = 'NCHW' | 'NHWC';
+export type { Layout };
 
 const DEFAULT_MAX_SIZE = 256;
 const DEFAULT_TOP_CHANNELS = 8;
@@ -64,23 +64,16 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
   // the row is checked against the batch before the run (server)
   const row = view.row ?? 0;
   const maxSize = view.maxSize ?? DEFAULT_MAX_SIZE;
-  const channelsFirst = layout === 'NCHW';
-  const summed = channelSum(t.shape, t.data, row, channelsFirst);
+  const summed = channelSum(t.shape, t.data, row, layout);
   const channels: LayerView['channels'] = [];
   if (t.shape.length === 4) {
-    const [, a, b, c] = t.shape;
-    const [ch, h, w] = channelsFirst ? [a, b, c] : [c, a, b];
-    const base = row * a * b * c;
-    for (const { channel } of topChannels(
-      t.shape,
-      t.data,
-      row,
-      channelsFirst,
-      view.topChannels ?? DEFAULT_TOP_CHANNELS,
-    )) {
+    const g = imageGeometry(t.shape, layout);
+    const { height: h, width: w } = g;
+    const base = row * g.channels * h * w;
+    for (const { channel } of topChannels(t.shape, t.data, row, layout, view.topChannels ?? DEFAULT_TOP_CHANNELS)) {
       const values = new Float32Array(h * w);
-      for (let i = 0; i < h * w; i++)
-        values[i] = t.data[base + (channelsFirst ? channel * h * w + i : i * ch + channel)];
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) values[y * w + x] = t.data[base + g.offset(channel, y, x)];
       channels.push({ channel, ...mapOf(values, h, w, maxSize) });
     }
   }
@@ -99,14 +92,12 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
 
 /** One row of the input as an image in [0, 1] (min–max over the row, since it may be normalised), HWC. */
 export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
-  let [h, w, ch] = [1, t.shape[1] ?? t.data.length, 1];
-  if (t.shape.length === 4)
-    [h, w, ch] = layout === 'NCHW' ? [t.shape[2], t.shape[3], t.shape[1]] : [t.shape[1], t.shape[2], t.shape[3]];
+  const g = imageGeometry(t.shape.length === 1 ? [1, t.data.length] : t.shape, layout);
+  const { height: h, width: w, channels: ch } = g;
   // more than 3 channels (or 2): the first, as gray
   const channels = ch === 3 ? 3 : 1;
   const base = row * h * w * ch;
-  const at = (y: number, x: number, c: number) =>
-    t.data[base + (t.shape.length === 4 ? (layout === 'NCHW' ? (c * h + y) * w + x : (y * w + x) * ch + c) : x)];
+  const at = (y: number, x: number, c: number) => t.data[base + g.offset(c, y, x)];
   let lo = Infinity;
   let hi = -Infinity;
   for (let i = 0; i < h * w * ch; i++) [lo, hi] = [Math.min(lo, t.data[base + i]), Math.max(hi, t.data[base + i])];
@@ -145,12 +136,10 @@ export function exportTensor(
   p: ExportParams,
 ): { mimeType: string; bytes: Buffer } {
   if (p.format === 'npy') return { mimeType: 'application/octet-stream', bytes: encodeNpy(t) };
-  const channelsFirst = layout === 'NCHW';
-  const hw =
-    t.shape.length === 4 ? (channelsFirst ? t.shape.slice(2) : t.shape.slice(1, 3)) : [1, t.shape[1] ?? t.data.length];
-  const scale = Math.max(1, Math.ceil((p.minSide ?? PNG_MIN_SIDE) / Math.max(...hw)));
+  const g = imageGeometry(t.shape, layout);
+  const scale = Math.max(1, Math.ceil((p.minSide ?? PNG_MIN_SIDE) / Math.max(g.height, g.width)));
   return {
     mimeType: 'image/png',
-    bytes: heatmapPng(t, row, channelsFirst, p.colorMap ?? 'bwr', scale, p.scaling ?? 'symmetric'),
+    bytes: heatmapPng(t, row, layout, p.colorMap ?? 'bwr', scale, p.scaling ?? 'symmetric'),
   };
 }

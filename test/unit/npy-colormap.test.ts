@@ -262,17 +262,21 @@ describe('heatmap normalisation', () => {
     for (const row of [0, 1]) {
       // Σ_c value = 300·b + 30 + p·(1 − 1 + 1) = 300·b + 30 + p for p = 2y + x
       const expected = [0, 1, 2, 3].map((p) => 300 * row + 30 + p);
-      const a = channelSum([2, 3, 2, 2], nchw, row, true);
-      const b = channelSum([2, 2, 2, 3], nhwc, row, false);
+      const a = channelSum([2, 3, 2, 2], nchw, row, 'NCHW');
+      const b = channelSum([2, 2, 2, 3], nhwc, row, 'NHWC');
       assert.deepEqual([a.height, a.width], [2, 2]);
       assert.deepEqual([b.height, b.width], [2, 2]);
       assert.deepEqual(Array.from(a.values), expected);
       assert.deepEqual(Array.from(b.values), expected);
     }
     // 2-D tensors become a 1 × F strip of the row
-    const strip = channelSum([2, 3], [1, 2, 3, 4, 5, 6], 1, true);
+    const strip = channelSum([2, 3], [1, 2, 3, 4, 5, 6], 1, 'NCHW');
     assert.deepEqual([strip.height, strip.width, Array.from(strip.values)], [1, 3, [4, 5, 6]]);
-    assert.throws(() => channelSum([1, 2, 3], [1, 2, 3, 4, 5, 6], 0, true), /cannot draw/);
+    // 3-D tensors (tokens × features) are one map; other ranks one row
+    const tokens = channelSum([1, 2, 3], [1, 2, 3, 4, 5, 6], 0, 'NCHW');
+    assert.deepEqual([tokens.height, tokens.width, Array.from(tokens.values)], [2, 3, [1, 2, 3, 4, 5, 6]]);
+    const deep = channelSum([2, 1, 1, 1, 2], [1, 2, 3, 4], 1, 'NCHW');
+    assert.deepEqual([deep.height, deep.width, Array.from(deep.values)], [1, 2, [3, 4]]);
   });
 
   test('topChannels orders by summed |relevance|, ties by channel index', async () => {
@@ -291,12 +295,12 @@ describe('heatmap normalisation', () => {
       { channel: 0, sum: 0, abs: 4 },
       { channel: 2, sum: 4, abs: 4 },
     ];
-    assert.deepEqual(topChannels([1, 3, 2, 2], first, 0, true, 3), expected);
-    assert.deepEqual(topChannels([1, 2, 2, 3], last, 0, false, 3), expected);
-    assert.deepEqual(topChannels([1, 3, 2, 2], first, 0, true, 1), expected.slice(0, 1));
+    assert.deepEqual(topChannels([1, 3, 2, 2], first, 0, 'NCHW', 3), expected);
+    assert.deepEqual(topChannels([1, 2, 2, 3], last, 0, 'NHWC', 3), expected);
+    assert.deepEqual(topChannels([1, 3, 2, 2], first, 0, 'NCHW', 1), expected.slice(0, 1));
     // second batch row is read from its own offset
-    assert.deepEqual(topChannels([2, 3, 2, 2], [...first.map(() => 0), ...first], 1, true, 1), expected.slice(0, 1));
-    assert.deepEqual(topChannels([2, 3], [1, 2, 3, 4, 5, 6], 0, true, 2), []);
+    assert.deepEqual(topChannels([2, 3, 2, 2], [...first.map(() => 0), ...first], 1, 'NCHW', 1), expected.slice(0, 1));
+    assert.deepEqual(topChannels([2, 3], [1, 2, 3, 4, 5, 6], 0, 'NCHW', 2), []);
   });
 });
 
@@ -304,8 +308,8 @@ describe('heatmap PNGs', () => {
   test('a dense layer (one row) is drawn as a strip an eighth as tall as it is wide; a map keeps its shape', async () => {
     const size = (png: Buffer) => [png.readUInt32BE(16), png.readUInt32BE(20)];
     const dense = { shape: [1, 32], data: Float32Array.from({ length: 32 }, (_, i) => i - 16) };
-    assert.deepEqual(size(heatmapPng(dense, 0, true, 'bwr', 4)), [128, 16]);
+    assert.deepEqual(size(heatmapPng(dense, 0, 'NCHW', 'bwr', 4)), [128, 16]);
     const map = { shape: [1, 2, 3, 5], data: new Float32Array(30).fill(1) };
-    assert.deepEqual(size(heatmapPng(map, 0, true, 'bwr', 2)), [10, 6]);
+    assert.deepEqual(size(heatmapPng(map, 0, 'NCHW', 'bwr', 2)), [10, 6]);
   });
 });

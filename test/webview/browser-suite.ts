@@ -112,13 +112,13 @@ check('top-k channels by summed |relevance|, NCHW and NHWC alike', () => {
   // 1×3×1×2: channel sums of |x|: c0 = 1, c1 = 7, c2 = 3
   const nchw = [1, 0, -3, 4, 0, 3];
   eq(
-    topChannels([1, 3, 1, 2], nchw, 0, true, 2).map((c) => c.channel),
+    topChannels([1, 3, 1, 2], nchw, 0, 'NCHW', 2).map((c) => c.channel),
     [1, 2],
     'NCHW',
   );
   const nhwc = [1, -3, 0, 0, 4, 3];
   eq(
-    topChannels([1, 1, 2, 3], nhwc, 0, false, 2).map((c) => c.channel),
+    topChannels([1, 1, 2, 3], nhwc, 0, 'NHWC', 2).map((c) => c.channel),
     [1, 2],
     'NHWC',
   );

@@ -9,7 +9,7 @@ import type { LayerTreeItem } from '../graph/graph';
 import { heatmapPng } from '../io/image';
 import { loadModel, type Model } from '../graph/model';
 import { writeNpy } from '../io/npy';
-import type { NdArray } from '../ndarray';
+import type { Layout, NdArray } from '../ndarray';
 import { type AttributionRun, readInput, runAttribution } from '../lrp/attribution';
 import { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
@@ -150,7 +150,7 @@ async function attributeInto(
   const { model, inputFile, backend, cmap } = a;
   const run = await runAttribution(model, a.input, a.options);
   const isImage = !inputFile.toLowerCase().endsWith('.npy');
-  const files = writeRun(out, run, isImage ? { channelsFirst: model.graph.layout === 'NCHW', cmap } : undefined);
+  const files = writeRun(out, run, isImage ? { layout: model.graph.layout, cmap } : undefined);
   const relevanceSum = run.relevance.data.reduce((a, b) => a + b, 0);
   const summary = {
     backend,
@@ -174,11 +174,7 @@ async function attributeInto(
 }
 
 /** The run's arrays as .npy (and, for an image input, heatmap PNGs); returns each stored layer's file. */
-function writeRun(
-  out: string,
-  run: AttributionRun,
-  heatmaps?: { channelsFirst: boolean; cmap: string },
-): Map<string, string> {
+function writeRun(out: string, run: AttributionRun, heatmaps?: { layout: Layout; cmap: string }): Map<string, string> {
   fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
   writeNpy(path.join(out, 'output.npy'), run.output);
   writeNpy(path.join(out, 'relevance.npy'), run.relevance);
@@ -189,15 +185,12 @@ function writeRun(
     writeNpy(path.join(out, file), layer.relevance);
     files.set(layer.id, file);
     if (heatmaps && layer.relevance.shape.length === 4) {
-      const png = heatmapPng(layer.relevance, 0, heatmaps.channelsFirst, heatmaps.cmap, 4);
+      const png = heatmapPng(layer.relevance, 0, heatmaps.layout, heatmaps.cmap, 4);
       fs.writeFileSync(path.join(out, `layers/${names.get(layer.id)}.png`), png);
     }
   }
   if (heatmaps) {
-    fs.writeFileSync(
-      path.join(out, 'heatmap.png'),
-      heatmapPng(run.relevance, 0, heatmaps.channelsFirst, heatmaps.cmap, 8),
-    );
+    fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, heatmaps.layout, heatmaps.cmap, 8));
   }
   return files;
 }

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayerTreeItem } from '../../../protocol/engine';
+import type { Layout } from '../ndarray';
 
 /**
  * The engine's own model representation. Every value is in the model's own layout (NCHW for ONNX, NHWC for TF.js):
@@ -148,7 +149,7 @@ export interface Graph {
   source: string;
   format: 'onnx' | 'tfjs';
   /** the model's layout of 4-D tensors */
-  layout: 'NCHW' | 'NHWC';
+  layout: Layout;
   /** the batch axis is symbolic in the file (shape[0] is then 1) */
   input: { name: string; shape: number[]; dynamicBatch?: boolean };
   output: string;

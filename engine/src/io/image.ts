@@ -3,7 +3,7 @@ import { checkInputValues, MAX_IMAGE_PIXELS } from '../limits';
 import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { EngineError, fail } from '../errors';
-import type { NdArray } from '../ndarray';
+import { imageGeometry, imageShape, type Layout, type NdArray } from '../ndarray';
 import type { Preprocess } from '../../../protocol/engine';
 import { channelSum, heatmapRgba, type Scaling } from '../shared/colormap';
 
@@ -60,7 +60,7 @@ function sample(img: Rgba, y: number, x: number, c: number): number {
  */
 export async function readImage(
   path: string,
-  layout: 'NCHW' | 'NHWC',
+  layout: Layout,
   p: Preprocess & { size: [number, number]; channels: number },
 ): Promise<NdArray> {
   checkInputValues([1, p.channels, p.size[0], p.size[1]], `${path} resized to ${p.size[0]}×${p.size[1]}`);
@@ -71,6 +71,8 @@ export async function readImage(
   const mean = p.mean ?? new Array(ch).fill(0);
   const std = p.std ?? new Array(ch).fill(1);
   if (mean.length !== ch || std.length !== ch) fail('BAD_ARGUMENT', `mean and std need ${ch} values each`);
+  const shape = imageShape(layout, ch, h, w);
+  const { offset } = imageGeometry(shape, layout);
   const data = new Float32Array(ch * h * w);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -79,12 +81,11 @@ export async function readImage(
       const rgb = [0, 1, 2].map((c) => sample(img, sy, sx, c) / 255);
       for (let c = 0; c < ch; c++) {
         const v = ch === 1 ? (rgb[0] + rgb[1] + rgb[2]) / 3 : rgb[c];
-        const idx = layout === 'NCHW' ? (c * h + y) * w + x : (y * w + x) * ch + c;
-        data[idx] = (v - mean[c]) / std[c];
+        data[offset(c, y, x)] = (v - mean[c]) / std[c];
       }
     }
   }
-  return { shape: layout === 'NCHW' ? [1, ch, h, w] : [1, h, w, ch], data };
+  return { shape, data };
 }
 
 /** Encodes RGBA pixels as PNG. */
@@ -104,12 +105,12 @@ export function encodePng(width: number, height: number, rgba: Uint8ClampedArray
 export function heatmapPng(
   t: NdArray,
   row: number,
-  channelsFirst: boolean,
+  layout: Layout,
   cmap: string,
   scale = 1,
   scaling: Scaling = 'symmetric',
 ): Buffer {
-  const { height, width, values } = channelSum(t.shape, t.data, row, channelsFirst);
+  const { height, width, values } = channelSum(t.shape, t.data, row, layout);
   const rgba = heatmapRgba(values, cmap, scaling);
   if (height > 1) return encodePng(width, height, rgba, scale);
   // a dense layer's one row: drawn as a strip an eighth as tall as it is wide, not a line one pixel high

@@ -7,7 +7,7 @@ import { buildComposite, normalizeCompositeName, normalizeResidual } from './com
 import { fail } from '../errors';
 import { readImage, type Preprocess } from '../io/image';
 import type { Model } from '../graph/model';
-import { type NdArray } from '../ndarray';
+import { imageGeometry, type NdArray } from '../ndarray';
 import { readNpy } from '../io/npy';
 import type { AttributionOptions } from '../../../protocol/engine';
 
@@ -31,8 +31,8 @@ export function readInput(model: Model, file: string, pre: Preprocess = {}): Pro
   if (shape.length !== 4)
     fail('BAD_INPUT', `${file}: an image input needs a model with a 4-D input, this one takes [${shape}]`);
   const layout = model.graph.layout;
-  const [h, w, ch] = layout === 'NCHW' ? [shape[2], shape[3], shape[1]] : [shape[1], shape[2], shape[3]];
-  return readImage(file, layout, { ...pre, size: pre.size ?? [h, w], channels: ch });
+  const { height, width, channels } = imageGeometry(shape, layout);
+  return readImage(file, layout, { ...pre, size: pre.size ?? [height, width], channels });
 }
 
 export function argmaxPerRow(output: NdArray): number[] {

@@ -4,6 +4,7 @@
  * prefixed by its palette index in hex (`80:fff`); unplaced colours are spread evenly between placed ones.
  */
 import { type ColorMapName, SCALINGS, type Scaling } from '../../../protocol/names';
+import { imageGeometry, type Layout } from '../ndarray';
 
 export const COLOR_MAPS: Record<ColorMapName, string> = {
   gray: '000,fff',
@@ -103,29 +104,22 @@ export function colorize(values: ArrayLike<number>, map: string, b: Bounds): Uin
 }
 
 /**
- * Sums a tensor over its channel axis into one map per batch row: [N, C, H, W] (channelsFirst) or [N, H, W, C];
+ * Sums one batch row of a tensor over its channel axis into a map: [N, C, H, W] or [N, H, W, C] by `layout`;
  * 2-D [N, F] tensors become a 1 × F strip. Returns height, width and the row's values.
  */
 export function channelSum(
   shape: readonly number[],
   data: ArrayLike<number>,
   row: number,
-  channelsFirst: boolean,
+  layout: Layout,
 ): { height: number; width: number; values: Float32Array } {
-  if (shape.length === 2) {
-    const f = shape[1];
-    return { height: 1, width: f, values: Float32Array.from({ length: f }, (_, i) => data[row * f + i]) };
-  }
-  if (shape.length !== 4) throw new Error(`cannot draw a tensor of shape [${shape.join(', ')}]`);
-  const [, a, b, c] = shape;
-  const [ch, h, w] = channelsFirst ? [a, b, c] : [c, a, b];
+  const g = imageGeometry(shape, layout);
+  const { height: h, width: w } = g;
   const values = new Float32Array(h * w);
-  const base = row * a * b * c;
-  for (let k = 0; k < ch; k++) {
+  const base = row * g.channels * h * w;
+  for (let k = 0; k < g.channels; k++) {
     for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        values[y * w + x] += data[base + (channelsFirst ? (k * h + y) * w + x : (y * w + x) * ch + k)];
-      }
+      for (let x = 0; x < w; x++) values[y * w + x] += data[base + g.offset(k, y, x)];
     }
   }
   return { height: h, width: w, values };
@@ -136,19 +130,21 @@ export function topChannels(
   shape: readonly number[],
   data: ArrayLike<number>,
   row: number,
-  channelsFirst: boolean,
+  layout: Layout,
   k: number,
 ): { channel: number; sum: number; abs: number }[] {
   if (shape.length !== 4) return [];
-  const [, a, b, c] = shape;
-  const [ch, hw] = channelsFirst ? [a, b * c] : [c, a * b];
-  const base = row * a * b * c;
-  const stats = Array.from({ length: ch }, (_, channel) => ({ channel, sum: 0, abs: 0 }));
-  for (let i = 0; i < ch * hw; i++) {
-    const channel = channelsFirst ? Math.floor(i / hw) : i % ch;
-    const v = data[base + i];
-    stats[channel].sum += v;
-    stats[channel].abs += Math.abs(v);
+  const g = imageGeometry(shape, layout);
+  const base = row * g.channels * g.height * g.width;
+  const stats = Array.from({ length: g.channels }, (_, channel) => ({ channel, sum: 0, abs: 0 }));
+  for (const s of stats) {
+    for (let y = 0; y < g.height; y++) {
+      for (let x = 0; x < g.width; x++) {
+        const v = data[base + g.offset(s.channel, y, x)];
+        s.sum += v;
+        s.abs += Math.abs(v);
+      }
+    }
   }
   return stats.sort((x, y) => y.abs - x.abs || x.channel - y.channel).slice(0, k);
 }
