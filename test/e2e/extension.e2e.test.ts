@@ -7,8 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import * as fs from 'fs';
 import * as path from 'path';
 import { canvasStats, ROOT, waitFor, Workbench } from './harness';
-
-const example = (f: string) => path.join(ROOT, 'examples/shapes', f);
+import { registerScenarios, scenarioWorkspace } from '../scenarios';
 
 describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   let wb: Workbench;
@@ -16,13 +15,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   before(async () => {
     wb = await Workbench.open({
       name: 'flows',
-      files: {
-        'model.onnx': example('model.onnx'),
-        'classes.json': example('classes.json'),
-        'triangle.png': example('triangle.png'),
-        'cross.png': example('cross.png'),
-        'broken.onnx': Buffer.from('this is not an ONNX model\n'),
-      },
+      files: scenarioWorkspace(ROOT),
     });
   });
 
@@ -47,245 +40,269 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   const runId = async () =>
     (await wb.webviewFrame('#root[data-run-id]')).$eval('#root', (r) => (r as HTMLElement).dataset.runId!);
 
-  test('opens the model from the explorer context menu and shows the layer tree', async () => {
-    await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');
-    await wb.layerRow('features.0').waitFor({ timeout: 60_000 });
-    for (const id of ['features', 'features.3', 'classifier', 'classifier.3'])
-      assert.equal(await wb.layerRow(id).count(), 1, `tree row ${id}`);
-    assert.match(
-      (await wb.layerRow('features.0').getAttribute('aria-label'))!,
-      /features\.0, Conv, output \[1, 8, 32, 32\]/,
-    );
-    await wb.screenshot('01-layer-tree');
-  });
-
-  test('right-click → Attach Store Hook shows the hook icon', async () => {
-    await wb.contextMenu(wb.layerRow('features.3'), 'Attach Store Hook');
-    await wb.hookIcon('features.3').waitFor({ timeout: 10_000 });
-    await wb.contextMenu(wb.layerRow('classifier.1'), 'Attach Store Hook');
-    await wb.hookIcon('classifier.1').waitFor({ timeout: 10_000 });
-    assert.equal(await wb.hookIcon('features.0').count(), 0, 'unhooked layers have no hook icon');
-    // the context menu offers Detach (not Attach) on a hooked layer
-    await wb.layerRow('features.3').click({ button: 'right' });
-    const labels = await wb.page.locator('.monaco-menu .action-label').allInnerTexts();
-    await wb.page.keyboard.press('Escape');
-    assert.ok(labels.includes('Detach Store Hook') && !labels.includes('Attach Store Hook'), labels.join(' | '));
-    await wb.screenshot('02-hooks-attached');
-  });
-
-  test('runs an attribution from the command palette; the panel draws the input and each hooked layer', async () => {
-    await wb.showExplorer();
-    await wb.contextMenu(wb.explorerRow('triangle.png'), 'Use as Relevance Lens Input');
-    await wb.command('Relevance Lens: Run Attribution');
-    const frame = await panelAfter();
-    const meta = await frame.$eval('.meta', (e) => e.textContent!);
-    // where CI requires the native kernels, the engine inside VS Code must have run them
-    const native = process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? ' · native kernels' : '( · native kernels)?';
-    assert.match(
-      meta,
-      new RegExp(
-        `epsilon_plus_flat · gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`,
-      ),
-    );
-    const input = await canvasStats(frame, 'canvas.input');
-    assert.deepEqual([input.width, input.height], [32, 32]);
-    assert.ok(input.colours > 2, `input image drawn (${input.colours} colours)`);
-    const rel = await canvasStats(frame, 'figure.relevance canvas');
-    assert.ok(rel.colours > 20, `relevance heatmap has ${rel.colours} colours`);
-    // bwr: positive relevance on the triangle is red, so red outweighs blue
-    assert.ok(rel.mean[0] > rel.mean[2], `mean colour ${rel.mean.map(Math.round)}`);
-    const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
-    assert.deepEqual(cards, ['features.3', 'classifier.1']);
-    const conv = await canvasStats(frame, 'section.card[data-layer="features.3"] canvas.heatmap');
-    assert.deepEqual([conv.width, conv.height], [16, 16]);
-    assert.ok(conv.colours > 10);
-    assert.equal(
-      await frame.$$eval('section.card[data-layer="features.3"] canvas.channel', (c) => c.length),
-      8,
-      'top-8 channel grid',
-    );
-    assert.equal(
-      await frame.$$eval('svg.conservation rect', (r) => r.length),
-      11,
-      'a conservation bar per layer and the input',
-    );
-    // the whole panel came from one request: the engine logs each request it serves
-    const requests = () =>
-      (wb.extensionLog().match(/\[engine\] [a-z]+\/[a-z]+ (\d+ ms|failed)/g) ?? []).map((l) => l.split(' ')[1]);
-    await waitFor(async () => requests().includes('attribution/run'), 10_000, 'the run in the engine log');
-    assert.deepEqual(
-      requests().filter((r) => r !== 'model/open'),
-      ['attribution/run'],
-      'one round trip for the run',
-    );
-    // the tree shows each hooked layer's relevance sum
-    await wb.openLayersView();
-    await waitFor(
-      async () => /relevance sum/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''),
-      10_000,
-      'the sum in the tree',
-    );
-    await wb.screenshot('03-relevance-panel');
-  });
-
-  test('the colour map picker repaints the heatmaps', async () => {
-    const frame = await wb.webviewFrame('#root[data-run-id]');
-    const before = await canvasStats(frame, 'figure.relevance canvas');
-    await frame.locator('#color-map').click();
-    await frame.locator('#color-map vscode-option[value="gray"]').click();
-    await waitFor(
-      async () => {
-        const now = await canvasStats(frame, 'figure.relevance canvas');
-        return Math.abs(now.mean[0] - now.mean[2]) < 1 && now.mean[0] !== before.mean[0];
+  registerScenarios(test, {
+    steps: {
+      // the UI: opens the model from the explorer context menu and shows the layer tree
+      openModel: async () => {
+        await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');
+        await wb.layerRow('features.0').waitFor({ timeout: 60_000 });
+        for (const id of ['features', 'features.3', 'classifier', 'classifier.3'])
+          assert.equal(await wb.layerRow(id).count(), 1, `tree row ${id}`);
+        assert.match(
+          (await wb.layerRow('features.0').getAttribute('aria-label'))!,
+          /features\.0, Conv, output \[1, 8, 32, 32\]/,
+        );
+        await wb.screenshot('01-layer-tree');
       },
-      10_000,
-      'a gray heatmap',
-    );
-    await wb.screenshot('04-gray-colour-map');
-  });
-
-  test('the Layer Relevance view follows the tree selection (issue 7)', async () => {
-    await wb.openLayersView();
-    await wb.layerRow('features.3').click();
-    const frame = await wb.webviewFrame('section#layer[data-layer="features.3"]');
-    const key = await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key);
-    assert.ok(key, 'the view has the layer of the latest run');
-    const map = await canvasStats(frame, '#summed');
-    assert.deepEqual([map.width, map.height], [16, 16]);
-    assert.ok(map.colours > 10, `heatmap drawn (${map.colours} colours)`);
-    assert.match(await frame.$eval('#stats', (e) => e.textContent!), /^sum 1\.00 · min /);
-    assert.match(
-      (await frame.$eval('#summed', (e) => e.getAttribute('aria-label')))!,
-      /features\.3 relevance, shape \[1, 16, 16, 16\]: 16×16 heatmap, sum/,
-    );
-    assert.equal(await frame.$$eval('#channels canvas', (c) => c.length), 8);
-    await wb.screenshot('05-layer-view');
-  });
-
-  test('hovering a hooked layer shows a tooltip with its heatmap (issue 7)', async () => {
-    await wb.layerRow('classifier.1').hover();
-    const hover = wb.page.locator('.monaco-hover img[src^="data:image/png;base64,"]');
-    await hover.waitFor({ state: 'visible', timeout: 15_000 });
-    assert.ok(await hover.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0), 'the image decoded');
-    assert.match(await wb.page.locator('.monaco-hover').first().innerText(), /relevance sum 1\.00/);
-    await wb.screenshot('06-tooltip-heatmap');
-    await wb.page.mouse.move(900, 700);
-  });
-
-  test('an unhooked layer offers Attach Store Hook and Run (issue 7)', async () => {
-    await wb.layerRow('features.0').click();
-    const frame = await wb.webviewFrame('section#layer[data-layer="features.0"]');
-    const button = frame.locator('#action');
-    assert.equal((await button.innerText()).trim(), 'Attach Store Hook and Run');
-    await button.click();
-    await wb.hookIcon('features.0').waitFor({ timeout: 15_000 });
-    await waitFor(
-      async () => ((await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key)) ?? '') !== '',
-      60_000,
-      'the run to reach the view',
-    );
-    const map = await canvasStats(frame, '#summed');
-    assert.deepEqual([map.width, map.height], [32, 32]);
-    await wb.screenshot('07-attached-from-view');
-  });
-
-  test('detach a hook and re-run with another target; the panel and the Layer Relevance view follow', async () => {
-    const previous = await runId();
-    const view = await wb.webviewFrame('section#layer[data-layer="features.0"]');
-    const before = {
-      key: await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.key),
-      map: await canvasStats(view, '#summed'),
-    };
-    await wb.openLayersView();
-    await wb.contextMenu(wb.layerRow('features.3'), 'Detach Store Hook');
-    await waitFor(async () => (await wb.hookIcon('features.3').count()) === 0, 10_000, 'the hook icon to go');
-    await wb.command('Relevance Lens: Set Target Class…');
-    await wb.pick('cross');
-    await wb.command('Relevance Lens: Run Attribution');
-    const frame = await panelAfter(previous);
-    const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
-    assert.deepEqual(cards, ['features.0', 'classifier.1']);
-    assert.match(await frame.$eval('.meta', (e) => e.textContent!), /target 3 \(cross\)/);
-    // the inline view updates in place: same document, the new run's data
-    await wb.openLayersView();
-    await wb.layerRow('features.0').click();
-    await waitFor(
-      async () =>
-        (
-          await view.$eval('section#layer', (s) => [(s as HTMLElement).dataset.layer, (s as HTMLElement).dataset.key])
-        ).join() !== ['features.0', before.key].join() &&
-        (await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.layer)) === 'features.0',
-      10_000,
-      'the view to show features.0 of the new run',
-    );
-    const after = await canvasStats(view, '#summed');
-    assert.notDeepEqual(after.mean, before.map.mean, 'the heatmap changed with the target');
-    await wb.screenshot('08-detached-rerun');
-  });
-
-  test("the panel's export buttons save a heatmap PNG and a tensor .npy", async () => {
-    const frame = await wb.webviewFrame('#root[data-run-id]');
-    for (const [format, magic] of [
-      ['png', '\x89PNG'],
-      ['npy', '\x93NUMPY'],
-    ] as const) {
-      await frame.locator(`section.card[data-layer="features.0"] [data-export="features.0|${format}"]`).click();
-      // VS Code's save dialog, proposing features.0-relevance.<format> beside the model: accept it
-      const input = wb.page.locator('.quick-input-widget input[role="combobox"]');
-      await input.waitFor({ state: 'visible' });
-      const proposed = new RegExp(`/workspace/features\\.0-relevance\\.${format}$`);
-      await waitFor(async () => proposed.test(await input.inputValue()), 10_000, 'the proposed file name');
-      await input.press('Enter');
-      const file = path.join(wb.workspace, `features.0-relevance.${format}`);
-      await waitFor(async () => fs.existsSync(file) && fs.statSync(file).size > 0, 15_000, `${file} to be written`);
-      assert.equal(fs.readFileSync(file).subarray(0, magic.length).toString('latin1'), magic);
-    }
-    await wb.screenshot('09-exported');
-    await wb.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
-  });
-
-  test('a corrupt model gives an error naming it, and the extension keeps working', async () => {
-    await wb.clearNotifications();
-    await wb.showExplorer();
-    await wb.contextMenu(wb.explorerRow('broken.onnx'), 'Open in Relevance Lens');
-    const msg = await wb.waitForNotification(/broken\.onnx/);
-    assert.match(msg, /Relevance Lens: .*broken\.onnx/);
-    await wb.screenshot('10-corrupt-model-error');
-    const previous = await runId();
-    await wb.command('Relevance Lens: Run Attribution');
-    await panelAfter(previous);
-  });
-
-  test('a killed engine is restarted and the user is told', async () => {
-    await wb.clearNotifications();
-    const [pid] = wb.enginePids();
-    assert.ok(pid, 'engine process found');
-    process.kill(pid, 'SIGKILL');
-    await waitFor(
-      async () =>
-        /Relevance Lens: engine restarted after it stopped \(signal SIGKILL\)/.test(
-          await wb.page.locator('.statusbar').innerText(),
-        ),
-      10_000,
-      'the restart in the status bar',
-    );
-    const msg = await wb.waitForNotification(/engine stopped/);
-    assert.match(msg, /restarted/);
-    await waitFor(async () => wb.enginePids().some((p) => p !== pid), 30_000, 'a new engine process');
-    await wb.screenshot('11-engine-restarted');
-    // the model and hooks were reopened in the new engine: a run works and still has the hooked layer
-    const previous = await runId();
-    await wb.command('Relevance Lens: Run Attribution');
-    const frame = await panelAfter(previous);
-    assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), [
-      'features.0',
-      'classifier.1',
-    ]);
-    await wb.screenshot('12-run-after-restart');
-  });
-
-  test('the webviews ran without a Content-Security-Policy violation', () => {
-    const violations = wb.console.filter((m) => /Content Security Policy/i.test(m) && /relevance-lens/.test(m));
-    assert.deepEqual(violations, []);
+      // the UI: right-click → Attach Store Hook shows the hook icon
+      attachHooks: async () => {
+        await wb.contextMenu(wb.layerRow('features.3'), 'Attach Store Hook');
+        await wb.hookIcon('features.3').waitFor({ timeout: 10_000 });
+        await wb.contextMenu(wb.layerRow('classifier.1'), 'Attach Store Hook');
+        await wb.hookIcon('classifier.1').waitFor({ timeout: 10_000 });
+        assert.equal(await wb.hookIcon('features.0').count(), 0, 'unhooked layers have no hook icon');
+        // the context menu offers Detach (not Attach) on a hooked layer
+        await wb.layerRow('features.3').click({ button: 'right' });
+        const labels = await wb.page.locator('.monaco-menu .action-label').allInnerTexts();
+        await wb.page.keyboard.press('Escape');
+        assert.ok(labels.includes('Detach Store Hook') && !labels.includes('Attach Store Hook'), labels.join(' | '));
+        await wb.screenshot('02-hooks-attached');
+      },
+      // the UI: runs an attribution from the command palette; the panel draws the input and each hooked layer
+      run: async () => {
+        await wb.showExplorer();
+        await wb.contextMenu(wb.explorerRow('triangle.png'), 'Use as Relevance Lens Input');
+        await wb.command('Relevance Lens: Run Attribution');
+        const frame = await panelAfter();
+        const meta = await frame.$eval('.meta', (e) => e.textContent!);
+        // where CI requires the native kernels, the engine inside VS Code must have run them
+        const native = process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? ' · native kernels' : '( · native kernels)?';
+        assert.match(
+          meta,
+          new RegExp(
+            `epsilon_plus_flat · gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`,
+          ),
+        );
+        const input = await canvasStats(frame, 'canvas.input');
+        assert.deepEqual([input.width, input.height], [32, 32]);
+        assert.ok(input.colours > 2, `input image drawn (${input.colours} colours)`);
+        const rel = await canvasStats(frame, 'figure.relevance canvas');
+        assert.ok(rel.colours > 20, `relevance heatmap has ${rel.colours} colours`);
+        // bwr: positive relevance on the triangle is red, so red outweighs blue
+        assert.ok(rel.mean[0] > rel.mean[2], `mean colour ${rel.mean.map(Math.round)}`);
+        const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
+        assert.deepEqual(cards, ['features.3', 'classifier.1']);
+        const conv = await canvasStats(frame, 'section.card[data-layer="features.3"] canvas.heatmap');
+        assert.deepEqual([conv.width, conv.height], [16, 16]);
+        assert.ok(conv.colours > 10);
+        assert.equal(
+          await frame.$$eval('section.card[data-layer="features.3"] canvas.channel', (c) => c.length),
+          8,
+          'top-8 channel grid',
+        );
+        assert.equal(
+          await frame.$$eval('svg.conservation rect', (r) => r.length),
+          11,
+          'a conservation bar per layer and the input',
+        );
+        // the whole panel came from one request: the engine logs each request it serves
+        const requests = () =>
+          (wb.extensionLog().match(/\[engine\] [a-z]+\/[a-z]+ (\d+ ms|failed)/g) ?? []).map((l) => l.split(' ')[1]);
+        await waitFor(async () => requests().includes('attribution/run'), 10_000, 'the run in the engine log');
+        assert.deepEqual(
+          requests().filter((r) => r !== 'model/open'),
+          ['attribution/run'],
+          'one round trip for the run',
+        );
+        // the tree shows each hooked layer's relevance sum
+        await wb.openLayersView();
+        await waitFor(
+          async () => /relevance sum/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''),
+          10_000,
+          'the sum in the tree',
+        );
+        await wb.screenshot('03-relevance-panel');
+      },
+      // the UI: detach a hook and re-run with another target; the panel and the Layer Relevance view follow
+      rerun: async () => {
+        const previous = await runId();
+        const view = await wb.webviewFrame('section#layer[data-layer="features.0"]');
+        const before = {
+          key: await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.key),
+          map: await canvasStats(view, '#summed'),
+        };
+        await wb.openLayersView();
+        await wb.contextMenu(wb.layerRow('features.3'), 'Detach Store Hook');
+        await waitFor(async () => (await wb.hookIcon('features.3').count()) === 0, 10_000, 'the hook icon to go');
+        await wb.command('Relevance Lens: Set Target Class…');
+        await wb.pick('cross');
+        await wb.command('Relevance Lens: Run Attribution');
+        const frame = await panelAfter(previous);
+        const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
+        assert.deepEqual(cards, ['features.0', 'classifier.1']);
+        assert.match(await frame.$eval('.meta', (e) => e.textContent!), /target 3 \(cross\)/);
+        // the inline view updates in place: same document, the new run's data
+        await wb.openLayersView();
+        await wb.layerRow('features.0').click();
+        await waitFor(
+          async () =>
+            (
+              await view.$eval('section#layer', (s) => [
+                (s as HTMLElement).dataset.layer,
+                (s as HTMLElement).dataset.key,
+              ])
+            ).join() !== ['features.0', before.key].join() &&
+            (await view.$eval('section#layer', (s) => (s as HTMLElement).dataset.layer)) === 'features.0',
+          10_000,
+          'the view to show features.0 of the new run',
+        );
+        const after = await canvasStats(view, '#summed');
+        assert.notDeepEqual(after.mean, before.map.mean, 'the heatmap changed with the target');
+        await wb.screenshot('08-detached-rerun');
+      },
+      // the UI: the panel's export buttons save a heatmap PNG and a tensor .npy
+      export: async () => {
+        const frame = await wb.webviewFrame('#root[data-run-id]');
+        for (const [format, magic] of [
+          ['png', '\x89PNG'],
+          ['npy', '\x93NUMPY'],
+        ] as const) {
+          await frame.locator(`section.card[data-layer="features.0"] [data-export="features.0|${format}"]`).click();
+          // VS Code's save dialog, proposing features.0-relevance.<format> beside the model: accept it
+          const input = wb.page.locator('.quick-input-widget input[role="combobox"]');
+          await input.waitFor({ state: 'visible' });
+          const proposed = new RegExp(`/workspace/features\\.0-relevance\\.${format}$`);
+          await waitFor(async () => proposed.test(await input.inputValue()), 10_000, 'the proposed file name');
+          await input.press('Enter');
+          const file = path.join(wb.workspace, `features.0-relevance.${format}`);
+          await waitFor(async () => fs.existsSync(file) && fs.statSync(file).size > 0, 15_000, `${file} to be written`);
+          assert.equal(fs.readFileSync(file).subarray(0, magic.length).toString('latin1'), magic);
+        }
+        await wb.screenshot('09-exported');
+        await wb.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+      },
+      // the UI: a corrupt model gives an error naming it, and the extension keeps working
+      corruptModel: async () => {
+        await wb.clearNotifications();
+        await wb.showExplorer();
+        await wb.contextMenu(wb.explorerRow('broken.onnx'), 'Open in Relevance Lens');
+        const msg = await wb.waitForNotification(/broken\.onnx/);
+        assert.match(msg, /Relevance Lens: .*broken\.onnx/);
+        await wb.screenshot('10-corrupt-model-error');
+        const previous = await runId();
+        await wb.command('Relevance Lens: Run Attribution');
+        await panelAfter(previous);
+      },
+      // the UI: a killed engine is restarted and the user is told
+      engineRestart: async () => {
+        await wb.clearNotifications();
+        const [pid] = wb.enginePids();
+        assert.ok(pid, 'engine process found');
+        process.kill(pid, 'SIGKILL');
+        await waitFor(
+          async () =>
+            /Relevance Lens: engine restarted after it stopped \(signal SIGKILL\)/.test(
+              await wb.page.locator('.statusbar').innerText(),
+            ),
+          10_000,
+          'the restart in the status bar',
+        );
+        const msg = await wb.waitForNotification(/engine stopped/);
+        assert.match(msg, /restarted/);
+        await waitFor(async () => wb.enginePids().some((p) => p !== pid), 30_000, 'a new engine process');
+        await wb.screenshot('11-engine-restarted');
+        // the model and hooks were reopened in the new engine: a run works and still has the hooked layer
+        const previous = await runId();
+        await wb.command('Relevance Lens: Run Attribution');
+        const frame = await panelAfter(previous);
+        assert.deepEqual(await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer)), [
+          'features.0',
+          'classifier.1',
+        ]);
+        await wb.screenshot('12-run-after-restart');
+      },
+    },
+    after: {
+      run: [
+        [
+          'the colour map picker repaints the heatmaps',
+          async () => {
+            const frame = await wb.webviewFrame('#root[data-run-id]');
+            const before = await canvasStats(frame, 'figure.relevance canvas');
+            await frame.locator('#color-map').click();
+            await frame.locator('#color-map vscode-option[value="gray"]').click();
+            await waitFor(
+              async () => {
+                const now = await canvasStats(frame, 'figure.relevance canvas');
+                return Math.abs(now.mean[0] - now.mean[2]) < 1 && now.mean[0] !== before.mean[0];
+              },
+              10_000,
+              'a gray heatmap',
+            );
+            await wb.screenshot('04-gray-colour-map');
+          },
+        ],
+        [
+          'the Layer Relevance view follows the tree selection (issue 7)',
+          async () => {
+            await wb.openLayersView();
+            await wb.layerRow('features.3').click();
+            const frame = await wb.webviewFrame('section#layer[data-layer="features.3"]');
+            const key = await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key);
+            assert.ok(key, 'the view has the layer of the latest run');
+            const map = await canvasStats(frame, '#summed');
+            assert.deepEqual([map.width, map.height], [16, 16]);
+            assert.ok(map.colours > 10, `heatmap drawn (${map.colours} colours)`);
+            assert.match(await frame.$eval('#stats', (e) => e.textContent!), /^sum 1\.00 · min /);
+            assert.match(
+              (await frame.$eval('#summed', (e) => e.getAttribute('aria-label')))!,
+              /features\.3 relevance, shape \[1, 16, 16, 16\]: 16×16 heatmap, sum/,
+            );
+            assert.equal(await frame.$$eval('#channels canvas', (c) => c.length), 8);
+            await wb.screenshot('05-layer-view');
+          },
+        ],
+        [
+          'hovering a hooked layer shows a tooltip with its heatmap (issue 7)',
+          async () => {
+            await wb.layerRow('classifier.1').hover();
+            const hover = wb.page.locator('.monaco-hover img[src^="data:image/png;base64,"]');
+            await hover.waitFor({ state: 'visible', timeout: 15_000 });
+            assert.ok(await hover.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0), 'the image decoded');
+            assert.match(await wb.page.locator('.monaco-hover').first().innerText(), /relevance sum 1\.00/);
+            await wb.screenshot('06-tooltip-heatmap');
+            await wb.page.mouse.move(900, 700);
+          },
+        ],
+        [
+          'an unhooked layer offers Attach Store Hook and Run (issue 7)',
+          async () => {
+            await wb.layerRow('features.0').click();
+            const frame = await wb.webviewFrame('section#layer[data-layer="features.0"]');
+            const button = frame.locator('#action');
+            assert.equal((await button.innerText()).trim(), 'Attach Store Hook and Run');
+            await button.click();
+            await wb.hookIcon('features.0').waitFor({ timeout: 15_000 });
+            await waitFor(
+              async () => ((await frame.$eval('section#layer', (s) => (s as HTMLElement).dataset.key)) ?? '') !== '',
+              60_000,
+              'the run to reach the view',
+            );
+            const map = await canvasStats(frame, '#summed');
+            assert.deepEqual([map.width, map.height], [32, 32]);
+            await wb.screenshot('07-attached-from-view');
+          },
+        ],
+      ],
+      engineRestart: [
+        [
+          'the webviews ran without a Content-Security-Policy violation',
+          async () => {
+            const violations = wb.console.filter((m) => /Content Security Policy/i.test(m) && /relevance-lens/.test(m));
+            assert.deepEqual(violations, []);
+          },
+        ],
+      ],
+    },
   });
 });

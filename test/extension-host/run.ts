@@ -2,13 +2,14 @@
  * Extension-host tests with @vscode/test-electron: downloads VS Code (where the network allows), starts it with
  * this extension in development mode on a copy of the example workspace, and runs suite/ with Mocha inside it.
  *   npm run test:extension-host
- * This machine cannot download VS Code; the same flows run here in code-server (test/e2e/).
+ * This machine cannot download VS Code; the same scenarios (test/scenarios.ts) run here in code-server (test/e2e/).
  */
 import * as esbuild from 'esbuild';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runTests } from '@vscode/test-electron';
+import { scenarioWorkspace } from '../scenarios';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -25,9 +26,8 @@ async function main() {
     external: ['vscode', 'mocha'],
   });
   const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'relevance-lens-host-'));
-  for (const f of ['model.onnx', 'classes.json', 'triangle.png', 'cross.png'])
-    fs.copyFileSync(path.join(ROOT, 'examples/shapes', f), path.join(workspace, f));
-  fs.writeFileSync(path.join(workspace, 'broken.onnx'), 'this is not an ONNX model\n');
+  for (const [name, from] of Object.entries(scenarioWorkspace(ROOT)))
+    fs.writeFileSync(path.join(workspace, name), typeof from === 'string' ? fs.readFileSync(from) : from);
   await runTests({
     extensionDevelopmentPath: ROOT,
     extensionTestsPath: path.join(out, 'index.js'),

@@ -1,13 +1,14 @@
 /**
- * The extension's flows through the VS Code API, inside a real extension host: open a model, attach and detach
- * store hooks, run, export, recover from a corrupt model and from a killed engine.
+ * The extension's scenarios (test/scenarios.ts) through the VS Code API, inside a real extension host: the same
+ * flows test/e2e/ drives through the UI in code-server.
  */
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { RelevanceLensApi } from '../../../extension/src/extension';
-import type { LayerTreeItem } from '../../../engine/src/graph/graph';
+import type { LayerTreeItem } from '../../../protocol/engine';
+import { registerScenarios } from '../../scenarios';
 
 const ws = () => vscode.workspace.workspaceFolders![0].uri;
 const file = (name: string) => vscode.Uri.joinPath(ws(), name);
@@ -24,108 +25,113 @@ function layer(a: RelevanceLensApi, id: string): LayerTreeItem {
 }
 
 suite('Relevance Lens', () => {
-  test('contributes its commands', async () => {
-    const all = await vscode.commands.getCommands(true);
-    for (const c of [
-      'openModel',
-      'runAttribution',
-      'chooseComposite',
-      'setTarget',
-      'chooseInput',
-      'attachHook',
-      'detachHook',
-      'attachHooksOfType',
-      'clearHooks',
-      'showPanel',
-      'exportRelevance',
-      'restartEngine',
-    ]) {
-      assert.ok(all.includes(`relevanceLens.${c}`), c);
-    }
-  });
-
-  test('opens a model and shows its layers', async () => {
-    const a = await api();
-    await vscode.commands.executeCommand('relevanceLens.openModel', file('model.onnx'));
-    assert.equal(a.ctx.model?.info.format, 'onnx');
-    assert.deepEqual(a.ctx.model?.info.inputShape, [1, 3, 32, 32]);
-    assert.deepEqual(
-      a.ctx.model?.info.tree.map((t) => t.id),
-      ['features', 'classifier'],
-    );
-  });
-
-  test('attaches hooks from the tree and by type, detaches them', async () => {
-    const a = await api();
-    await vscode.commands.executeCommand('relevanceLens.attachHook', layer(a, 'features.3'));
-    await vscode.commands.executeCommand('relevanceLens.attachHooksOfType', 'Gemm');
-    assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'classifier.3', 'features.3']);
-    await vscode.commands.executeCommand('relevanceLens.detachHook', layer(a, 'classifier.3'));
-    assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'features.3']);
-  });
-
-  test('runs an attribution and records each hooked layer', async () => {
-    const a = await api();
-    await vscode.commands.executeCommand('relevanceLens.chooseInput', file('triangle.png'));
-    await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    const run = a.ctx.lastRun;
-    assert.ok(run, 'a run was recorded');
-    assert.equal(run.composite, 'epsilon_plus_flat');
-    assert.deepEqual(run.target, [2]);
-    assert.deepEqual(
-      run.layers.map((l) => l.id),
-      ['features.3', 'classifier.1'],
-    );
-    assert.ok(Math.abs(run.relevance.sum! - 1.009) < 0.01, `input relevance sum ${run.relevance.sum}`);
-  });
-
-  test('target and composite choices apply to the next run', async () => {
-    const a = await api();
-    await vscode.commands.executeCommand('relevanceLens.setTarget', 3);
-    await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_alpha2_beta1');
-    await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    assert.deepEqual(a.ctx.lastRun?.target, [3]);
-    assert.equal(a.ctx.lastRun?.composite, 'epsilon_alpha2_beta1');
-    await vscode.commands.executeCommand('relevanceLens.setTarget', null);
-    await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_plus_flat');
-  });
-
-  test('exports a heatmap PNG and a tensor .npy', async () => {
-    const png = file('features3.png');
-    const npy = file('input.npy');
-    await vscode.commands.executeCommand('relevanceLens.exportRelevance', {
-      layer: 'features.3',
-      format: 'png',
-      to: png,
-    });
-    await vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: '', format: 'npy', to: npy });
-    assert.deepEqual(
-      [...fs.readFileSync(png.fsPath).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''),
-      'PNG',
-    );
-    assert.equal(fs.readFileSync(npy.fsPath).subarray(1, 6).toString(), 'NUMPY');
-  });
-
-  test('a corrupt model leaves the open one working', async () => {
-    const a = await api();
-    await vscode.commands.executeCommand('relevanceLens.openModel', file('broken.onnx'));
-    assert.equal(path.basename(a.ctx.model!.path), 'model.onnx');
-    await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    assert.ok(a.ctx.lastRun);
-  });
-
-  test('a killed engine is restarted with the model and hooks', async () => {
-    const a = await api();
-    const pid = a.ctx.engine.pid!;
-    const restarted = new Promise<void>((resolve) => a.ctx.onDidChangeModel(() => resolve()));
-    process.kill(pid, 'SIGKILL');
-    await restarted;
-    assert.notEqual(a.ctx.engine.pid, pid);
-    assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'features.3']);
-    await vscode.commands.executeCommand('relevanceLens.runAttribution');
-    assert.deepEqual(
-      a.ctx.lastRun?.layers.map((l) => l.id),
-      ['features.3', 'classifier.1'],
-    );
+  registerScenarios(test, {
+    steps: {
+      openModel: async () => {
+        const a = await api();
+        await vscode.commands.executeCommand('relevanceLens.openModel', file('model.onnx'));
+        assert.equal(a.ctx.model?.info.format, 'onnx');
+        assert.deepEqual(a.ctx.model?.info.inputShape, [1, 3, 32, 32]);
+        assert.deepEqual(
+          a.ctx.model?.info.tree.map((t) => t.id),
+          ['features', 'classifier'],
+        );
+      },
+      // from the tree and by type; then one detached
+      attachHooks: async () => {
+        const a = await api();
+        await vscode.commands.executeCommand('relevanceLens.attachHook', layer(a, 'features.3'));
+        await vscode.commands.executeCommand('relevanceLens.attachHooksOfType', 'Gemm');
+        assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'classifier.3', 'features.3']);
+        await vscode.commands.executeCommand('relevanceLens.detachHook', layer(a, 'classifier.3'));
+        assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'features.3']);
+      },
+      run: async () => {
+        const a = await api();
+        await vscode.commands.executeCommand('relevanceLens.chooseInput', file('triangle.png'));
+        await vscode.commands.executeCommand('relevanceLens.runAttribution');
+        const run = a.ctx.lastRun;
+        assert.ok(run, 'a run was recorded');
+        assert.equal(run.composite, 'epsilon_plus_flat');
+        assert.deepEqual(run.target, [2]);
+        assert.deepEqual(
+          run.layers.map((l) => l.id),
+          ['features.3', 'classifier.1'],
+        );
+        assert.ok(Math.abs(run.relevance.sum! - 1.009) < 0.01, `input relevance sum ${run.relevance.sum}`);
+      },
+      // the target and the composite; the hooks stay
+      rerun: async () => {
+        const a = await api();
+        await vscode.commands.executeCommand('relevanceLens.setTarget', 3);
+        await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_alpha2_beta1');
+        await vscode.commands.executeCommand('relevanceLens.runAttribution');
+        assert.deepEqual(a.ctx.lastRun?.target, [3]);
+        assert.equal(a.ctx.lastRun?.composite, 'epsilon_alpha2_beta1');
+        await vscode.commands.executeCommand('relevanceLens.setTarget', null);
+        await vscode.commands.executeCommand('relevanceLens.chooseComposite', 'epsilon_plus_flat');
+      },
+      export: async () => {
+        const png = file('features3.png');
+        const npy = file('input.npy');
+        await vscode.commands.executeCommand('relevanceLens.exportRelevance', {
+          layer: 'features.3',
+          format: 'png',
+          to: png,
+        });
+        await vscode.commands.executeCommand('relevanceLens.exportRelevance', { layer: '', format: 'npy', to: npy });
+        assert.deepEqual(
+          [...fs.readFileSync(png.fsPath).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''),
+          'PNG',
+        );
+        assert.equal(fs.readFileSync(npy.fsPath).subarray(1, 6).toString(), 'NUMPY');
+      },
+      corruptModel: async () => {
+        const a = await api();
+        await vscode.commands.executeCommand('relevanceLens.openModel', file('broken.onnx'));
+        assert.equal(path.basename(a.ctx.model!.path), 'model.onnx');
+        await vscode.commands.executeCommand('relevanceLens.runAttribution');
+        assert.ok(a.ctx.lastRun);
+      },
+      engineRestart: async () => {
+        const a = await api();
+        const pid = a.ctx.engine.pid!;
+        const restarted = new Promise<void>((resolve) => a.ctx.onDidChangeModel(() => resolve()));
+        process.kill(pid, 'SIGKILL');
+        await restarted;
+        assert.notEqual(a.ctx.engine.pid, pid);
+        assert.deepEqual([...a.ctx.model!.hooks].sort(), ['classifier.1', 'features.3']);
+        await vscode.commands.executeCommand('relevanceLens.runAttribution');
+        assert.deepEqual(
+          a.ctx.lastRun?.layers.map((l) => l.id),
+          ['features.3', 'classifier.1'],
+        );
+      },
+    },
+    after: {
+      openModel: [
+        [
+          'contributes its commands',
+          async () => {
+            const all = await vscode.commands.getCommands(true);
+            for (const c of [
+              'openModel',
+              'runAttribution',
+              'chooseComposite',
+              'setTarget',
+              'chooseInput',
+              'attachHook',
+              'detachHook',
+              'attachHooksOfType',
+              'clearHooks',
+              'showPanel',
+              'exportRelevance',
+              'restartEngine',
+            ])
+              assert.ok(all.includes(`relevanceLens.${c}`), c);
+          },
+        ],
+      ],
+    },
   });
 });
