@@ -2,13 +2,15 @@
 // PyTorch uses on CPU — and the rules' elementwise passes with OpenMP, called on float32 buffers the engine's
 // backend already holds (no copies). Built with node-gyp as a Node-API
 // addon, so the same binary loads in Node and in VS Code's Electron. Loaded only when present: the engine falls
-// back to the TF.js backend's own kernels without it.
-#include <node_api.h>
+// back to the TF.js backend's own kernels without it. The JavaScript glue is node-addon-api's, with C++
+// exceptions: a Failure or a oneDNN error thrown in a call becomes a JavaScript error (never a crash).
+#include <napi.h>
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -27,44 +29,41 @@ dnnl::engine& cpu() {
   return eng;
 }
 
-struct Failure {
-  std::string message;
+/** A call's arguments do not fit: the message names the problem (a JavaScript Error, by node-addon-api). */
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 /** One call from JavaScript: its arguments, each read with a check that throws a Failure naming the problem. */
 class Call {
  public:
-  Call(napi_env env, napi_callback_info info, const char* signature, size_t min_count, size_t max_count) : env_(env) {
-    argc_ = max_count;
-    argv_.resize(max_count);
-    if (napi_get_cb_info(env, info, &argc_, argv_.data(), nullptr, nullptr) != napi_ok || argc_ < min_count || argc_ > max_count) {
+  Call(const Napi::CallbackInfo& info, const char* signature, size_t min_count, size_t max_count) : info_(info) {
+    if (info.Length() < min_count || info.Length() > max_count) {
       throw Failure{std::string(signature) + " takes " + (min_count == max_count ? std::to_string(min_count) : std::to_string(min_count) + " or " + std::to_string(max_count)) + " arguments"};
     }
   }
 
-  size_t count() const { return argc_; }
+  size_t count() const { return info_.Length(); }
 
   /** the length of a Float32Array argument */
-  size_t length(size_t i, const char* name) const { return typed(i, napi_float32_array, name).first; }
+  size_t length(size_t i, const char* name) const { return typed(i, napi_float32_array, name).ElementLength(); }
 
   float* floats(size_t i, size_t expected, const char* name) const {
-    auto [length, data] = typed(i, napi_float32_array, name);
-    if (length != expected) throw Failure{std::string(name) + " has " + std::to_string(length) + " values, the shape needs " + std::to_string(expected)};
-    return static_cast<float*>(data);
+    Napi::TypedArray a = typed(i, napi_float32_array, name);
+    if (a.ElementLength() != expected) throw Failure{std::string(name) + " has " + std::to_string(a.ElementLength()) + " values, the shape needs " + std::to_string(expected)};
+    return a.As<Napi::Float32Array>().Data();
   }
 
   /** a Float32Array, or null/undefined for none */
   float* optional_floats(size_t i, size_t expected, const char* name) const {
-    napi_valuetype type;
-    napi_typeof(env_, argv_[i], &type);
-    return type == napi_null || type == napi_undefined ? nullptr : floats(i, expected, name);
+    return info_[i].IsNull() || info_[i].IsUndefined() ? nullptr : floats(i, expected, name);
   }
 
   /** an Int32Array of `count` values, each at least `min` (or `min_tail` from index `tail` on) */
   const int32_t* int32s(size_t i, size_t count, const char* name, int32_t min, size_t tail = SIZE_MAX, int32_t min_tail = 0) const {
-    auto [length, data] = typed(i, napi_int32_array, name);
-    if (length != count) throw Failure{std::string(name) + " must be an Int32Array of " + std::to_string(count) + " values"};
-    const int32_t* v = static_cast<const int32_t*>(data);
+    Napi::TypedArray a = typed(i, napi_int32_array, name);
+    if (a.ElementLength() != count) throw Failure{std::string(name) + " must be an Int32Array of " + std::to_string(count) + " values"};
+    const int32_t* v = a.As<Napi::Int32Array>().Data();
     for (size_t k = 0; k < count; k++) {
       if (v[k] < (k >= tail ? min_tail : min)) throw Failure{"invalid " + std::string(name) + " (value " + std::to_string(k) + " is " + std::to_string(v[k]) + ")"};
     }
@@ -72,53 +71,30 @@ class Call {
   }
 
   int64_t integer(size_t i, const char* name, int64_t min) const {
-    int64_t v = 0;
-    if (napi_get_value_int64(env_, argv_[i], &v) != napi_ok || v < min) throw Failure{std::string(name) + " must be an integer ≥ " + std::to_string(min)};
+    const int64_t v = info_[i].IsNumber() ? info_[i].As<Napi::Number>().Int64Value() : min - 1;
+    if (v < min) throw Failure{std::string(name) + " must be an integer ≥ " + std::to_string(min)};
     return v;
   }
 
   double number(size_t i, const char* name) const {
-    double v = 0;
-    if (napi_get_value_double(env_, argv_[i], &v) != napi_ok) throw Failure{std::string(name) + " must be a number"};
-    return v;
+    if (!info_[i].IsNumber()) throw Failure{std::string(name) + " must be a number"};
+    return info_[i].As<Napi::Number>().DoubleValue();
   }
 
-  bool boolean(size_t i) const {
-    bool v = false;
-    napi_get_value_bool(env_, argv_[i], &v);
-    return v;
-  }
+  bool boolean(size_t i) const { return info_[i].IsBoolean() && info_[i].As<Napi::Boolean>().Value(); }
+
+  Napi::Env env() const { return info_.Env(); }
 
  private:
-  std::pair<size_t, void*> typed(size_t i, napi_typedarray_type want, const char* name) const {
-    bool is_typed = false;
-    napi_is_typedarray(env_, argv_[i], &is_typed);
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (!is_typed || napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
+  Napi::TypedArray typed(size_t i, napi_typedarray_type want, const char* name) const {
+    if (!info_[i].IsTypedArray() || info_[i].As<Napi::TypedArray>().TypedArrayType() != want) {
       throw Failure{std::string(name) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array")};
     }
-    return {length, data};
+    return info_[i].As<Napi::TypedArray>();
   }
 
-  napi_env env_;
-  size_t argc_;
-  std::vector<napi_value> argv_;
+  const Napi::CallbackInfo& info_;
 };
-
-/** Runs a call's body; a Failure or a oneDNN error becomes a JavaScript error (never a crash). */
-template <typename Body>
-napi_value guarded(napi_env env, Body body) {
-  try {
-    return body();
-  } catch (const Failure& f) {
-    napi_throw_error(env, "NATIVE_KERNEL", f.message.c_str());
-  } catch (const dnnl::error& e) {
-    napi_throw_error(env, "NATIVE_KERNEL", (std::string("oneDNN: ") + e.what()).c_str());
-  }
-  return nullptr;
-}
 
 /** Elementwise loops, compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time (no FMA contraction:
  *  -ffp-contract=off keeps each product and sum rounded as the backends' kernels round them). */
@@ -262,85 +238,77 @@ void deliver(dnnl::stream& s, memory out, const memory::desc& user_desc, float* 
 
 /** conv2d(geometry, x, w, bias | null, y, weightsId): y = conv(x, w) + bias, channels-last or channels-first as
  *  the geometry says (ConvShape); weightsId 0 or the id of a long-lived kernel. */
-napi_value conv2d(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "conv2d(geometry, x, w, bias, y, weightsId)", 6, 6);
-    ConvShape g = ConvShape::from(call, 0);
-    float* x = call.floats(1, g.src_size(), "x");
-    float* w = call.floats(2, g.weights_size(), "w");
-    float* b = call.optional_floats(3, g.co, "bias");
-    float* y = call.floats(4, g.dst_size(), "y");
-    int64_t id = call.integer(5, "the weights id", 0);
+Napi::Value conv2d(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2d(geometry, x, w, bias, y, weightsId)", 6, 6);
+  ConvShape g = ConvShape::from(call, 0);
+  float* x = call.floats(1, g.src_size(), "x");
+  float* w = call.floats(2, g.weights_size(), "w");
+  float* b = call.optional_floats(3, g.co, "bias");
+  float* y = call.floats(4, g.dst_size(), "y");
+  int64_t id = call.integer(5, "the weights id", 0);
 
-    dnnl::stream s(cpu());
-    auto pd = g.forward(dnnl::prop_kind::forward_inference, b != nullptr);
-    memory dst = output_as(g.dst(), y, pd.dst_desc());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, input_as(s, g.src(), x, pd.src_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DST, dst}};
-    if (b) args.insert({DNNL_ARG_BIAS, memory(g.bias(), cpu(), b)});
-    dnnl::convolution_forward(pd).execute(s, args);
-    deliver(s, dst, g.dst(), y);
-    s.wait();
-    return nullptr;
-  });
+  dnnl::stream s(cpu());
+  auto pd = g.forward(dnnl::prop_kind::forward_inference, b != nullptr);
+  memory dst = output_as(g.dst(), y, pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, input_as(s, g.src(), x, pd.src_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DST, dst}};
+  if (b) args.insert({DNNL_ARG_BIAS, memory(g.bias(), cpu(), b)});
+  dnnl::convolution_forward(pd).execute(s, args);
+  deliver(s, dst, g.dst(), y);
+  s.wait();
+  return info.Env().Undefined();
 }
 
 /** conv2dBackwardData(geometry, dy, w, dx, weightsId): dx = the input gradient of conv(·, w) for the output
  *  gradient dy. */
-napi_value conv2d_backward_data(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "conv2dBackwardData(geometry, dy, w, dx, weightsId)", 5, 5);
-    ConvShape g = ConvShape::from(call, 0);
-    float* dy = call.floats(1, g.dst_size(), "dy");
-    float* w = call.floats(2, g.weights_size(), "w");
-    float* dx = call.floats(3, g.src_size(), "dx");
-    int64_t id = call.integer(4, "the weights id", 0);
+Napi::Value conv2d_backward_data(const Napi::CallbackInfo& info) {
+  Call call(info, "conv2dBackwardData(geometry, dy, w, dx, weightsId)", 5, 5);
+  ConvShape g = ConvShape::from(call, 0);
+  float* dy = call.floats(1, g.dst_size(), "dy");
+  float* w = call.floats(2, g.weights_size(), "w");
+  float* dx = call.floats(3, g.src_size(), "dx");
+  int64_t id = call.integer(4, "the weights id", 0);
 
-    dnnl::stream s(cpu());
-    auto hint = g.forward(dnnl::prop_kind::forward_training, false);
-    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.primitive_src(), g.any_weights(), g.primitive_dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
-    dnnl::convolution_backward_data::primitive_desc pd(d, cpu(), hint);
-    memory diff_src = output_as(g.src(), dx, pd.diff_src_desc());
-    dnnl::convolution_backward_data(pd).execute(
-        s, {{DNNL_ARG_DIFF_DST, input_as(s, g.dst(), dy, pd.diff_dst_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DIFF_SRC, diff_src}});
-    deliver(s, diff_src, g.src(), dx);
-    s.wait();
-    return nullptr;
-  });
+  dnnl::stream s(cpu());
+  auto hint = g.forward(dnnl::prop_kind::forward_training, false);
+  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.primitive_src(), g.any_weights(), g.primitive_dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
+  dnnl::convolution_backward_data::primitive_desc pd(d, cpu(), hint);
+  memory diff_src = output_as(g.src(), dx, pd.diff_src_desc());
+  dnnl::convolution_backward_data(pd).execute(
+      s, {{DNNL_ARG_DIFF_DST, input_as(s, g.dst(), dy, pd.diff_dst_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id)}, {DNNL_ARG_DIFF_SRC, diff_src}});
+  deliver(s, diff_src, g.src(), dx);
+  s.wait();
+  return info.Env().Undefined();
 }
 
 /** releaseWeights(id): forgets the kernels prepared for a long-lived weight (its tensor was disposed). */
-napi_value release_weights(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "releaseWeights(id)", 1, 1);
-    prepared_cache.erase(call.integer(0, "the weights id", 0));
-    return nullptr;
-  });
+Napi::Value release_weights(const Napi::CallbackInfo& info) {
+  Call call(info, "releaseWeights(id)", 1, 1);
+  prepared_cache.erase(call.integer(0, "the weights id", 0));
+  return info.Env().Undefined();
 }
 
 /** matmul(m, k, n, a, b, bias | null, out, transposeB): out[m×n] = a[m×k] · B + bias, where B is b[k×n], or,
  *  with transposeB, b[n×k] read transposed (the input gradient of a dense layer: dy · Wᵀ). Row-major, no copies. */
-napi_value matmul(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "matmul(m, k, n, a, b, bias, out, transposeB)", 8, 8);
-    const int64_t m = call.integer(0, "m", 1), k = call.integer(1, "k", 1), n = call.integer(2, "n", 1);
-    float* a = call.floats(3, m * k, "a");
-    float* b = call.floats(4, k * n, "b");
-    float* bias = call.optional_floats(5, n, "bias");
-    float* out = call.floats(6, m * n, "out");
-    const bool transpose_b = call.boolean(7);
+Napi::Value matmul(const Napi::CallbackInfo& info) {
+  Call call(info, "matmul(m, k, n, a, b, bias, out, transposeB)", 8, 8);
+  const int64_t m = call.integer(0, "m", 1), k = call.integer(1, "k", 1), n = call.integer(2, "n", 1);
+  float* a = call.floats(3, m * k, "a");
+  float* b = call.floats(4, k * n, "b");
+  float* bias = call.optional_floats(5, n, "bias");
+  float* out = call.floats(6, m * n, "out");
+  const bool transpose_b = call.boolean(7);
 
-    using dt = memory::data_type;
-    memory::desc a_md({m, k}, dt::f32, tag::ab), out_md({m, n}, dt::f32, tag::ab);
-    memory::desc b_md({k, n}, dt::f32, transpose_b ? tag::ba : tag::ab), bias_md({1, n}, dt::f32, tag::ab);
-    auto d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, out_md) : dnnl::matmul::desc(a_md, b_md, out_md);
-    dnnl::matmul::primitive_desc pd(d, cpu());
-    dnnl::stream s(cpu());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(a_md, cpu(), a)}, {DNNL_ARG_WEIGHTS, memory(b_md, cpu(), b)}, {DNNL_ARG_DST, memory(out_md, cpu(), out)}};
-    if (bias) args.insert({DNNL_ARG_BIAS, memory(bias_md, cpu(), bias)});
-    dnnl::matmul(pd).execute(s, args);
-    s.wait();
-    return nullptr;
-  });
+  using dt = memory::data_type;
+  memory::desc a_md({m, k}, dt::f32, tag::ab), out_md({m, n}, dt::f32, tag::ab);
+  memory::desc b_md({k, n}, dt::f32, transpose_b ? tag::ba : tag::ab), bias_md({1, n}, dt::f32, tag::ab);
+  auto d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, out_md) : dnnl::matmul::desc(a_md, b_md, out_md);
+  dnnl::matmul::primitive_desc pd(d, cpu());
+  dnnl::stream s(cpu());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(a_md, cpu(), a)}, {DNNL_ARG_WEIGHTS, memory(b_md, cpu(), b)}, {DNNL_ARG_DST, memory(out_md, cpu(), out)}};
+  if (bias) args.insert({DNNL_ARG_BIAS, memory(bias_md, cpu(), bias)});
+  dnnl::matmul(pd).execute(s, args);
+  s.wait();
+  return info.Env().Undefined();
 }
 
 /** maxPoolBackward(geometry, x, dy, dx): the max-pool input gradient, each window's gradient routed to its first
@@ -348,188 +316,184 @@ napi_value matmul(napi_env env, napi_callback_info info) {
  *  geometry: Int32Array [n, h, w, c, ho, wo, kh, kw, strideH, strideW, padTop, padLeft, channelsFirst], where ho × wo
  *  is dy's size: windows may run past the bottom and right edges (ceil mode), positions outside x are skipped.
  *  channelsFirst 0: x, dy and dx are NHWC; 1: NCHW. */
-napi_value max_pool_backward(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "maxPoolBackward(geometry, x, dy, dx)", 4, 4);
-    const int32_t* q = call.int32s(0, 13, "pooling geometry", 1, 10, 0);
-    const int64_t n = q[0], h = q[1], w = q[2], c = q[3], ho = q[4], wo = q[5], kh = q[6], kw = q[7], sh = q[8], sw = q[9], top = q[10], left = q[11];
-    if (q[12] > 1) throw Failure{"invalid pooling geometry (the layout flag, value 12, is " + std::to_string(q[12]) + ": 0 for NHWC or 1 for NCHW)"};
-    const bool channels_first = q[12] == 1;
-    // every window reaches into x: the first ones start at most kernel − 1 before it, the last ones inside it
-    if (top >= kh || left >= kw || (ho - 1) * sh - top >= h || (wo - 1) * sw - left >= w) {
-      throw Failure{"invalid pooling geometry: a " + std::to_string(ho) + "×" + std::to_string(wo) + " output has windows outside the " + std::to_string(h) + "×" + std::to_string(w) + " input"};
-    }
-    const float* x = call.floats(1, n * h * w * c, "x");
-    const float* dy = call.floats(2, n * ho * wo * c, "dy");
-    float* dx = call.floats(3, n * h * w * c, "dx");
-    if (channels_first) {
-      // one (batch, channel) plane at a time: planes are disjoint, so the threads never write to one place
-      const int64_t planes = n * c;
+Napi::Value max_pool_backward(const Napi::CallbackInfo& info) {
+  Call call(info, "maxPoolBackward(geometry, x, dy, dx)", 4, 4);
+  const int32_t* q = call.int32s(0, 13, "pooling geometry", 1, 10, 0);
+  const int64_t n = q[0], h = q[1], w = q[2], c = q[3], ho = q[4], wo = q[5], kh = q[6], kw = q[7], sh = q[8], sw = q[9], top = q[10], left = q[11];
+  if (q[12] > 1) throw Failure{"invalid pooling geometry (the layout flag, value 12, is " + std::to_string(q[12]) + ": 0 for NHWC or 1 for NCHW)"};
+  const bool channels_first = q[12] == 1;
+  // every window reaches into x: the first ones start at most kernel − 1 before it, the last ones inside it
+  if (top >= kh || left >= kw || (ho - 1) * sh - top >= h || (wo - 1) * sw - left >= w) {
+    throw Failure{"invalid pooling geometry: a " + std::to_string(ho) + "×" + std::to_string(wo) + " output has windows outside the " + std::to_string(h) + "×" + std::to_string(w) + " input"};
+  }
+  const float* x = call.floats(1, n * h * w * c, "x");
+  const float* dy = call.floats(2, n * ho * wo * c, "dy");
+  float* dx = call.floats(3, n * h * w * c, "dx");
+  if (channels_first) {
+    // one (batch, channel) plane at a time: planes are disjoint, so the threads never write to one place
+    const int64_t planes = n * c;
 #pragma omp parallel for schedule(static) if (planes * h * w > 65536)
-      for (int64_t p = 0; p < planes; p++) {
-        const float* xp = x + p * h * w;
-        const float* gp = dy + p * ho * wo;
-        float* dp = dx + p * h * w;
-        std::fill(dp, dp + h * w, 0.0f);
-        for (int64_t oi = 0; oi < ho; oi++) {
-          for (int64_t oj = 0; oj < wo; oj++) {
-            int64_t best_at = -1;
-            float best = 0;
-            for (int64_t di = 0; di < kh; di++) {
-              const int64_t i = oi * sh + di - top;
-              if (i < 0 || i >= h) continue;
-              for (int64_t dj = 0; dj < kw; dj++) {
-                const int64_t j = oj * sw + dj - left;
-                if (j < 0 || j >= w) continue;
-                const float v = xp[i * w + j];
-                if (best_at < 0 || v > best) {
-                  best = v;
-                  best_at = i * w + j;
-                }
-              }
-            }
-            if (best_at >= 0) dp[best_at] += gp[oi * wo + oj];
-          }
-        }
-      }
-      return nullptr;
-    }
-    std::fill(dx, dx + n * h * w * c, 0.0f);
-    std::vector<float> best(c);
-    std::vector<int64_t> best_at(c);
-    for (int64_t b = 0; b < n; b++) {
+    for (int64_t p = 0; p < planes; p++) {
+      const float* xp = x + p * h * w;
+      const float* gp = dy + p * ho * wo;
+      float* dp = dx + p * h * w;
+      std::fill(dp, dp + h * w, 0.0f);
       for (int64_t oi = 0; oi < ho; oi++) {
         for (int64_t oj = 0; oj < wo; oj++) {
-          std::fill(best_at.begin(), best_at.end(), -1);
+          int64_t best_at = -1;
+          float best = 0;
           for (int64_t di = 0; di < kh; di++) {
             const int64_t i = oi * sh + di - top;
             if (i < 0 || i >= h) continue;
             for (int64_t dj = 0; dj < kw; dj++) {
               const int64_t j = oj * sw + dj - left;
               if (j < 0 || j >= w) continue;
-              const int64_t base = ((b * h + i) * w + j) * c;
-              for (int64_t k = 0; k < c; k++) {
-                const float v = x[base + k];
-                if (best_at[k] < 0 || v > best[k]) {
-                  best[k] = v;
-                  best_at[k] = base + k;
-                }
+              const float v = xp[i * w + j];
+              if (best_at < 0 || v > best) {
+                best = v;
+                best_at = i * w + j;
               }
             }
           }
-          const float* g = dy + ((b * ho + oi) * wo + oj) * c;
-          for (int64_t k = 0; k < c; k++) {
-            if (best_at[k] >= 0) dx[best_at[k]] += g[k];
-          }
+          if (best_at >= 0) dp[best_at] += gp[oi * wo + oj];
         }
       }
     }
-    return nullptr;
-  });
+    return info.Env().Undefined();
+  }
+  std::fill(dx, dx + n * h * w * c, 0.0f);
+  std::vector<float> best(c);
+  std::vector<int64_t> best_at(c);
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t oi = 0; oi < ho; oi++) {
+      for (int64_t oj = 0; oj < wo; oj++) {
+        std::fill(best_at.begin(), best_at.end(), -1);
+        for (int64_t di = 0; di < kh; di++) {
+          const int64_t i = oi * sh + di - top;
+          if (i < 0 || i >= h) continue;
+          for (int64_t dj = 0; dj < kw; dj++) {
+            const int64_t j = oj * sw + dj - left;
+            if (j < 0 || j >= w) continue;
+            const int64_t base = ((b * h + i) * w + j) * c;
+            for (int64_t k = 0; k < c; k++) {
+              const float v = x[base + k];
+              if (best_at[k] < 0 || v > best[k]) {
+                best[k] = v;
+                best_at[k] = base + k;
+              }
+            }
+          }
+        }
+        const float* g = dy + ((b * ho + oi) * wo + oj) * c;
+        for (int64_t k = 0; k < c; k++) {
+          if (best_at[k] >= 0) dx[best_at[k]] += g[k];
+        }
+      }
+    }
+  }
+  return info.Env().Undefined();
 }
 
 /** divideStabilized(g, z, epsilon, out[, by, sign]): out = m·g / (z + ε·sign(z)) with sign(0) = +1 — Zennit's
  *  stabilised division, one pass instead of the backend's six or more. m is 1, or, given `by`, the mask
  *  [by > 0] (sign 1) or [by < 0] (sign −1) as 1 or 0. The same float32 operations in the same order as the
  *  backend's kernels (no contraction to fused multiply-adds), so the same values. */
-napi_value divide_stabilized(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "divideStabilized(g, z, epsilon, out[, by, sign])", 4, 6);
-    const size_t n = call.length(0, "g");
-    const float* g = call.floats(0, n, "g");
-    const float* z = call.floats(1, n, "z");
-    const float eps = static_cast<float>(call.number(2, "epsilon"));
-    float* out = call.floats(3, n, "out");
-    if (call.count() == 4) {
-      in_parallel(n, [=](int64_t b, int64_t e) { divide_span(e - b, g + b, z + b, eps, out + b); });
-      return nullptr;
-    }
-    if (call.count() != 6) throw Failure{"divideStabilized: `by` needs its `sign`"};
-    const float* by = call.floats(4, n, "by");
-    const int64_t sign = call.integer(5, "sign", -1);
-    if (sign != 1 && sign != -1) throw Failure{"sign must be 1 or -1"};
-    const float s = static_cast<float>(sign);
-    in_parallel(n, [=](int64_t b, int64_t e) { divide_masked_span(e - b, g + b, z + b, eps, by + b, s, out + b); });
-    return nullptr;
-  });
+Napi::Value divide_stabilized(const Napi::CallbackInfo& info) {
+  Call call(info, "divideStabilized(g, z, epsilon, out[, by, sign])", 4, 6);
+  const size_t n = call.length(0, "g");
+  const float* g = call.floats(0, n, "g");
+  const float* z = call.floats(1, n, "z");
+  const float eps = static_cast<float>(call.number(2, "epsilon"));
+  float* out = call.floats(3, n, "out");
+  if (call.count() == 4) {
+    in_parallel(n, [=](int64_t b, int64_t e) { divide_span(e - b, g + b, z + b, eps, out + b); });
+    return info.Env().Undefined();
+  }
+  if (call.count() != 6) throw Failure{"divideStabilized: `by` needs its `sign`"};
+  const float* by = call.floats(4, n, "by");
+  const int64_t sign = call.integer(5, "sign", -1);
+  if (sign != 1 && sign != -1) throw Failure{"sign must be 1 or -1"};
+  const float s = static_cast<float>(sign);
+  in_parallel(n, [=](int64_t b, int64_t e) { divide_masked_span(e - b, g + b, z + b, eps, by + b, s, out + b); });
+  return info.Env().Undefined();
 }
 
 /** multiply(a, b, out): out = a · b elementwise — the rules' reducer, input times gradient, on both cores. */
-napi_value multiply(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "multiply(a, b, out)", 3, 3);
-    const size_t n = call.length(0, "a");
-    const float* a = call.floats(0, n, "a");
-    const float* b = call.floats(1, n, "b");
-    float* out = call.floats(2, n, "out");
-    in_parallel(n, [=](int64_t lo, int64_t hi) { multiply_span(hi - lo, a + lo, b + lo, out + lo); });
-    return nullptr;
-  });
+Napi::Value multiply(const Napi::CallbackInfo& info) {
+  Call call(info, "multiply(a, b, out)", 3, 3);
+  const size_t n = call.length(0, "a");
+  const float* a = call.floats(0, n, "a");
+  const float* b = call.floats(1, n, "b");
+  float* out = call.floats(2, n, "out");
+  in_parallel(n, [=](int64_t lo, int64_t hi) { multiply_span(hi - lo, a + lo, b + lo, out + lo); });
+  return info.Env().Undefined();
 }
 
 /** combine(a, ca, b, cb, out): out = ca·a + cb·b elementwise — a linear layer's output for parameters that are a
  *  combination of two others' (Gamma's W + γ·W⁺ from W and W⁺). Float32 products and sum, in that order. */
-napi_value combine(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "combine(a, ca, b, cb, out)", 5, 5);
-    const size_t n = call.length(0, "a");
-    const float* a = call.floats(0, n, "a");
-    const float ca = static_cast<float>(call.number(1, "ca"));
-    const float* b = call.floats(2, n, "b");
-    const float cb = static_cast<float>(call.number(3, "cb"));
-    float* out = call.floats(4, n, "out");
-    in_parallel(n, [=](int64_t lo, int64_t hi) { combine_span(hi - lo, a + lo, ca, b + lo, cb, out + lo); });
-    return nullptr;
-  });
+Napi::Value combine(const Napi::CallbackInfo& info) {
+  Call call(info, "combine(a, ca, b, cb, out)", 5, 5);
+  const size_t n = call.length(0, "a");
+  const float* a = call.floats(0, n, "a");
+  const float ca = static_cast<float>(call.number(1, "ca"));
+  const float* b = call.floats(2, n, "b");
+  const float cb = static_cast<float>(call.number(3, "cb"));
+  float* out = call.floats(4, n, "out");
+  in_parallel(n, [=](int64_t lo, int64_t hi) { combine_span(hi - lo, a + lo, ca, b + lo, cb, out + lo); });
+  return info.Env().Undefined();
 }
 
 /** sum(values): Σ values in double precision, for the relevance sums every run reports per layer. */
-napi_value sum(napi_env env, napi_callback_info info) {
-  return guarded(env, [&]() -> napi_value {
-    Call call(env, info, "sum(values)", 1, 1);
-    const int64_t count = static_cast<int64_t>(call.length(0, "values"));
-    const float* v = call.floats(0, count, "values");
-    // per-thread partial sums, added in thread order: the same total every time
-    std::vector<double> partial(omp_get_max_threads(), 0.0);
-    in_parallel(count, [&](int64_t b, int64_t e) { partial[omp_get_thread_num()] = sum_span(e - b, v + b); });
-    double total = 0;
-    for (double p : partial) total += p;
-    napi_value result;
-    napi_create_double(env, total, &result);
-    return result;
-  });
+Napi::Value sum(const Napi::CallbackInfo& info) {
+  Call call(info, "sum(values)", 1, 1);
+  const int64_t count = static_cast<int64_t>(call.length(0, "values"));
+  const float* v = call.floats(0, count, "values");
+  // per-thread partial sums, added in thread order: the same total every time
+  std::vector<double> partial(omp_get_max_threads(), 0.0);
+  in_parallel(count, [&](int64_t b, int64_t e) { partial[omp_get_thread_num()] = sum_span(e - b, v + b); });
+  double total = 0;
+  for (double p : partial) total += p;
+  return Napi::Number::New(info.Env(), total);
 }
 
 /** info(): what runs the kernels, for the engine's report. */
-napi_value library_info(napi_env env, napi_callback_info) {
+Napi::Value library_info(const Napi::CallbackInfo& info) {
   const dnnl_version_t* v = dnnl_version();
-  std::string text = "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value result, version, threads;
-  napi_create_object(env, &result);
-  napi_create_string_utf8(env, text.c_str(), text.size(), &version);
-  napi_create_int32(env, omp_get_max_threads(), &threads);
-  napi_set_named_property(env, result, "library", version);
-  napi_set_named_property(env, result, "threads", threads);
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("library", "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  result.Set("threads", omp_get_max_threads());
   return result;
 }
 
-napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"conv2d", nullptr, conv2d, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"conv2dBackwardData", nullptr, conv2d_backward_data, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"maxPoolBackward", nullptr, max_pool_backward, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"divideStabilized", nullptr, divide_stabilized, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"multiply", nullptr, multiply, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"combine", nullptr, combine, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"sum", nullptr, sum, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"releaseWeights", nullptr, release_weights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"info", nullptr, library_info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+using Kernel = Napi::Value (*)(const Napi::CallbackInfo&);
+
+/** A kernel as JavaScript calls it: a oneDNN error says that it is one (Failures pass on as they are). */
+template <Kernel kernel>
+Napi::Value naming_onednn(const Napi::CallbackInfo& info) {
+  try {
+    return kernel(info);
+  } catch (const dnnl::error& e) {
+    throw Failure{std::string("oneDNN: ") + e.what()};
+  }
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  const std::pair<const char*, Kernel> functions[] = {
+      {"conv2d", naming_onednn<conv2d>},
+      {"conv2dBackwardData", naming_onednn<conv2d_backward_data>},
+      {"matmul", naming_onednn<matmul>},
+      {"maxPoolBackward", max_pool_backward},
+      {"divideStabilized", divide_stabilized},
+      {"multiply", multiply},
+      {"combine", combine},
+      {"sum", sum},
+      {"releaseWeights", release_weights},
+      {"info", library_info},
   };
-  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   return exports;
 }
 
 }  // namespace
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
+NODE_API_MODULE(NODE_GYP_MODULE_NAME, init)
