@@ -15,6 +15,7 @@ import { decodeBytes, decodeFloats, encodeFloats } from '../../protocol/floats';
 import { RunView } from '../../protocol/webview';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 import { startServer, type Session } from './client';
+import { wideConvModel } from '../models';
 
 const backend = process.env.RELEVANCE_LENS_BACKEND ?? 'wasm';
 const SEED = path.join(GOLDEN_DIR, 'seed_example');
@@ -299,31 +300,10 @@ describe('engine server', () => {
       skip: backend !== 'wasm' && "the limit is wasm's",
     },
     async () => {
-      // a 1×1×1024² input through a 1×1 convolution to 600 channels: 2.4 GB kept for the backward pass
+      // 2.4 GB kept for the backward pass
       const channels = 600;
       const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rl-')), 'wide.onnx');
-      fs.writeFileSync(
-        file,
-        encodeOnnx({
-          input: { name: 'input', dims: [1, 1, 1024, 1024] },
-          output: { name: 'output', dims: [1, channels] },
-          initializers: [
-            { name: 'conv.weight', dims: [channels, 1, 1, 1], values: new Float32Array(channels).fill(0.5) },
-            { name: 'conv.bias', dims: [channels], values: new Float32Array(channels) },
-          ],
-          nodes: [
-            { name: '/conv/Conv', opType: 'Conv', inputs: ['input', 'conv.weight', 'conv.bias'], outputs: ['c'] },
-            { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['c'], outputs: ['p'] },
-            {
-              name: '/flatten/Flatten',
-              opType: 'Flatten',
-              inputs: ['p'],
-              outputs: ['output'],
-              attributes: { axis: 1 },
-            },
-          ],
-        }),
-      );
+      fs.writeFileSync(file, encodeOnnx(wideConvModel(channels)));
       const wide = await s.conn.sendRequest(P.OpenModel, { path: file });
       await rejects(
         s.conn.sendRequest(P.RunAttribution, {

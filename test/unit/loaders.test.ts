@@ -16,6 +16,7 @@ import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
 import { loadModel, type Model } from '../../engine/src/graph/model';
 import { readImage } from '../../engine/src/io/image';
 import { readNpy } from '../../engine/src/io/npy';
+import { wideConvModel } from '../models';
 import { encodeOnnx, type OnnxModelSpec, type OnnxNodeSpec, type OnnxTensor } from '../../engine/src/io/onnx-writer';
 
 let dir: string;
@@ -985,19 +986,7 @@ describe('sizes a file declares are bounded before they become memory', () => {
 
   test('loading infers every shape without computing: a 2.4 GB intermediate costs nothing until a run', async () => {
     const channels = 600;
-    const file = writeOnnx({
-      input: { name: 'input', dims: [1, 1, 1024, 1024] },
-      output: { name: 'output', dims: [1, channels] },
-      initializers: [
-        { name: 'conv.weight', dims: [channels, 1, 1, 1], values: new Float32Array(channels).fill(0.5) },
-        { name: 'conv.bias', dims: [channels], values: new Float32Array(channels) },
-      ],
-      nodes: [
-        { name: '/conv/Conv', opType: 'Conv', inputs: ['input', 'conv.weight', 'conv.bias'], outputs: ['c'] },
-        { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['c'], outputs: ['p'] },
-        { name: '/flatten/Flatten', opType: 'Flatten', inputs: ['p'], outputs: ['output'], attributes: { axis: 1 } },
-      ],
-    });
+    const file = writeOnnx(wideConvModel(channels));
     let model: Model | undefined;
     const profile = await tf.profile(async () => {
       model = await loadModel(file);
