@@ -9,6 +9,7 @@ import { base64Bytes } from './floats';
 import {
   ATTRIBUTOR_NAMES,
   COLOR_MAP_NAMES,
+  OUTPUT_RELEVANCES,
   COMPOSITE_NAMES,
   EXPORT_FORMATS,
   RESIDUAL_MODES,
@@ -142,13 +143,33 @@ export const AttributorParams = z.object({
   window: positive.optional(),
   stride: positive.optional(),
   /**
-   * What the output relevance is: the one-hot target (Zennit with a tensor attr_output, the default) or the
-   * one-hot times the output, i.e. the target logit (Zennit with `lambda out: out * one_hot`). For Occlusion
-   * the window score is the sum of the output relevance, so one-hot scores every window 1.
+   * What the output relevance is: the one-hot target (Zennit with a tensor attr_output, the default), the one-hot
+   * times the output, i.e. the target logit (Zennit with `lambda out: out * one_hot`), or that logit's absolute
+   * value (zennit-crp's init_rel=abs). For Occlusion the window score is the sum of the output relevance, so
+   * one-hot scores every window 1.
    */
-  outputRelevance: z.enum(['one_hot', 'logit']).optional(),
+  outputRelevance: z.enum(OUTPUT_RELEVANCES).optional(),
 });
 export type AttributorParams = z.infer<typeof AttributorParams>;
+
+/**
+ * One condition set of concept-conditional relevance (zennit-crp's condition dict): `y` lists the classes the
+ * relevance starts from (default: the run's target), every other key a layer id and the channels whose relevance
+ * passes on through it (`[]` passes none).
+ */
+export const ConditionSet = z.record(z.string().min(1), z.array(count));
+export type ConditionSet = z.infer<typeof ConditionSet>;
+
+/** Concept-conditional relevance (CRP): one result row per input row and condition set. */
+export const Conditions = z.object({
+  sets: z.array(ConditionSet).min(1).max(1024),
+  /**
+   * zennit-crp's exclude_parallel (default true): below a conditioned layer only the relevance that passed through
+   * it flows on; relevance of branches parallel to it is dropped (and layers off that path store none)
+   */
+  excludeParallel: z.boolean().optional(),
+});
+export type Conditions = z.infer<typeof Conditions>;
 
 /** Everything one attribution needs besides the model and its input: the CLI and the server describe it alike. */
 export const AttributionOptions = z.object({
@@ -161,6 +182,7 @@ export const AttributionOptions = z.object({
   target: z.array(count).optional(),
   /** layer ids whose relevance the run stores (Zennit's store hooks) */
   store: z.array(z.string()).optional(),
+  conditions: Conditions.optional(),
 });
 export type AttributionOptions = z.infer<typeof AttributionOptions>;
 
@@ -214,6 +236,7 @@ export const ChannelMap = z
 export type ChannelMap = z.infer<typeof ChannelMap>;
 
 /** The relevance at one layer's output (or at the input, id ''), as the views draw it. */
+/** One batch row of a layer's relevance (the view's row): `shape` is the whole tensor's, the statistics the row's. */
 export const LayerView = z.object({
   id: z.string(),
   op: z.string(),

@@ -19,6 +19,13 @@ export type CompositeName = (typeof COMPOSITE_NAMES)[number];
 export const RUN_COMPOSITES = ['gradient', ...COMPOSITE_NAMES] as const;
 export type RunComposite = (typeof RUN_COMPOSITES)[number];
 
+/**
+ * What the output relevance is: the one-hot target (Zennit with a tensor attr_output), the target's logit, or its
+ * absolute value (zennit-crp's init_rel=abs).
+ */
+export const OUTPUT_RELEVANCES = ['one_hot', 'logit', 'abs'] as const;
+export type OutputRelevance = (typeof OUTPUT_RELEVANCES)[number];
+
 export const ATTRIBUTOR_NAMES = ['gradient', 'smoothgrad', 'integrated_gradients', 'occlusion'] as const;
 export type AttributorName = (typeof ATTRIBUTOR_NAMES)[number];
 

@@ -77,12 +77,14 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
       channels.push({ channel, ...mapOf(values, h, w, maxSize) });
     }
   }
-  const all = bounds(t.data, false);
+  const per = t.data.length / t.shape[0];
+  const own = t.data.subarray(row * per, (row + 1) * per);
+  const all = bounds(own, false);
   return {
     id,
     op,
     shape: [...t.shape],
-    sum: sumOf(t.data),
+    sum: sumOf(own),
     min: all.min,
     max: all.max,
     summed: mapOf(summed.values, summed.height, summed.width, maxSize),

@@ -1,6 +1,6 @@
 /**
  * Real models in the editor: torchvision's DenseNet, MobileNetV2 and ViT (the reduced zoo models PyTorch exported,
- * made by scripts/zoo-fixtures.sh) open from the explorer and show their module tree under PyTorch's module names;
+ * made by scripts/reference-fixtures.sh) open from the explorer and show their module tree under PyTorch's module names;
  * a run on ViT draws its heatmap. Screenshots in test-artifacts/e2e/.
  */
 import * as assert from 'node:assert/strict';
@@ -37,7 +37,7 @@ describe('torchvision models in code-server', { timeout: 600_000 }, () => {
     const files: Record<string, string> = {};
     for (const name of Object.keys(MODELS)) {
       const file = path.join(ZOO, name, 'model.onnx');
-      if (!fs.existsSync(file)) throw new Error(`${file} is missing: run scripts/zoo-fixtures.sh`);
+      if (!fs.existsSync(file)) throw new Error(`${file} is missing: run scripts/reference-fixtures.sh`);
       files[`${name}.onnx`] = file;
     }
     wb = await Workbench.open({ name: 'torchvision', files });

@@ -322,6 +322,49 @@ describe('engine server', () => {
     },
   );
 
+  test('conditional relevance: a row per condition set, each viewable; all channels give the plain run', async () => {
+    const input = { path: path.join(SEED, 'input.npy') };
+    const all = Array.from({ length: 10 }, (_, c) => c);
+    const run = await s.conn.sendRequest(P.RunAttribution, {
+      modelId,
+      input,
+      target: [1],
+      store: ['1'],
+      conditions: { sets: [{ '1': [3] }, { '1': all }, { y: [1], '1': [] }] },
+      view: { row: 1, topChannels: 2 },
+    });
+    assert.equal(run.row, 1);
+    const rows = await fetchTensor(s, run.runId, '');
+    assert.deepEqual(rows.shape, [3, 3, 32, 32]);
+    const plain = await s.conn.sendRequest(P.RunAttribution, { modelId, input, target: [1] });
+    const expected = await fetchTensor(s, plain.runId, '');
+    const row = (k: number) => rows.data.subarray(k * 3072, (k + 1) * 3072);
+    assert.ok(
+      row(1).every((v, i) => Math.abs(v - expected.data[i]) <= 1e-6),
+      'every channel passing on is the plain run',
+    );
+    assert.ok(
+      row(2).every((v) => v === 0),
+      'no channel passing on leaves no relevance',
+    );
+    assert.ok(
+      row(0).some((v, i) => Math.abs(v - expected.data[i]) > 1e-4),
+      'one channel is not all of them',
+    );
+    // the view of row 1 is the plain run's view
+    assert.ok(Math.abs(run.relevance.sum! - plain.relevance.sum!) < 1e-5);
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input, conditions: { sets: [{ '1': [10] }] } }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /layer "1": channel 10 is out of range \(it has 10\)/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId, input, conditions: { sets: [{}] }, view: { row: 1 } }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /view row 1 is out of range for 1 rows/,
+    );
+  });
+
   test('a NaN in the input gives a run the views accept, with warnings saying where', async () => {
     const input = goldenNpy('seed_example', 'input.npy');
     const data = Float32Array.from(input.data);

@@ -2,7 +2,9 @@
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'path';
-import { oneHot, relevancePass } from '../../engine/src/lrp/relevance-pass';
+import type * as tf from '@tensorflow/tfjs-core';
+import { relevancePass } from '../../engine/src/lrp/relevance-pass';
+import { classRelevance } from '../../engine/src/lrp/conditions';
 import { initBackend } from '../../engine/src/graph/backend';
 import { assignRules, buildComposite, customComposite } from '../../engine/src/lrp/composites';
 import { EngineError } from '../../engine/src/errors';
@@ -13,7 +15,11 @@ before(async () => {
   await initBackend(process.env.RELEVANCE_LENS_BACKEND ?? 'cpu');
 });
 
-const target = (o: { shape: number[] }) => oneHot([1], o.shape[0], o.shape[1]);
+const target = (o: tf.Tensor) =>
+  classRelevance(
+    Array.from({ length: o.shape[0] }, () => [1]),
+    'one_hot',
+  )(o);
 
 test('a custom composite spelled like epsilon_plus_flat gives the same relevance', async () => {
   const model = await loadModel(path.join(GOLDEN_DIR, 'seed_example/model.onnx'));

@@ -6,7 +6,8 @@ import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { oneHot, relevancePass } from '../../engine/src/lrp/relevance-pass';
+import { relevancePass } from '../../engine/src/lrp/relevance-pass';
+import { classRelevance } from '../../engine/src/lrp/conditions';
 import { initBackend } from '../../engine/src/graph/backend';
 import { buildComposite } from '../../engine/src/lrp/composites';
 import { DerivedParams } from '../../engine/src/lrp/derived-params';
@@ -66,7 +67,11 @@ test('past the budget nothing in use is freed; the next run starts the cache ove
 test('one model through several composites in turn gives what a fresh model gives each time', async () => {
   const file = path.join(GOLDEN_DIR, 'vgg_bn/model.onnx');
   const input = goldenNpy('vgg_bn', 'input.npy');
-  const target = (o: tf.Tensor) => oneHot([1], o.shape[0], o.shape[1]!);
+  const target = (o: tf.Tensor) =>
+    classRelevance(
+      Array.from({ length: o.shape[0] }, () => [1]),
+      'one_hot',
+    )(o);
   const names = [
     'epsilon_plus_flat',
     'epsilon_gamma_box',

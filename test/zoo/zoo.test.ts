@@ -1,6 +1,6 @@
 /**
  * The model zoo: every torchvision classification architecture, reduced for CI and exported by PyTorch's own
- * `torch.onnx.export` (scripts/zoo-fixtures.sh makes them with Debian's PyTorch and Zennit 0.5.1). For each: the
+ * `torch.onnx.export` (scripts/reference-fixtures.sh makes them with Debian's PyTorch and Zennit 0.5.1). For each: the
  * model loads; the plain gradient equals PyTorch's float64 gradient within 1e-4·max; epsilon_plus_flat equals Zennit's
  * float64 EpsilonPlusFlat (with the canonizer the architecture needs) within 1e-4·max — or within twice Zennit's own
  * float32 error where that is larger — at the input and at every module Zennit stored; where Zennit gives no
@@ -78,7 +78,7 @@ after(() => {
   );
 });
 
-test('the zoo fixtures are there (scripts/zoo-fixtures.sh makes them)', () => {
+test('the zoo fixtures are there (scripts/reference-fixtures.sh makes them)', () => {
   assert.ok(cases.length >= 25, `expected the zoo in ${ZOO_DIR}, found ${cases.length} cases`);
 });
 

@@ -9,6 +9,7 @@ import type { LayerTreeItem } from '../graph/graph';
 import { heatmapPng } from '../io/image';
 import { loadModel, type Model } from '../graph/model';
 import { writeNpy } from '../io/npy';
+import { FILE_LIMITS, readRegularFile } from '../io/files';
 import type { Layout, NdArray } from '../ndarray';
 import { type AttributionRun, readInput, runAttribution } from '../lrp/attribution';
 import { AttributionOptions } from '../../../protocol/engine';
@@ -33,7 +34,12 @@ attribute options:
   --target I[,J...]     class per batch row (one value for all rows); default: the predicted class
   --residual norm|gradient  residual adds as Zennit's Sum modules (Norm rule; default) or plain additions
   --epsilon E --gamma G --stabilizer S --low L --high H   rule parameters (low/high: input bounds for ZBox)
-  --output-relevance M  one_hot (default, as Zennit's tensor attr_output) or logit (one-hot times output)
+  --output-relevance M  one_hot (default, as Zennit's tensor attr_output), logit (one-hot times output) or abs
+                        (its absolute value); --init-rel is zennit-crp's name for it
+  --conditions FILE|JSON  concept-conditional relevance (zennit-crp): a list of condition sets such as
+                        [{"y": [3], "features.10": [2]}, {"y": [3], "features.10": []}]; one result row each
+  --exclude-parallel true|false  zennit-crp's exclude_parallel (default true): below a conditioned layer only
+                        the relevance that passed through it
   --n-iter N --noise-level F --window W --stride S        attributor parameters
   --store all|ID[,ID...]  layers whose relevance to save (store hooks); see 'layers'
   --backend B           tensorflow, wasm or cpu; default: the first that loads
@@ -61,6 +67,9 @@ const ATTRIBUTE_OPTIONS = [
   'std',
   'cmap',
   'output-relevance',
+  'init-rel',
+  'conditions',
+  'exclude-parallel',
   'n-iter',
   'noise-level',
   'window',
@@ -69,8 +78,10 @@ const ATTRIBUTE_OPTIONS = [
 ];
 
 /** The attribution the options ask for, in the protocol's terms (the server is asked the same way). */
-function attributionOptions(opts: Map<string, string>, model: Model): AttributionOptions {
+function attributionOptions(opts: Map<string, string>, model: Model, conditions?: unknown): AttributionOptions {
   const store = opts.get('store');
+  if (opts.has('output-relevance') && opts.has('init-rel'))
+    fail('BAD_ARGUMENT', '--output-relevance and --init-rel are one option: give one of them');
   // checked by the protocol's schema, as the server checks a request
   return parseArgument('options', AttributionOptions, {
     composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
@@ -89,9 +100,10 @@ function attributionOptions(opts: Map<string, string>, model: Model): Attributio
       window: num(opts, 'window'),
       stride: num(opts, 'stride'),
       seed: num(opts, 'seed'),
-      outputRelevance: opts.get('output-relevance') as 'one_hot' | 'logit' | undefined,
+      outputRelevance: opts.get('output-relevance') ?? opts.get('init-rel'),
     },
     target: numList(opts, 'target'),
+    conditions: conditions && { sets: conditions, excludeParallel: bool(opts, 'exclude-parallel') },
     store:
       store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
   });
@@ -114,7 +126,7 @@ async function attributeCommand(argv: string[]): Promise<void> {
     mean: numList(opts, 'mean'),
     std: numList(opts, 'std'),
   });
-  const options = attributionOptions(opts, model);
+  const options = attributionOptions(opts, model, await readConditions(opts));
   const folder = new OutputFolder(out);
   try {
     const done = await attributeInto(folder.dir, {
@@ -134,6 +146,31 @@ async function attributeCommand(argv: string[]): Promise<void> {
   }
 }
 
+/** `--conditions`: a JSON list of condition sets, given inline or as a file. */
+async function readConditions(opts: Map<string, string>): Promise<unknown> {
+  const given = opts.get('conditions');
+  if (given === undefined) {
+    if (opts.has('exclude-parallel')) fail('BAD_ARGUMENT', '--exclude-parallel applies to --conditions');
+    return undefined;
+  }
+  const inline = given.trimStart().startsWith('[');
+  const text = inline
+    ? given
+    : (await readRegularFile(given, FILE_LIMITS.conditions, `--conditions ${given}`)).toString();
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return fail('BAD_ARGUMENT', `--conditions ${inline ? '' : given + ' '}is not JSON (${(e as Error).message})`);
+  }
+}
+
+function bool(opts: Map<string, string>, name: string): boolean | undefined {
+  const v = opts.get(name);
+  if (v === undefined) return undefined;
+  if (v !== 'true' && v !== 'false') fail('BAD_ARGUMENT', `--${name} takes true or false, not "${v}"`);
+  return v === 'true';
+}
+
 /** Runs the attribution and writes its files into `out`. */
 async function attributeInto(
   out: string,
@@ -150,7 +187,11 @@ async function attributeInto(
   const { model, inputFile, backend, cmap } = a;
   const run = await runAttribution(model, a.input, a.options);
   const isImage = !inputFile.toLowerCase().endsWith('.npy');
-  const files = writeRun(out, run, isImage ? { layout: model.graph.layout, cmap } : undefined);
+  const files = writeRun(
+    out,
+    run,
+    isImage ? { layout: model.graph.layout, cmap, conditions: a.options.conditions !== undefined } : undefined,
+  );
   const relevanceSum = run.relevance.data.reduce((a, b) => a + b, 0);
   const summary = {
     backend,
@@ -164,17 +205,53 @@ async function attributeInto(
     output: Array.from(run.output.data),
     relevance_sum: relevanceSum,
     warnings: run.warnings,
+    ...(a.options.conditions && conditionSummary(a.input.shape[0], a.options.conditions, run)),
     layers: summaryLayers(run, files),
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   const what = `composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}`;
   console.log(`backend: ${backend}; kernels: ${run.kernels}; ${what}; ${run.timingMs} ms`);
   for (const warning of run.warnings) process.stderr.write(`relevance-lens: warning: ${warning}\n`);
-  return `relevance sum at the input: ${relevanceSum.toPrecision(6)}; ${run.stored.length} stored layers`;
+  const sums = a.options.conditions
+    ? `relevance sums at the input per condition set: ${rowSums(run.relevance)
+        .map((v) => v.toPrecision(4))
+        .join(', ')}`
+    : `relevance sum at the input: ${relevanceSum.toPrecision(6)}`;
+  return `${sums}; ${run.stored.length} stored layers`;
+}
+
+/** The sum of each batch row. */
+function rowSums(t: NdArray): number[] {
+  const per = t.data.length / t.shape[0];
+  return Array.from({ length: t.shape[0] }, (_, r) =>
+    t.data.subarray(r * per, (r + 1) * per).reduce((a, b) => a + b, 0),
+  );
+}
+
+/** summary.json's account of a conditional run: the sets, and which input row and set each result row is. */
+function conditionSummary(
+  batch: number,
+  conditions: NonNullable<AttributionOptions['conditions']>,
+  run: AttributionRun,
+) {
+  const sums = rowSums(run.relevance);
+  return {
+    conditions: conditions.sets,
+    exclude_parallel: conditions.excludeParallel ?? true,
+    rows: Array.from({ length: batch * conditions.sets.length }, (_, r) => ({
+      input_row: Math.floor(r / conditions.sets.length),
+      condition: r % conditions.sets.length,
+      relevance_sum: sums[r],
+    })),
+  };
 }
 
 /** The run's arrays as .npy (and, for an image input, heatmap PNGs); returns each stored layer's file. */
-function writeRun(out: string, run: AttributionRun, heatmaps?: { layout: Layout; cmap: string }): Map<string, string> {
+function writeRun(
+  out: string,
+  run: AttributionRun,
+  heatmaps?: { layout: Layout; cmap: string; conditions: boolean },
+): Map<string, string> {
   fs.mkdirSync(path.join(out, 'layers'), { recursive: true });
   writeNpy(path.join(out, 'output.npy'), run.output);
   writeNpy(path.join(out, 'relevance.npy'), run.relevance);
@@ -189,8 +266,15 @@ function writeRun(out: string, run: AttributionRun, heatmaps?: { layout: Layout;
       fs.writeFileSync(path.join(out, `layers/${names.get(layer.id)}.png`), png);
     }
   }
-  if (heatmaps) {
+  if (heatmaps && !heatmaps.conditions) {
     fs.writeFileSync(path.join(out, 'heatmap.png'), heatmapPng(run.relevance, 0, heatmaps.layout, heatmaps.cmap, 8));
+  } else if (heatmaps) {
+    // a conditional run: one heatmap per row (per condition set)
+    fs.mkdirSync(path.join(out, 'conditions'));
+    for (let r = 0; r < run.relevance.shape[0]; r++) {
+      const png = heatmapPng(run.relevance, r, heatmaps.layout, heatmaps.cmap, 8);
+      fs.writeFileSync(path.join(out, `conditions/${r}.png`), png);
+    }
   }
   return files;
 }

@@ -15,6 +15,8 @@ export const FILE_LIMITS = {
   tfjsWeights: 2048 * MiB,
   npy: 2048 * MiB,
   image: 256 * MiB,
+  /** a list of condition sets (--conditions) */
+  conditions: 16 * MiB,
 } as const;
 
 /** The file's bytes; `what` names it in errors ("weight file "x.bin"", or the path itself). */

@@ -1,13 +1,15 @@
 import * as path from 'path';
 import { activeBackend } from '../graph/backend';
 import { kernelsReport } from '../graph/native';
-import { modelOutput, type PassResult } from './relevance-pass';
+import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
+import { classRelevance, expandRows } from './conditions';
+import { checkInputValues } from '../limits';
 import { attribute, type AttributorName } from './attributors';
 import { buildComposite, normalizeCompositeName, normalizeResidual } from './composites';
 import { fail } from '../errors';
 import { readImage, type Preprocess } from '../io/image';
 import type { Model } from '../graph/model';
-import { imageGeometry, type NdArray } from '../ndarray';
+import { imageGeometry, type NdArray, size } from '../ndarray';
 import { readNpy } from '../io/npy';
 import type { AttributionOptions } from '../../../protocol/engine';
 
@@ -56,12 +58,10 @@ export async function runAttribution(
   const attributor = spec.attributor ?? 'gradient';
   const predicted = spec.target && spec.target.length > 0 ? undefined : modelOutput(model, input);
   const target = predicted ? argmaxPerRow(predicted) : spec.target!;
-  const result = await attribute(model, input, target, attributor, spec.attributorParams ?? {}, {
-    composite,
-    residual: normalizeResidual(spec.residual),
-    store: spec.store,
-    ...hooks,
-  });
+  const opts = { composite, residual: normalizeResidual(spec.residual), store: spec.store, ...hooks };
+  const result = spec.conditions
+    ? await conditionalPass(model, input, target, spec, opts)
+    : await attribute(model, input, target, attributor, spec.attributorParams ?? {}, opts);
   return {
     ...result,
     warnings: nonFiniteWarnings(model, input, result, predicted !== undefined),
@@ -72,6 +72,37 @@ export async function runAttribution(
     target,
     timingMs: Math.round(performance.now() - started),
   };
+}
+
+/**
+ * Concept-conditional relevance: each input row once per condition set (row n·K + k is row n under set k), one
+ * relevance pass masked as the sets say.
+ */
+async function conditionalPass(
+  model: Model,
+  input: NdArray,
+  target: readonly number[],
+  spec: AttributionOptions,
+  opts: PassOptions,
+): Promise<PassResult> {
+  if ((spec.attributor ?? 'gradient') !== 'gradient')
+    fail('BAD_ARGUMENT', `conditions apply to the gradient attributor (one relevance pass), not ${spec.attributor}`);
+  const { sets, excludeParallel = true } = spec.conditions!;
+  const [batch, ...row] = input.shape;
+  const expanded: NdArray = { shape: [batch * sets.length, ...row], data: repeatRows(input, sets.length) };
+  checkInputValues(expanded.shape, `the input repeated for ${sets.length} condition sets [${expanded.shape}]`);
+  const { classes, layers } = expandRows(batch, sets, target);
+  const relevanceOf = classRelevance(classes, spec.attributorParams?.outputRelevance ?? 'one_hot');
+  return relevancePass(model, expanded, relevanceOf, { ...opts, conditions: { layers, excludeParallel } });
+}
+
+/** Each row of `input` `times` times in a row. */
+function repeatRows(input: NdArray, times: number): Float32Array {
+  const per = size(input.shape.slice(1));
+  const out = new Float32Array(input.data.length * times);
+  for (let n = 0; n < input.shape[0]; n++)
+    for (let k = 0; k < times; k++) out.set(input.data.subarray(n * per, (n + 1) * per), (n * times + k) * per);
+  return out;
 }
 
 function countNonFinite(values: ArrayLike<number>): number {

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { modelOutput, oneHot, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
+import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
+import { classRelevance } from './conditions';
 import { fail } from '../errors';
 import type { Model } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { seededRandom } from './random';
 import type { AttributorParams } from '../../../protocol/engine';
-import { ATTRIBUTOR_NAMES, type AttributorName } from '../../../protocol/names';
+import { ATTRIBUTOR_NAMES, type AttributorName, OUTPUT_RELEVANCES } from '../../../protocol/names';
 
 export type { AttributorName, AttributorParams };
 export const ATTRIBUTORS: readonly AttributorName[] = ATTRIBUTOR_NAMES;
@@ -17,14 +18,16 @@ export function normalizeAttributor(name: string | undefined): AttributorName {
   return n as AttributorName;
 }
 
+/** The output relevance of a class per batch row (one class for every row when one is given). */
 function targetFn(targets: readonly number[], mode: AttributorParams['outputRelevance'] = 'one_hot') {
-  if (mode !== 'one_hot' && mode !== 'logit')
-    fail('BAD_ARGUMENT', `unknown output relevance "${mode}" (one_hot or logit)`);
+  if (!OUTPUT_RELEVANCES.includes(mode))
+    fail('BAD_ARGUMENT', `unknown output relevance "${mode}" (${OUTPUT_RELEVANCES.join(', ')})`);
   return (output: tf.Tensor): tf.Tensor => {
-    if (output.rank !== 2)
-      fail('BAD_ARGUMENT', `the model output has shape [${output.shape}]; a class target needs [batch, classes]`);
-    const hot = oneHot(targets, output.shape[0], output.shape[1]!);
-    return mode === 'logit' ? tf.mul(hot, output) : hot;
+    const batch = output.shape[0];
+    if (targets.length !== 1 && targets.length !== batch)
+      fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
+    const classes = Array.from({ length: batch }, (_, r) => [targets.length === 1 ? targets[0] : targets[r]]);
+    return classRelevance(classes, mode)(output);
   };
 }
 
@@ -118,11 +121,17 @@ async function averagePasses(
       acc = r;
       acc.relevance.data = acc.relevance.data.map((v) => v * weight);
       for (const l of acc.stored) l.relevance.data = l.relevance.data.map((v) => v * weight);
-      for (const s of acc.sums) s.sum *= weight;
+      for (const s of acc.sums) {
+        s.sum *= weight;
+        s.rows = s.rows.map((v) => v * weight);
+      }
     } else {
       axpy(acc.relevance.data, weight, r.relevance.data);
       acc.stored.forEach((l, i) => axpy(l.relevance.data, weight, r.stored[i].relevance.data));
-      acc.sums.forEach((s, i) => (s.sum += weight * r.sums[i].sum));
+      acc.sums.forEach((s, i) => {
+        s.sum += weight * r.sums[i].sum;
+        s.rows = s.rows.map((v, b) => v + weight * r.sums[i].rows[b]);
+      });
       acc.output = r.output;
     }
   }

@@ -9,6 +9,7 @@ import { type NdArray, size } from '../ndarray';
 import { nativeElementwise, nativeSum } from '../graph/native';
 import { forward, setRunBatch, vjp } from '../graph/ops';
 import { applyRule, type Rule, type RuleContext } from './rules';
+import { conditionPlan } from './conditions';
 
 export interface LayerRelevance {
   id: string;
@@ -22,7 +23,15 @@ export interface LayerSum {
   node: string;
   op: string;
   shape: number[];
+  /** over the whole batch, and per batch row */
   sum: number;
+  rows: number[];
+}
+
+/** The sum of each batch row of a relevance tensor. */
+function rowSums(g: tf.Tensor): number[] {
+  if (g.shape[0] === 1) return [nativeElementwise(g) ? nativeSum(g) : tf.sum(g).dataSync()[0]];
+  return Array.from(tf.tidy(() => tf.sum(tf.reshape(g, [g.shape[0], -1]), 1)).dataSync());
 }
 
 export interface PassResult {
@@ -42,6 +51,8 @@ export interface PassOptions {
   onProgress?: (done: number, total: number, layer: string) => void;
   /** checked between layers; throws CANCELLED when it returns true */
   isCancelled?: () => boolean;
+  /** concept-conditional relevance: per input row, the channels that pass on at each conditioned layer id */
+  conditions?: { layers: readonly [string, number[]][][]; excludeParallel: boolean };
 }
 
 export function toNdArray(t: tf.Tensor): NdArray {
@@ -71,20 +82,6 @@ export function checkInput(model: Model, input: NdArray): void {
     outputs.reduce((a, b) => a + b, size(input.shape)),
     Math.max(0, ...outputs),
   );
-}
-
-/** One-hot output relevance from a class index per batch row (one index applies to every row). */
-export function oneHot(targets: readonly number[], batch: number, classes: number): tf.Tensor2D {
-  if (targets.length !== 1 && targets.length !== batch)
-    fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
-  const data = new Float32Array(batch * classes);
-  for (let b = 0; b < batch; b++) {
-    const t = targets.length === 1 ? targets[0] : targets[b];
-    if (!Number.isInteger(t) || t < 0 || t >= classes)
-      fail('BAD_ARGUMENT', `target class ${t} is out of range (the model has ${classes} outputs)`);
-    data[b * classes + t] = 1;
-  }
-  return tf.tensor2d(data, [batch, classes]);
 }
 
 /** Runs the forward pass, keeping every value (rules need the layer inputs). */
@@ -158,6 +155,10 @@ export async function relevancePass(
   const storeByNode = new Map<string, string[]>();
   for (const [id, node] of wanted) storeByNode.set(node, [...(storeByNode.get(node) ?? []), id]);
 
+  if (opts.conditions && opts.conditions.layers.length !== input.shape[0])
+    fail('BAD_ARGUMENT', `${opts.conditions.layers.length} rows of conditions for a batch of ${input.shape[0]}`);
+  const plan = opts.conditions && conditionPlan(model, graph, opts.conditions.layers, opts.conditions.excludeParallel);
+
   model.derived.beforeRun();
   tf.engine().startScope();
   try {
@@ -181,9 +182,19 @@ export async function relevancePass(
       const y = values.get(node.output)!;
       // no relevance reached this node (inside an activation that Pass skipped): it passes none on
       const reached = grads.get(node.output);
-      const g = reached ?? tf.zerosLike(y);
-      const sum = reached ? (nativeElementwise(g) ? nativeSum(g) : tf.sum(g).dataSync()[0]) : 0;
-      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...g.shape], sum });
+      let g = reached ?? tf.zerosLike(y);
+      // replaces the node's relevance by what `f` makes of it (conditions)
+      const update = (f: (t: tf.Tensor) => tf.Tensor) => {
+        const next = f(g);
+        if (next === g) return;
+        grads.set(node.output, next);
+        release(g);
+        g = next;
+      };
+      if (plan && reached) update((t) => plan.onPath(node.id, t));
+      const rows = reached ? rowSums(g) : new Array<number>(g.shape[0]).fill(0);
+      const sum = rows.reduce((a, b) => a + b, 0);
+      sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...g.shape], sum, rows });
       for (const id of storeByNode.get(node.id) ?? []) {
         const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(g) };
         stored.push(layer);
@@ -193,6 +204,10 @@ export async function relevancePass(
         grads.set(name, prev ? tf.add(prev, t) : t);
         if (prev) release(prev);
       };
+      if (plan && reached) {
+        plan.dropElsewhere(node.id, grads, node.output, release);
+        update((t) => plan.masked(node.id, t));
+      }
       if (reached) {
         const rule = rules.get(node.id);
         const nonNegativeInputs = node.inputs.every((i) => nonNegative.has(i));
@@ -218,5 +233,6 @@ export async function relevancePass(
     };
   } finally {
     tf.engine().endScope();
+    plan?.dispose();
   }
 }

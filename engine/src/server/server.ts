@@ -227,8 +227,11 @@ export class EngineServer {
     this.requireInit();
     const model = this.model(p.modelId);
     const input = await this.readInputSpec(model, p.input);
+    // a conditional run has a row per input row and condition set (row n·K + k)
+    const sets = p.conditions?.sets.length ?? 1;
     const row = p.view?.row ?? 0;
-    if (row >= input.shape[0]) fail('BAD_ARGUMENT', `view row ${row} is out of range for a batch of ${input.shape[0]}`);
+    if (row >= input.shape[0] * sets)
+      fail('BAD_ARGUMENT', `view row ${row} is out of range for ${input.shape[0] * sets} rows`);
     let lastReport = 0;
     const { workDoneToken } = p;
     const run = await runAttribution(model, input, p, {
@@ -263,11 +266,15 @@ export class EngineServer {
       timingMs: run.timingMs,
       row,
       topK: topPredictions(run.output, p.topK ?? 5),
-      input: inputImage(input, layout, row),
+      input: inputImage(input, layout, Math.floor(row / sets)),
       relevance,
       layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, p.view)),
       warnings: run.warnings,
-      sums: [{ id: '', op: 'input', sum: relevance.sum }, ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.sum }))],
+      // the viewed row's, as the views are
+      sums: [
+        { id: '', op: 'input', sum: relevance.sum },
+        ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.rows[row] })),
+      ],
     };
   }
 
