@@ -210,6 +210,11 @@ export const RunParams = AttributionOptions.extend({
   topK: z.int().min(1).max(100).optional(),
   /** `$/progress` notifications go to this token */
   workDoneToken: z.union([z.string(), z.int()]).optional(),
+  /**
+   * keep this run's tensors for tensor/export, in place of the model's previous run (default true); false for a
+   * run beside the one on show (conditional heatmaps of its channels)
+   */
+  keep: z.boolean().optional(),
 });
 export type RunParams = z.infer<typeof RunParams>;
 
@@ -235,8 +240,10 @@ export const ChannelMap = z
   .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type ChannelMap = z.infer<typeof ChannelMap>;
 
-/** The relevance at one layer's output (or at the input, id ''), as the views draw it. */
-/** One batch row of a layer's relevance (the view's row): `shape` is the whole tensor's, the statistics the row's. */
+/**
+ * The relevance at one layer's output (or at the input, id ''), as the views draw it: one batch row (the view's),
+ * `shape` the whole tensor's, the statistics the row's.
+ */
 export const LayerView = z.object({
   id: z.string(),
   op: z.string(),
@@ -284,6 +291,8 @@ export const RunResult = z.object({
   sums: z.array(z.object({ id: z.string(), op: z.string(), sum: stat })),
   /** non-finite values and where they first appear (input, weights, output, a layer); empty when all is finite */
   warnings: z.array(z.string()),
+  /** a conditional run: the relevance at the input of every row (input row n under condition set k is n·K + k) */
+  conditionRows: z.array(LayerView).optional(),
 });
 export type RunResult = z.infer<typeof RunResult>;
 

@@ -13,6 +13,8 @@ export type ViewSettings = z.infer<typeof ViewSettings>;
 export const RunView = RunResult.extend({
   /** the model file's name */
   model: z.string(),
+  /** the input file the run explained */
+  inputFile: z.string().optional(),
   /** from a classes.json beside the model */
   classNames: z.array(z.string()).optional(),
 });
@@ -32,6 +34,16 @@ export const SelectedLayer = z.object({
 });
 export type SelectedLayer = z.infer<typeof SelectedLayer>;
 
+/** One channel's conditional relevance at the input (CRP), beside what the run said of the channel itself. */
+export const ChannelExplanation = z.object({
+  channel: z.int().nonnegative(),
+  /** the relevance at the input when only this channel's relevance passes on through the layer */
+  input: LayerView,
+  /** the channel's relevance sum in the layer (the run's), when known */
+  layerSum: z.number().nullable(),
+});
+export type ChannelExplanation = z.infer<typeof ChannelExplanation>;
+
 /** extension → webview */
 export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), run: RunView, settings: ViewSettings }),
@@ -40,6 +52,13 @@ export const HostMessage = z.discriminatedUnion('type', [
   z
     .object({ type: z.literal('layer'), layer: SelectedLayer, data: LayerView.optional(), settings: ViewSettings })
     .refine((m) => m.data === undefined || m.layer.key !== undefined, 'layer data without a key'),
+  /** conditional heatmaps of some of a layer's channels, for the run `runId` */
+  z.object({
+    type: z.literal('explanation'),
+    runId: z.string(),
+    layer: z.string(),
+    channels: z.array(ChannelExplanation),
+  }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
@@ -50,5 +69,11 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('export'), layer: z.string(), format: z.enum(EXPORT_FORMATS), settings: ViewSettings }),
   z.object({ type: z.literal('attachAndRun'), layer: z.string() }),
   z.object({ type: z.literal('run') }),
+  /** what the layer's channels are relevant for at the input (a conditional run) */
+  z.object({
+    type: z.literal('explainChannels'),
+    layer: z.string(),
+    channels: z.array(z.int().nonnegative()).min(1).max(16),
+  }),
 ]);
 export type WebviewMessage = z.infer<typeof WebviewMessage>;

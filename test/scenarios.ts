@@ -10,6 +10,7 @@ export const SCENARIOS = {
   openModel: 'opens the example model and shows its layer tree',
   attachHooks: 'attaches store hooks to layers',
   run: 'runs an attribution: every hooked layer is recorded and drawn',
+  explainChannels: "explains a hooked layer's channel: its heatmap at the input, its share of the layer",
   rerun: 'changed hooks and target apply to the next run',
   export: 'exports a heatmap PNG and a tensor .npy',
   corruptModel: 'a corrupt model gives an error naming it, and the open one keeps working',

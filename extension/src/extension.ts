@@ -1,6 +1,7 @@
 /** Relevance Lens: activation wires the context, the Model Layers tree, the Relevance panel and the commands. */
 import * as vscode from 'vscode';
 import { registerAttributionCommands } from './commands/attribution';
+import { registerExplainCommands } from './commands/explain';
 import { registerHookCommands } from './commands/hooks';
 import { registerModelCommands } from './commands/model';
 import { registerPanelCommands } from './commands/panel';
@@ -55,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   registerModelCommands(ctx);
   registerHookCommands(ctx);
   registerAttributionCommands(ctx, panel);
+  registerExplainCommands(ctx, panel);
   registerPanelCommands(ctx, panel);
 
   context.subscriptions.push(ctx);

@@ -9,9 +9,13 @@ import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html
 
 export const PANEL_VIEW_TYPE = 'relevanceLens.relevancePanel';
 
+type Explanation = Extract<HostMessage, { type: 'explanation' }>;
+
 export class RelevancePanel implements vscode.Disposable {
   private panel?: vscode.WebviewPanel;
   private readonly subs: vscode.Disposable[] = [];
+  /** conditional heatmaps of the run on show, re-sent whenever the webview (re)loads */
+  private explanations: Explanation[] = [];
 
   constructor(private readonly ctx: Ctx) {
     this.subs.push(
@@ -47,12 +51,21 @@ export class RelevancePanel implements vscode.Disposable {
     if (!m) return;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
+    else if (m.type === 'explainChannels')
+      void vscode.commands.executeCommand('relevanceLens.explainChannels', m.layer, m.channels);
     else if (m.type === 'export')
       void vscode.commands.executeCommand('relevanceLens.exportRelevance', {
         layer: m.layer,
         format: m.format,
         settings: m.settings,
       });
+  }
+
+  /** Shows conditional heatmaps of a layer's channels under the layer's card (of the run they explain). */
+  showExplanation(explanation: Explanation): void {
+    this.explanations = [...this.explanations.filter((e) => e.runId === this.ctx.lastRun?.runId), explanation];
+    if (this.panel) void this.panel.webview.postMessage(explanation satisfies HostMessage);
+    this.show(true);
   }
 
   /** Sends the latest run (or why there is none). */
@@ -68,6 +81,7 @@ export class RelevancePanel implements vscode.Disposable {
             : 'Open a model to begin.',
         };
     void this.panel.webview.postMessage(msg);
+    for (const e of this.explanations) if (e.runId === run?.runId) void this.panel.webview.postMessage(e);
   }
 
   dispose(): void {

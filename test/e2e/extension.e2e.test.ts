@@ -123,6 +123,25 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         );
         await wb.screenshot('03-relevance-panel');
       },
+      // the UI: click a channel tile in the panel; its conditional heatmap appears under the card
+      explainChannels: async () => {
+        const frame = await wb.webviewFrame('#root[data-run-id]');
+        const card = 'section.card[data-layer="features.3"]';
+        const tile = frame.locator(`${card} figure.channel-tile`).first();
+        const channel = (await tile.getAttribute('data-channel'))!;
+        await tile.click();
+        const figure = `${card} figure.explained-channel[data-channel="${channel}"]`;
+        await frame.locator(figure).waitFor({ timeout: 60_000 });
+        const conditional = await canvasStats(frame, `${figure} canvas`);
+        const plain = await canvasStats(frame, 'figure.relevance canvas');
+        assert.ok(conditional.colours > 5, `conditional heatmap drawn (${conditional.colours} colours)`);
+        assert.notDeepEqual(conditional.mean, plain.mean, "the channel's heatmap is not the whole heatmap");
+        // EpsilonPlusFlat conserves the channel's relevance down to the input
+        const caption = await frame.locator(`${figure} figcaption`).innerText();
+        const [, atInput, inLayer] = caption.match(/Σ at the input (\S+) · Σ in the layer (\S+)/)!;
+        assert.equal(atInput, inLayer, caption);
+        await wb.screenshot('03b-explained-channel');
+      },
       // the UI: detach a hook and re-run with another target; the panel and the Layer Relevance view follow
       rerun: async () => {
         const previous = await runId();

@@ -13,7 +13,7 @@ import {
 } from '@vscode/webview-ui-toolkit';
 import type { LayerView, MapData } from '../../protocol/engine';
 import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
-import type { HostMessage, RunView, ViewSettings } from '../../protocol/webview';
+import type { ChannelExplanation, HostMessage, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, targetText } from './format';
 import { connectHost } from './host';
 import { attachHover, conservationChart, drawHeatmap, drawInput, el, predictionList } from './render';
@@ -33,6 +33,8 @@ let run: RunView | undefined;
 let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
 /** canvases to repaint when the colour map or scaling changes */
 let heatmaps: { canvas: HTMLCanvasElement; map: MapData; label: string }[] = [];
+/** the run's explained channels: layer id → channel → its conditional heatmap at the input */
+let explained = new Map<string, Map<number, ChannelExplanation>>();
 
 const root = document.getElementById('root')!;
 
@@ -104,9 +106,21 @@ function layerCard(layer: LayerView, title: string): HTMLElement {
   });
   for (const ch of layer.channels) {
     const c = heatmapCanvas(ch, `${title} channel ${ch.channel}`, 'channel');
-    grid.appendChild(
-      el('figure', { role: 'listitem' }, c.canvas, el('figcaption', {}, `#${ch.channel} Σ ${fmt(ch.sum)}`)),
+    const tile = el(
+      'figure',
+      {
+        role: 'listitem',
+        class: 'channel-tile',
+        'data-channel': String(ch.channel),
+        title: `What is channel ${ch.channel} relevant for? Click to see its heatmap at the input`,
+      },
+      c.canvas,
+      el('figcaption', {}, `#${ch.channel} Σ ${fmt(ch.sum)}`),
     );
+    const explain = () => vscode.postMessage({ type: 'explainChannels', layer: layer.id, channels: [ch.channel] });
+    tile.addEventListener('click', explain);
+    c.canvas.addEventListener('keydown', (e) => e.key === 'Enter' && explain());
+    grid.appendChild(tile);
   }
   return el(
     'section',
@@ -116,8 +130,50 @@ function layerCard(layer: LayerView, title: string): HTMLElement {
     el('div', { class: 'summed' }, summed.canvas),
     summed.readout,
     layer.channels.length ? grid : el('div', { class: 'note' }, 'no channel axis (dense layer)'),
+    explainedStrip(layer),
     exportButtons(layer.id, title),
   );
+}
+
+/** The layer's explained channels side by side: each one's heatmap at the input, and its share of the layer. */
+function explainedStrip(layer: LayerView): HTMLElement {
+  const strip = el('div', {
+    class: 'explained',
+    role: 'list',
+    'aria-label': `what channels of ${layer.id} are relevant for at the input`,
+  });
+  const channels = [...(explained.get(layer.id)?.values() ?? [])];
+  if (!channels.length) return strip;
+  strip.appendChild(el('h4', {}, 'What these channels see (relevance at the input through the channel alone)'));
+  for (const ch of channels) {
+    const label = `${layer.id} channel ${ch.channel} at the input`;
+    const c = heatmapCanvas(ch.input.summed, label, 'conditional');
+    const share = ch.layerSum !== null && layer.sum ? ` · ${fmt((100 * ch.layerSum) / layer.sum)}% of the layer` : '';
+    const close = el(
+      'vscode-button' as 'button',
+      { appearance: 'icon', 'aria-label': `Remove channel ${ch.channel}` },
+      '×',
+    );
+    close.addEventListener('click', () => {
+      explained.get(layer.id)?.delete(ch.channel);
+      render();
+    });
+    strip.appendChild(
+      el(
+        'figure',
+        { role: 'listitem', class: 'explained-channel', 'data-channel': String(ch.channel) },
+        c.canvas,
+        el(
+          'figcaption',
+          {},
+          `#${ch.channel} · Σ at the input ${fmt(ch.input.sum)} · Σ in the layer ${fmt(ch.layerSum)}${share}`,
+        ),
+        c.readout,
+        close,
+      ),
+    );
+  }
+  return strip;
 }
 
 function render(): void {
@@ -174,6 +230,7 @@ function update(next: ViewSettings): void {
 
 function onHostMessage(m: HostMessage): void {
   if (m.type === 'run') {
+    if (m.run.runId !== run?.runId) explained = new Map();
     run = m.run;
     settings = m.settings;
     render();
@@ -182,8 +239,16 @@ function onHostMessage(m: HostMessage): void {
     if (m.settings.colorMap === settings.colorMap && m.settings.scaling === settings.scaling) return;
     settings = m.settings;
     render();
+  } else if (m.type === 'explanation') {
+    if (m.runId !== run?.runId) return;
+    const layer = explained.get(m.layer) ?? new Map<number, ChannelExplanation>();
+    for (const ch of m.channels) layer.set(ch.channel, ch);
+    explained.set(m.layer, layer);
+    render();
+    document.querySelector(`section.card[data-layer="${CSS.escape(m.layer)}"] .explained`)?.scrollIntoView();
   } else if (m.type === 'clear') {
     run = undefined;
+    explained = new Map();
     root.replaceChildren(el('p', { class: 'empty' }, m.reason));
   }
 }

@@ -246,13 +246,15 @@ export class EngineServer {
         });
       },
     });
-    this.dropRuns(p.modelId);
     const runId = randomUUID();
-    const tensors = new Map<string, NdArray>([
-      ['', run.relevance],
-      ...run.stored.map((l): [string, NdArray] => [l.id, l.relevance]),
-    ]);
-    this.runs.set(runId, { modelId: p.modelId, row, tensors });
+    if (p.keep ?? true) {
+      this.dropRuns(p.modelId);
+      const tensors = new Map<string, NdArray>([
+        ['', run.relevance],
+        ...run.stored.map((l): [string, NdArray] => [l.id, l.relevance]),
+      ]);
+      this.runs.set(runId, { modelId: p.modelId, row, tensors });
+    }
     const layout = model.graph.layout;
     const ops = new Map(run.sums.map((s) => [s.id, s.op]));
     const relevance = layerView('', 'input', run.relevance, layout, p.view);
@@ -270,6 +272,11 @@ export class EngineServer {
       relevance,
       layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, p.view)),
       warnings: run.warnings,
+      ...(p.conditions && {
+        conditionRows: Array.from({ length: run.relevance.shape[0] }, (_, r) =>
+          layerView('', 'input', run.relevance, layout, { ...p.view, row: r, topChannels: 0 }),
+        ),
+      }),
       // the viewed row's, as the views are
       sums: [
         { id: '', op: 'input', sum: relevance.sum },

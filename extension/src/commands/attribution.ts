@@ -8,7 +8,7 @@ import type { RelevancePanel } from '../relevance-panel';
 import { register } from './register';
 
 /** Maps of at most this many pixels a side: enough for the panel's cards and the tooltips. */
-const MAX_MAP_SIZE = 256;
+export const MAX_MAP_SIZE = 256;
 
 async function chooseInput(ctx: Ctx): Promise<string | undefined> {
   const picked = await vscode.window.showOpenDialog({
@@ -99,43 +99,52 @@ async function setTarget(ctx: Ctx, target?: number | null): Promise<void> {
   if (picked) ctx.setTarget(picked.value);
 }
 
-/** One attribution/run request, with a cancellable progress notification; the result goes to the views. */
-async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
-  const m = await ctx.modelReady();
-  const input = ctx.input ?? (await chooseInput(ctx));
-  if (!input) return;
-  const s = ctx.settings;
-  const composite = ctx.activeComposite;
+/**
+ * One attribution/run request with a cancellable progress notification titled `title` (cancelling it cancels the
+ * request in the engine).
+ */
+export async function requestRun(
+  ctx: Ctx,
+  title: string,
+  params: Omit<P.RunParams, 'workDoneToken'>,
+): Promise<P.RunResult> {
   await ctx.engine.start();
-  const title = `Relevance Lens: ${composite} on ${path.basename(input)}`;
   const progressOptions = { location: vscode.ProgressLocation.Notification, title, cancellable: true };
-  const run = await vscode.window.withProgress(progressOptions, async (progress, token) => {
+  return vscode.window.withProgress(progressOptions, async (progress, token) => {
     let done = 0;
     const work = ctx.engine.progress((v) => {
       progress.report({ increment: v.percentage - done, message: v.message });
       done = v.percentage;
     });
     try {
-      // one request: the engine returns what the views draw
-      const params: P.RunParams = {
-        modelId: m.info.modelId,
-        input: { path: input, preprocess: s.preprocess },
-        composite: composite as P.RunParams['composite'],
-        compositeParams: s.compositeParams,
-        residual: s.residual,
-        target: ctx.target === undefined ? undefined : [ctx.target],
-        store: [...m.hooks],
-        view: { topChannels: s.topChannels, maxSize: MAX_MAP_SIZE },
-        topK: 5,
-        workDoneToken: work.token,
-      };
-      const result = await ctx.engine.request(P.RunAttribution, params, token);
-      return { ...result, model: path.basename(m.path), classNames: m.classNames };
+      return await ctx.engine.request(P.RunAttribution, { ...params, workDoneToken: work.token }, token);
     } finally {
       work.dispose();
     }
   });
+}
+
+/** Runs an attribution with the current settings and hooks; the result goes to the views. */
+async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
+  const m = await ctx.modelReady();
+  const input = ctx.input ?? (await chooseInput(ctx));
+  if (!input) return;
+  const s = ctx.settings;
+  const composite = ctx.activeComposite;
+  // one request: the engine returns what the views draw
+  const result = await requestRun(ctx, `Relevance Lens: ${composite} on ${path.basename(input)}`, {
+    modelId: m.info.modelId,
+    input: { path: input, preprocess: s.preprocess },
+    composite: composite as P.RunParams['composite'],
+    compositeParams: s.compositeParams,
+    residual: s.residual,
+    target: ctx.target === undefined ? undefined : [ctx.target],
+    store: [...m.hooks],
+    view: { topChannels: s.topChannels, maxSize: MAX_MAP_SIZE },
+    topK: 5,
+  });
   if (ctx.model !== m) return; // the model changed while this ran
+  const run = { ...result, model: path.basename(m.path), classNames: m.classNames, inputFile: input };
   ctx.recordRun(run);
   panel.show(true);
   const native = run.kernels.startsWith('native') ? ' with native kernels' : '';

@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { RelevanceLensApi } from '../../../extension/src/extension';
 import type { LayerTreeItem } from '../../../protocol/engine';
+import type { ChannelExplanation } from '../../../protocol/webview';
 import { registerScenarios } from '../../scenarios';
 
 const ws = () => vscode.workspace.workspaceFolders![0].uri;
@@ -59,6 +60,18 @@ suite('Relevance Lens', () => {
           ['features.3', 'classifier.1'],
         );
         assert.ok(Math.abs(run.relevance.sum! - 1.009) < 0.01, `input relevance sum ${run.relevance.sum}`);
+      },
+      explainChannels: async () => {
+        const a = await api();
+        const top = a.ctx.lastRun!.layers.find((l) => l.id === 'features.3')!.channels[0];
+        const explained = await vscode.commands.executeCommand<ChannelExplanation[]>(
+          'relevanceLens.explainChannels',
+          'features.3',
+          [top.channel],
+        );
+        assert.equal(explained.length, 1);
+        // EpsilonPlusFlat conserves this channel's relevance down to the input
+        assert.ok(Math.abs(explained[0].input.sum! - top.sum!) <= 1e-3 * Math.abs(top.sum!), 'input Σ = channel Σ');
       },
       // the target and the composite; the hooks stay
       rerun: async () => {
