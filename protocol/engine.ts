@@ -183,6 +183,12 @@ export const AttributionOptions = z.object({
   /** layer ids whose relevance the run stores (Zennit's store hooks) */
   store: z.array(z.string()).optional(),
   conditions: Conditions.optional(),
+  /**
+   * a layer id where the relevance starts instead of the output (zennit-crp's start_layer): its output relevance
+   * is the layer's own value as `outputRelevance` says (one_hot: ones; logit: the value; abs: its absolute value),
+   * masked as the conditions on that layer say — a hidden unit as the target
+   */
+  startLayer: z.string().min(1).optional(),
 });
 export type AttributionOptions = z.infer<typeof AttributionOptions>;
 

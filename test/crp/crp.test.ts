@@ -2,7 +2,7 @@
  * Concept-conditional relevance against zennit-crp (commit 5117f31 on Zennit 0.5.1, float64): a small ResNet-style
  * CNN exported by torch.onnx.export (test/crp/make_fixtures.py, made by scripts/reference-fixtures.sh), EpsilonPlusFlat
  * with ResNetCanonizer, conditions on one and on two layers, empty channel lists, both exclude_parallel values,
- * one-hot, logit and abs initial relevance. Each row (one per condition set) of the input relevance and of every
+ * one-hot, logit and abs initial relevance, and a hidden unit as the target (start_layer). Each row (one per condition set) of the input relevance and of every
  * stored module's relevance must be within 1e-4·max of the reference.
  */
 import { after, before, describe, test } from 'node:test';
@@ -26,7 +26,17 @@ const CASE_DIR = path.resolve(
 interface CrpManifest {
   target: number;
   record: string[];
-  cases: Record<string, { conditions: ConditionSet[]; exclude_parallel: boolean; init_rel: OutputRelevance }>;
+  cases: Record<
+    string,
+    {
+      conditions: ConditionSet[];
+      exclude_parallel: boolean;
+      init_rel: OutputRelevance;
+      start_layer: string | null;
+      /** the modules stored in this case */
+      record: string[];
+    }
+  >;
 }
 
 const npy = (...parts: string[]) => parseNpy(fs.readFileSync(path.join(CASE_DIR, ...parts)));
@@ -66,7 +76,8 @@ for (const backend of ['wasm', 'cpu']) {
         const run = await runAttribution(model, npy('input.npy'), {
           composite: 'epsilon_plus_flat',
           target: [manifest.target],
-          store: manifest.record,
+          store: c.record,
+          startLayer: c.start_layer ?? undefined,
           conditions: { sets: c.conditions, excludeParallel: c.exclude_parallel },
           attributorParams: { outputRelevance: c.init_rel },
         });
@@ -77,7 +88,7 @@ for (const backend of ['wasm', 'cpu']) {
             Math.max(...rowErrors(l.relevance, npy(name, 'layers', `${l.id}.npy`))),
           ]),
         ];
-        assert.deepEqual(run.stored.map((l) => l.id).sort(), [...manifest.record].sort());
+        assert.deepEqual(run.stored.map((l) => l.id).sort(), [...c.record].sort());
         const [where, error] = errors.reduce((a, b) => (b[1] > a[1] ? b : a));
         worst.push(`  ${name.padEnd(22)} ${error.toExponential(1)} at ${where}`);
         assert.deepEqual(

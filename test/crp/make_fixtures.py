@@ -26,7 +26,7 @@ CLASSES = 5
 RECORD = ['conv1', 'layer1', 'layer1.conv2', 'layer2.conv1', 'layer2.conv2', 'layer2.downsample.0', 'layer2']
 TARGET = 2
 
-# name: (conditions, exclude_parallel, init_rel)
+# name: (conditions, exclude_parallel, init_rel[, start_layer])
 CASES = OrderedDict(
     one_layer_exclude=([{'y': [TARGET], 'layer2.conv2': [0]}, {'y': [TARGET], 'layer2.conv2': [3, 5]},
                         {'y': [TARGET], 'layer2.conv2': []}], True, 'one_hot'),
@@ -38,9 +38,13 @@ CASES = OrderedDict(
                           {'y': [TARGET], 'layer2.conv2': [4], 'layer1.conv2': [0, 7]}], False, 'one_hot'),
     block_output_abs=([{'y': [TARGET], 'layer1': [6]}, {'y': [1, 3], 'layer1': [2]}], True, 'abs'),
     logit=([{'y': [TARGET], 'layer2.downsample.0': [2]}], True, 'logit'),
+    # a hidden unit as the target: relevance starts at layer2.conv1's activation (zennit-crp's start_layer)
+    start_layer=([{'layer2.conv1': [3]}, {'layer2.conv1': [5], 'layer1.conv2': [1, 6]}], True, 'logit', 'layer2.conv1'),
 )
 
 INIT_REL = {'one_hot': 1, 'logit': None, 'abs': torch.abs}
+# zennit-crp's start_layer: the recorded tensors hold only the relevance below it, so only those are compared
+RECORD_BELOW = {'layer2.conv1': ['conv1', 'layer1', 'layer1.conv2', 'layer2.conv1']}
 
 
 def build_model():
@@ -100,19 +104,28 @@ def main():
     model = model.double()
     manifest = {'case': CASE, 'composite': 'epsilon_plus_flat', 'target': TARGET, 'record': RECORD, 'cases': {}}
     attribution = CondAttribution(model)
-    for name, (conditions, exclude, init) in CASES.items():
-        composite = EpsilonPlusFlat(canonizers=[ResNetCanonizer()])
-        # one input row per condition set, so that the input's gradient is each set's relevance
-        data = x.double().repeat(len(conditions), 1, 1, 1).requires_grad_(True)
-        attr = attribution(data, conditions, composite, record_layer=RECORD, init_rel=INIT_REL[init],
-                           exclude_parallel=exclude)
+    for name, (conditions, exclude, init, *start) in CASES.items():
+        start_layer = start[0] if start else None
+        record = RECORD_BELOW[start_layer] if start_layer else RECORD
+        # one condition set at a time (zennit-crp computes sets with different layers in separate passes, and rows
+        # are independent): the input's gradient is then each set's relevance
+        heatmaps, relevances = [], {layer: [] for layer in record}
+        for condition in conditions:
+            composite = EpsilonPlusFlat(canonizers=[ResNetCanonizer()])
+            data = x.double().requires_grad_(True)
+            attr = attribution(data, [condition], composite, record_layer=record, init_rel=INIT_REL[init],
+                               exclude_parallel=exclude, start_layer=start_layer)
+            heatmaps.append(data.grad.detach().numpy())
+            for layer in record:
+                relevances[layer].append(attr.relevances[layer].numpy())
         folder = os.path.join(case_dir, name)
         os.makedirs(os.path.join(folder, 'layers'), exist_ok=True)
-        relevance = data.grad.detach().numpy()
+        relevance = np.concatenate(heatmaps)
         np.save(os.path.join(folder, 'relevance.npy'), relevance)
-        for layer, r in attr.relevances.items():
-            np.save(os.path.join(folder, 'layers', f'{layer}.npy'), r.numpy())
+        for layer, rows in relevances.items():
+            np.save(os.path.join(folder, 'layers', f'{layer}.npy'), np.concatenate(rows))
         manifest['cases'][name] = {'conditions': conditions, 'exclude_parallel': exclude, 'init_rel': init,
+                                   'start_layer': start_layer, 'record': record,
                                    'heatmap_sums': [float(v) for v in relevance.reshape(len(relevance), -1).sum(1)]}
     with open(os.path.join(case_dir, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=1)

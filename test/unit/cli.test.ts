@@ -89,6 +89,53 @@ test('an image input gives heatmap PNGs; the example model predicts the triangle
   assert.deepEqual((await readNpy(path.join(out, 'layers', 'classifier.npy'))).shape, [1, 4]);
 });
 
+test('--conditions (inline or a file): a row per condition set, a heatmap each, the sets in summary.json', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-'));
+  const sets = [{ 'features.3': [4] }, { 'features.3': [4, 0] }, { y: [1], 'features.3': [] }];
+  const file = path.join(out, 'conditions.json');
+  fs.writeFileSync(file, JSON.stringify(sets));
+  const run = (conditions: string, ...more: string[]) => {
+    const dir = path.join(out, `run${more.length}`);
+    const args = ['--input', 'examples/shapes/triangle.png', '--store', 'features.3', '--out', dir, ...more];
+    const r = cli('attribute', 'examples/shapes/model.onnx', '--conditions', conditions, ...args);
+    assert.equal(r.status, 0, r.stderr);
+    return dir;
+  };
+  const inline = run(JSON.stringify(sets));
+  const fromFile = run(file, '--exclude-parallel', 'false');
+  const summary = JSON.parse(fs.readFileSync(path.join(inline, 'summary.json'), 'utf8'));
+  assert.deepEqual(summary.conditions, sets);
+  assert.equal(summary.exclude_parallel, true);
+  assert.deepEqual(
+    summary.rows.map((r: { input_row: number; condition: number }) => [r.input_row, r.condition]),
+    [
+      [0, 0],
+      [0, 1],
+      [0, 2],
+    ],
+  );
+  assert.equal(summary.rows[2].relevance_sum, 0, 'no channel passes no relevance');
+  assert.deepEqual((await readNpy(path.join(inline, 'relevance.npy'))).shape, [3, 3, 32, 32]);
+  assert.deepEqual((await readNpy(path.join(inline, 'layers', 'features.3.npy'))).shape, [3, 16, 16, 16]);
+  for (const r of [0, 1, 2]) assert.ok(fs.existsSync(path.join(inline, 'conditions', `${r}.png`)));
+  // a sequential model has no parallel branch: both exclude_parallel values agree
+  const a = await readNpy(path.join(inline, 'relevance.npy'));
+  const b = await readNpy(path.join(fromFile, 'relevance.npy'));
+  assert.ok(a.data.every((v, i) => Math.abs(v - b.data[i]) < 1e-6));
+  const refused = cli(
+    'attribute',
+    'examples/shapes/model.onnx',
+    '--input',
+    'examples/shapes/triangle.png',
+    '--conditions',
+    '[{"features.3": [4]',
+    '--out',
+    path.join(out, 'bad'),
+  );
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /^relevance-lens: --conditions is not JSON/);
+});
+
 test('bad input exits non-zero with one line naming the problem', () => {
   const seed = path.join(GOLDEN_DIR, 'seed_example');
   const run = ['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'];

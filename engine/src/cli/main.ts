@@ -40,6 +40,9 @@ attribute options:
                         [{"y": [3], "features.10": [2]}, {"y": [3], "features.10": []}]; one result row each
   --exclude-parallel true|false  zennit-crp's exclude_parallel (default true): below a conditioned layer only
                         the relevance that passed through it
+  --start-layer ID      start the relevance at this layer's output instead of the model's (a hidden unit as the
+                        target, with --conditions on that layer); --output-relevance then means ones, the value
+                        (logit) or its absolute value
   --n-iter N --noise-level F --window W --stride S        attributor parameters
   --store all|ID[,ID...]  layers whose relevance to save (store hooks); see 'layers'
   --backend B           tensorflow, wasm or cpu; default: the first that loads
@@ -70,6 +73,7 @@ const ATTRIBUTE_OPTIONS = [
   'init-rel',
   'conditions',
   'exclude-parallel',
+  'start-layer',
   'n-iter',
   'noise-level',
   'window',
@@ -104,6 +108,7 @@ function attributionOptions(opts: Map<string, string>, model: Model, conditions?
     },
     target: numList(opts, 'target'),
     conditions: conditions && { sets: conditions, excludeParallel: bool(opts, 'exclude-parallel') },
+    startLayer: opts.get('start-layer'),
     store:
       store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
   });

@@ -2,7 +2,7 @@ import * as path from 'path';
 import { activeBackend } from '../graph/backend';
 import { kernelsReport } from '../graph/native';
 import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
-import { classRelevance, expandRows } from './conditions';
+import { classRelevance, expandRows, valueRelevance } from './conditions';
 import { checkInputValues } from '../limits';
 import { attribute, type AttributorName } from './attributors';
 import { buildComposite, normalizeCompositeName, normalizeResidual } from './composites';
@@ -58,7 +58,15 @@ export async function runAttribution(
   const attributor = spec.attributor ?? 'gradient';
   const predicted = spec.target && spec.target.length > 0 ? undefined : modelOutput(model, input);
   const target = predicted ? argmaxPerRow(predicted) : spec.target!;
-  const opts = { composite, residual: normalizeResidual(spec.residual), store: spec.store, ...hooks };
+  const opts = {
+    composite,
+    residual: normalizeResidual(spec.residual),
+    store: spec.store,
+    startLayer: spec.startLayer,
+    ...hooks,
+  };
+  if (spec.startLayer !== undefined && attributor !== 'gradient')
+    fail('BAD_ARGUMENT', `a start layer applies to the gradient attributor (one relevance pass), not ${attributor}`);
   const result = spec.conditions
     ? await conditionalPass(model, input, target, spec, opts)
     : await attribute(model, input, target, attributor, spec.attributorParams ?? {}, opts);
@@ -92,7 +100,8 @@ async function conditionalPass(
   const expanded: NdArray = { shape: [batch * sets.length, ...row], data: repeatRows(input, sets.length) };
   checkInputValues(expanded.shape, `the input repeated for ${sets.length} condition sets [${expanded.shape}]`);
   const { classes, layers } = expandRows(batch, sets, target);
-  const relevanceOf = classRelevance(classes, spec.attributorParams?.outputRelevance ?? 'one_hot');
+  const mode = spec.attributorParams?.outputRelevance ?? 'one_hot';
+  const relevanceOf = spec.startLayer === undefined ? classRelevance(classes, mode) : valueRelevance(mode);
   return relevancePass(model, expanded, relevanceOf, { ...opts, conditions: { layers, excludeParallel } });
 }
 

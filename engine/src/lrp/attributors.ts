@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
-import { classRelevance } from './conditions';
+import { classRelevance, valueRelevance } from './conditions';
 import { fail } from '../errors';
 import type { Model } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
@@ -48,7 +48,10 @@ export async function attribute(
   params: AttributorParams,
   opts: PassOptions,
 ): Promise<PassResult> {
-  const relevanceOf = targetFn(targets, params.outputRelevance);
+  const relevanceOf =
+    opts.startLayer === undefined
+      ? targetFn(targets, params.outputRelevance)
+      : valueRelevance(params.outputRelevance ?? 'one_hot');
   switch (attributor) {
     case 'gradient':
       return relevancePass(model, input, relevanceOf, opts);

@@ -68,6 +68,12 @@ export function classRelevance(classes: readonly number[][], mode: OutputRelevan
   };
 }
 
+/** The relevance put on a layer's value where the pass starts at a layer: ones, the value, or its absolute value. */
+export function valueRelevance(mode: OutputRelevance) {
+  return (value: tf.Tensor): tf.Tensor =>
+    mode === 'one_hot' ? tf.onesLike(value) : mode === 'abs' ? tf.abs(value) : value.clone();
+}
+
 /** The axis a node's channels are on: last for channels-last images, else 1 (PyTorch's channel, feature or token). */
 function channelAxis(shape: readonly number[], layout: Layout): number {
   return shape.length === 4 && layout === 'NHWC' ? 3 : 1;

@@ -51,6 +51,8 @@ export interface PassOptions {
   onProgress?: (done: number, total: number, layer: string) => void;
   /** checked between layers; throws CANCELLED when it returns true */
   isCancelled?: () => boolean;
+  /** where the relevance starts (a layer id; `outputRelevance` then applies to its output): default the output */
+  startLayer?: string;
   /** concept-conditional relevance: per input row, the channels that pass on at each conditioned layer id */
   conditions?: { layers: readonly [string, number[]][][]; excludeParallel: boolean };
 }
@@ -138,6 +140,12 @@ function backThrough(
   return node.inputs.map((name, i) => [name, inGrads[i]]);
 }
 
+/** The value a layer id names: the output of the node it resolves to. */
+function startValue(model: Model, graph: Graph, layer: string): string {
+  const node = model.resolveLayers([layer]).get(layer)!;
+  return graph.nodes.find((n) => n.id === node)!.output;
+}
+
 /**
  * One modified backward pass — Zennit's Gradient attributor with a composite registered (or the plain gradient
  * without one). `outputRelevance` maps the model output to the relevance put on it (a one-hot target).
@@ -164,7 +172,9 @@ export async function relevancePass(
   try {
     const values = forwardAll(graph, tf.tensor(input.data, input.shape));
     const output = values.get(graph.output)!;
-    const grads = new Map<string, tf.Tensor>([[graph.output, outputRelevance(output)]]);
+    // nodes after the start have no relevance: they are skipped
+    const start = opts.startLayer === undefined ? graph.output : startValue(model, graph, opts.startLayer);
+    const grads = new Map<string, tf.Tensor>([[start, outputRelevance(values.get(start)!)]]);
     const stored: LayerRelevance[] = [];
     const sums: LayerSum[] = [];
     const nodes = graph.nodes;
