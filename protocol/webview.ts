@@ -41,6 +41,8 @@ export const ChannelExplanation = z.object({
   input: LayerView,
   /** the channel's relevance sum in the layer (the run's), when known */
   layerSum: z.number().nullable(),
+  /** the relevance started from the channel's own activation (the channel as the target), not the model's target */
+  asTarget: z.boolean(),
 });
 export type ChannelExplanation = z.infer<typeof ChannelExplanation>;
 

@@ -141,6 +141,17 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         const [, atInput, inLayer] = caption.match(/Σ at the input (\S+) · Σ in the layer (\S+)/)!;
         assert.equal(atInput, inLayer, caption);
         await wb.screenshot('03b-explained-channel');
+        // the same channel as the target, from the tree: its own heatmap, beside the other
+        await wb.openLayersView();
+        await wb.contextMenu(wb.layerRow('features.3'), 'Explain Channel as Target…');
+        await wb.pick(`channel ${channel}`);
+        const asTarget = `${card} figure.explained-channel[data-channel="${channel}"][data-as-target="true"]`;
+        await frame.locator(asTarget).waitFor({ timeout: 60_000 });
+        assert.match(await frame.locator(`${asTarget} figcaption`).innerText(), /as the target \(its activation\)/);
+        const own = await canvasStats(frame, `${asTarget} canvas`);
+        assert.ok(own.colours > 5, `heatmap drawn (${own.colours} colours)`);
+        assert.equal(await frame.locator(`${card} figure.explained-channel`).count(), 2, 'side by side');
+        await wb.screenshot('03c-channel-as-target');
       },
       // the UI: detach a hook and re-run with another target; the panel and the Layer Relevance view follow
       rerun: async () => {

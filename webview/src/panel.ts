@@ -33,8 +33,9 @@ let run: RunView | undefined;
 let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
 /** canvases to repaint when the colour map or scaling changes */
 let heatmaps: { canvas: HTMLCanvasElement; map: MapData; label: string }[] = [];
-/** the run's explained channels: layer id → channel → its conditional heatmap at the input */
-let explained = new Map<string, Map<number, ChannelExplanation>>();
+/** the run's explained channels: layer id → channel (and whether as the target) → its heatmap at the input */
+let explained = new Map<string, Map<string, ChannelExplanation>>();
+const explanationKey = (ch: ChannelExplanation) => `${ch.channel}${ch.asTarget ? ' as target' : ''}`;
 
 const root = document.getElementById('root')!;
 
@@ -146,28 +147,32 @@ function explainedStrip(layer: LayerView): HTMLElement {
   if (!channels.length) return strip;
   strip.appendChild(el('h4', {}, 'What these channels see (relevance at the input through the channel alone)'));
   for (const ch of channels) {
-    const label = `${layer.id} channel ${ch.channel} at the input`;
+    const label = `${layer.id} channel ${ch.channel}${ch.asTarget ? ' as the target' : ''} at the input`;
     const c = heatmapCanvas(ch.input.summed, label, 'conditional');
     const share = ch.layerSum !== null && layer.sum ? ` · ${fmt((100 * ch.layerSum) / layer.sum)}% of the layer` : '';
+    const caption = ch.asTarget
+      ? `#${ch.channel} as the target (its activation) · Σ at the input ${fmt(ch.input.sum)}`
+      : `#${ch.channel} · Σ at the input ${fmt(ch.input.sum)} · Σ in the layer ${fmt(ch.layerSum)}${share}`;
     const close = el(
       'vscode-button' as 'button',
       { appearance: 'icon', 'aria-label': `Remove channel ${ch.channel}` },
       '×',
     );
     close.addEventListener('click', () => {
-      explained.get(layer.id)?.delete(ch.channel);
+      explained.get(layer.id)?.delete(explanationKey(ch));
       render();
     });
     strip.appendChild(
       el(
         'figure',
-        { role: 'listitem', class: 'explained-channel', 'data-channel': String(ch.channel) },
+        {
+          role: 'listitem',
+          class: 'explained-channel',
+          'data-channel': String(ch.channel),
+          'data-as-target': String(ch.asTarget),
+        },
         c.canvas,
-        el(
-          'figcaption',
-          {},
-          `#${ch.channel} · Σ at the input ${fmt(ch.input.sum)} · Σ in the layer ${fmt(ch.layerSum)}${share}`,
-        ),
+        el('figcaption', {}, caption),
         c.readout,
         close,
       ),
@@ -241,8 +246,8 @@ function onHostMessage(m: HostMessage): void {
     render();
   } else if (m.type === 'explanation') {
     if (m.runId !== run?.runId) return;
-    const layer = explained.get(m.layer) ?? new Map<number, ChannelExplanation>();
-    for (const ch of m.channels) layer.set(ch.channel, ch);
+    const layer = explained.get(m.layer) ?? new Map<string, ChannelExplanation>();
+    for (const ch of m.channels) layer.set(explanationKey(ch), ch);
     explained.set(m.layer, layer);
     render();
     document.querySelector(`section.card[data-layer="${CSS.escape(m.layer)}"] .explained`)?.scrollIntoView();

@@ -72,6 +72,13 @@ suite('Relevance Lens', () => {
         assert.equal(explained.length, 1);
         // EpsilonPlusFlat conserves this channel's relevance down to the input
         assert.ok(Math.abs(explained[0].input.sum! - top.sum!) <= 1e-3 * Math.abs(top.sum!), 'input Σ = channel Σ');
+        const asTarget = await vscode.commands.executeCommand<ChannelExplanation[]>(
+          'relevanceLens.explainChannelAsTarget',
+          'features.3',
+          top.channel,
+        );
+        assert.equal(asTarget[0].asTarget, true);
+        assert.notEqual(asTarget[0].input.sum, explained[0].input.sum);
       },
       // the target and the composite; the hooks stay
       rerun: async () => {
