@@ -1,6 +1,6 @@
 /**
  * Regenerates the README's screenshots (docs/screenshot-*.png): the example model in code-server with hooks on
- * two layers after a run, in the dark and light themes, and a layer's heatmap tooltip.
+ * two layers after a run, in the dark and light themes, a layer's heatmap tooltip, and two explained channels.
  *   npm run screenshots        (needs npm run package and code-server: scripts/install-code-server.sh)
  */
 import * as fs from 'fs';
@@ -36,6 +36,7 @@ async function shoot(theme: 'Default Dark Modern' | 'Default Light Modern', name
     await wb.page.waitForTimeout(1500); // let notifications fade
     await wb.page.screenshot({ path: path.join(ROOT, 'docs', `screenshot-${name}.png`) });
     if (tooltip) {
+      await shootChannels(wb);
       await wb.layerRow('classifier.1').hover();
       const hover = wb.page.locator('.monaco-hover').first();
       await hover.locator('img').waitFor();
@@ -50,11 +51,25 @@ async function shoot(theme: 'Default Dark Modern' | 'Default Light Modern', name
   }
 }
 
+/** The features.3 card after clicking its two top channel tiles: each one's heatmap at the input, side by side. */
+async function shootChannels(wb: Workbench) {
+  const frame = await wb.webviewFrame('#root[data-run-id]');
+  const card = frame.locator('section.card[data-layer="features.3"]');
+  for (const k of [0, 1]) {
+    await card.locator('figure.channel-tile').nth(k).click();
+    await card.locator('figure.explained-channel').nth(k).waitFor({ timeout: 60_000 });
+  }
+  await wb.page.waitForTimeout(1500); // let the progress notifications fade
+  await card.screenshot({ path: path.join(ROOT, 'docs', 'screenshot-channels.png') });
+}
+
 (async () => {
   fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
   await shoot('Default Dark Modern', 'dark', true);
   await shoot('Default Light Modern', 'light', false);
-  console.log('wrote docs/screenshot-dark.png, docs/screenshot-light.png, docs/screenshot-tooltip.png');
+  console.log(
+    'wrote docs/screenshot-dark.png, docs/screenshot-light.png, docs/screenshot-tooltip.png, docs/screenshot-channels.png',
+  );
 })().catch((e) => {
   console.error(e);
   process.exit(1);
