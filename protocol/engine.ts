@@ -168,6 +168,8 @@ export const Conditions = z.object({
    * it flows on; relevance of branches parallel to it is dropped (and layers off that path store none)
    */
   excludeParallel: z.boolean().optional(),
+  /** rows (input rows × condition sets) per relevance pass (default 16): fewer take less memory at once */
+  batchSize: z.int().min(1).max(1024).optional(),
 });
 export type Conditions = z.infer<typeof Conditions>;
 

@@ -58,22 +58,20 @@ describe("zennit-crp's tiny-model expectations", () => {
   });
 
   /** The input relevance and the stored relevance of layer1 and layer2 under `sets`. */
-  async function attribute(sets: ConditionSet[], excludeParallel?: boolean) {
+  async function attribute(sets: ConditionSet[], excludeParallel?: boolean, batchSize?: number) {
     const run = await runAttribution(
       model,
       { shape: [1, 2], data: Float32Array.of(-1, 1) },
       {
         composite: 'epsilon_plus',
         store: LAYERS,
-        conditions: { sets, excludeParallel },
+        conditions: { sets, excludeParallel, batchSize },
         attributorParams: { outputRelevance: 'logit' },
       },
     );
     const round = (a: Float32Array) => Array.from(a, (v) => Math.round(v * 1e4) / 1e4 + 0);
-    return {
-      heatmap: round(run.relevance.data),
-      ...Object.fromEntries(run.stored.map((l) => [l.id, round(l.relevance.data)])),
-    };
+    const stored = (id: string) => round(run.stored.find((l) => l.id === id)!.relevance.data);
+    return { heatmap: round(run.relevance.data), layer1: stored('layer1'), layer2: stored('layer2') };
   }
 
   test('test_simple_attribution: no layer conditions', async () => {
@@ -110,9 +108,13 @@ describe("zennit-crp's tiny-model expectations", () => {
     });
   });
 
-  test('several condition sets give a row each, in their order', async () => {
-    const rows = await attribute([{ y: [0], layer1: [0] }, { y: [0] }, { y: [0], layer1: [] }], true);
+  test('several condition sets give a row each, in their order, in one pass or in several', async () => {
+    const sets: ConditionSet[] = [{ y: [0], layer1: [0] }, { y: [0] }, { y: [0], layer1: [] }];
+    const rows = await attribute(sets, true);
     assert.deepEqual(rows.heatmap, [-1, 2, -11, 21, 0, 0]);
+    assert.deepEqual(rows.layer2, [0, 0, 5, 0, 0, 0]);
+    assert.deepEqual(await attribute(sets, true, 2), rows);
+    assert.deepEqual(await attribute(sets, true, 1), rows);
   });
 
   test('parallel layers in one set with exclude_parallel, channels out of range, unknown layers: clear errors', async () => {

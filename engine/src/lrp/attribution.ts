@@ -3,7 +3,6 @@ import { activeBackend } from '../graph/backend';
 import { kernelsReport } from '../graph/native';
 import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
 import { classRelevance, expandRows, valueRelevance } from './conditions';
-import { checkInputValues } from '../limits';
 import { attribute, type AttributorName } from './attributors';
 import { buildComposite, normalizeCompositeName, normalizeResidual } from './composites';
 import { fail } from '../errors';
@@ -83,8 +82,8 @@ export async function runAttribution(
 }
 
 /**
- * Concept-conditional relevance: each input row once per condition set (row n·K + k is row n under set k), one
- * relevance pass masked as the sets say.
+ * Concept-conditional relevance: each input row once per condition set (row n·K + k is row n under set k), in
+ * passes of at most `batchSize` rows, each one relevance pass masked as its rows' sets say.
  */
 async function conditionalPass(
   model: Model,
@@ -95,23 +94,62 @@ async function conditionalPass(
 ): Promise<PassResult> {
   if ((spec.attributor ?? 'gradient') !== 'gradient')
     fail('BAD_ARGUMENT', `conditions apply to the gradient attributor (one relevance pass), not ${spec.attributor}`);
-  const { sets, excludeParallel = true } = spec.conditions!;
-  const [batch, ...row] = input.shape;
-  const expanded: NdArray = { shape: [batch * sets.length, ...row], data: repeatRows(input, sets.length) };
-  checkInputValues(expanded.shape, `the input repeated for ${sets.length} condition sets [${expanded.shape}]`);
-  const { classes, layers } = expandRows(batch, sets, target);
+  const { sets, excludeParallel = true, batchSize = DEFAULT_CONDITION_BATCH } = spec.conditions!;
+  const { classes, layers } = expandRows(input.shape[0], sets, target);
   const mode = spec.attributorParams?.outputRelevance ?? 'one_hot';
-  const relevanceOf = spec.startLayer === undefined ? classRelevance(classes, mode) : valueRelevance(mode);
-  return relevancePass(model, expanded, relevanceOf, { ...opts, conditions: { layers, excludeParallel } });
+  const chunks = Math.ceil(classes.length / batchSize);
+  const results: PassResult[] = [];
+  for (let c = 0; c < chunks; c++) {
+    const [from, to] = [c * batchSize, Math.min((c + 1) * batchSize, classes.length)];
+    const rows = Array.from({ length: to - from }, (_, k) => Math.floor((from + k) / sets.length));
+    const relevanceOf =
+      spec.startLayer === undefined ? classRelevance(classes.slice(from, to), mode) : valueRelevance(mode);
+    results.push(
+      await relevancePass(model, pickRows(input, rows), relevanceOf, {
+        ...opts,
+        conditions: { layers: layers.slice(from, to), excludeParallel },
+        onProgress: (done, total, layer) => opts.onProgress?.(c * total + done, chunks * total, layer),
+      }),
+    );
+  }
+  return concatRows(results);
 }
 
-/** Each row of `input` `times` times in a row. */
-function repeatRows(input: NdArray, times: number): Float32Array {
+/** Condition rows per relevance pass unless the request says otherwise: zennit-crp's generate() uses 10 to 16. */
+const DEFAULT_CONDITION_BATCH = 16;
+
+/** The given rows of `input`, in that order (a row may repeat). */
+function pickRows(input: NdArray, rows: readonly number[]): NdArray {
   const per = size(input.shape.slice(1));
-  const out = new Float32Array(input.data.length * times);
-  for (let n = 0; n < input.shape[0]; n++)
-    for (let k = 0; k < times; k++) out.set(input.data.subarray(n * per, (n + 1) * per), (n * times + k) * per);
-  return out;
+  const data = new Float32Array(rows.length * per);
+  rows.forEach((r, k) => data.set(input.data.subarray(r * per, (r + 1) * per), k * per));
+  return { shape: [rows.length, ...input.shape.slice(1)], data };
+}
+
+/** Passes over consecutive rows as one: their tensors joined along the batch axis, their sums added. */
+function concatRows(results: PassResult[]): PassResult {
+  if (results.length === 1) return results[0];
+  const join = (arrays: NdArray[]): NdArray => {
+    const data = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
+    let at = 0;
+    for (const a of arrays) {
+      data.set(a.data, at);
+      at += a.data.length;
+    }
+    return { shape: [arrays.reduce((n, a) => n + a.shape[0], 0), ...arrays[0].shape.slice(1)], data };
+  };
+  const [first] = results;
+  return {
+    output: join(results.map((r) => r.output)),
+    relevance: join(results.map((r) => r.relevance)),
+    stored: first.stored.map((l, i) => ({ ...l, relevance: join(results.map((r) => r.stored[i].relevance)) })),
+    sums: first.sums.map((s, i) => ({
+      ...s,
+      shape: [results.reduce((n, r) => n + r.sums[i].shape[0], 0), ...s.shape.slice(1)],
+      sum: results.reduce((t, r) => t + r.sums[i].sum, 0),
+      rows: results.flatMap((r) => r.sums[i].rows),
+    })),
+  };
 }
 
 function countNonFinite(values: ArrayLike<number>): number {

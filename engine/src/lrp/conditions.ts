@@ -109,8 +109,13 @@ export class ConditionPlan {
   ) {
     graph.nodes.forEach((n, i) => this.index.set(n.id, i));
     const batch = conditions.rows.length;
-    for (const id of new Set(conditions.rows.flatMap((r) => [...r.keys()]))) this.makeMask(id, batch);
-    if (conditions.excludeParallel) this.planPaths(batch);
+    try {
+      for (const id of new Set(conditions.rows.flatMap((r) => [...r.keys()]))) this.makeMask(id, batch);
+      if (conditions.excludeParallel) this.planPaths(batch);
+    } catch (e) {
+      this.dispose(); // a bad condition: free the masks made before it
+      throw e;
+    }
   }
 
   private makeMask(id: string, batch: number): void {
@@ -163,8 +168,9 @@ export class ConditionPlan {
   }
 
   /**
-   * The nodes a row conditioned at `chain` (latest first) holds relevance at: below the latest conditioned node,
-   * between each conditioned node and the next, and above the earliest.
+   * The nodes a row conditioned at `chain` (latest first) holds relevance at: those after the latest conditioned
+   * node (toward the output), those between each conditioned node and the next, and those before the earliest
+   * (toward the input).
    */
   private pathOf(
     chain: number[],
