@@ -1,10 +1,15 @@
 /**
- * Benchmark: forward pass and LRP attribution on torchvision's VGG16 (epsilon_gamma_box) and ResNet50
- * (epsilon_plus_flat) at 1×3×224×224, per backend, with peak memory, beside Zennit's times on this machine.
- * The native kernels (oneDNN, when the addon is built) and the backend's own are timed side by side in one run.
+ * Benchmark, side by side in one run: torchvision's VGG16 (epsilon_gamma_box) and ResNet50 (epsilon_plus_flat) as
+ * torch.onnx.export writes them, timed in the engine and in Zennit 0.5.1 (bench/zennit_bench.py, on Debian's
+ * PyTorch, every core) on the same files and input: opening the model, the forward pass and the attribution at
+ * batch 1 and at batch 16, their ratios, and each side's attribution/forward ratio. No reference figure is a
+ * constant. Without Python's torch it says so, builds the same architectures with the project's ONNX writer and
+ * prints the engine's figures alone.
  *   npm run bench [-- --models vgg16,resnet50] [--backends wasm,cpu] [--kernels native,backend] [--repeat N]
- *   npm run bench -- --onnx FILE [--composite NAME] [--low L --high H]     any ONNX model, for other tools
+ *                 [--batch N]
+ *   npm run bench -- --onnx FILE [--composite NAME] [--low L --high H]     any ONNX model, the engine alone
  */
+import { execFileSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -13,121 +18,188 @@ import { modelOutput } from '../engine/src/lrp/relevance-pass';
 import { initBackend } from '../engine/src/graph/backend';
 import { parseArgs, num } from '../engine/src/cli/args';
 import { encodeOnnx, type OnnxModelSpec } from '../engine/src/io/onnx-writer';
+import { parseNpy } from '../engine/src/io/npy';
 import { loadModel, type Model } from '../engine/src/graph/model';
 import { nativeKernels, nativeStatus, useNativeKernels } from '../engine/src/graph/native';
-import type { NdArray } from '../engine/src/ndarray';
+import { type NdArray, size } from '../engine/src/ndarray';
 import { seededRandom } from '../engine/src/lrp/random';
 import { normalizeCompositeName } from '../engine/src/lrp/composites';
 import { runAttribution } from '../engine/src/lrp/attribution';
+import { EngineError } from '../engine/src/errors';
 import type { RunComposite } from '../protocol/names';
 import { resnet50, vgg16 } from './models';
 
-/** Zennit 0.5.1 on PyTorch 1.13 CPU, this machine (2 cores), with each model's canonizer. */
-const ZENNIT: Record<string, { composite: RunComposite; attributionS: number; forwardS: number }> = {
-  vgg16: { composite: 'epsilon_gamma_box', attributionS: 1.41, forwardS: 0.145 },
-  resnet50: { composite: 'epsilon_plus_flat', attributionS: 0.3, forwardS: 0.033 },
-};
+const ROOT = path.resolve(__dirname, '..');
+const COMPOSITES: Record<string, RunComposite> = { vgg16: 'epsilon_gamma_box', resnet50: 'epsilon_plus_flat' };
 const BUILDERS: Record<string, () => OnnxModelSpec> = { vgg16, resnet50 };
 
+/** Zennit's medians for one model, per batch size, measured by bench/zennit_bench.py in this run. */
+interface ZennitTimes {
+  onnx: string;
+  input: string;
+  composite: RunComposite;
+  times: Record<string, { forward_s: number; attribution_s: number }>;
+}
+
+interface Job {
+  name: string;
+  file: string;
+  input?: string;
+  composite: RunComposite;
+  zennit?: ZennitTimes;
+}
+
 interface Row {
-  model: string;
+  job: Job;
   backend: string;
   kernels: string;
-  composite: string;
-  forwardS: number;
-  /** the first attribution: rule-modified weights and their kernel layouts are made then, and kept */
-  firstS: number;
-  attributionS: number;
-  peakTensorMiB: number;
-  peakRssMiB: number;
+  openS: number;
+  openRssMiB: number;
+  /** batch size → medians, or why the engine refused the run (a wasm heap too small for it) */
+  times: Map<number, { forwardS: number; attributionS: number } | { refused: string }>;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** The model file: built once per seed and cached in the temp folder. */
-function modelFile(name: string): string {
-  const dir = path.join(os.tmpdir(), 'relevance-lens-bench');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${name}.onnx`);
-  if (!fs.existsSync(file)) fs.writeFileSync(file, encodeOnnx(BUILDERS[name]()));
-  return file;
-}
-
-function randomInput(shape: number[]): NdArray {
-  const rand = seededRandom(7);
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
-  return { shape, data };
-}
-
-async function timed<T>(fn: () => Promise<T> | T): Promise<number> {
+async function timed(fn: () => unknown): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
 }
 
-async function measure(
-  name: string,
-  model: Model,
-  backend: string,
-  composite: RunComposite,
-  repeat: number,
-  params: { low?: number; high?: number },
-): Promise<Row> {
-  const input = randomInput(model.graph.input.shape);
-  const attribute = () => runAttribution(model, input, { composite, compositeParams: params });
-  // warm-up: kernels compiled, weights uploaded to the backend; the first attribution is timed on its own
-  modelOutput(model, input);
-  const firstS = await timed(attribute);
-  const forward: number[] = [];
-  const attribution: number[] = [];
-  for (let i = 0; i < repeat; i++) {
-    forward.push(await timed(() => modelOutput(model, input)));
-    attribution.push(await timed(attribute));
+/** Runs Zennit's side; undefined (and why, on stderr) where Python's torch or the Zennit sources are missing. */
+function runZennit(models: string[], repeat: number, batch: number): Record<string, ZennitTimes> | undefined {
+  const out = path.join(ROOT, '.zoo-cache', 'bench');
+  try {
+    const json = execFileSync(
+      process.env.PYTHON ?? '/usr/bin/python3',
+      [
+        path.join(ROOT, 'bench/zennit_bench.py'),
+        out,
+        '--models',
+        models.join(','),
+        '--repeat',
+        String(repeat),
+        '--batch',
+        String(batch),
+      ],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, PYTHONPATH: path.resolve(ROOT, '../shared/reference/zennit-0.5.1/src') },
+      },
+    );
+    return JSON.parse(json.trim().split('\n').at(-1)!);
+  } catch (e) {
+    console.error(
+      `bench: Zennit not run (${(e as Error).message.split('\n')[0]}); needs Debian's python3-torch and ` +
+        "python3-torchvision and ../shared/reference: the engine's figures alone, on models from its own ONNX writer",
+    );
+    return undefined;
   }
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5);
-  const profile = await tf.profile(async () => {
-    await attribute();
-  });
-  clearInterval(sampler);
-  return {
-    model: name,
-    backend,
-    kernels: nativeKernels() ? `native: ${nativeStatus().library}` : `${backend}'s own`,
-    composite,
-    forwardS: median(forward),
-    firstS,
-    attributionS: median(attribution),
-    peakTensorMiB: profile.peakBytes / 2 ** 20,
-    peakRssMiB: peakRss / 2 ** 20,
-  };
+}
+
+function randomInput(shape: number[]): NdArray {
+  const rand = seededRandom(7);
+  const data = new Float32Array(size(shape));
+  for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
+  return { shape, data };
+}
+
+function batchOf(x: NdArray, batch: number): NdArray {
+  const data = new Float32Array(x.data.length * batch);
+  for (let b = 0; b < batch; b++) data.set(x.data, b * x.data.length);
+  return { shape: [batch, ...x.shape.slice(1)], data };
+}
+
+async function measure(job: Job, backend: string, batches: number[], repeat: number): Promise<Row> {
+  const rss = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const model: Model = await loadModel(job.file);
+  const openS = (performance.now() - t0) / 1000;
+  const openRssMiB = (process.memoryUsage().rss - rss) / 2 ** 20;
+  const one = job.input ? parseNpy(fs.readFileSync(job.input)) : randomInput(model.graph.input.shape);
+  const times: Row['times'] = new Map();
+  try {
+    for (const batch of batches) {
+      const input = batchOf(one, batch);
+      const attribute = () =>
+        runAttribution(model, input, { composite: job.composite, compositeParams: { low: -3, high: 3 }, target: [0] });
+      // warm-up: kernels compiled, rule-modified weights and their layouts made (and kept)
+      try {
+        await attribute();
+      } catch (e) {
+        if (!(e instanceof EngineError && e.code === 'OUT_OF_MEMORY')) throw e;
+        times.set(batch, { refused: e.message });
+        continue;
+      }
+      modelOutput(model, input);
+      const forward: number[] = [];
+      const attribution: number[] = [];
+      for (let i = 0; i < repeat; i++) {
+        forward.push(await timed(() => modelOutput(model, input)));
+        attribution.push(await timed(attribute));
+      }
+      times.set(batch, { forwardS: median(forward), attributionS: median(attribution) });
+    }
+  } finally {
+    model.dispose();
+  }
+  const kernels = nativeKernels() ? `native (${nativeStatus().library})` : `${backend}'s own`;
+  return { job, backend, kernels, openS, openRssMiB, times };
 }
 
 function table(rows: Row[]): string {
-  const fmt = (s: number) => `${s.toFixed(3)} s`;
+  const s = (v: number) => `${v.toFixed(3)} s`;
   const lines = [
-    '| model | backend | kernels | composite | forward | first attribution | attribution | Zennit attribution | ratio (ours / Zennit) | peak tensors | peak RSS |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| model | backend, kernels | batch | open | forward | attribution | Zennit attribution | ratio | attribution/forward (Zennit) | images/s (Zennit) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    const z = ZENNIT[r.model];
-    const ratio = z && z.composite === r.composite ? `${(r.attributionS / z.attributionS).toFixed(2)}×` : '–';
-    lines.push(
-      `| ${r.model} | ${r.backend} | ${r.kernels} | ${r.composite} | ${fmt(r.forwardS)} | ${fmt(r.firstS)} | ${fmt(r.attributionS)} | ${z ? fmt(z.attributionS) : '–'} | ${ratio} | ${r.peakTensorMiB.toFixed(0)} MiB | ${r.peakRssMiB.toFixed(0)} MiB |`,
-    );
+    for (const [batch, t] of r.times) {
+      const z = r.job.zennit?.times[String(batch)];
+      const open = batch === [...r.times.keys()][0] ? `${s(r.openS)}, +${r.openRssMiB.toFixed(0)} MiB` : '';
+      if ('refused' in t) {
+        lines.push(
+          `| ${r.job.name} ${r.job.composite} | ${r.backend}, ${r.kernels} | ${batch} | ${open} | refused: ${t.refused} |||||`,
+        );
+        continue;
+      }
+      const ratio = z ? `**${(t.attributionS / z.attribution_s).toFixed(2)}**` : '–';
+      const perForward = `${(t.attributionS / t.forwardS).toFixed(1)}× (${z ? (z.attribution_s / z.forward_s).toFixed(1) + '×' : '–'})`;
+      const rate = `${(batch / t.attributionS).toFixed(1)} (${z ? (batch / z.attribution_s).toFixed(1) : '–'})`;
+      lines.push(
+        `| ${r.job.name} ${r.job.composite} | ${r.backend}, ${r.kernels} | ${batch} | ${open} | ${s(t.forwardS)} | ${s(t.attributionS)} | ${z ? s(z.attribution_s) : '–'} | ${ratio} | ${perForward} | ${rate} |`,
+      );
+    }
   }
   return lines.join('\n');
+}
+
+function jobs(opts: Map<string, string>, repeat: number, batch: number): Job[] {
+  const onnx = opts.get('onnx');
+  if (onnx) {
+    const composite = normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient';
+    return [{ name: path.basename(onnx), file: onnx, composite }];
+  }
+  const names = (opts.get('models') ?? 'vgg16,resnet50').split(',');
+  for (const n of names) if (!COMPOSITES[n]) throw new Error(`unknown model "${n}" (vgg16, resnet50)`);
+  const zennit = runZennit(names, repeat, batch);
+  return names.map((name) => {
+    const z = zennit?.[name];
+    if (z) return { name, file: z.onnx, input: z.input, composite: z.composite, zennit: z };
+    const file = path.join(os.tmpdir(), 'relevance-lens-bench', `${name}.onnx`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (!fs.existsSync(file)) fs.writeFileSync(file, encodeOnnx(BUILDERS[name]()));
+    return { name, file, composite: COMPOSITES[name] };
+  });
 }
 
 async function main() {
   const { opts } = parseArgs(
     process.argv.slice(2),
     [],
-    ['models', 'backends', 'kernels', 'repeat', 'onnx', 'composite', 'low', 'high'],
+    ['models', 'backends', 'kernels', 'repeat', 'batch', 'onnx', 'composite'],
   );
   const backends = (opts.get('backends') ?? 'wasm').split(',');
   const kernelChoices = (opts.get('kernels') ?? (nativeStatus().library ? 'native,backend' : 'backend')).split(',');
@@ -136,36 +208,20 @@ async function main() {
   if (kernelChoices.includes('native') && !nativeStatus().library)
     throw new Error(`native kernels asked for, but ${nativeStatus().reason}`);
   const repeat = num(opts, 'repeat') ?? 3;
-  const rows: Row[] = [];
-  const onnx = opts.get('onnx');
-  const jobs: { name: string; file: string; composite: RunComposite; params: { low?: number; high?: number } }[] = onnx
-    ? [
-        {
-          name: path.basename(onnx),
-          file: onnx,
-          composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
-          params: { low: num(opts, 'low') ?? -3, high: num(opts, 'high') ?? 3 },
-        },
-      ]
-    : (opts.get('models') ?? 'vgg16,resnet50').split(',').map((name) => {
-        if (!BUILDERS[name]) throw new Error(`unknown model "${name}" (vgg16, resnet50)`);
-        return { name, file: modelFile(name), composite: ZENNIT[name].composite, params: { low: -3, high: 3 } };
-      });
+  const batch = num(opts, 'batch') ?? 16;
+  const todo = jobs(opts, repeat, batch);
   console.log(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; tfjs ${tf.version_core}`,
   );
-  for (const job of jobs) {
+  const rows: Row[] = [];
+  for (const job of todo) {
     for (const backend of backends) {
       for (const kernels of kernelChoices) {
         await initBackend(backend);
         useNativeKernels(kernels === 'native');
-        const model = await loadModel(job.file);
-        const row = await measure(job.name, model, backend, job.composite, repeat, job.params);
-        console.log(
-          `${row.model} on ${row.backend}, kernels ${row.kernels}: forward ${row.forwardS.toFixed(3)} s, ${row.composite} first ${row.firstS.toFixed(3)} s, then ${row.attributionS.toFixed(3)} s`,
-        );
+        const row = await measure(job, backend, [1, batch], repeat);
+        console.log(`${job.name} on ${backend}, kernels ${row.kernels}: opened in ${row.openS.toFixed(2)} s`);
         rows.push(row);
-        model.dispose();
       }
     }
   }

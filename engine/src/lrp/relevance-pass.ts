@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assignRules, type Composite, type ResidualMode } from './composites';
 import { EngineError, fail } from '../errors';
-import { type Graph, type GraphNode, nonNegativeValues } from '../graph/graph';
+import { type Graph, type GraphNode, nonNegativeValues, paramCount } from '../graph/graph';
 import type { Model } from '../graph/model';
 import { checkInputValues, checkRunMemory } from '../limits';
 import { activeBackend } from '../graph/backend';
@@ -81,6 +81,7 @@ export function checkInput(model: Model, input: NdArray): void {
   const outputs = model.graph.nodes.map((n) => size(n.shape!) * perRow);
   checkRunMemory(
     activeBackend(),
+    model.graph.nodes.reduce((n, node) => n + paramCount(node), 0),
     outputs.reduce((a, b) => a + b, size(input.shape)),
     Math.max(0, ...outputs),
   );
