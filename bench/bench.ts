@@ -89,7 +89,13 @@ function runZennit(models: string[], repeat: number, batch: number): Record<stri
         env: { ...process.env, PYTHONPATH: path.resolve(ROOT, '../shared/reference/zennit-0.5.1/src') },
       },
     );
-    return JSON.parse(json.trim().split('\n').at(-1)!);
+    const times: Record<string, ZennitTimes> = JSON.parse(json.trim().split('\n').at(-1)!);
+    for (const [name, z] of Object.entries(times))
+      for (const [batch, t] of Object.entries(z.times))
+        console.error(
+          `Zennit ${name} ${z.composite}, batch ${batch}: forward ${t.forward_s.toFixed(3)} s, attribution ${t.attribution_s.toFixed(3)} s`,
+        );
+    return times;
   } catch (e) {
     console.error(
       `bench: Zennit not run (${(e as Error).message.split('\n')[0]}); needs Debian's python3-torch and ` +
