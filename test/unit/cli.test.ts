@@ -136,6 +136,14 @@ test('--conditions (inline or a file): a row per condition set, a heatmap each, 
   assert.match(refused.stderr, /^relevance-lens: --conditions is not JSON/);
 });
 
+test('--help, alone or after a command, prints the usage and exits 0', () => {
+  for (const args of [['--help'], ['attribute', '--help'], ['layers', 'model.onnx', '-h']]) {
+    const r = cli(...args);
+    assert.equal(r.status, 0, args.join(' '));
+    assert.match(r.stdout, /attribute options:[\s\S]*--conditions/);
+  }
+});
+
 test('bad input exits non-zero with one line naming the problem', () => {
   const seed = path.join(GOLDEN_DIR, 'seed_example');
   const run = ['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'];

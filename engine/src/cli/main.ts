@@ -346,6 +346,11 @@ async function layersCommand(argv: string[]): Promise<void> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // `relevance-lens attribute --help` is a question too, not an unknown option
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
       case 'attribute':
