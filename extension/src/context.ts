@@ -54,6 +54,9 @@ export class Ctx implements vscode.Disposable {
   private readonly modelChanged = new vscode.EventEmitter<void>();
   private readonly hooksChanged = new vscode.EventEmitter<void>();
   private readonly ran = new vscode.EventEmitter<RunView>();
+  private readonly choicesChanged = new vscode.EventEmitter<void>();
+  /** the input, the target or the composite the next run uses changed */
+  readonly onDidChangeChoices = this.choicesChanged.event;
   readonly onDidChangeModel = this.modelChanged.event;
   readonly onDidChangeHooks = this.hooksChanged.event;
   readonly onDidRun = this.ran.event;
@@ -70,9 +73,11 @@ export class Ctx implements vscode.Disposable {
       this.hooksChanged,
       this.ran,
       this.viewSettingsChanged,
+      this.choicesChanged,
     );
     this.subscriptions.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('relevanceLens.composite')) this.choicesChanged.fire();
         if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
           const c = readSettings();
           this.setViewSettings({ colorMap: c.colorMap, scaling: c.scaling });
@@ -160,16 +165,19 @@ export class Ctx implements vscode.Disposable {
   setInput(file: string | undefined): void {
     this.input = file;
     this.remember();
+    this.choicesChanged.fire();
   }
 
   setTarget(target: number | undefined): void {
     this.target = target;
     this.remember();
+    this.choicesChanged.fire();
   }
 
   setComposite(name: string | undefined): void {
     this.composite = name;
     this.remember();
+    this.choicesChanged.fire();
   }
 
   /** The open model, once any engine restart has reopened it. */

@@ -1,4 +1,5 @@
 /** Relevance Lens: activation wires the context, the Model Layers tree, the Relevance panel and the commands. */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { registerAttributionCommands } from './commands/attribution';
 import { registerExplainCommands } from './commands/explain';
@@ -40,17 +41,22 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
     void vscode.commands.executeCommand('setContext', 'relevanceLens.modelOpen', !!ctx?.model);
   ctx.subscriptions.push(ctx.onDidChangeModel(setModelContext));
   setModelContext();
+  // the model, and what the next run uses: hooks, composite, target and input
   const updateMessage = () => {
     const m = ctx?.model;
-    const input = m && `input [${m.info.inputShape.join(', ')}]`;
-    view.message = m
-      ? `${m.info.format.toUpperCase()} · ${input} · ${m.hooks.size} hooked · ${ctx!.activeComposite}`
-      : undefined;
+    if (!m) return void (view.message = undefined);
+    const target = ctx!.target === undefined ? 'predicted class' : `target ${ctx!.target}`;
+    const name = ctx!.target !== undefined && m.classNames?.[ctx!.target];
+    const input = ctx!.input ? ` · ${path.basename(ctx!.input)}` : '';
+    view.message =
+      `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ` +
+      `${ctx!.activeComposite} · ${target}${name ? ` (${name})` : ''}${input}`;
   };
   ctx.subscriptions.push(
     ctx.onDidChangeModel(updateMessage),
     ctx.onDidChangeHooks(updateMessage),
     ctx.onDidRun(updateMessage),
+    ctx.onDidChangeChoices(updateMessage),
   );
 
   registerModelCommands(ctx);

@@ -166,6 +166,14 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         await waitFor(async () => (await wb.hookIcon('features.3').count()) === 0, 10_000, 'the hook icon to go');
         await wb.command('Relevance Lens: Set Target Class…');
         await wb.pick('cross');
+        // the line under the view's title says what the next run uses
+        await wb.openLayersView();
+        const sidebar = wb.page.locator('[id="workbench.view.extension.relevanceLens"]');
+        await waitFor(
+          async () => /epsilon_plus_flat · target 3 \(cross\) · triangle\.png/.test(await sidebar.innerText()),
+          10_000,
+          'the new target under the view title',
+        );
         await wb.command('Relevance Lens: Run Attribution');
         const frame = await panelAfter(previous);
         const cards = await frame.$$eval('section.card', (cs) => cs.map((c) => (c as HTMLElement).dataset.layer));
