@@ -19,9 +19,9 @@ log() { echo "[reference-fixtures] $*" >&2; }
 START=$(date +%s)
 
 ensure_python() {
-  if ! "$PY" -c 'import torch, torchvision, onnx, numpy' 2>/dev/null; then
+  if ! "$PY" -c 'import torch, torchvision, onnx, numpy, tqdm' 2>/dev/null; then
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-      log "$PY cannot import torch/torchvision/onnx/numpy; as root: apt-get install python3-torch python3-torchvision python3-onnx python3-numpy python3-pil"
+      log "$PY cannot import torch/torchvision/onnx/numpy/tqdm; as root: apt-get install python3-torch python3-torchvision python3-onnx python3-numpy python3-pil python3-tqdm"
       exit 1
     fi
     log "installing Debian's PyTorch: apt-get update; apt-get install python3-torch python3-torchvision python3-onnx python3-numpy python3-pil python3-tqdm"
