@@ -6,6 +6,7 @@
 import { NotificationType, ProgressType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import { z } from 'zod';
 import { base64Bytes } from './floats';
+import { CompositeFile } from './composite-file';
 import {
   ATTRIBUTOR_NAMES,
   COLOR_MAP_NAMES,
@@ -176,12 +177,24 @@ export type Conditions = z.infer<typeof Conditions>;
 /** Everything one attribution needs besides the model and its input: the CLI and the server describe it alike. */
 export const AttributionOptions = z.object({
   composite: z.enum(RUN_COMPOSITES).optional(),
+  /** a composite file's content (protocol/composite-file.ts), instead of `composite` and `compositeParams` */
+  customComposite: CompositeFile.optional(),
   compositeParams: CompositeParams.optional(),
   residual: z.enum(RESIDUAL_MODES).optional(),
   attributor: z.enum(ATTRIBUTOR_NAMES).optional(),
   attributorParams: AttributorParams.optional(),
   /** class per batch row (one for all rows); default: each row's predicted class */
   target: z.array(count).optional(),
+  /**
+   * the output relevance as weighted classes, every row alike, instead of the target's one-hot: Σ weight·one-hot
+   * (times the output for `logit`, its absolute value for `abs`). The contrast "why A rather than B" is
+   * [{class: A, weight: 1}, {class: B, weight: -1}].
+   */
+  classWeights: z
+    .array(z.object({ class: count, weight: z.number() }))
+    .min(1)
+    .max(4096)
+    .optional(),
   /** layer ids whose relevance the run stores (Zennit's store hooks) */
   store: z.array(z.string()).optional(),
   conditions: Conditions.optional(),

@@ -55,3 +55,60 @@ export type ResidualMode = (typeof RESIDUAL_MODES)[number];
 
 export const EXPORT_FORMATS = ['png', 'npy'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/**
+ * Zennit's rules by snake-case name (`alpha_beta` is zennit.rules.AlphaBeta), with the keyword parameters each
+ * takes in Zennit; `gradient` is no rule (the plain gradient).
+ */
+export const RULE_PARAMS = {
+  epsilon: ['epsilon', 'zero_params'],
+  zplus: ['stabilizer', 'zero_params'],
+  alpha_beta: ['alpha', 'beta', 'stabilizer', 'zero_params'],
+  gamma: ['gamma', 'stabilizer', 'zero_params'],
+  zbox: ['low', 'high', 'stabilizer', 'zero_params'],
+  flat: ['stabilizer', 'zero_params'],
+  wsquare: ['stabilizer', 'zero_params'],
+  norm: ['stabilizer'],
+  pass: [],
+  relu_deconvnet: [],
+  relu_guided_backprop: [],
+  relu_beta_smooth: ['beta_smooth'],
+  gradient: [],
+} as const;
+export type RuleName = keyof typeof RULE_PARAMS;
+export type RuleParamName = (typeof RULE_PARAMS)[RuleName][number];
+export const RULE_NAMES = Object.keys(RULE_PARAMS) as RuleName[];
+
+/**
+ * The layer types a layer map names: Zennit's (zennit.types; `Linear` is Zennit's too, convolutions and dense
+ * layers alike), `Dense` for torch.nn.Linear alone and `ReLU` for torch.nn.ReLU (what the built-in composites map).
+ */
+export const LAYER_TYPES = [
+  'Convolution',
+  'Linear',
+  'Dense',
+  'BatchNorm',
+  'Activation',
+  'ReLU',
+  'AvgPool',
+  'MaxPool',
+  'Sum',
+] as const;
+export type LayerTypeName = (typeof LAYER_TYPES)[number];
+
+/** The layers each rule is made for: a rule set on a container applies to the layers below it of these types. */
+export const RULE_LAYERS: Record<RuleName, readonly LayerTypeName[]> = {
+  epsilon: ['Linear'],
+  zplus: ['Linear'],
+  alpha_beta: ['Linear'],
+  gamma: ['Linear'],
+  zbox: ['Linear'],
+  flat: ['Linear'],
+  wsquare: ['Linear'],
+  norm: ['AvgPool', 'Sum'],
+  pass: ['Activation'],
+  relu_deconvnet: ['ReLU'],
+  relu_guided_backprop: ['ReLU'],
+  relu_beta_smooth: ['ReLU'],
+  gradient: LAYER_TYPES,
+};

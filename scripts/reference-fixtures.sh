@@ -3,6 +3,8 @@
 #   zoo  test/zoo/make_fixtures.py: reduced torchvision 0.14 models exported to ONNX, with plain-gradient and
 #        Zennit 0.5.1 EpsilonPlusFlat references                                   → .zoo-cache/fixtures
 #   crp  test/crp/make_fixtures.py: zennit-crp's conditional relevance on a small ResNet-style CNN → .zoo-cache/crp
+#   composite  test/composite/make_fixtures.py: composite files (base, layerMap, nameMap, firstLayer) translated into
+#        Zennit 0.5.1 composites on a small CNN, with Gradient / SmoothGrad / IntegratedGradients → .zoo-cache/composite
 #
 #   scripts/reference-fixtures.sh [SET [OUT_DIR]]     (no SET: every set, into its default folder)
 #
@@ -68,6 +70,7 @@ SET="${1:-all}"
 case "$SET" in
   zoo | all) generate zoo "${2:-$ROOT/.zoo-cache/fixtures}" "$ROOT/test/zoo/make_fixtures.py" "$ROOT/test/zoo/zoo_canonizers.py" ;;&
   crp | all) generate crp "${2:-$ROOT/.zoo-cache/crp}" "$ROOT/test/crp/make_fixtures.py" ;;&
-  zoo | crp | all) ;;
-  *) log "unknown set \"$SET\" (zoo, crp, or none for all)"; exit 2 ;;
+  composite | all) generate composite "${2:-$ROOT/.zoo-cache/composite}" "$ROOT/test/composite/make_fixtures.py" ;;&
+  zoo | crp | composite | all) ;;
+  *) log "unknown set \"$SET\" (zoo, crp, composite, or none for all)"; exit 2 ;;
 esac

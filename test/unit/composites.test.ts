@@ -6,7 +6,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { relevancePass } from '../../engine/src/lrp/relevance-pass';
 import { classRelevance } from '../../engine/src/lrp/conditions';
 import { initBackend } from '../../engine/src/graph/backend';
-import { assignRules, buildComposite, customComposite } from '../../engine/src/lrp/composites';
+import { assignRules, buildComposite, compositeFromFile, ruleAssignment } from '../../engine/src/lrp/composites';
 import { EngineError } from '../../engine/src/errors';
 import { loadModel } from '../../engine/src/graph/model';
 import { GOLDEN_DIR, goldenNpy } from '../golden';
@@ -21,16 +21,16 @@ const target = (o: tf.Tensor) =>
     'one_hot',
   )(o);
 
-test('a custom composite spelled like epsilon_plus_flat gives the same relevance', async () => {
+test('a composite file spelled like epsilon_plus_flat gives the same relevance', async () => {
   const model = await loadModel(path.join(GOLDEN_DIR, 'seed_example/model.onnx'));
   const input = goldenNpy('seed_example', 'input.npy');
-  const custom = customComposite({
+  const custom = compositeFromFile({
     layerMap: [
-      { type: 'activation', rule: 'pass' },
-      { type: 'conv', rule: 'zplus' },
-      { type: 'dense', rule: 'epsilon', params: { epsilon: 1e-6 } },
+      { type: 'Activation', rule: 'pass' },
+      { type: 'Convolution', rule: 'zplus' },
+      { type: 'Dense', rule: 'epsilon', epsilon: 1e-6 },
     ],
-    firstMap: [{ type: 'linear', rule: 'flat' }],
+    firstLayer: { type: 'Linear', rule: 'flat' },
   });
   const a = await relevancePass(model, input, target, { composite: custom });
   const b = await relevancePass(model, input, target, { composite: buildComposite('epsilon_plus_flat') });
@@ -38,42 +38,55 @@ test('a custom composite spelled like epsilon_plus_flat gives the same relevance
   model.dispose();
 });
 
-test('rule assignment: name map first, then the first linear layer, then the layer map; unmapped nodes get none', async () => {
+test('rule assignment: name map first (globs too), then the first linear layer, then the layer map', async () => {
   const model = await loadModel(path.join(GOLDEN_DIR, 'resnet_mini/model.onnx'));
-  const rules = assignRules(
-    customComposite({
-      nameMap: [{ ids: ['layer1.conv2'], rule: 'gamma', params: { gamma: 0.5 } }],
-      firstMap: [{ type: 'conv', rule: 'zbox', params: { low: -1, high: 1 } }],
+  const assignment = ruleAssignment(
+    compositeFromFile({
+      nameMap: [
+        { layers: ['layer1.conv2'], rule: 'gamma', gamma: 0.5 },
+        { layers: ['stem.*'], rule: 'gradient' },
+      ],
+      firstLayer: { type: 'Convolution', rule: 'zbox', low: -1, high: 1 },
       layerMap: [
-        { type: 'sum', rule: 'norm' },
-        { type: 'conv', rule: 'alpha_beta', params: { alpha: 2, beta: 1 } },
-        { type: 'dense', rule: 'epsilon' },
+        { type: 'Sum', rule: 'norm' },
+        { type: 'Convolution', rule: 'alpha_beta', alpha: 2, beta: 1 },
+        { type: 'Dense', rule: 'epsilon' },
       ],
     }),
     model.canonical(),
   );
-  const name = (id: string) => rules.get(id)?.name;
-  assert.equal(name('stem.0'), 'ZBox');
+  const name = (id: string) => assignment.get(id)?.rule.name;
+  // the name map takes the first convolution (stem.0), and with it the first-layer rule, as Zennit's MixedComposite
+  assert.equal(name('stem.0'), 'Gradient');
   assert.equal(name('layer1.conv1'), 'AlphaBeta');
   assert.equal(name('layer1.conv2'), 'Gamma');
+  assert.equal(assignment.get('layer1.conv2')?.rule.detail, 'gamma=0.5');
   assert.equal(name('layer1.Add'), 'Norm');
   assert.equal(name('fc'), 'Epsilon');
-  assert.equal(name('stem.1'), undefined);
   assert.equal(name('pool'), undefined);
+  assert.equal(
+    assignRules(compositeFromFile({ nameMap: [{ layers: ['stem.*'], rule: 'gradient' }] }), model.canonical()).size,
+    0,
+  );
   model.dispose();
 });
 
-test('unknown rules, layer types and bad AlphaBeta parameters are refused', () => {
+test('a name-map pattern that matches no layer is refused, naming it', async () => {
+  const model = await loadModel(path.join(GOLDEN_DIR, 'resnet_mini/model.onnx'));
   assert.throws(
-    () => customComposite({ layerMap: [{ type: 'conv', rule: 'lrp-magic' }] }),
-    (e: unknown) => e instanceof EngineError && /unknown rule "lrp-magic"/.test(e.message),
+    () =>
+      ruleAssignment(
+        compositeFromFile({ nameMap: [{ layers: ['layer1.conv2', 'layer9.*'], rule: 'flat' }] }),
+        model.canonical(),
+      ),
+    (e: unknown) => e instanceof EngineError && /"layer9\.\*" matches no layer/.test(e.message),
   );
+  model.dispose();
+});
+
+test('bad AlphaBeta parameters and a composite without its bounds are refused', () => {
   assert.throws(
-    () => customComposite({ layerMap: [{ type: 'lstm' as never, rule: 'epsilon' }] }),
-    (e: unknown) => e instanceof EngineError && /unknown layer type "lstm"/.test(e.message),
-  );
-  assert.throws(
-    () => customComposite({ layerMap: [{ type: 'conv', rule: 'alpha_beta', params: { alpha: 3, beta: 1 } }] }),
+    () => compositeFromFile({ layerMap: [{ type: 'Convolution', rule: 'alpha_beta', alpha: 3, beta: 1 }] }),
     /alpha − beta must equal 1/,
   );
   assert.throws(

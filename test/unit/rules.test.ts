@@ -20,7 +20,7 @@ import {
   reluBetaSmoothRule,
   reluDeconvNetRule,
   reluGuidedBackpropRule,
-  type Rule,
+  type ActiveRule as Rule,
   stabilize,
   wSquareRule,
   zBoxRule,

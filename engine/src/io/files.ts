@@ -17,6 +17,8 @@ export const FILE_LIMITS = {
   image: 256 * MiB,
   /** a list of condition sets (--conditions) */
   conditions: 16 * MiB,
+  /** a composite file (--composite FILE.json) */
+  composite: 4 * MiB,
 } as const;
 
 /** The file's bytes; `what` names it in errors ("weight file "x.bin"", or the path itself). */

@@ -4,7 +4,7 @@ import { kernelsReport } from '../graph/native';
 import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
 import { classRelevance, expandRows, valueRelevance } from './conditions';
 import { attribute, type AttributorName } from './attributors';
-import { buildComposite, normalizeCompositeName, normalizeResidual } from './composites';
+import { buildComposite, compositeFromFile, normalizeCompositeName, normalizeResidual } from './composites';
 import { fail } from '../errors';
 import { readImage, type Preprocess } from '../io/image';
 import type { Model } from '../graph/model';
@@ -52,8 +52,14 @@ export async function runAttribution(
   hooks: { onProgress?: (done: number, total: number, layer: string) => void; isCancelled?: () => boolean } = {},
 ): Promise<AttributionRun> {
   const started = performance.now();
+  if (spec.customComposite && (spec.composite !== undefined || spec.compositeParams !== undefined))
+    fail('BAD_ARGUMENT', 'give a composite by name (with its parameters) or a composite file, not both');
   const compositeName = normalizeCompositeName(spec.composite);
-  const composite = compositeName ? buildComposite(compositeName, spec.compositeParams) : undefined;
+  const composite = spec.customComposite
+    ? compositeFromFile(spec.customComposite)
+    : compositeName
+      ? buildComposite(compositeName, spec.compositeParams)
+      : undefined;
   const attributor = spec.attributor ?? 'gradient';
   const predicted = spec.target && spec.target.length > 0 ? undefined : modelOutput(model, input);
   const target = predicted ? argmaxPerRow(predicted) : spec.target!;
@@ -62,8 +68,14 @@ export async function runAttribution(
     residual: normalizeResidual(spec.residual),
     store: spec.store,
     startLayer: spec.startLayer,
+    classWeights: spec.classWeights,
     ...hooks,
   };
+  if (spec.classWeights && (spec.conditions || spec.startLayer !== undefined))
+    fail(
+      'BAD_ARGUMENT',
+      'class weights make the output relevance; they do not combine with conditions or a start layer',
+    );
   if (spec.startLayer !== undefined && attributor !== 'gradient')
     fail('BAD_ARGUMENT', `a start layer applies to the gradient attributor (one relevance pass), not ${attributor}`);
   const result = spec.conditions
@@ -74,7 +86,7 @@ export async function runAttribution(
     warnings: nonFiniteWarnings(model, input, result, predicted !== undefined),
     backend: activeBackend(),
     kernels: kernelsReport(),
-    composite: compositeName ?? 'gradient',
+    composite: composite?.name ?? 'gradient',
     attributor,
     target,
     timingMs: Math.round(performance.now() - started),

@@ -5,7 +5,7 @@ import { fail } from '../errors';
 import type { Model } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { seededRandom } from './random';
-import type { AttributorParams } from '../../../protocol/engine';
+import type { AttributionOptions, AttributorParams } from '../../../protocol/engine';
 import { ATTRIBUTOR_NAMES, type AttributorName, OUTPUT_RELEVANCES } from '../../../protocol/names';
 
 export type { AttributorName, AttributorParams };
@@ -18,12 +18,25 @@ export function normalizeAttributor(name: string | undefined): AttributorName {
   return n as AttributorName;
 }
 
-/** The output relevance of a class per batch row (one class for every row when one is given). */
-function targetFn(targets: readonly number[], mode: AttributorParams['outputRelevance'] = 'one_hot') {
+/**
+ * The output relevance: the target class's one-hot per batch row (one class for every row when one is given), or
+ * weighted classes for every row; the logit and abs modes multiply by the output.
+ */
+function targetFn(
+  targets: readonly number[],
+  mode: AttributorParams['outputRelevance'] = 'one_hot',
+  weights?: AttributionOptions['classWeights'],
+) {
   if (!OUTPUT_RELEVANCES.includes(mode))
     fail('BAD_ARGUMENT', `unknown output relevance "${mode}" (${OUTPUT_RELEVANCES.join(', ')})`);
   return (output: tf.Tensor): tf.Tensor => {
     const batch = output.shape[0];
+    if (weights)
+      return classRelevance(
+        Array.from({ length: batch }, () => weights.map((w) => w.class)),
+        mode,
+        weights.map((w) => w.weight),
+      )(output);
     if (targets.length !== 1 && targets.length !== batch)
       fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
     const classes = Array.from({ length: batch }, (_, r) => [targets.length === 1 ? targets[0] : targets[r]]);
@@ -46,11 +59,11 @@ export async function attribute(
   targets: readonly number[],
   attributor: AttributorName,
   params: AttributorParams,
-  opts: PassOptions,
+  opts: PassOptions & { classWeights?: AttributionOptions['classWeights'] },
 ): Promise<PassResult> {
   const relevanceOf =
     opts.startLayer === undefined
-      ? targetFn(targets, params.outputRelevance)
+      ? targetFn(targets, params.outputRelevance, opts.classWeights)
       : valueRelevance(params.outputRelevance ?? 'one_hot');
   switch (attributor) {
     case 'gradient':

@@ -1,7 +1,15 @@
 import type { Graph, GraphNode, ModuleType } from '../graph/graph';
 import { fail } from '../errors';
 import type { CompositeParams } from '../../../protocol/engine';
-import { COMPOSITE_NAMES, type CompositeName, type ResidualMode, RUN_COMPOSITES } from '../../../protocol/names';
+import type { BaseSpec, CompositeFile, RuleSpec } from '../../../protocol/composite-file';
+import {
+  COMPOSITE_NAMES,
+  type CompositeName,
+  type LayerTypeName,
+  type ResidualMode,
+  type RuleName,
+  RUN_COMPOSITES,
+} from '../../../protocol/names';
 import {
   alphaBetaRule,
   epsilonRule,
@@ -12,8 +20,10 @@ import {
   reluBetaSmoothRule,
   reluDeconvNetRule,
   reluGuidedBackpropRule,
+  type ActiveRule,
   type Rule,
   type RuleOptions,
+  type Stabilizer,
   wSquareRule,
   zBoxRule,
   zPlusRule,
@@ -43,8 +53,10 @@ export function isLayerType(node: GraphNode, type: LayerType): boolean {
 export type LayerMap = [LayerType, Rule][];
 
 /**
- * A composite assigns rules to nodes: by node id first (name map), then the special first-layer map for the first
- * matching node in execution order, then the layer map (first match wins). Unmapped nodes use the gradient.
+ * A composite assigns rules to nodes as Zennit's MixedComposite([NameMapComposite, SpecialFirstLayerMapComposite])
+ * does: by node id first (name map; `*` in a pattern matches any characters), then the first-layer map for the
+ * first node in execution order that it matches, then the layer map (first match wins). Unmapped nodes get the
+ * gradient.
  */
 export interface Composite {
   name: string;
@@ -64,31 +76,67 @@ export function normalizeResidual(mode: string | undefined): ResidualMode {
   return fail('BAD_ARGUMENT', `unknown residual mode "${mode}" (norm or gradient)`);
 }
 
-export function assignRules(composite: Composite, graph: Graph, residual: ResidualMode = 'norm'): Map<string, Rule> {
-  const rules = new Map<string, Rule>();
+/** `features.*` → /^features\..*$/: only `*` is special. */
+function namePattern(pattern: string): RegExp {
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+}
+
+/** Each node's rule and where it came from; `gradient` rules are kept (they say "no rule" explicitly). */
+export function ruleAssignment(
+  composite: Composite,
+  graph: Graph,
+  residual: ResidualMode = 'norm',
+): Map<string, { rule: Rule; from: 'name' | 'first' | 'layer' }> {
+  const names = (composite.nameMap ?? []).map(([patterns, rule]) => ({
+    patterns: patterns.map((p) => ({ p, re: namePattern(p), used: false })),
+    rule,
+  }));
+  const assigned = new Map<string, { rule: Rule; from: 'name' | 'first' | 'layer' }>();
   let firstDone = !composite.firstMap?.length;
   for (const node of graph.nodes) {
-    const byName = composite.nameMap?.find(([ids]) => ids.includes(node.id));
-    if (byName) {
-      rules.set(node.id, byName[1]);
-      continue;
+    for (const pat of names.flatMap((n) => n.patterns)) if (pat.re.test(node.id)) pat.used = true;
+    const byName = names.find(({ patterns }) => patterns.some((pat) => pat.re.test(node.id)));
+    // Zennit asks every composite of a MixedComposite: the first layer is taken even where the name map wins
+    const first = firstDone ? undefined : composite.firstMap!.find(([type]) => isLayerType(node, type));
+    if (first) firstDone = true;
+    if (byName) assigned.set(node.id, { rule: byName.rule, from: 'name' });
+    else if (residual === 'gradient' && node.moduleType === 'sum') continue;
+    else if (first) assigned.set(node.id, { rule: first[1], from: 'first' });
+    else {
+      const mapped = composite.layerMap.find(([type]) => isLayerType(node, type));
+      if (mapped) assigned.set(node.id, { rule: mapped[1], from: 'layer' });
     }
-    if (residual === 'gradient' && node.moduleType === 'sum') continue;
-    if (!firstDone) {
-      const first = composite.firstMap!.find(([type]) => isLayerType(node, type));
-      if (first) {
-        firstDone = true;
-        rules.set(node.id, first[1]);
-        continue;
-      }
-    }
-    const mapped = composite.layerMap.find(([type]) => isLayerType(node, type));
-    if (mapped) rules.set(node.id, mapped[1]);
   }
+  const unused = names.flatMap(({ patterns }) => patterns.filter((p) => !p.used).map((p) => `"${p.p}"`));
+  if (unused.length)
+    fail(
+      'UNKNOWN_LAYER',
+      `the name map's ${unused.join(', ')} match${unused.length > 1 ? '' : 'es'} no layer of this model`,
+    );
+  return assigned;
+}
+
+/** The rules the relevance pass applies: the assignment without the plain-gradient ones. */
+export function assignRules(
+  composite: Composite,
+  graph: Graph,
+  residual: ResidualMode = 'norm',
+): Map<string, ActiveRule> {
+  const rules = new Map<string, ActiveRule>();
+  for (const [id, { rule }] of ruleAssignment(composite, graph, residual))
+    if (rule.kind !== 'gradient') rules.set(id, rule);
   return rules;
 }
 
-function layerMapBase(p: CompositeParams): LayerMap {
+/** A composite's or rule's parameters: the protocol's, with Zennit's Stabilizer objects where a file gives them. */
+type Params = Omit<CompositeParams, 'epsilon' | 'stabilizer'> & { epsilon?: Stabilizer; stabilizer?: Stabilizer };
+
+function layerMapBase(p: Params): LayerMap {
   return [
     ['activation', passRule()],
     ['sum', normRule({ stabilizer: p.stabilizer })],
@@ -100,10 +148,10 @@ function layerMapBase(p: CompositeParams): LayerMap {
 interface CompositeInfo {
   description: string;
   params: (keyof CompositeParams)[];
-  build: (p: CompositeParams) => Composite;
+  build: (p: Params) => Composite;
 }
 
-const ruleOpts = (p: CompositeParams): RuleOptions => ({ zeroParams: p.zeroParams, stabilizer: p.stabilizer });
+const ruleOpts = (p: Params): RuleOptions => ({ zeroParams: p.zeroParams, stabilizer: p.stabilizer });
 
 /** Zennit's built-in composites, with Zennit's defaults. */
 export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
@@ -195,59 +243,89 @@ export const COMPOSITES: Record<CompositeName, CompositeInfo> = {
   },
 };
 
-/** Rules a user can name in a layer-map or name-map composite, with their parameters. */
-export const RULES: Record<string, { params: (keyof CompositeParams)[]; build: (p: CompositeParams) => Rule }> = {
-  epsilon: { params: ['epsilon', 'zeroParams'], build: (p) => epsilonRule(p.epsilon, ruleOpts(p)) },
-  zplus: { params: ['stabilizer', 'zeroParams'], build: (p) => zPlusRule(ruleOpts(p)) },
-  alpha_beta: {
-    params: ['alpha', 'beta', 'stabilizer', 'zeroParams'],
-    build: (p) => alphaBetaRule(p.alpha ?? 2, p.beta ?? 1, ruleOpts(p)),
-  },
-  gamma: { params: ['gamma', 'stabilizer', 'zeroParams'], build: (p) => gammaRule(p.gamma, ruleOpts(p)) },
-  zbox: {
-    params: ['low', 'high', 'stabilizer', 'zeroParams'],
-    build: (p) =>
-      zBoxRule(
-        p.low ?? fail('BAD_ARGUMENT', 'zbox needs low'),
-        p.high ?? fail('BAD_ARGUMENT', 'zbox needs high'),
-        ruleOpts(p),
-      ),
-  },
-  flat: { params: ['stabilizer', 'zeroParams'], build: (p) => flatRule(ruleOpts(p)) },
-  wsquare: { params: ['stabilizer', 'zeroParams'], build: (p) => wSquareRule(ruleOpts(p)) },
-  norm: { params: ['stabilizer'], build: (p) => normRule(ruleOpts(p)) },
-  pass: { params: [], build: () => passRule() },
-  relu_deconvnet: { params: [], build: () => reluDeconvNetRule() },
-  relu_guided_backprop: { params: [], build: () => reluGuidedBackpropRule() },
-  relu_beta_smooth: { params: ['betaSmooth'], build: (p) => reluBetaSmoothRule(p.betaSmooth) },
+/** Zennit's rules by their snake-case names, built from a file entry's parameters (Zennit's defaults otherwise). */
+const RULES: Record<RuleName, (p: Params) => Rule> = {
+  epsilon: (p) => epsilonRule(p.epsilon, ruleOpts(p)),
+  zplus: (p) => zPlusRule(ruleOpts(p)),
+  alpha_beta: (p) => alphaBetaRule(p.alpha ?? 2, p.beta ?? 1, ruleOpts(p)),
+  gamma: (p) => gammaRule(p.gamma, ruleOpts(p)),
+  zbox: (p) =>
+    zBoxRule(
+      p.low ?? fail('BAD_ARGUMENT', 'zbox needs low'),
+      p.high ?? fail('BAD_ARGUMENT', 'zbox needs high'),
+      ruleOpts(p),
+    ),
+  flat: (p) => flatRule(ruleOpts(p)),
+  wsquare: (p) => wSquareRule(ruleOpts(p)),
+  norm: (p) => normRule(ruleOpts(p)),
+  pass: () => passRule(),
+  relu_deconvnet: () => reluDeconvNetRule(),
+  relu_guided_backprop: () => reluGuidedBackpropRule(),
+  relu_beta_smooth: (p) => reluBetaSmoothRule(p.betaSmooth),
+  gradient: () => ({ kind: 'gradient', name: 'Gradient' }),
 };
 
-/** A user-configured composite: rules by layer type, by node id, and for the first layer. */
-export interface CustomCompositeSpec {
-  layerMap?: { type: LayerType; rule: string; params?: CompositeParams }[];
-  nameMap?: { ids: string[]; rule: string; params?: CompositeParams }[];
-  firstMap?: { type: LayerType; rule: string; params?: CompositeParams }[];
-}
+/** The file's layer types (Zennit's names) as the engine's. */
+const LAYER_TYPE: Record<LayerTypeName, LayerType> = {
+  Convolution: 'conv',
+  Linear: 'linear',
+  Dense: 'dense',
+  BatchNorm: 'batchNorm',
+  Activation: 'activation',
+  ReLU: 'relu',
+  AvgPool: 'avgPool',
+  MaxPool: 'maxPool',
+  Sum: 'sum',
+};
 
-function buildRule(name: string, p: CompositeParams = {}): Rule {
-  const r =
-    RULES[name] ?? fail('BAD_ARGUMENT', `unknown rule "${name}" (choose one of ${Object.keys(RULES).join(', ')})`);
-  return r.build(p);
-}
-
-function checkType(type: string): LayerType {
-  if (!(type in TYPE_MODULES))
-    fail('BAD_ARGUMENT', `unknown layer type "${type}" (choose one of ${Object.keys(TYPE_MODULES).join(', ')})`);
-  return type as LayerType;
-}
-
-export function customComposite(spec: CustomCompositeSpec): Composite {
+/** Zennit's keyword parameters (a file's) as the engine's. */
+function paramsOf(spec: Omit<BaseSpec, 'name'> & Omit<RuleSpec, 'rule'>): Params {
   return {
-    name: 'custom',
-    layerMap: (spec.layerMap ?? []).map((e) => [checkType(e.type), buildRule(e.rule, e.params)]),
-    firstMap: (spec.firstMap ?? []).map((e) => [checkType(e.type), buildRule(e.rule, e.params)]),
-    nameMap: (spec.nameMap ?? []).map((e) => [e.ids, buildRule(e.rule, e.params)]),
+    epsilon: spec.epsilon,
+    stabilizer: spec.stabilizer,
+    gamma: spec.gamma,
+    alpha: spec.alpha,
+    beta: spec.beta,
+    low: spec.low,
+    high: spec.high,
+    zeroParams: spec.zero_params,
+    betaSmooth: spec.beta_smooth,
   };
+}
+
+/** A file entry's rule, labelled with its parameters as the file gives them (`gamma=0.5`). */
+function fileRule(spec: RuleSpec): Rule {
+  const { rule, ...given } = spec;
+  const shown = Object.entries(given).filter(([k]) => k !== 'layers' && k !== 'type');
+  const detail = shown.map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+  return { ...RULES[rule](paramsOf(spec)), detail: detail || undefined, fromFile: true };
+}
+
+/**
+ * A composite file (protocol/composite-file.ts) as a composite: its base's maps with the file's layer-map entries
+ * before them (they win, as Zennit's `layer_map` argument does), its first-layer rule instead of the base's, and its
+ * name map over both.
+ */
+export function compositeFromFile(file: CompositeFile): Composite {
+  const base = typeof file.base === 'string' ? { name: file.base } : (file.base ?? { name: 'gradient' as const });
+  const name = normalizeCompositeName(base.name);
+  const built: Composite = name ? COMPOSITES[name].build(paramsOf(base)) : { name: 'gradient', layerMap: [] };
+  const first = file.firstLayer;
+  return {
+    name: `custom(${base.name})`,
+    layerMap: [
+      ...(file.layerMap ?? []).map((e): [LayerType, Rule] => [LAYER_TYPE[e.type], fileRule(e)]),
+      ...built.layerMap,
+    ],
+    firstMap: first ? [[LAYER_TYPE[first.type ?? 'Linear'], fileRule(first)]] : built.firstMap,
+    nameMap: (file.nameMap ?? []).map((e) => [e.layers, fileRule(e)]),
+  };
+}
+
+/** A rule for people: `Gamma (gamma=0.5)`, `gradient`. */
+export function ruleLabel(rule: Rule | undefined): string {
+  if (!rule || rule.kind === 'gradient') return 'gradient';
+  return rule.detail ? `${rule.name} (${rule.detail})` : rule.name;
 }
 
 /** Accepts Zennit's names with hyphens or underscores; `gradient` (or none) means no composite. */

@@ -48,18 +48,18 @@ export function expandRows(
 }
 
 /** The output relevance of each row: its classes one-hot, their logits, or the logits' absolute values. */
-export function classRelevance(classes: readonly number[][], mode: OutputRelevance) {
+export function classRelevance(classes: readonly number[][], mode: OutputRelevance, weights?: readonly number[]) {
   return (output: tf.Tensor): tf.Tensor => {
     if (output.rank !== 2)
       fail('BAD_ARGUMENT', `the model output has shape [${output.shape}]; a class target needs [batch, classes]`);
     const [rows, count] = output.shape as [number, number];
     const hot = new Float32Array(rows * count);
     classes.forEach((cs, r) => {
-      for (const c of cs) {
+      cs.forEach((c, k) => {
         if (!Number.isInteger(c) || c < 0 || c >= count)
           fail('BAD_ARGUMENT', `target class ${c} is out of range (the model has ${count} outputs)`);
-        hot[r * count + c] = 1;
-      }
+        hot[r * count + c] += weights ? weights[k] : 1;
+      });
     });
     const mask = tf.tensor2d(hot, [rows, count]);
     if (mode === 'one_hot') return mask;

@@ -8,7 +8,7 @@ import { activeBackend } from '../graph/backend';
 import { type NdArray, size } from '../ndarray';
 import { nativeElementwise, nativeSum } from '../graph/native';
 import { forward, setRunBatch, vjp } from '../graph/ops';
-import { applyRule, type Rule, type RuleContext } from './rules';
+import { type ActiveRule, applyRule, type RuleContext } from './rules';
 import { conditionPlan } from './conditions';
 
 export interface LayerRelevance {
@@ -123,7 +123,7 @@ export function modelOutput(model: Model, input: NdArray): NdArray {
  */
 function backThrough(
   node: GraphNode,
-  rule: Rule | undefined,
+  rule: ActiveRule | undefined,
   values: Map<string, tf.Tensor>,
   y: tf.Tensor,
   g: tf.Tensor,
@@ -159,7 +159,7 @@ export async function relevancePass(
 ): Promise<PassResult> {
   checkInput(model, input);
   const graph = opts.composite ? model.canonical() : model.graph;
-  const rules: Map<string, Rule> = opts.composite ? assignRules(opts.composite, graph, opts.residual) : new Map();
+  const rules: Map<string, ActiveRule> = opts.composite ? assignRules(opts.composite, graph, opts.residual) : new Map();
   const wanted = opts.store ? model.resolveLayers(opts.store) : new Map<string, string>();
   const storeByNode = new Map<string, string[]>();
   for (const [id, node] of wanted) storeByNode.set(node, [...(storeByNode.get(node) ?? []), id]);

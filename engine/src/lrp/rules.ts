@@ -52,27 +52,53 @@ export interface ElementwiseRule {
   backward: (x: tf.Tensor, y: tf.Tensor, grad: tf.Tensor, ordinary: () => tf.Tensor) => tf.Tensor;
 }
 
-export type Rule = BasicRule | ElementwiseRule;
+/** No rule: the plain gradient, said explicitly (a composite file's `gradient`); it wins over later maps. */
+export interface GradientRule {
+  kind: 'gradient';
+  name: 'Gradient';
+}
 
-/** Zennit's stabilizer: z + ε·sign(z), with sign(0) = +1 so that zero denominators become ε. */
-export function stabilize(z: tf.Tensor, epsilon = 1e-6): tf.Tensor {
-  return tf.add(z, tf.mul(tf.where(tf.greaterEqual(z, 0), tf.onesLike(z), tf.fill(z.shape, -1)), epsilon));
+/** What a rule is, for people: its parameters (`gamma=0.5`), and whether a composite file set it. */
+export interface RuleLabel {
+  detail?: string;
+  fromFile?: boolean;
+}
+
+export type Rule = (BasicRule | ElementwiseRule | GradientRule) & RuleLabel;
+/** A rule that changes the backward pass (not the plain gradient). */
+export type ActiveRule = Exclude<Rule, GradientRule>;
+
+/** Zennit's Stabilizer: a number ε, or ε with `clip` (|z| clipped at ε) and `norm_scale` (ε · rms(z) per sample). */
+export type Stabilizer = number | { epsilon: number; clip?: boolean; norm_scale?: boolean };
+
+/**
+ * Zennit's stabilize: z + ε·sign(z), with sign(0) = +1 so that zero denominators become ε; with `clip`,
+ * sign(z)·max(|z|, ε); with `norm_scale`, ε times the root mean square of z over each sample.
+ */
+export function stabilize(z: tf.Tensor, stabilizer: Stabilizer = 1e-6): tf.Tensor {
+  const sign = tf.where(tf.greaterEqual(z, 0), tf.onesLike(z), tf.fill(z.shape, -1));
+  if (typeof stabilizer === 'number') return tf.add(z, tf.mul(sign, stabilizer));
+  const { epsilon, clip = false, norm_scale = false } = stabilizer;
+  const axes = z.shape.map((_, i) => i).slice(1);
+  const eps = norm_scale && axes.length ? tf.mul(tf.sqrt(tf.mean(tf.square(z), axes, true)), epsilon) : epsilon;
+  return clip ? tf.mul(sign, tf.maximum(tf.abs(z), eps)) : tf.add(z, tf.mul(sign, eps));
 }
 
 /**
  * g / stabilize(z), the division at the heart of every rule's gradient mapper; with a mask, only where
  * sign·by > 0 (Gamma's split by the output's sign), as Zennit writes it: (g · [sign·by > 0]) / stabilize(z).
- * One native pass when the addon is there.
+ * One native pass when the addon is there (for a plain ε).
  */
 export function divideStabilized(
   g: tf.Tensor,
   z: tf.Tensor,
-  epsilon = 1e-6,
+  stabilizer: Stabilizer = 1e-6,
   mask?: { by: tf.Tensor; sign: 1 | -1 },
 ): tf.Tensor {
-  if (nativeElementwise(g, z, ...(mask ? [mask.by] : []))) return nativeDivideStabilized(g, z, epsilon, mask);
+  if (typeof stabilizer === 'number' && nativeElementwise(g, z, ...(mask ? [mask.by] : [])))
+    return nativeDivideStabilized(g, z, stabilizer, mask);
   const masked = mask ? tf.mul(tf.cast(mask.sign > 0 ? tf.greater(mask.by, 0) : tf.less(mask.by, 0), 'float32'), g) : g;
-  return tf.div(masked, stabilize(z, epsilon));
+  return tf.div(masked, stabilize(z, stabilizer));
 }
 
 /** Σ cᵢ · tᵢ over two terms: one native pass when available, else the same float32 products and sum. */
@@ -120,10 +146,10 @@ const withBiasZero = (zero: string[] = []) => (zero.includes('bias') ? zero : [.
 export interface RuleOptions {
   /** parameter names set to zero in every term (Zennit's zero_params) */
   zeroParams?: string[];
-  stabilizer?: number;
+  stabilizer?: Stabilizer;
 }
 
-export function epsilonRule(epsilon = 1e-6, o: RuleOptions = {}): BasicRule {
+export function epsilonRule(epsilon: Stabilizer = 1e-6, o: RuleOptions = {}): BasicRule {
   return {
     kind: 'basic',
     name: 'Epsilon',
@@ -377,7 +403,7 @@ class Modifications {
 
 /** Applies a rule to a node: the relevance (gradient) at each of its inputs. */
 export function applyRule(
-  rule: Rule,
+  rule: ActiveRule,
   node: GraphNode,
   inputs: tf.Tensor[],
   output: tf.Tensor,
