@@ -136,6 +136,11 @@ export type CompositeParams = z.infer<typeof CompositeParams>;
 export const AttributorParams = z.object({
   /** SmoothGrad: noise std as a fraction of each sample's value range (Zennit: 0.1) */
   noiseLevel: nonNegative.optional(),
+  /**
+   * IntegratedGradients' baseline: zeros (Zennit's default), each channel's mean over the image, or the input
+   * blurred (a Gaussian of σ = 1/16 of the image's larger side), per sample
+   */
+  baseline: z.enum(['zeros', 'mean', 'blurred']).optional(),
   /** SmoothGrad (20) and IntegratedGradients (20) iterations */
   nIter: positive.optional(),
   /** SmoothGrad noise seed, for reproducible runs */

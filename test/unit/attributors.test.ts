@@ -164,6 +164,26 @@ describe('gradient-based attributors', () => {
     closeTo(r.relevance.data, expected, 'IG n=2');
   });
 
+  test('integrated_gradients with the mean baseline: the path starts at each sample’s mean', async () => {
+    // a row of 3 features is one channel of width 3: its mean is 2/3; with nIter = 1 IG is g(x) · (x − mean)
+    const mean = (1 + 2 - 1) / 3;
+    const r = await attribute(mlp, row(x), [0], 'integrated_gradients', { nIter: 1, baseline: 'mean' }, {});
+    closeTo(
+      r.relevance.data,
+      [1.125, -3.75, -2.5].map((g, i) => g * (x[i] - mean)),
+      'IG mean baseline',
+    );
+    // on a linear model IG is exact for any baseline: Σ R = f(x) − f(baseline) = Σ L[i][1] · (x_i − mean)
+    const lin = [0.5, -1, 2, 3];
+    const m = lin.reduce((a, v) => a + v, 0) / lin.length;
+    const r2 = await attribute(linear, row(lin), [1], 'integrated_gradients', { nIter: 3, baseline: 'mean' }, {});
+    closeTo(
+      [r2.relevance.data.reduce((a, v) => a + v, 0)],
+      [lin.reduce((a, v, i) => a + L[i][1] * (v - m), 0)],
+      'IG completeness',
+    );
+  });
+
   test('smoothgrad with nIter = 1 is the plain gradient, whatever the noise level', async () => {
     for (const noiseLevel of [0.1, 5]) {
       const r = await attribute(mlp, row(x), [0], 'smoothgrad', { nIter: 1, noiseLevel, seed: 3 }, {});

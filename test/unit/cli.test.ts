@@ -146,6 +146,14 @@ test('--help, alone or after a command, prints the usage and exits 0', () => {
 
 test('bad input exits non-zero with one line naming the problem', () => {
   const seed = path.join(GOLDEN_DIR, 'seed_example');
+  const files = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-composite-'));
+  const badComposite = path.join(files, 'bad.composite.json');
+  fs.writeFileSync(
+    badComposite,
+    '{\n  "layerMap": [\n    {"type": "Convolution", "rule": "flat",\n     "gamma": 1}\n  ]\n}\n',
+  );
+  const unknownLayer = path.join(files, 'unknown.composite.json');
+  fs.writeFileSync(unknownLayer, '{"nameMap": [{"layers": ["features.99"], "rule": "flat"}]}');
   const run = ['attribute', path.join(seed, 'model.onnx'), '--input', path.join(seed, 'input.npy'), '--out', '/tmp/x'];
   const cases: [string[], RegExp][] = [
     [['attribute', '/no/model.onnx', '--input', 'x.npy', '--out', '/tmp/x'], /\/no\/model\.onnx: file not found/],
@@ -181,6 +189,14 @@ test('bad input exits non-zero with one line naming the problem', () => {
       /not an ONNX model/,
     ],
     [[...run, '--backend', 'gpu'], /unknown backend "gpu"/],
+    [[...run, '--contrast', '1'], /--contrast takes two classes/],
+    [[...run, '--class-weights', '1=2'], /CLASS:WEIGHT pairs such as 3:1,5:-1, not "1=2"/],
+    [[...run, '--contrast', '1,2', '--class-weights', '1:1'], /two ways to say one thing/],
+    [[...run, '--attributor', 'integrated_gradients', '--baseline', 'noise'], /attributorParams\.baseline/],
+    [[...run, '--composite', '/no/such.composite.json'], /\/no\/such\.composite\.json: file not found/],
+    [[...run, '--composite', badComposite], new RegExp(`${badComposite}:4:6: layerMap\\[0\\]: unknown key "gamma"`)],
+    [[...run, '--composite', unknownLayer], /the name map's "features\.99" matches no layer of this model/],
+    [[...run, '--composite', unknownLayer, '--epsilon', '1'], /--epsilon is a built-in composite's parameter/],
   ];
   for (const [args, pattern] of cases) {
     const r = cli(...args);

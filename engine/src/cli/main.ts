@@ -3,7 +3,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../graph/backend';
 import { ATTRIBUTORS, normalizeAttributor } from '../lrp/attributors';
-import { assignRules, buildComposite, COMPOSITES, normalizeCompositeName, normalizeResidual } from '../lrp/composites';
+import {
+  buildComposite,
+  compositeFromFile,
+  COMPOSITES,
+  normalizeCompositeName,
+  normalizeResidual,
+} from '../lrp/composites';
+import { layerRules } from '../lrp/layer-rules';
+import { readCompositeFile } from '../io/composite-file';
+import type { CompositeFile } from '../../../protocol/composite-file';
 import { EngineError, fail, parseArgument } from '../errors';
 import type { LayerTreeItem } from '../graph/graph';
 import { heatmapPng } from '../io/image';
@@ -29,13 +38,17 @@ MODEL is an ONNX file or a TF.js LayersModel model.json.
 
 attribute options:
   --input FILE          .npy in the model's layout, or a PNG/JPEG (resized and normalized)
-  --composite NAME      gradient (none), ${Object.keys(COMPOSITES).join(', ')}; default epsilon_plus_flat
+  --composite NAME|FILE.json  gradient (none), ${Object.keys(COMPOSITES).join(', ')}; default
+                        epsilon_plus_flat; or a composite file (rules per layer type, per layer and for the first
+                        layer over a built-in composite; schemas/composite.schema.json)
   --attributor NAME     ${ATTRIBUTORS.join(', ')}; default gradient
   --target I[,J...]     class per batch row (one value for all rows); default: the predicted class
   --residual norm|gradient  residual adds as Zennit's Sum modules (Norm rule; default) or plain additions
   --epsilon E --gamma G --stabilizer S --low L --high H   rule parameters (low/high: input bounds for ZBox)
   --output-relevance M  one_hot (default, as Zennit's tensor attr_output), logit (one-hot times output) or abs
                         (its absolute value); --init-rel is zennit-crp's name for it
+  --class-weights C:W[,C:W...]  the output relevance as weighted classes instead of the target's one-hot
+  --contrast A,B        "why A rather than B": one-hot(A) − one-hot(B) (class weights A:1,B:-1)
   --conditions FILE|JSON  concept-conditional relevance (zennit-crp): a list of condition sets such as
                         [{"y": [3], "features.10": [2]}, {"y": [3], "features.10": []}]; one result row each
   --exclude-parallel true|false  zennit-crp's exclude_parallel (default true): below a conditioned layer only
@@ -44,6 +57,7 @@ attribute options:
                         target, with --conditions on that layer); --output-relevance then means ones, the value
                         (logit) or its absolute value
   --n-iter N --noise-level F --window W --stride S        attributor parameters
+  --baseline zeros|mean|blurred   IntegratedGradients' baseline (default zeros)
   --store all|ID[,ID...]  layers whose relevance to save (store hooks); see 'layers'
   --backend B           tensorflow, wasm or cpu; default: the first that loads
   --size H,W --mean M1,M2,M3 --std S1,S2,S3   image preprocessing; default: the model's size, mean 0, std 1
@@ -71,10 +85,13 @@ const ATTRIBUTE_OPTIONS = [
   'cmap',
   'output-relevance',
   'init-rel',
+  'class-weights',
+  'contrast',
   'conditions',
   'exclude-parallel',
   'start-layer',
   'n-iter',
+  'baseline',
   'noise-level',
   'window',
   'stride',
@@ -82,20 +99,21 @@ const ATTRIBUTE_OPTIONS = [
 ];
 
 /** The attribution the options ask for, in the protocol's terms (the server is asked the same way). */
-function attributionOptions(opts: Map<string, string>, model: Model, conditions?: unknown): AttributionOptions {
+function attributionOptions(
+  opts: Map<string, string>,
+  model: Model,
+  given: { conditions?: unknown; composite?: CompositeFile },
+): AttributionOptions {
   const store = opts.get('store');
+  const { conditions, composite: file } = given;
   if (opts.has('output-relevance') && opts.has('init-rel'))
     fail('BAD_ARGUMENT', '--output-relevance and --init-rel are one option: give one of them');
   // checked by the protocol's schema, as the server checks a request
   return parseArgument('options', AttributionOptions, {
-    composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
-    compositeParams: {
-      epsilon: num(opts, 'epsilon'),
-      gamma: num(opts, 'gamma'),
-      stabilizer: num(opts, 'stabilizer'),
-      low: num(opts, 'low'),
-      high: num(opts, 'high'),
-    },
+    composite: file ? undefined : (normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient'),
+    compositeParams: file ? undefined : compositeParams(opts),
+    customComposite: file,
+    classWeights: classWeights(opts),
     residual: normalizeResidual(opts.get('residual')),
     attributor: normalizeAttributor(opts.get('attributor')),
     attributorParams: {
@@ -104,6 +122,7 @@ function attributionOptions(opts: Map<string, string>, model: Model, conditions?
       window: num(opts, 'window'),
       stride: num(opts, 'stride'),
       seed: num(opts, 'seed'),
+      baseline: opts.get('baseline'),
       outputRelevance: opts.get('output-relevance') ?? opts.get('init-rel'),
     },
     target: numList(opts, 'target'),
@@ -111,6 +130,51 @@ function attributionOptions(opts: Map<string, string>, model: Model, conditions?
     startLayer: opts.get('start-layer'),
     store:
       store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
+  });
+}
+
+/** --epsilon, --gamma, …: a built-in composite's parameters (a composite file carries its own). */
+function compositeParams(opts: Map<string, string>) {
+  return {
+    epsilon: num(opts, 'epsilon'),
+    gamma: num(opts, 'gamma'),
+    stabilizer: num(opts, 'stabilizer'),
+    low: num(opts, 'low'),
+    high: num(opts, 'high'),
+  };
+}
+
+/** --composite FILE.json: a composite file; otherwise a composite's name (undefined here). */
+async function readComposite(opts: Map<string, string>): Promise<CompositeFile | undefined> {
+  const given = opts.get('composite');
+  if (given === undefined || !given.toLowerCase().endsWith('.json')) return undefined;
+  const own = ['epsilon', 'gamma', 'stabilizer', 'low', 'high'].filter((o) => opts.has(o));
+  if (own.length)
+    fail(
+      'BAD_ARGUMENT',
+      `--${own[0]} is a built-in composite's parameter; a composite file gives its rules' parameters`,
+    );
+  return readCompositeFile(given);
+}
+
+/** --class-weights 3:1,5:-0.5 or --contrast 3,5 (one-hot(3) − one-hot(5)). */
+function classWeights(opts: Map<string, string>): AttributionOptions['classWeights'] {
+  const weights = opts.get('class-weights');
+  const contrast = numList(opts, 'contrast');
+  if (weights !== undefined && contrast)
+    fail('BAD_ARGUMENT', '--class-weights and --contrast are two ways to say one thing: give one');
+  if (contrast) {
+    if (contrast.length !== 2) fail('BAD_ARGUMENT', '--contrast takes two classes: A,B ("why A rather than B")');
+    return [
+      { class: contrast[0], weight: 1 },
+      { class: contrast[1], weight: -1 },
+    ];
+  }
+  if (weights === undefined) return undefined;
+  return weights.split(',').map((pair) => {
+    const m = /^\s*(\d+)\s*:\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)\s*$/.exec(pair);
+    if (!m) fail('BAD_ARGUMENT', `--class-weights takes CLASS:WEIGHT pairs such as 3:1,5:-1, not "${pair}"`);
+    return { class: Number(m![1]), weight: Number(m![2]) };
   });
 }
 
@@ -131,7 +195,10 @@ async function attributeCommand(argv: string[]): Promise<void> {
     mean: numList(opts, 'mean'),
     std: numList(opts, 'std'),
   });
-  const options = attributionOptions(opts, model, await readConditions(opts));
+  const options = attributionOptions(opts, model, {
+    conditions: await readConditions(opts),
+    composite: await readComposite(opts),
+  });
   const folder = new OutputFolder(out);
   try {
     const done = await attributeInto(folder.dir, {
@@ -206,6 +273,7 @@ async function attributeInto(
     composite: run.composite,
     attributor: run.attributor,
     target: run.target,
+    ...(a.options.classWeights && { class_weights: a.options.classWeights }),
     timing_ms: run.timingMs,
     output: Array.from(run.output.data),
     relevance_sum: relevanceSum,
@@ -312,24 +380,20 @@ async function layersCommand(argv: string[]): Promise<void> {
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'layers needs exactly one MODEL');
   await initBackend(opts.get('backend'));
   const model = await loadModel(positional[0]);
+  const file = await readComposite(opts);
   // each node's rule under the composite (on the canonized graph, where batch-norms joined their layers)
-  const compositeName = normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat');
-  const composite = compositeName
-    ? buildComposite(compositeName, { low: num(opts, 'low') ?? -1, high: num(opts, 'high') ?? 1 })
-    : undefined;
-  const graph = composite ? model.canonical() : model.graph;
-  const rules = composite ? assignRules(composite, graph, normalizeResidual(opts.get('residual'))) : new Map();
-  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
-  // the nodes inside an activation module that Pass spans: no relevance reaches them
-  const passed = graph.nodes
-    .filter((n) => n.passFrom && rules.get(n.id)?.kind === 'elementwise')
-    .map((n) => n.id.slice(0, n.id.lastIndexOf('.') + 1));
+  const compositeName = file
+    ? opts.get('composite')
+    : normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat');
+  const composite = file
+    ? compositeFromFile(file)
+    : compositeName
+      ? buildComposite(compositeName, { low: num(opts, 'low') ?? -1, high: num(opts, 'high') ?? 1 })
+      : undefined;
+  const rules = layerRules(model, composite, normalizeResidual(opts.get('residual')));
   const ruleOf = (id: string) => {
-    const node = nodes.get(id);
-    if (!node) return '';
-    const rule = rules.get(id);
-    if (!rule && passed.some((prefix) => id.startsWith(prefix))) return '  — (inside the module Pass spans)';
-    return `  ${rule ? rule.name : 'gradient'}${rule && node.passFrom ? ' (whole module)' : ''}`;
+    const r = rules.get(id);
+    return r ? `  ${r.rule}${r.set ? '  (set in the file)' : ''}` : '';
   };
   const print = (items: LayerTreeItem[], depth: number) => {
     for (const item of items) {

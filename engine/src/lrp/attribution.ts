@@ -61,8 +61,11 @@ export async function runAttribution(
       ? buildComposite(compositeName, spec.compositeParams)
       : undefined;
   const attributor = spec.attributor ?? 'gradient';
-  const predicted = spec.target && spec.target.length > 0 ? undefined : modelOutput(model, input);
-  const target = predicted ? argmaxPerRow(predicted) : spec.target!;
+  // with class weights the target shown is the class of the largest weight (A of "A rather than B")
+  const weighted = spec.classWeights?.reduce((a, b) => (b.weight > a.weight ? b : a)).class;
+  const given = weighted !== undefined ? [weighted] : spec.target;
+  const predicted = given && given.length > 0 ? undefined : modelOutput(model, input);
+  const target = predicted ? argmaxPerRow(predicted) : given!;
   const opts = {
     composite,
     residual: normalizeResidual(spec.residual),

@@ -3,7 +3,7 @@ import { modelOutput, type PassOptions, type PassResult, relevancePass } from '.
 import { classRelevance, valueRelevance } from './conditions';
 import { fail } from '../errors';
 import type { Model } from '../graph/model';
-import { type NdArray, size } from '../ndarray';
+import { imageGeometry, type Layout, type NdArray, size } from '../ndarray';
 import { seededRandom } from './random';
 import type { AttributionOptions, AttributorParams } from '../../../protocol/engine';
 import { ATTRIBUTOR_NAMES, type AttributorName, OUTPUT_RELEVANCES } from '../../../protocol/names';
@@ -99,17 +99,19 @@ export async function attribute(
     }
     case 'integrated_gradients': {
       const n = params.nIter ?? 20;
-      // Zero baseline; path points α = k/n for k = 1..n; mean gradient times (input − baseline).
+      const base = baseline(input, params.baseline ?? 'zeros', model.graph.layout);
+      // Zennit's path: baseline + α·(input − baseline) for α = k/n, k = 1..n; mean gradient times (input − baseline)
       const result = await averagePasses(
         n,
         opts,
         (k) => {
           const alpha = (k + 1) / n;
-          return { input: { shape: input.shape, data: input.data.map((v) => v * alpha) }, weight: 1 / n };
+          const data = input.data.map((v, i) => base[i] + alpha * (v - base[i]));
+          return { input: { shape: input.shape, data }, weight: 1 / n };
         },
         (o) => relevancePass(model, o.input, relevanceOf, o.opts),
       );
-      result.relevance.data = result.relevance.data.map((v, i) => v * input.data[i]);
+      result.relevance.data = result.relevance.data.map((v, i) => v * (input.data[i] - base[i]));
       return result;
     }
     case 'occlusion':
@@ -205,4 +207,51 @@ async function occlusion(
 
 function gaussian(rng: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+}
+
+/** IntegratedGradients' baseline for each sample: zeros, each channel's mean, or the image blurred. */
+function baseline(input: NdArray, kind: NonNullable<AttributorParams['baseline']>, layout: Layout): Float32Array {
+  const out = new Float32Array(input.data.length);
+  if (kind === 'zeros') return out;
+  const per = size(input.shape.slice(1));
+  const g = imageGeometry(input.shape, layout);
+  const sigma = Math.max(g.height, g.width) / 16;
+  for (let b = 0; b < input.shape[0]; b++) {
+    const sample = input.data.subarray(b * per, (b + 1) * per);
+    const target = out.subarray(b * per, (b + 1) * per);
+    for (let c = 0; c < g.channels; c++) {
+      const plane = new Float32Array(g.height * g.width);
+      for (let y = 0; y < g.height; y++)
+        for (let x = 0; x < g.width; x++) plane[y * g.width + x] = sample[g.offset(c, y, x)];
+      const result =
+        kind === 'mean'
+          ? plane.fill(plane.reduce((a, v) => a + v, 0) / plane.length)
+          : blur(plane, g.height, g.width, sigma);
+      for (let y = 0; y < g.height; y++)
+        for (let x = 0; x < g.width; x++) target[g.offset(c, y, x)] = result[y * g.width + x];
+    }
+  }
+  return out;
+}
+
+/** A separable Gaussian blur of one plane, edges clamped. */
+function blur(plane: Float32Array, height: number, width: number, sigma: number): Float32Array {
+  const radius = Math.ceil(3 * sigma);
+  const kernel = Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)));
+  const total = kernel.reduce((a, v) => a + v, 0);
+  const pass = (src: Float32Array, along: 'x' | 'y') => {
+    const dst = new Float32Array(src.length);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        let acc = 0;
+        for (let k = -radius; k <= radius; k++) {
+          const yy = along === 'y' ? Math.min(height - 1, Math.max(0, y + k)) : y;
+          const xx = along === 'x' ? Math.min(width - 1, Math.max(0, x + k)) : x;
+          acc += kernel[k + radius] * src[yy * width + xx];
+        }
+        dst[y * width + x] = acc / total;
+      }
+    return dst;
+  };
+  return pass(pass(plane, 'x'), 'y');
 }
