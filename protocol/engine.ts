@@ -13,6 +13,8 @@ import {
   OUTPUT_RELEVANCES,
   COMPOSITE_NAMES,
   EXPORT_FORMATS,
+  LAYER_TYPES,
+  type LayerTypeName,
   RESIDUAL_MODES,
   RUN_COMPOSITES,
   SCALINGS,
@@ -69,6 +71,8 @@ export interface LayerTreeItem {
   op: string;
   shape: number[];
   params: number;
+  /** the layer's type as Zennit's composites see it (none for containers and plain functions) */
+  type?: LayerTypeName;
   children: LayerTreeItem[];
 }
 export const LayerTreeItem: z.ZodType<LayerTreeItem> = z.lazy(() =>
@@ -79,6 +83,7 @@ export const LayerTreeItem: z.ZodType<LayerTreeItem> = z.lazy(() =>
     op: z.string(),
     shape,
     params: count,
+    type: z.enum(LAYER_TYPES).optional(),
     children: z.array(LayerTreeItem),
   }),
 );
@@ -217,6 +222,25 @@ export const InputSpec = z.union([
   z.object({ shape, data: floats }),
 ]);
 export type InputSpec = z.infer<typeof InputSpec>;
+
+/** What the layers' rules are under a composite: a built-in one by name, or a composite file's content. */
+export const RulesParams = AttributionOptions.pick({
+  composite: true,
+  compositeParams: true,
+  customComposite: true,
+  residual: true,
+}).extend({ modelId: z.string() });
+export type RulesParams = z.infer<typeof RulesParams>;
+
+export const LayerRules = z.object({
+  /** the composite's name as runs report it */
+  composite: z.string(),
+  /** by layer id: the rule (`Gamma (gamma=0.5)`, `gradient`) and whether the composite file set it */
+  layers: z.record(z.string(), z.object({ rule: z.string(), set: z.boolean() })),
+  /** name-map patterns of the file that match no layer, with where they are in it */
+  unmatched: z.array(z.object({ pattern: z.string(), path: z.array(z.union([z.string(), count])) })),
+});
+export type LayerRules = z.infer<typeof LayerRules>;
 
 /** How the run's relevance is drawn: per-channel maps of one batch row, downsampled. */
 export const ViewOptions = z.object({
@@ -362,6 +386,7 @@ export interface LogMessage {
 export const Initialize = new RequestType<InitializeParams, InitializeResult, void>('initialize');
 export const OpenModel = new RequestType<OpenModelParams, ModelInfo, void>('model/open');
 export const CloseModel = new RequestType<ModelRef, void, void>('model/close');
+export const ModelRules = new RequestType<RulesParams, LayerRules, void>('model/rules');
 export const RunAttribution = new RequestType<RunParams, RunResult, void>('attribution/run');
 export const ExportTensor = new RequestType<ExportParams, ExportResult, void>('tensor/export');
 export const Stats = new RequestType0<StatsResult, void>('engine/stats');

@@ -112,3 +112,21 @@ export const RULE_LAYERS: Record<RuleName, readonly LayerTypeName[]> = {
   relu_beta_smooth: ['ReLU'],
   gradient: LAYER_TYPES,
 };
+
+/** The concrete types each layer type covers: Zennit's Linear is convolutions and dense layers, Activation ReLUs too. */
+export const LAYER_TYPE_COVERS: Record<LayerTypeName, readonly LayerTypeName[]> = {
+  Convolution: ['Convolution'],
+  Linear: ['Convolution', 'Dense'],
+  Dense: ['Dense'],
+  BatchNorm: ['BatchNorm'],
+  Activation: ['Activation', 'ReLU'],
+  ReLU: ['ReLU'],
+  AvgPool: ['AvgPool'],
+  MaxPool: ['MaxPool'],
+  Sum: ['Sum'],
+};
+
+/** Whether a rule is made for a layer of this (concrete) type. */
+export function ruleSuits(rule: RuleName, type: LayerTypeName | undefined): boolean {
+  return type !== undefined && RULE_LAYERS[rule].some((t) => LAYER_TYPE_COVERS[t].includes(type));
+}

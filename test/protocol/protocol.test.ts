@@ -365,6 +365,59 @@ describe('engine server', () => {
     );
   });
 
+  test('model/rules: each layer’s rule under a composite file, what the file set, and patterns that match nothing', async () => {
+    const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'resnet_mini/model.onnx') });
+    const customComposite = {
+      base: 'epsilon_plus_flat' as const,
+      nameMap: [
+        { layers: ['layer1.conv2'], rule: 'gamma' as const, gamma: 0.5 },
+        { layers: ['layer1.conv1', 'layer7.*'], rule: 'epsilon' as const, epsilon: 0.25 },
+      ],
+    };
+    const r = await s.conn.sendRequest(P.ModelRules, { modelId: info.modelId, customComposite });
+    assert.equal(r.composite, 'custom(epsilon_plus_flat)');
+    assert.deepEqual(r.layers['layer1.conv2'], { rule: 'Gamma (gamma=0.5)', set: true });
+    assert.deepEqual(r.layers['layer1.conv1'], { rule: 'Epsilon (epsilon=0.25)', set: true });
+    assert.deepEqual(r.layers['stem.0'], { rule: 'Flat', set: false });
+    assert.deepEqual(r.unmatched, [{ pattern: 'layer7.*', path: ['nameMap', 1, 'layers', 1] }]);
+    // the tree says each layer's type as Zennit's composites see it
+    const conv = info.tree.flatMap((t) => [t, ...t.children]).find((t) => t.id === 'layer1.conv2');
+    assert.equal(conv?.type, 'Convolution');
+    // a run refuses the pattern that matches nothing; without it, the file's rules change the relevance
+    const input = { path: path.join(GOLDEN_DIR, 'resnet_mini/input.npy') };
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, { modelId: info.modelId, input, customComposite }),
+      P.ErrorCodes.UNKNOWN_LAYER,
+      /"layer7\.\*" matches no layer/,
+    );
+    customComposite.nameMap[1].layers = ['layer1.conv1'];
+    const custom = await s.conn.sendRequest(P.RunAttribution, {
+      modelId: info.modelId,
+      input,
+      customComposite,
+      target: [0],
+    });
+    const plain = await s.conn.sendRequest(P.RunAttribution, {
+      modelId: info.modelId,
+      input,
+      composite: 'epsilon_plus_flat',
+      target: [0],
+    });
+    assert.equal(custom.composite, 'custom(epsilon_plus_flat)');
+    assert.notEqual(custom.relevance.sum, plain.relevance.sum);
+    await rejects(
+      s.conn.sendRequest(P.RunAttribution, {
+        modelId: info.modelId,
+        input,
+        customComposite,
+        composite: 'epsilon_plus',
+      }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /by name .* or a composite file, not both/,
+    );
+    await s.conn.sendRequest(P.CloseModel, { modelId: info.modelId });
+  });
+
   test('a NaN in the input gives a run the views accept, with warnings saying where', async () => {
     const input = goldenNpy('seed_example', 'input.npy');
     const data = Float32Array.from(input.data);

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayerTreeItem } from '../../../protocol/engine';
+import type { LayerTypeName } from '../../../protocol/names';
 import type { Layout } from '../ndarray';
 
 /**
@@ -204,6 +205,18 @@ export function disposeGraph(graph: Graph): void {
 /** Tree of layers by dotted path: a container (`layer1`) stands for its last node in execution order. */
 export type { LayerTreeItem };
 
+/** A module type as the layer type Zennit's composites (and composite files) name. */
+const LAYER_TYPE_OF: Record<ModuleType, LayerTypeName> = {
+  conv: 'Convolution',
+  dense: 'Dense',
+  relu: 'ReLU',
+  activation: 'Activation',
+  sum: 'Sum',
+  avgPool: 'AvgPool',
+  maxPool: 'MaxPool',
+  batchNorm: 'BatchNorm',
+};
+
 export function buildLayerTree(graph: Graph): LayerTreeItem[] {
   const roots: LayerTreeItem[] = [];
   const byId = new Map<string, LayerTreeItem>();
@@ -233,6 +246,7 @@ export function buildLayerTree(graph: Graph): LayerTreeItem[] {
     item.node = node.id;
     item.shape = node.shape ?? [];
     item.params = paramCount(node);
+    if (node.moduleType) item.type = LAYER_TYPE_OF[node.moduleType];
     // Every enclosing container now ends at this node (nodes come in execution order).
     for (let id = node.id; id.includes('.');) {
       id = id.slice(0, id.lastIndexOf('.'));

@@ -4,7 +4,7 @@ import { kernelsReport } from '../graph/native';
 import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
 import { classRelevance, expandRows, valueRelevance } from './conditions';
 import { attribute, type AttributorName } from './attributors';
-import { buildComposite, compositeFromFile, normalizeCompositeName, normalizeResidual } from './composites';
+import { normalizeResidual, runComposite } from './composites';
 import { fail } from '../errors';
 import { readImage, type Preprocess } from '../io/image';
 import type { Model } from '../graph/model';
@@ -52,14 +52,7 @@ export async function runAttribution(
   hooks: { onProgress?: (done: number, total: number, layer: string) => void; isCancelled?: () => boolean } = {},
 ): Promise<AttributionRun> {
   const started = performance.now();
-  if (spec.customComposite && (spec.composite !== undefined || spec.compositeParams !== undefined))
-    fail('BAD_ARGUMENT', 'give a composite by name (with its parameters) or a composite file, not both');
-  const compositeName = normalizeCompositeName(spec.composite);
-  const composite = spec.customComposite
-    ? compositeFromFile(spec.customComposite)
-    : compositeName
-      ? buildComposite(compositeName, spec.compositeParams)
-      : undefined;
+  const composite = runComposite(spec);
   const attributor = spec.attributor ?? 'gradient';
   // with class weights the target shown is the class of the largest weight (A of "A rather than B")
   const weighted = spec.classWeights?.reduce((a, b) => (b.weight > a.weight ? b : a)).class;

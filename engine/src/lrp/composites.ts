@@ -91,6 +91,8 @@ export function ruleAssignment(
   composite: Composite,
   graph: Graph,
   residual: ResidualMode = 'norm',
+  /** told of name-map patterns that match no node (entry k, pattern j); without it such a pattern is an error */
+  onUnmatched?: (pattern: string, entry: number, index: number) => void,
 ): Map<string, { rule: Rule; from: 'name' | 'first' | 'layer' }> {
   const names = (composite.nameMap ?? []).map(([patterns, rule]) => ({
     patterns: patterns.map((p) => ({ p, re: namePattern(p), used: false })),
@@ -111,6 +113,10 @@ export function ruleAssignment(
       const mapped = composite.layerMap.find(([type]) => isLayerType(node, type));
       if (mapped) assigned.set(node.id, { rule: mapped[1], from: 'layer' });
     }
+  }
+  if (onUnmatched) {
+    names.forEach(({ patterns }, k) => patterns.forEach((p, j) => p.used || onUnmatched(p.p, k, j)));
+    return assigned;
   }
   const unused = names.flatMap(({ patterns }) => patterns.filter((p) => !p.used).map((p) => `"${p.p}"`));
   if (unused.length)
@@ -341,4 +347,17 @@ export function normalizeCompositeName(name: string | undefined): CompositeName 
 export function buildComposite(name: string, params: CompositeParams = {}): Composite {
   const n = normalizeCompositeName(name) ?? fail('BAD_ARGUMENT', 'the gradient has no composite');
   return COMPOSITES[n].build(params);
+}
+
+/** The composite a run (or a rules request) names: a composite file's content, a built-in by name, or none. */
+export function runComposite(spec: {
+  composite?: string;
+  compositeParams?: CompositeParams;
+  customComposite?: CompositeFile;
+}): Composite | undefined {
+  if (spec.customComposite && (spec.composite !== undefined || spec.compositeParams !== undefined))
+    fail('BAD_ARGUMENT', 'give a composite by name (with its parameters) or a composite file, not both');
+  if (spec.customComposite) return compositeFromFile(spec.customComposite);
+  const name = normalizeCompositeName(spec.composite);
+  return name ? buildComposite(name, spec.compositeParams) : undefined;
 }

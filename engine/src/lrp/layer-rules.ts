@@ -16,9 +16,11 @@ export function layerRules(
   model: Model,
   composite: Composite | undefined,
   residual: ResidualMode,
+  /** told of name-map patterns that match no layer; without it such a pattern is an error */
+  onUnmatched?: (pattern: string, entry: number, index: number) => void,
 ): Map<string, LayerRule> {
   const graph = composite ? model.canonical() : model.graph;
-  const assigned = composite ? ruleAssignment(composite, graph, residual) : new Map();
+  const assigned = composite ? ruleAssignment(composite, graph, residual, onUnmatched) : new Map();
   const passed = graph.nodes
     .filter((n) => n.passFrom && assigned.get(n.id)?.rule.kind === 'elementwise')
     .map((n) => n.id.slice(0, n.id.lastIndexOf('.') + 1));

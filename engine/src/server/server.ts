@@ -15,7 +15,8 @@ import * as P from '../../../protocol/engine';
 import { decodeFloats, encodeBytes } from '../../../protocol/floats';
 import { initBackend } from '../graph/backend';
 import { kernelsReport } from '../graph/native';
-import { COMPOSITES } from '../lrp/composites';
+import { COMPOSITES, normalizeResidual, runComposite } from '../lrp/composites';
+import { layerRules } from '../lrp/layer-rules';
 import { EngineError, fail, parseArgument } from '../errors';
 import { loadModel, type Model } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
@@ -89,6 +90,7 @@ export class EngineServer {
     this.serve(P.Initialize, P.InitializeParams, (p) => this.initialize(p));
     this.serve(P.OpenModel, P.OpenModelParams, (p) => this.openModel(p));
     this.serve(P.CloseModel, P.ModelRef, (p) => this.closeModel(p));
+    this.serve(P.ModelRules, P.RulesParams, (p) => this.rules(p));
     this.serve(P.RunAttribution, P.RunParams, (p, token) => this.run(p, token));
     this.serve(P.ExportTensor, P.ExportParams, (p) => this.exportTensor(p));
     this.serve(P.Stats, z.unknown(), () => this.stats());
@@ -217,6 +219,17 @@ export class EngineServer {
     const job = this.queue.then(work);
     this.queue = job.catch(() => undefined);
     return job;
+  }
+
+  /** Each layer's rule under a composite, as a run would assign them (no tensors: answered at once). */
+  private rules(p: P.RulesParams): P.LayerRules {
+    const model = this.model(p.modelId);
+    const composite = runComposite(p);
+    const unmatched: P.LayerRules['unmatched'] = [];
+    const rules = layerRules(model, composite, normalizeResidual(p.residual), (pattern, k, j) =>
+      unmatched.push({ pattern, path: ['nameMap', k, 'layers', j] }),
+    );
+    return { composite: composite?.name ?? 'gradient', layers: Object.fromEntries(rules), unmatched };
   }
 
   private run(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
