@@ -274,3 +274,26 @@ export function compositeJsonSchema(): object {
     title: 'Relevance Lens composite',
   };
 }
+
+/**
+ * The file with `rule` on the layers `ids` (none: their entries removed): the ids leave every name-map entry that
+ * lists them exactly (an entry left empty goes), and the new entry comes last. Glob entries are left alone.
+ */
+export function setNameMapRule(file: CompositeFile, ids: readonly string[], rule: RuleSpec | undefined): CompositeFile {
+  const drop = new Set(ids);
+  const kept = (file.nameMap ?? [])
+    .map((e) => ({ ...e, layers: e.layers.filter((l) => !drop.has(l)) }))
+    .filter((e) => e.layers.length > 0);
+  const nameMap = rule ? [...kept, { layers: [...ids], ...rule }] : kept;
+  const out: CompositeFile = { ...file, nameMap };
+  if (!nameMap.length) delete out.nameMap;
+  return out;
+}
+
+/** Where `path` (a JSON path such as ['nameMap', 1, 'layers', 0]) is in the text, for a problem found elsewhere. */
+export function locate(text: string, path: (string | number)[], message: string): FileProblem {
+  const tree = jsonc.parseTree(text);
+  const node = tree ? nodeAt(tree, path) : undefined;
+  const offset = node?.offset ?? 0;
+  return { message, ...position(text, offset), offset, length: node?.length ?? 0 };
+}

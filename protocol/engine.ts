@@ -328,6 +328,8 @@ export const RunResult = z.object({
   composite: z.string(),
   attributor: z.string(),
   target: z.array(count),
+  /** the run's class weights, when they made the output relevance (a contrast: [A: 1, B: −1]) */
+  classWeights: AttributionOptions.shape.classWeights,
   timingMs: z.number(),
   /** the batch row the views show */
   row: count,

@@ -8,6 +8,9 @@ import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { RunView, ViewSettings } from '../../protocol/webview';
 import { readClassNames } from './class-names';
+import { CompositeFileWatch } from './composite-file';
+import type { CompositeFile } from '../../protocol/composite-file';
+import type { OutputRelevance } from '../../protocol/names';
 import { EngineClient } from './engine-client';
 import { readSettings, type Settings } from './settings';
 
@@ -27,6 +30,13 @@ interface Remembered {
   input?: string;
   target?: number;
   composite?: string;
+  output?: OutputChoice;
+}
+
+/** What the output relevance is: the target's one-hot, its logit or abs, or weighted classes (a contrast). */
+export interface OutputChoice {
+  mode: OutputRelevance;
+  classWeights?: { class: number; weight: number }[];
 }
 const MEMENTO_KEY = 'relevanceLens.session';
 
@@ -40,7 +50,14 @@ export class Ctx implements vscode.Disposable {
   target?: number;
   /** undefined: the default from the settings */
   composite?: string;
+  output: OutputChoice = { mode: 'one_hot' };
+  /** the open model's composite file (rules set per layer) */
+  readonly compositeFile: CompositeFileWatch;
+  /** each layer's rule under the composite the next run uses (from the engine) */
+  rules?: P.LayerRules;
   lastRun?: RunView;
+  /** the composite the latest run used (its channels are explained with the same one) */
+  lastRunComposite?: ReturnType<Ctx['runComposite']>;
   /** the Model Layers tree's selection (set by the tree view) */
   layerSelection: () => readonly P.LayerTreeItem[] = () => [];
   /** colour map and scaling of every heatmap (panel, layer view, tooltips, exports); the settings until changed */
@@ -55,6 +72,10 @@ export class Ctx implements vscode.Disposable {
   private readonly hooksChanged = new vscode.EventEmitter<void>();
   private readonly ran = new vscode.EventEmitter<RunView>();
   private readonly choicesChanged = new vscode.EventEmitter<void>();
+  private readonly rulesChanged = new vscode.EventEmitter<void>();
+  /** the layers' rules changed (another composite, the composite file, its parameters) */
+  readonly onDidChangeRules = this.rulesChanged.event;
+  private rulesRequest = 0;
   /** the input, the target or the composite the next run uses changed */
   readonly onDidChangeChoices = this.choicesChanged.event;
   readonly onDidChangeModel = this.modelChanged.event;
@@ -66,9 +87,14 @@ export class Ctx implements vscode.Disposable {
     this.engine = new EngineClient(extension.asAbsolutePath('dist/engine.js'), this.log, () => readSettings().backend);
     const s = readSettings();
     this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
+    this.compositeFile = new CompositeFileWatch(this.log);
     this.subscriptions.push(
       this.log,
       this.engine,
+      this.compositeFile,
+      this.rulesChanged,
+      this.compositeFile.onDidChange(() => this.choicesChanged.fire()),
+      this.choicesChanged.event(() => void this.refreshRules()),
       this.modelChanged,
       this.hooksChanged,
       this.ran,
@@ -77,7 +103,13 @@ export class Ctx implements vscode.Disposable {
     );
     this.subscriptions.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('relevanceLens.composite')) this.choicesChanged.fire();
+        if (
+          e.affectsConfiguration('relevanceLens.composite') ||
+          e.affectsConfiguration('relevanceLens.compositeParams') ||
+          e.affectsConfiguration('relevanceLens.residual') ||
+          e.affectsConfiguration('relevanceLens.attributor')
+        )
+          this.choicesChanged.fire();
         if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
           const c = readSettings();
           this.setViewSettings({ colorMap: c.colorMap, scaling: c.scaling });
@@ -110,6 +142,56 @@ export class Ctx implements vscode.Disposable {
     return this.composite ?? this.settings.composite;
   }
 
+  /** The composite as people read it: the built-in one, or the composite file over its base. */
+  get compositeLabel(): string {
+    const f = this.compositeFile.state;
+    if (f.kind === 'none' || !this.compositeFile.uri) return this.activeComposite;
+    const file = path.basename(this.compositeFile.uri.fsPath);
+    if (f.kind === 'bad') return `${file} (has problems)`;
+    const base = typeof f.file.base === 'string' ? f.file.base : (f.file.base?.name ?? 'gradient');
+    return `${base} + ${file}`;
+  }
+
+  /** The composite part of a run's parameters: the composite file when there is one, else the built-in one. */
+  runComposite(): Pick<P.RunParams, 'composite' | 'compositeParams' | 'customComposite'> {
+    const f = this.compositeFile.state;
+    if (f.kind === 'bad') throw new Error(this.compositeFile.problem());
+    if (f.kind === 'ok') return { customComposite: f.file };
+    return {
+      composite: this.activeComposite as P.RunParams['composite'],
+      compositeParams: this.settings.compositeParams,
+    };
+  }
+
+  /** A new composite file's start: the built-in composite now in use, with its parameters from the settings. */
+  freshCompositeFile(): CompositeFile {
+    const name = this.activeComposite as NonNullable<P.RunParams['composite']>;
+    const { epsilon, gamma, stabilizer, low, high } = this.settings.compositeParams;
+    const params = Object.entries({ epsilon, gamma, stabilizer, low, high }).filter(([, v]) => v !== undefined);
+    return { base: params.length ? { name, ...Object.fromEntries(params) } : name };
+  }
+
+  /** Asks the engine for each layer's rule under the composite the next run uses. */
+  async refreshRules(): Promise<void> {
+    const m = this.model;
+    const request = ++this.rulesRequest;
+    let rules: P.LayerRules | undefined;
+    try {
+      if (m && this.compositeFile.state.kind !== 'bad')
+        rules = await this.engine.request(P.ModelRules, {
+          modelId: m.info.modelId,
+          residual: this.settings.residual,
+          ...this.runComposite(),
+        });
+    } catch (e) {
+      this.log.warn(`the layers' rules: ${(e as Error).message}`);
+    }
+    if (request !== this.rulesRequest || this.model !== m) return;
+    this.rules = rules;
+    this.compositeFile.setUnmatched(rules?.unmatched ?? []);
+    this.rulesChanged.fire();
+  }
+
   /**
    * Opens a model in the engine (closing the previous one) and makes it the current model, keeping those of `hooks`
    * that name its layers. `keepRun` keeps the latest run on show (reopening after an engine restart; its tensors
@@ -133,6 +215,8 @@ export class Ctx implements vscode.Disposable {
     if (!keepRun) this.lastRun = undefined;
     this.remember();
     this.modelChanged.fire();
+    // its composite file, and with it the layers' rules
+    await this.compositeFile.attach(file);
     return this.model;
   }
 
@@ -151,8 +235,9 @@ export class Ctx implements vscode.Disposable {
     this.hooksChanged.fire();
   }
 
-  recordRun(run: RunView): void {
+  recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>): void {
     this.lastRun = run;
+    this.lastRunComposite = composite;
     this.ran.fire(run);
   }
 
@@ -176,6 +261,12 @@ export class Ctx implements vscode.Disposable {
 
   setComposite(name: string | undefined): void {
     this.composite = name;
+    this.remember();
+    this.choicesChanged.fire();
+  }
+
+  setOutput(output: OutputChoice): void {
+    this.output = output;
     this.remember();
     this.choicesChanged.fire();
   }
@@ -225,6 +316,7 @@ export class Ctx implements vscode.Disposable {
       input: this.input,
       target: this.target,
       composite: this.composite,
+      output: this.output,
     };
     void this.extension.workspaceState.update(MEMENTO_KEY, r);
   }
@@ -236,6 +328,7 @@ export class Ctx implements vscode.Disposable {
     if (!r?.model || !fs.existsSync(r.model)) return;
     this.input = r.input && fs.existsSync(r.input) ? r.input : undefined;
     this.composite = r.composite;
+    if (r.output) this.output = r.output;
     try {
       await this.openModel(r.model, r.hooks ?? []);
       this.target = r.target;

@@ -6,6 +6,7 @@ import { registerExplainCommands } from './commands/explain';
 import { registerHookCommands } from './commands/hooks';
 import { registerModelCommands } from './commands/model';
 import { registerPanelCommands } from './commands/panel';
+import { registerRuleCommands } from './commands/rules';
 import { Ctx } from './context';
 import { LayerTreeProvider } from './layer-tree';
 import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
@@ -48,9 +49,10 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
     const target = ctx!.target === undefined ? 'predicted class' : `target ${ctx!.target}`;
     const name = ctx!.target !== undefined && m.classNames?.[ctx!.target];
     const input = ctx!.input ? ` · ${path.basename(ctx!.input)}` : '';
+    const attributor = ctx!.settings.attributor === 'gradient' ? '' : ` · ${ctx!.settings.attributor}`;
     view.message =
       `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ` +
-      `${ctx!.activeComposite} · ${target}${name ? ` (${name})` : ''}${input}`;
+      `${ctx!.compositeLabel}${attributor} · ${outputText(ctx!, target, name)}${input}`;
   };
   ctx.subscriptions.push(
     ctx.onDidChangeModel(updateMessage),
@@ -58,16 +60,30 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
     ctx.onDidRun(updateMessage),
     ctx.onDidChangeChoices(updateMessage),
   );
+  // the tree's descriptions show each layer's rule: redraw when the rules change
+  ctx.subscriptions.push(ctx.onDidChangeRules(() => tree.refresh()));
 
   registerModelCommands(ctx);
   registerHookCommands(ctx);
   registerAttributionCommands(ctx, panel);
   registerExplainCommands(ctx, panel);
   registerPanelCommands(ctx, panel);
+  registerRuleCommands(ctx);
 
   context.subscriptions.push(ctx);
   void ctx.restore();
   return { ctx };
+}
+
+/** The output relevance the next run explains: the target, or the weighted classes (a contrast). */
+function outputText(ctx: Ctx, target: string, name: string | false | undefined): string {
+  const w = ctx.output.classWeights;
+  const named = (c: number) => `${c}${ctx.model?.classNames?.[c] ? ` (${ctx.model.classNames[c]})` : ''}`;
+  if (w?.length === 2 && w[0].weight === 1 && w[1].weight === -1)
+    return `${named(w[0].class)} rather than ${named(w[1].class)}`;
+  if (w) return `classes ${w.map((c) => `${c.weight}×${c.class}`).join(' + ')}`;
+  const mode = ctx.output.mode === 'one_hot' ? '' : ` (${ctx.output.mode})`;
+  return `${target}${name ? ` (${name})` : ''}${mode}`;
 }
 
 export function deactivate(): void {

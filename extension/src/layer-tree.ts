@@ -27,6 +27,10 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     ];
   }
 
+  refresh(): void {
+    this.changed.fire(undefined);
+  }
+
   getChildren(element?: LayerTreeItem): LayerTreeItem[] {
     return element ? element.children : (this.ctx.model?.info.tree ?? []);
   }
@@ -40,16 +44,20 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     item.id = layer.id;
     const sum = hooked ? this.ctx.lastRun?.layers.find((l) => l.id === layer.id)?.sum : undefined;
     const shape = `[${layer.shape.join(', ')}]`;
-    item.description = `${layer.op} ${shape}${sum !== undefined ? ` · Σ ${fmt(sum)}` : ''}`;
-    item.contextValue = hooked ? 'layer.hooked' : 'layer.unhooked';
+    // the rule this layer gets under the composite; ✎ where the composite file sets it
+    const rule = layer.children.length ? undefined : this.ctx.rules?.layers[layer.id];
+    const ruleText = rule ? ` · ${rule.set ? '✎ ' : ''}${rule.rule}` : '';
+    item.description = `${layer.op} ${shape}${ruleText}${sum !== undefined ? ` · Σ ${fmt(sum)}` : ''}`;
+    item.contextValue = `${hooked ? 'layer.hooked' : 'layer.unhooked'}${rule?.set ? '.ruleSet' : ''}`;
     item.iconPath = hooked
       ? new vscode.ThemeIcon('eye', new vscode.ThemeColor('charts.blue'))
       : new vscode.ThemeIcon(layer.children.length ? 'symbol-namespace' : 'symbol-method');
     // hooked layers with a run get their heatmap tooltip in resolveTreeItem, on hover
     if (sum === undefined) item.tooltip = this.tooltip(layer, hooked);
     const sumText = sum !== undefined ? `, relevance sum ${fmt(sum)}` : '';
+    const ruleLabel = rule ? `, rule ${rule.rule}${rule.set ? ' set in the composite file' : ''}` : '';
     item.accessibilityInformation = {
-      label: `${layer.id}, ${layer.op}, output ${shape}${hooked ? ', store hook attached' : ''}${sumText}`,
+      label: `${layer.id}, ${layer.op}, output ${shape}${ruleLabel}${hooked ? ', store hook attached' : ''}${sumText}`,
     };
     return item;
   }
@@ -83,6 +91,11 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     // ids, ops and class names come from the model's files: escaped, never Markdown
     tip.appendMarkdown(`**${escapeMarkdown(layer.id)}** — ${escapeMarkdown(layer.op)}`);
     tip.appendMarkdown(`\n\noutput [${layer.shape.join(', ')}]${params}`);
+    const rule = this.ctx.rules?.layers[layer.id];
+    if (rule && !layer.children.length)
+      tip.appendMarkdown(
+        `\n\nrule **${escapeMarkdown(rule.rule)}**${rule.set ? ' — set in the composite file' : ` — from ${escapeMarkdown(this.ctx.rules!.composite)}`}`,
+      );
     const run = this.ctx.lastRun;
     const view = hooked ? run?.layers.find((l) => l.id === layer.id) : undefined;
     if (!hooked) tip.appendMarkdown('\n\nno store hook');

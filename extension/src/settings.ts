@@ -1,12 +1,15 @@
 /** The extension's settings (`relevanceLens.*`), read in one place. */
 import * as vscode from 'vscode';
-import type { CompositeParams, Preprocess } from '../../protocol/engine';
-import type { ColorMapName, ResidualMode, Scaling } from '../../protocol/names';
+import type { AttributorParams, CompositeParams, Preprocess } from '../../protocol/engine';
+import type { AttributorName, ColorMapName, ResidualMode, Scaling } from '../../protocol/names';
 
 export interface Settings {
   composite: string;
   compositeParams: CompositeParams;
   residual: ResidualMode;
+  attributor: AttributorName;
+  /** the attributor's parameters (the output relevance is the context's choice, not a setting) */
+  attributorParams: Omit<AttributorParams, 'outputRelevance' | 'seed'>;
   backend: string | undefined;
   colorMap: ColorMapName;
   scaling: Scaling;
@@ -29,6 +32,14 @@ export function readSettings(): Settings {
     composite: c.get<string>('composite', 'epsilon_plus_flat'),
     compositeParams,
     residual: c.get<ResidualMode>('residual', 'norm'),
+    attributor: c.get<AttributorName>('attributor', 'gradient'),
+    attributorParams: {
+      nIter: c.get<number>('attributorParams.nIter', 20),
+      noiseLevel: c.get<number>('attributorParams.noiseLevel', 0.1),
+      baseline: c.get<NonNullable<AttributorParams['baseline']>>('attributorParams.baseline', 'zeros'),
+      window: c.get<number>('attributorParams.window', 8),
+      stride: c.get<number>('attributorParams.stride', 8),
+    },
     backend: backend === 'auto' ? undefined : backend,
     colorMap: c.get<ColorMapName>('colorMap', 'bwr'),
     scaling: c.get<Scaling>('scaling', 'symmetric'),

@@ -19,9 +19,13 @@ export function viewedTarget(run: RunView): number {
 
 /** "3 (cross)": the viewed row's target class, with its name when the model has class names. */
 export function targetText(run: RunView): string {
-  const target = viewedTarget(run);
-  const name = run.classNames?.[target];
-  return name ? `${target} (${name})` : `${target}`;
+  const named = (c: number) => (run.classNames?.[c] ? `${c} (${run.classNames[c]})` : `${c}`);
+  const w = run.classWeights;
+  // "why A rather than B", or the weighted classes
+  if (w?.length === 2 && w[0].weight === 1 && w[1].weight === -1)
+    return `${named(w[0].class)} rather than ${named(w[1].class)}`;
+  if (w) return w.map((c) => `${c.weight}×${named(c.class)}`).join(' + ');
+  return named(viewedTarget(run));
 }
 
 /**

@@ -278,6 +278,7 @@ export class EngineServer {
       composite: run.composite,
       attributor: run.attributor,
       target: run.target,
+      ...(p.classWeights && { classWeights: p.classWeights }),
       timingMs: run.timingMs,
       row,
       topK: topPredictions(run.output, p.topK ?? 5),

@@ -2,7 +2,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import * as P from '../../../protocol/engine';
-import { RUN_COMPOSITES } from '../../../protocol/names';
+import { RUN_COMPOSITES, type RunComposite } from '../../../protocol/names';
 import type { Ctx } from '../context';
 import type { RelevancePanel } from '../relevance-panel';
 import { register } from './register';
@@ -58,19 +58,36 @@ async function chooseComposite(ctx: Ctx, name?: string): Promise<void> {
   const items = [
     { label: 'gradient', description: 'no composite: the plain gradient' },
     ...info.composites.map((c) => ({ label: c.name, description: c.description })),
-  ].map((i) => ({ ...i, picked: i.label === ctx.activeComposite }));
+  ].map((i) => ({ ...i, picked: i.label === baseOf(ctx) }));
   const chosen =
     name ??
     (
       await vscode.window.showQuickPick(items, {
-        title: `Composite (now ${ctx.activeComposite})`,
+        title: `Composite (now ${ctx.compositeLabel})`,
         ignoreFocusOut: true,
       })
     )?.label;
   if (!chosen) return;
   if (!(RUN_COMPOSITES as readonly string[]).includes(chosen))
     throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
+  // with a composite file the choice is its base (its parameters kept while the base stays the same)
+  const file = ctx.compositeFile.state;
+  if (file.kind === 'ok') {
+    const base = file.file.base;
+    const same = typeof base === 'object' && base.name === chosen;
+    await ctx.compositeFile.update(
+      (f) => ({ ...f, base: same ? base : (chosen as RunComposite) }),
+      () => ctx.freshCompositeFile(),
+    );
+  }
   ctx.setComposite(chosen);
+}
+
+/** The built-in composite in use: the composite file's base, or the chosen one. */
+function baseOf(ctx: Ctx): string {
+  const f = ctx.compositeFile.state;
+  if (f.kind !== 'ok') return ctx.activeComposite;
+  return typeof f.file.base === 'string' ? f.file.base : (f.file.base?.name ?? 'gradient');
 }
 
 async function setTarget(ctx: Ctx, target?: number | null): Promise<void> {
@@ -130,14 +147,16 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   const input = ctx.input ?? (await chooseInput(ctx));
   if (!input) return;
   const s = ctx.settings;
-  const composite = ctx.activeComposite;
+  const composite = ctx.runComposite();
   // one request: the engine returns what the views draw
-  const result = await requestRun(ctx, `Relevance Lens: ${composite} on ${path.basename(input)}`, {
+  const result = await requestRun(ctx, `Relevance Lens: ${ctx.compositeLabel} on ${path.basename(input)}`, {
     modelId: m.info.modelId,
     input: { path: input, preprocess: s.preprocess },
-    composite: composite as P.RunParams['composite'],
-    compositeParams: s.compositeParams,
+    ...composite,
     residual: s.residual,
+    attributor: s.attributor,
+    attributorParams: { ...s.attributorParams, outputRelevance: ctx.output.mode },
+    classWeights: ctx.output.classWeights,
     target: ctx.target === undefined ? undefined : [ctx.target],
     store: [...m.hooks],
     view: { topChannels: s.topChannels, maxSize: MAX_MAP_SIZE },
@@ -145,7 +164,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   });
   if (ctx.model !== m) return; // the model changed while this ran
   const run = { ...result, model: path.basename(m.path), classNames: m.classNames, inputFile: input };
-  ctx.recordRun(run);
+  ctx.recordRun(run, composite);
   panel.show(true);
   const native = run.kernels.startsWith('native') ? ' with native kernels' : '';
   const message = `Relevance Lens: ${run.composite} in ${Math.round(run.timingMs)} ms on ${run.backend}${native}`;

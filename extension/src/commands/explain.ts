@@ -49,8 +49,7 @@ export async function explainChannels(
   const result = await requestRun(ctx, title, {
     modelId: m.info.modelId,
     input: { path: run.inputFile, preprocess: s.preprocess },
-    composite: run.composite as P.RunParams['composite'],
-    compositeParams: s.compositeParams,
+    ...(ctx.lastRunComposite ?? ctx.runComposite()),
     residual: s.residual,
     target: run.target,
     conditions: { sets: picked.map((c) => ({ [layerId]: [c] })) },
