@@ -10,7 +10,15 @@ const dist = path.join(root, 'dist');
 const watch = process.argv.includes('--watch');
 const minify = process.argv.includes('--minify');
 
-const common = { bundle: true, sourcemap: minify ? false : 'linked', minify, logLevel: 'warning', absWorkingDir: root };
+const common = {
+  bundle: true,
+  sourcemap: minify ? false : 'linked',
+  minify,
+  logLevel: 'warning',
+  absWorkingDir: root,
+  // jsonc-parser's main build is UMD with run-time requires esbuild cannot follow; its ES module build bundles
+  alias: { 'jsonc-parser': './node_modules/jsonc-parser/lib/esm/main.js' },
+};
 const builds = [
   // extension host: Node (Electron) CommonJS; `vscode` is provided by the host
   {

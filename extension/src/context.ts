@@ -93,8 +93,10 @@ export class Ctx implements vscode.Disposable {
       this.engine,
       this.compositeFile,
       this.rulesChanged,
-      this.compositeFile.onDidChange(() => this.choicesChanged.fire()),
-      this.choicesChanged.event(() => void this.refreshRules()),
+      this.compositeFile.onDidChange(() => {
+        this.choicesChanged.fire();
+        void this.refreshRules();
+      }),
       this.modelChanged,
       this.hooksChanged,
       this.ran,
@@ -108,8 +110,10 @@ export class Ctx implements vscode.Disposable {
           e.affectsConfiguration('relevanceLens.compositeParams') ||
           e.affectsConfiguration('relevanceLens.residual') ||
           e.affectsConfiguration('relevanceLens.attributor')
-        )
+        ) {
           this.choicesChanged.fire();
+          void this.refreshRules();
+        }
         if (e.affectsConfiguration('relevanceLens.colorMap') || e.affectsConfiguration('relevanceLens.scaling')) {
           const c = readSettings();
           this.setViewSettings({ colorMap: c.colorMap, scaling: c.scaling });
@@ -263,6 +267,7 @@ export class Ctx implements vscode.Disposable {
     this.composite = name;
     this.remember();
     this.choicesChanged.fire();
+    void this.refreshRules();
   }
 
   setOutput(output: OutputChoice): void {

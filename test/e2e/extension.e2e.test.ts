@@ -4,7 +4,9 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { canvasStats, ROOT, waitFor, Workbench } from './harness';
 import { registerScenarios, scenarioWorkspace } from '../scenarios';
@@ -110,7 +112,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
           (wb.extensionLog().match(/\[engine\] [a-z]+\/[a-z]+ (\d+ ms|failed)/g) ?? []).map((l) => l.split(' ')[1]);
         await waitFor(async () => requests().includes('attribution/run'), 10_000, 'the run in the engine log');
         assert.deepEqual(
-          requests().filter((r) => r !== 'model/open'),
+          requests().filter((r) => r !== 'model/open' && r !== 'model/rules'),
           ['attribution/run'],
           'one round trip for the run',
         );
@@ -329,6 +331,126 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             const map = await canvasStats(frame, '#summed');
             assert.deepEqual([map.width, map.height], [32, 32]);
             await wb.screenshot('07-attached-from-view');
+          },
+        ],
+      ],
+      export: [
+        [
+          'Set LRP Rule… on a layer: the tree shows it, the heatmap changes, the composite file reproduces the run in the CLI',
+          async () => {
+            const frame = await wb.webviewFrame('#root[data-run-id]');
+            const previous = await runId();
+            const before = await canvasStats(frame, 'figure.relevance canvas');
+            await wb.openLayersView();
+            assert.match((await wb.layerRow('features.3').getAttribute('aria-label'))!, /rule ZPlus(,|$)/);
+            await wb.contextMenu(wb.layerRow('features.3'), 'Set LRP Rule…');
+            await wb.pick('gamma');
+            await wb.enterText('0.5', /γ, the weight of the positive parts/);
+            await waitFor(
+              async () =>
+                /rule Gamma \(gamma=0\.5\) set in the composite file/.test(
+                  (await wb.layerRow('features.3').getAttribute('aria-label')) ?? '',
+                ),
+              10_000,
+              'the rule in the tree',
+            );
+            assert.match(await wb.layerRow('features.3').innerText(), /✎ Gamma \(gamma=0\.5\)/);
+            const file = path.join(wb.workspace, 'model.composite.json');
+            assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
+              base: 'epsilon_plus_flat',
+              nameMap: [{ layers: ['features.3'], rule: 'gamma', gamma: 0.5 }],
+            });
+            const sidebar = wb.page.locator('[id="workbench.view.extension.relevanceLens"]');
+            assert.match(await sidebar.innerText(), /epsilon_plus_flat \+ model\.composite\.json/);
+            await wb.screenshot('13-rule-set');
+            await wb.command('Relevance Lens: Run Attribution');
+            const after = await panelAfter(previous);
+            assert.match(await after.$eval('.meta', (e) => e.textContent!), /custom\(epsilon_plus_flat\) · gradient/);
+            const now = await canvasStats(after, 'figure.relevance canvas');
+            assert.notDeepEqual(now.mean, before.mean, 'the heatmap changed with the rule');
+            await wb.screenshot('14-run-with-rule');
+            // the stored layer's tensor, saved from the panel, equals the CLI's with the same composite file
+            await after.locator('section.card[data-layer="features.0"] [data-export="features.0|npy"]').click();
+            const input = wb.page.locator('.quick-input-widget input[role="combobox"]');
+            await input.waitFor({ state: 'visible' });
+            // the dialog proposes features.0-relevance.npy (saved by the export step): name it anew
+            await waitFor(
+              async () => /features\.0-relevance\.npy$/.test(await input.inputValue()),
+              10_000,
+              'the proposal',
+            );
+            const saved = path.join(wb.workspace, 'gamma-features.0.npy');
+            await input.fill((await input.inputValue()).replace(/features\.0-relevance\.npy$/, 'gamma-features.0.npy'));
+            await input.press('Enter');
+            await waitFor(async () => fs.existsSync(saved) && fs.statSync(saved).size > 0, 15_000, `${saved}`);
+            const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-e2e-cli-'));
+            const cli = spawnSync(
+              process.execPath,
+              [
+                path.join(ROOT, 'bin/relevance-lens.js'),
+                'attribute',
+                path.join(wb.workspace, 'model.onnx'),
+                '--input',
+                path.join(wb.workspace, 'triangle.png'),
+                '--composite',
+                file,
+                '--target',
+                '3',
+                '--store',
+                'features.0',
+                '--out',
+                out,
+              ],
+              { encoding: 'utf8' },
+            );
+            assert.equal(cli.status, 0, cli.stderr);
+            assert.ok(
+              fs.readFileSync(saved).equals(fs.readFileSync(path.join(out, 'layers/features.0.npy'))),
+              'the same bytes',
+            );
+          },
+        ],
+        [
+          'a malformed composite file: a diagnostic at its line in the Problems panel, and runs refuse it alike',
+          async () => {
+            const file = path.join(wb.workspace, 'model.composite.json');
+            const good = fs.readFileSync(file, 'utf8');
+            fs.writeFileSync(
+              file,
+              '{\n  "base": "epsilon_plus_flat",\n  "nameMap": [{"layers": ["features.3"], "rule": "gamma", "gama": 0.5}]\n}\n',
+            );
+            await wb.openLayersView();
+            // the rule goes from the tree: the file cannot be read
+            await waitFor(
+              async () => !/Gamma/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''),
+              15_000,
+              'the tree to drop the file’s rule',
+            );
+            await wb.command('Problems: Focus on Problems View');
+            const problems = wb.page.locator('.markers-panel');
+            await waitFor(
+              async () => /unknown key "gama".*\[Ln 3, Col 59\]/s.test(await problems.innerText().catch(() => '')),
+              15_000,
+              'the diagnostic in the Problems panel',
+            );
+            await wb.screenshot('15-composite-file-problem');
+            await wb.clearNotifications();
+            await wb.command('Relevance Lens: Run Attribution');
+            const msg = await wb.waitForNotification(/model\.composite\.json:3:59: nameMap\[0\]: unknown key "gama"/);
+            assert.match(msg, /gamma takes gamma, stabilizer, zero_params/);
+            // mended, the rule is back
+            fs.writeFileSync(file, good);
+            await waitFor(
+              async () => /rule Gamma/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''),
+              15_000,
+              'the rule back in the tree',
+            );
+            fs.rmSync(file);
+            await waitFor(
+              async () => /rule ZPlus(,|$)/.test((await wb.layerRow('features.3').getAttribute('aria-label')) ?? ''),
+              15_000,
+              'the base composite’s rule once the file is gone',
+            );
           },
         ],
       ],

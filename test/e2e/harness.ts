@@ -199,7 +199,19 @@ export class Workbench {
     return this.page.locator(`[id="workbench.view.extension.relevanceLens"] .monaco-list-row[aria-label^="${id},"]`);
   }
 
-  /** Right-clicks a row and chooses a context-menu entry. */
+  /** Answers the open input box (after a quick pick, the same widget asks for a value). */
+  async enterText(value: string, prompt: RegExp): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    await waitFor(
+      async () => prompt.test(await widget.innerText().catch(() => '')),
+      10_000,
+      `an input box asking ${prompt}`,
+    );
+    const input = widget.locator('.quick-input-box input');
+    await input.fill(value);
+    await input.press('Enter');
+  }
+
   /**
    * Right-clicks a row and chooses a context-menu entry. A list can re-render under the pointer (the explorer
    * after files appear), so a menu without the entry is closed and the right-click tried again.

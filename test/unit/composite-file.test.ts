@@ -8,7 +8,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import Ajv from 'ajv';
-import { compositeJsonSchema, formatProblem, parseCompositeFile } from '../../protocol/composite-file';
+import {
+  type CompositeFile,
+  compositeJsonSchema,
+  formatProblem,
+  locate,
+  parseCompositeFile,
+  setNameMapRule,
+} from '../../protocol/composite-file';
+import { ruleSuits } from '../../protocol/names';
 import { readCompositeFile } from '../../engine/src/io/composite-file';
 import { EngineError } from '../../engine/src/errors';
 
@@ -101,4 +109,45 @@ test('a run refuses a malformed file with the same FILE:LINE:COLUMN message', as
 
 test('schemas/composite.schema.json is generated from the reader’s schema (npm run schema)', () => {
   assert.deepEqual(JSON.parse(fs.readFileSync(SCHEMA_FILE, 'utf8')), compositeJsonSchema());
+});
+
+test('setting a rule on layers: they leave the entries that listed them, globs stay, the new entry comes last', () => {
+  const file: CompositeFile = {
+    base: 'epsilon_plus_flat',
+    nameMap: [
+      { layers: ['a', 'b'], rule: 'flat' },
+      { layers: ['c'], rule: 'epsilon', epsilon: 0.1 },
+      { layers: ['features.*'], rule: 'zplus' },
+    ],
+  };
+  assert.deepEqual(setNameMapRule(file, ['b', 'c'], { rule: 'gamma', gamma: 0.5 }), {
+    base: 'epsilon_plus_flat',
+    nameMap: [
+      { layers: ['a'], rule: 'flat' },
+      { layers: ['features.*'], rule: 'zplus' },
+      { layers: ['b', 'c'], rule: 'gamma', gamma: 0.5 },
+    ],
+  });
+  // reset: the entries go, and an empty name map with them
+  assert.deepEqual(
+    setNameMapRule({ base: 'epsilon_plus', nameMap: [{ layers: ['a'], rule: 'flat' }] }, ['a'], undefined),
+    {
+      base: 'epsilon_plus',
+    },
+  );
+});
+
+test('a rule on a container goes to the layers below it that the rule is made for', () => {
+  assert.ok(ruleSuits('gamma', 'Convolution') && ruleSuits('gamma', 'Dense'));
+  assert.ok(!ruleSuits('gamma', 'ReLU') && !ruleSuits('gamma', undefined));
+  assert.ok(ruleSuits('pass', 'ReLU') && ruleSuits('pass', 'Activation'));
+  assert.ok(ruleSuits('relu_guided_backprop', 'ReLU') && !ruleSuits('relu_guided_backprop', 'Activation'));
+  assert.ok(ruleSuits('norm', 'AvgPool') && ruleSuits('norm', 'Sum') && !ruleSuits('norm', 'MaxPool'));
+  assert.ok(ruleSuits('gradient', 'MaxPool') && ruleSuits('gradient', 'BatchNorm'));
+});
+
+test('a problem the engine finds (a pattern that matches no layer) is located in the text', () => {
+  const text = '{\n  "nameMap": [\n    {"layers": ["a", "layer9.*"], "rule": "flat"}\n  ]\n}';
+  const p = locate(text, ['nameMap', 0, 'layers', 1], 'matches no layer');
+  assert.deepEqual([p.line, p.column, text.slice(p.offset, p.offset + p.length)], [3, 22, '"layer9.*"']);
 });
