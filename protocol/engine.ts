@@ -142,10 +142,15 @@ export const AttributorParams = z.object({
   /** SmoothGrad: noise std as a fraction of each sample's value range (Zennit: 0.1) */
   noiseLevel: nonNegative.optional(),
   /**
-   * IntegratedGradients' baseline: zeros (Zennit's default), each channel's mean over the image, or the input
-   * blurred (a Gaussian of σ = 1/16 of the image's larger side), per sample
+   * IntegratedGradients' baseline: zeros (Zennit's default), each channel's mean over the image, the input blurred
+   * (a Gaussian of σ = 1/16 of the image's larger side), per sample, or an image or .npy read as the input is
    */
-  baseline: z.enum(['zeros', 'mean', 'blurred']).optional(),
+  baseline: z
+    .union([
+      z.enum(['zeros', 'mean', 'blurred']),
+      z.object({ path: z.string().min(1), preprocess: Preprocess.optional() }),
+    ])
+    .optional(),
   /** SmoothGrad (20) and IntegratedGradients (20) iterations */
   nIter: positive.optional(),
   /** SmoothGrad noise seed, for reproducible runs */

@@ -1,4 +1,5 @@
 /** The extension's settings (`relevanceLens.*`), read in one place. */
+import * as path from 'path';
 import * as vscode from 'vscode';
 import type { AttributorParams, CompositeParams, Preprocess } from '../../protocol/engine';
 import type { AttributorName, ColorMapName, ResidualMode, Scaling } from '../../protocol/names';
@@ -15,6 +16,17 @@ export interface Settings {
   scaling: Scaling;
   topChannels: number;
   preprocess: Preprocess;
+}
+
+/** IntegratedGradients' baseline: a kind, or the image setting's file (relative paths from the workspace folder). */
+function baselineSetting(c: vscode.WorkspaceConfiguration): AttributorParams['baseline'] {
+  const kind = c.get<string>('attributorParams.baseline', 'zeros');
+  if (kind !== 'image') return kind === 'mean' || kind === 'blurred' ? kind : 'zeros';
+  const file = c.get<string | null>('attributorParams.baselineImage', null);
+  if (!file)
+    throw new Error('the baseline is "image": set relevanceLens.attributorParams.baselineImage to an image or .npy');
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return { path: path.isAbsolute(file) || !folder ? file : path.join(folder, file) };
 }
 
 export function readSettings(): Settings {
@@ -36,7 +48,7 @@ export function readSettings(): Settings {
     attributorParams: {
       nIter: c.get<number>('attributorParams.nIter', 20),
       noiseLevel: c.get<number>('attributorParams.noiseLevel', 0.1),
-      baseline: c.get<NonNullable<AttributorParams['baseline']>>('attributorParams.baseline', 'zeros'),
+      baseline: baselineSetting(c),
       window: c.get<number>('attributorParams.window', 8),
       stride: c.get<number>('attributorParams.stride', 8),
     },

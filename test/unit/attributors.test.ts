@@ -184,6 +184,20 @@ describe('gradient-based attributors', () => {
     );
   });
 
+  test('integrated_gradients from a baseline read from a file: g(x) · (x − baseline), one row for every row', async () => {
+    const base = [0.5, 1, 0];
+    const r = await attribute(mlp, row(x), [0], 'integrated_gradients', { nIter: 1 }, { baselineInput: row(base) });
+    closeTo(
+      r.relevance.data,
+      [1.125, -3.75, -2.5].map((g, i) => g * (x[i] - base[i])),
+      'IG image baseline',
+    );
+    await assert.rejects(
+      attribute(mlp, row(x), [0], 'integrated_gradients', { nIter: 1 }, { baselineInput: row([1, 2]) }),
+      /the baseline has shape \[1,2\], the input \[1,3\]/,
+    );
+  });
+
   test('smoothgrad with nIter = 1 is the plain gradient, whatever the noise level', async () => {
     for (const noiseLevel of [0.1, 5]) {
       const r = await attribute(mlp, row(x), [0], 'smoothgrad', { nIter: 1, noiseLevel, seed: 3 }, {});

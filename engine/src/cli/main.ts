@@ -15,7 +15,7 @@ import { readCompositeFile } from '../io/composite-file';
 import type { CompositeFile } from '../../../protocol/composite-file';
 import { EngineError, fail, parseArgument } from '../errors';
 import type { LayerTreeItem } from '../graph/graph';
-import { heatmapPng } from '../io/image';
+import { heatmapPng, type Preprocess } from '../io/image';
 import { loadModel, type Model } from '../graph/model';
 import { writeNpy } from '../io/npy';
 import { FILE_LIMITS, readRegularFile } from '../io/files';
@@ -57,7 +57,8 @@ attribute options:
                         target, with --conditions on that layer); --output-relevance then means ones, the value
                         (logit) or its absolute value
   --n-iter N --noise-level F --window W --stride S        attributor parameters
-  --baseline zeros|mean|blurred   IntegratedGradients' baseline (default zeros)
+  --baseline zeros|mean|blurred|FILE   IntegratedGradients' baseline (default zeros); FILE: an image or .npy, read
+                        as the input is
   --store all|ID[,ID...]  layers whose relevance to save (store hooks); see 'layers'
   --backend B           tensorflow, wasm or cpu; default: the first that loads
   --size H,W --mean M1,M2,M3 --std S1,S2,S3   image preprocessing; default: the model's size, mean 0, std 1
@@ -102,10 +103,10 @@ const ATTRIBUTE_OPTIONS = [
 function attributionOptions(
   opts: Map<string, string>,
   model: Model,
-  given: { conditions?: unknown; composite?: CompositeFile },
+  given: { conditions?: unknown; composite?: CompositeFile; preprocess: Preprocess },
 ): AttributionOptions {
   const store = opts.get('store');
-  const { conditions, composite: file } = given;
+  const { conditions, composite: file, preprocess } = given;
   if (opts.has('output-relevance') && opts.has('init-rel'))
     fail('BAD_ARGUMENT', '--output-relevance and --init-rel are one option: give one of them');
   // checked by the protocol's schema, as the server checks a request
@@ -122,7 +123,7 @@ function attributionOptions(
       window: num(opts, 'window'),
       stride: num(opts, 'stride'),
       seed: num(opts, 'seed'),
-      baseline: opts.get('baseline'),
+      baseline: baselineOption(opts.get('baseline'), preprocess),
       outputRelevance: opts.get('output-relevance') ?? opts.get('init-rel'),
     },
     target: numList(opts, 'target'),
@@ -131,6 +132,12 @@ function attributionOptions(
     store:
       store === undefined ? undefined : store === 'all' ? model.allLayerIds() : store.split(',').map((s) => s.trim()),
   });
+}
+
+/** --baseline: a kind, or a file read with the input's preprocessing. */
+function baselineOption(given: string | undefined, preprocess: Preprocess) {
+  if (given === undefined || ['zeros', 'mean', 'blurred'].includes(given)) return given;
+  return { path: given, preprocess };
 }
 
 /** --epsilon, --gamma, …: a built-in composite's parameters (a composite file carries its own). */
@@ -190,12 +197,14 @@ async function attributeCommand(argv: string[]): Promise<void> {
   const model = await loadModel(positional[0]);
   const size = numList(opts, 'size');
   if (size && size.length !== 2) fail('BAD_ARGUMENT', '--size takes H,W');
-  const input = await readInput(model, inputFile, {
+  const preprocess = {
     size: size as [number, number] | undefined,
     mean: numList(opts, 'mean'),
     std: numList(opts, 'std'),
-  });
+  };
+  const input = await readInput(model, inputFile, preprocess);
   const options = attributionOptions(opts, model, {
+    preprocess,
     conditions: await readConditions(opts),
     composite: await readComposite(opts),
   });

@@ -74,9 +74,12 @@ export async function runAttribution(
     );
   if (spec.startLayer !== undefined && attributor !== 'gradient')
     fail('BAD_ARGUMENT', `a start layer applies to the gradient attributor (one relevance pass), not ${attributor}`);
+  // an image (or .npy) as IntegratedGradients' baseline, read as an input is
+  const b = spec.attributorParams?.baseline;
+  const baselineInput = typeof b === 'object' ? await readInput(model, b.path, b.preprocess) : undefined;
   const result = spec.conditions
     ? await conditionalPass(model, input, target, spec, opts)
-    : await attribute(model, input, target, attributor, spec.attributorParams ?? {}, opts);
+    : await attribute(model, input, target, attributor, spec.attributorParams ?? {}, { ...opts, baselineInput });
   return {
     ...result,
     warnings: nonFiniteWarnings(model, input, result, predicted !== undefined),

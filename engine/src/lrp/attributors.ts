@@ -59,7 +59,7 @@ export async function attribute(
   targets: readonly number[],
   attributor: AttributorName,
   params: AttributorParams,
-  opts: PassOptions & { classWeights?: AttributionOptions['classWeights'] },
+  opts: PassOptions & { classWeights?: AttributionOptions['classWeights']; baselineInput?: NdArray },
 ): Promise<PassResult> {
   const relevanceOf =
     opts.startLayer === undefined
@@ -99,7 +99,9 @@ export async function attribute(
     }
     case 'integrated_gradients': {
       const n = params.nIter ?? 20;
-      const base = baseline(input, params.baseline ?? 'zeros', model.graph.layout);
+      const base = opts.baselineInput
+        ? baselineRows(input, opts.baselineInput)
+        : baseline(input, typeof params.baseline === 'string' ? params.baseline : 'zeros', model.graph.layout);
       // Zennit's path: baseline + α·(input − baseline) for α = k/n, k = 1..n; mean gradient times (input − baseline)
       const result = await averagePasses(
         n,
@@ -209,8 +211,20 @@ function gaussian(rng: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
 }
 
+/** A baseline read from a file for each input row: one row for all, or a row each. */
+function baselineRows(input: NdArray, base: NdArray): Float32Array {
+  const per = size(input.shape.slice(1));
+  const same = base.shape.slice(1).join() === input.shape.slice(1).join();
+  if (!same || (base.shape[0] !== 1 && base.shape[0] !== input.shape[0]))
+    fail('SHAPE_MISMATCH', `the baseline has shape [${base.shape}], the input [${input.shape}]`);
+  const out = new Float32Array(input.data.length);
+  for (let b = 0; b < input.shape[0]; b++)
+    out.set(base.data.subarray(base.shape[0] === 1 ? 0 : b * per, (base.shape[0] === 1 ? 1 : b + 1) * per), b * per);
+  return out;
+}
+
 /** IntegratedGradients' baseline for each sample: zeros, each channel's mean, or the image blurred. */
-function baseline(input: NdArray, kind: NonNullable<AttributorParams['baseline']>, layout: Layout): Float32Array {
+function baseline(input: NdArray, kind: 'zeros' | 'mean' | 'blurred', layout: Layout): Float32Array {
   const out = new Float32Array(input.data.length);
   if (kind === 'zeros') return out;
   const per = size(input.shape.slice(1));

@@ -148,6 +148,9 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   if (!input) return;
   const s = ctx.settings;
   const composite = ctx.runComposite();
+  const b = s.attributorParams.baseline;
+  if (s.attributor === 'integrated_gradients' && typeof b === 'object' && !b.path)
+    throw new Error('the baseline is "image": set relevanceLens.attributorParams.baselineImage to an image or .npy');
   // one request: the engine returns what the views draw
   const result = await requestRun(ctx, `Relevance Lens: ${ctx.compositeLabel} on ${path.basename(input)}`, {
     modelId: m.info.modelId,
@@ -155,7 +158,15 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
     ...composite,
     residual: s.residual,
     attributor: s.attributor,
-    attributorParams: { ...s.attributorParams, outputRelevance: ctx.output.mode },
+    attributorParams: {
+      ...s.attributorParams,
+      // a baseline image is read as the input is
+      baseline:
+        typeof s.attributorParams.baseline === 'object'
+          ? { ...s.attributorParams.baseline, preprocess: s.preprocess }
+          : s.attributorParams.baseline,
+      outputRelevance: ctx.output.mode,
+    },
     classWeights: ctx.output.classWeights,
     target: ctx.target === undefined ? undefined : [ctx.target],
     store: [...m.hooks],

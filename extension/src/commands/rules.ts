@@ -220,11 +220,20 @@ async function chooseAttributor(ctx: Ctx, name?: AttributorName): Promise<void> 
     await c.update('attributorParams.noiseLevel', level, target);
   }
   if (!name && chosen === 'integrated_gradients') {
-    const baseline = await vscode.window.showQuickPick(['zeros', 'mean', 'blurred'], {
+    const baseline = await vscode.window.showQuickPick(['zeros', 'mean', 'blurred', 'image'], {
       title: 'integrated_gradients: the baseline',
       ignoreFocusOut: true,
     });
     if (!baseline) return;
+    if (baseline === 'image') {
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        openLabel: 'Use as Baseline',
+        filters: { 'Images and arrays': ['png', 'jpg', 'jpeg', 'npy'] },
+      });
+      if (!picked?.[0]) return;
+      await c.update('attributorParams.baselineImage', picked[0].fsPath, target);
+    }
     await c.update('attributorParams.baseline', baseline, target);
   }
   if (!name && chosen === 'occlusion') {
