@@ -453,6 +453,39 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             );
           },
         ],
+        [
+          'Set Output Relevance… (why A rather than B) and Choose Attributor… (IntegratedGradients) apply to the next run',
+          async () => {
+            await wb.command('Relevance Lens: Set Output Relevance…');
+            await wb.pick('contrast');
+            await wb.pick('cross');
+            await wb.pick('circle');
+            await wb.command('Relevance Lens: Choose Attributor…');
+            await wb.pick('integrated_gradients');
+            await wb.enterText('4', /the number of passes/);
+            await wb.pick('zeros');
+            await wb.openLayersView();
+            const sidebar = wb.page.locator('[id="workbench.view.extension.relevanceLens"]');
+            await waitFor(
+              async () => /integrated_gradients · 3 \(cross\) rather than 0 \(circle\)/.test(await sidebar.innerText()),
+              10_000,
+              'the choices under the view title',
+            );
+            const previous = await runId();
+            await wb.command('Relevance Lens: Run Attribution');
+            const frame = await panelAfter(previous);
+            assert.match(
+              await frame.$eval('.meta', (e) => e.textContent!),
+              /epsilon_plus_flat · integrated_gradients · target 3 \(cross\) rather than 0 \(circle\)/,
+            );
+            await wb.screenshot('16-contrast-integrated-gradients');
+            // back to the defaults for the scenarios that follow
+            await wb.command('Relevance Lens: Set Output Relevance…');
+            await wb.pick('one_hot');
+            await wb.command('Relevance Lens: Choose Attributor…');
+            await wb.pick('gradient');
+          },
+        ],
       ],
       engineRestart: [
         [
