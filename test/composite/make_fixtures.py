@@ -96,9 +96,15 @@ def make_rule(entry, skip):
     unknown = set(params) - set(accepted)
     if unknown:
         raise ValueError(f'rule {name}: unknown parameters {sorted(unknown)}')
+    return cls(**zennit_params(params, stabilizers=('stabilizer', 'epsilon') if name == 'epsilon' else ('stabilizer',)))
+
+
+def zennit_params(params, stabilizers):
+    '''The file's parameter values as Zennit takes them: Stabilizer objects for the keys in `stabilizers`, exact
+    bounds, lists of names, floats.'''
     kwargs = {}
     for key, value in params.items():
-        if key == 'stabilizer' or (name == 'epsilon' and key == 'epsilon'):
+        if key in stabilizers:
             value = stabilizer(value)
         elif key in ('low', 'high'):
             value = bound(value)
@@ -107,7 +113,7 @@ def make_rule(entry, skip):
         else:
             value = float(value)
         kwargs[key] = value
-    return cls(**kwargs)
+    return kwargs
 
 
 def layer_type(name):
@@ -159,19 +165,7 @@ def zennit_composite(spec, model):
             raise ValueError('base gradient takes no parameters')
         base_layer_map, base_first_map = [], []
     else:
-        params = {}
-        for key, value in base.items():
-            if key == 'name':
-                continue
-            if key in ('epsilon', 'stabilizer'):
-                value = stabilizer(value)
-            elif key in ('low', 'high'):
-                value = bound(value)
-            elif key == 'zero_params':
-                value = list(value)
-            else:
-                value = float(value)
-            params[key] = value
+        params = zennit_params({k: v for k, v in base.items() if k != 'name'}, stabilizers=('epsilon', 'stabilizer'))
         base_composite = COMPOSITES[base_name](**params)
         base_layer_map = base_composite.layer_map
         base_first_map = getattr(base_composite, 'first_map', [])
