@@ -21,7 +21,7 @@ import { encodeOnnx, type OnnxModelSpec } from '../engine/src/io/onnx-writer';
 import { parseNpy } from '../engine/src/io/npy';
 import { loadModel, type Model } from '../engine/src/graph/model';
 import { nativeKernels, nativeStatus, useNativeKernels } from '../engine/src/graph/native';
-import { type NdArray, size } from '../engine/src/ndarray';
+import { type NdArray, pickRows, size } from '../engine/src/ndarray';
 import { seededRandom } from '../engine/src/lrp/random';
 import { normalizeCompositeName } from '../engine/src/lrp/composites';
 import { runAttribution } from '../engine/src/lrp/attribution';
@@ -112,10 +112,9 @@ function randomInput(shape: number[]): NdArray {
   return { shape, data };
 }
 
+/** `batch` copies of a one-row input. */
 function batchOf(x: NdArray, batch: number): NdArray {
-  const data = new Float32Array(x.data.length * batch);
-  for (let b = 0; b < batch; b++) data.set(x.data, b * x.data.length);
-  return { shape: [batch, ...x.shape.slice(1)], data };
+  return pickRows(x, new Array<number>(batch).fill(0));
 }
 
 async function measure(job: Job, backend: string, batches: number[], repeat: number): Promise<Row> {

@@ -5,6 +5,8 @@
 #   crp  test/crp/make_fixtures.py: zennit-crp's conditional relevance on a small ResNet-style CNN → .zoo-cache/crp
 #   composite  test/composite/make_fixtures.py: composite files (base, layerMap, nameMap, firstLayer) translated into
 #        Zennit 0.5.1 composites on a small CNN, with Gradient / SmoothGrad / IntegratedGradients → .zoo-cache/composite
+#   analysis  test/analysis/make_fixtures.py: zennit-crp's FeatureVisualization (RelMax, ActMax, RelStats, ActStats) over
+#        a synthetic labelled shape data set (ImageFolder tree + data.npz) for a small CNN trained on it → .zoo-cache/analysis
 #
 #   scripts/reference-fixtures.sh [SET [OUT_DIR]]     (no SET: every set, into its default folder)
 #
@@ -71,6 +73,7 @@ case "$SET" in
   zoo | all) generate zoo "${2:-$ROOT/.zoo-cache/fixtures}" "$ROOT/test/zoo/make_fixtures.py" "$ROOT/test/zoo/zoo_canonizers.py" ;;&
   crp | all) generate crp "${2:-$ROOT/.zoo-cache/crp}" "$ROOT/test/crp/make_fixtures.py" ;;&
   composite | all) generate composite "${2:-$ROOT/.zoo-cache/composite}" "$ROOT/test/composite/make_fixtures.py" ;;&
-  zoo | crp | composite | all) ;;
-  *) log "unknown set \"$SET\" (zoo, crp, composite, or none for all)"; exit 2 ;;
+  analysis | all) generate analysis "${2:-$ROOT/.zoo-cache/analysis}" "$ROOT/test/analysis/make_fixtures.py" ;;&
+  zoo | crp | composite | analysis | all) ;;
+  *) log "unknown set \"$SET\" (zoo, crp, composite, analysis, or none for all)"; exit 2 ;;
 esac

@@ -37,3 +37,22 @@ export function imageGeometry(shape: readonly number[], layout: Layout): ImageGe
 export function imageShape(layout: Layout, channels: number, height: number, width: number): number[] {
   return layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
 }
+
+/** The given rows of `a`, in that order (a row may repeat). */
+export function pickRows(a: NdArray, rows: readonly number[]): NdArray {
+  const per = size(a.shape.slice(1));
+  const data = new Float32Array(rows.length * per);
+  rows.forEach((r, k) => data.set(a.data.subarray(r * per, (r + 1) * per), k * per));
+  return { shape: [rows.length, ...a.shape.slice(1)], data };
+}
+
+/** Arrays of the same row shape joined along the batch axis. */
+export function joinRows(arrays: readonly NdArray[]): NdArray {
+  const data = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
+  let at = 0;
+  for (const a of arrays) {
+    data.set(a.data, at);
+    at += a.data.length;
+  }
+  return { shape: [arrays.reduce((n, a) => n + a.shape[0], 0), ...arrays[0].shape.slice(1)], data };
+}

@@ -8,7 +8,7 @@ import { normalizeResidual, runComposite } from './composites';
 import { fail } from '../errors';
 import { readImage, type Preprocess } from '../io/image';
 import type { Model } from '../graph/model';
-import { imageGeometry, type NdArray, size } from '../ndarray';
+import { imageGeometry, joinRows, type NdArray, pickRows } from '../ndarray';
 import { readNpy } from '../io/npy';
 import type { AttributionOptions } from '../../../protocol/engine';
 
@@ -129,26 +129,10 @@ async function conditionalPass(
 /** Condition rows per relevance pass unless the request says otherwise: zennit-crp's generate() uses 10 to 16. */
 const DEFAULT_CONDITION_BATCH = 16;
 
-/** The given rows of `input`, in that order (a row may repeat). */
-function pickRows(input: NdArray, rows: readonly number[]): NdArray {
-  const per = size(input.shape.slice(1));
-  const data = new Float32Array(rows.length * per);
-  rows.forEach((r, k) => data.set(input.data.subarray(r * per, (r + 1) * per), k * per));
-  return { shape: [rows.length, ...input.shape.slice(1)], data };
-}
-
 /** Passes over consecutive rows as one: their tensors joined along the batch axis, their sums added. */
 function concatRows(results: PassResult[]): PassResult {
   if (results.length === 1) return results[0];
-  const join = (arrays: NdArray[]): NdArray => {
-    const data = new Float32Array(arrays.reduce((n, a) => n + a.data.length, 0));
-    let at = 0;
-    for (const a of arrays) {
-      data.set(a.data, at);
-      at += a.data.length;
-    }
-    return { shape: [arrays.reduce((n, a) => n + a.shape[0], 0), ...arrays[0].shape.slice(1)], data };
-  };
+  const join = joinRows;
   const [first] = results;
   return {
     output: join(results.map((r) => r.output)),

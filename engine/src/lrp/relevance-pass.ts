@@ -16,6 +16,8 @@ export interface LayerRelevance {
   node: string;
   /** relevance at the layer's output, in the model's layout */
   relevance: NdArray;
+  /** the layer's output itself, when the pass was asked for activations */
+  activation?: NdArray;
 }
 
 export interface LayerSum {
@@ -48,6 +50,8 @@ export interface PassOptions {
   residual?: ResidualMode;
   /** tree ids to capture (store hooks) */
   store?: readonly string[];
+  /** also capture the stored layers' outputs (activations), as zennit-crp's feature-visualisation hooks do */
+  storeActivations?: boolean;
   onProgress?: (done: number, total: number, layer: string) => void;
   /** checked between layers; throws CANCELLED when it returns true */
   isCancelled?: () => boolean;
@@ -207,7 +211,12 @@ export async function relevancePass(
       const sum = rows.reduce((a, b) => a + b, 0);
       sums.unshift({ id: node.id, node: node.name, op: node.sourceOp, shape: [...g.shape], sum, rows });
       for (const id of storeByNode.get(node.id) ?? []) {
-        const layer: LayerRelevance = { id, node: node.name, relevance: toNdArray(g) };
+        const layer: LayerRelevance = {
+          id,
+          node: node.name,
+          relevance: toNdArray(g),
+          ...(opts.storeActivations && { activation: toNdArray(y) }),
+        };
         stored.push(layer);
       }
       const accumulate = (name: string, t: tf.Tensor) => {
