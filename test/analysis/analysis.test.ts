@@ -13,6 +13,11 @@ import * as path from 'path';
 import { initBackend } from '../../engine/src/graph/backend';
 import { loadModel, type Model } from '../../engine/src/graph/model';
 import { openDataset } from '../../engine/src/analysis/dataset';
+import { channelReferences } from '../../engine/src/analysis/references';
+import { relevancePass } from '../../engine/src/lrp/relevance-pass';
+import { valueRelevance } from '../../engine/src/lrp/conditions';
+import { buildComposite } from '../../engine/src/lrp/composites';
+import { channelSum } from '../../engine/src/shared/colormap';
 import {
   type AnalysisConfig,
   type AnalysisJson,
@@ -151,6 +156,42 @@ for (const backend of ['wasm', 'cpu']) {
         }
       });
     }
+
+    test('reference images: one neuron’s heatmap lies in its receptive field, and the crop holds it', async () => {
+      const data = await openDataset(path.join(DIR, 'data.npz'), model);
+      // features.0 is a 3×3 convolution (padding 1) of the input: its neuron at (y, x) sees rows y−1..y+1, x−1..x+1
+      const relmax = result.layers['features.0'].relmax;
+      const refs = await channelReferences(model, data, config(data.source), 'features.0', relmax, 4);
+      assert.deepEqual(
+        refs.map((r) => r.map((e) => e.sample)),
+        relmax.samples.map((s) => s.slice(0, 4)),
+      );
+      for (const [c, channel] of relmax.samples.entries()) {
+        const rank = 0;
+        const position = relmax.rf[c][rank];
+        const [py, px] = [Math.floor(position / 16), position % 16];
+        const pass = await relevancePass(model, await data.batch([channel[rank]]), valueRelevance('logit'), {
+          composite: buildComposite('epsilon_plus_flat'),
+          startLayer: 'features.0',
+          conditions: { layers: [[['features.0', [c], position]]], excludeParallel: false },
+        });
+        const heat = channelSum(pass.relevance.shape, pass.relevance.data, 0, 'NCHW');
+        let inside = 0;
+        heat.values.forEach((v, i) => {
+          const [y, x] = [Math.floor(i / 16), i % 16];
+          const near = Math.abs(y - py) <= 1 && Math.abs(x - px) <= 1;
+          if (!near)
+            assert.equal(v, 0, `channel ${c}: relevance at (${y}, ${x}), outside the 3×3 around (${py}, ${px})`);
+          else inside += Math.abs(v);
+        });
+        assert.ok(inside > 0, `channel ${c}: the neuron's heatmap is not empty`);
+        const [y0, y1, x0, x1] = refs[c][rank].crop;
+        assert.ok(
+          y0 <= py && py <= y1 && x0 <= px && px <= x1,
+          `channel ${c}: crop ${refs[c][rank].crop} holds (${py}, ${px})`,
+        );
+      }
+    });
 
     test('an ImageFolder of the same images gives the very same analysis', async () => {
       const folder = await openDataset(path.join(DIR, 'images'), model);

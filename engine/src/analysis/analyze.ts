@@ -41,6 +41,8 @@ export interface LayerAnalysis {
   /** per channel, the classes it matters most for (zennit-crp's compute_stats: top 5 by the mean of 10) */
   relclasses: { class: number; value: number }[][];
   actclasses: { class: number; value: number }[][];
+  /** per channel, its first RelMax samples cropped with their heatmaps (files relative to analysis.json) */
+  references?: { sample: number; crop: number[]; image: string; heatmap: string }[][];
 }
 
 export interface AnalysisJson {

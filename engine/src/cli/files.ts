@@ -66,3 +66,30 @@ export class OutputFolder {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Writes a file without following a link at its place (O_NOFOLLOW): an analysis writes into an existing folder
+ * (it resumes there), where a planted link must not redirect it.
+ */
+export function writeNoFollow(file: string, data: string | Uint8Array): void {
+  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644);
+  } catch (e) {
+    return fail('BAD_ARGUMENT', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    fs.writeFileSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A folder to write into: made when missing, refused when it is a link or not a folder. */
+export function realFolder(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const st = fs.lstatSync(dir);
+  if (st.isSymbolicLink() || !st.isDirectory()) fail('BAD_ARGUMENT', `${dir} is not a folder (a link or a file)`);
+  return dir;
+}

@@ -12,6 +12,7 @@ import {
 } from '../lrp/composites';
 import { layerRules } from '../lrp/layer-rules';
 import { openDataset } from '../analysis/dataset';
+import { channelReferences } from '../analysis/references';
 import { type AnalysisConfig, type AnalysisJson, analyzeDataset, sameConfig } from '../analysis/analyze';
 import { readCompositeFile } from '../io/composite-file';
 import type { CompositeFile } from '../../../protocol/composite-file';
@@ -27,7 +28,7 @@ import { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
-import { layerFileNames, OutputFolder } from './files';
+import { layerFileNames, OutputFolder, realFolder, writeNoFollow } from './files';
 
 const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
 
@@ -74,6 +75,8 @@ analyze options (zennit-crp's FeatureVisualization: each sample attributed to it
   --composite NAME|FILE.json  as for attribute; default epsilon_plus_flat
   --top K               samples kept per channel, overall and per class (default 40, zennit-crp's)
   --batch N             samples per relevance pass (default 16)
+  --references N        reference images per channel (default 8, 0 for none): its top RelMax samples cropped to
+                        where its most relevant neuron looks, with that neuron's heatmap (zennit-crp's rf=True)
   --size --mean --std --residual --backend   as for attribute
   --out DIR             writes DIR/analysis.json after every batch: a stopped run resumes from it
 `;
@@ -465,31 +468,57 @@ async function analyzeCommand(argv: string[]): Promise<void> {
     top: num(opts, 'top') ?? 40,
     batch: num(opts, 'batch') ?? 16,
   };
-  const target = path.join(out, 'analysis.json');
-  const resume = readSavedAnalysis(target, config);
-  if (resume?.done === data.length) {
-    console.log(`${target} is complete (${data.length} samples); nothing to do`);
-    return;
-  }
-  fs.mkdirSync(out, { recursive: true });
-  const progress = new ProgressLine(data.length, resume?.done ?? 0);
-  const result = await analyzeDataset(
-    model,
-    data,
-    config,
-    {
-      onBatch: (state) => {
-        writeAtomically(target, JSON.stringify(state) + '\n');
-        progress.update(state.done);
+  const references = num(opts, 'references') ?? 8;
+  if (!Number.isInteger(references) || references < 0) fail('BAD_ARGUMENT', '--references takes a whole number ≥ 0');
+  const target = path.join(realFolder(out), 'analysis.json');
+  const save = (state: AnalysisJson) => {
+    writeNoFollow(`${target}.partial`, JSON.stringify(state) + '\n');
+    fs.renameSync(`${target}.partial`, target);
+  };
+  let result = readSavedAnalysis(target, config);
+  if (result?.done !== data.length) {
+    const progress = new ProgressLine(data.length, result?.done ?? 0);
+    result = await analyzeDataset(
+      model,
+      data,
+      config,
+      {
+        onBatch: (state) => {
+          save(state);
+          progress.update(state.done);
+        },
       },
-    },
-    resume,
-  );
-  progress.end();
-  const per = data.length / result.seconds;
-  console.log(
-    `analysed ${data.length} samples at ${layers.length} layer${layers.length > 1 ? 's' : ''} in ${result.seconds.toFixed(1)} s (${per.toFixed(1)} samples/s); written to ${target}`,
-  );
+      result,
+    );
+    progress.end();
+    const per = data.length / result.seconds;
+    console.log(
+      `analysed ${data.length} samples at ${layers.length} layer${layers.length > 1 ? 's' : ''} in ${result.seconds.toFixed(1)} s (${per.toFixed(1)} samples/s)`,
+    );
+  }
+  // reference images, layer by layer (a layer that has them is done)
+  const files = layerFileNames(layers);
+  for (const layer of layers) {
+    const l = result.layers[layer];
+    if (!references || (l.references && l.references.every((r) => r.length >= Math.min(references, data.length))))
+      continue;
+    const t0 = performance.now();
+    const refs = await channelReferences(model, data, config, layer, l.relmax, references);
+    const dir = realFolder(path.join(out, 'references', files.get(layer)!));
+    l.references = refs.map((channel, c) =>
+      channel.map((r, rank) => {
+        const name = `c${c}-${rank}-s${r.sample}`;
+        writeNoFollow(path.join(dir, `${name}.png`), r.image);
+        writeNoFollow(path.join(dir, `${name}-heatmap.png`), r.heatmap);
+        const rel = (f: string) => path.posix.join('references', files.get(layer)!, f);
+        return { sample: r.sample, crop: r.crop, image: rel(`${name}.png`), heatmap: rel(`${name}-heatmap.png`) };
+      }),
+    );
+    save(result);
+    const n = refs.reduce((a, r) => a + r.length, 0);
+    console.log(`${layer}: ${n} reference images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  console.log(`written to ${target}`);
 }
 
 /** A saved analysis to resume: the same configuration, else an error (never overwritten silently). */
@@ -504,12 +533,6 @@ function readSavedAnalysis(file: string, config: AnalysisConfig): AnalysisJson |
   if (saved.version !== 1 || !sameConfig(saved.config, config))
     fail('BAD_ARGUMENT', `${file} holds an analysis with other settings; remove it or choose another --out`);
   return saved;
-}
-
-/** Writes a whole file or nothing: a crash mid-write leaves the previous version. */
-function writeAtomically(file: string, text: string): void {
-  fs.writeFileSync(`${file}.partial`, text);
-  fs.renameSync(`${file}.partial`, file);
 }
 
 /** "analyze: 64/300 samples · 41.2 samples/s · ETA 6 s" on stderr, rewritten in place on a terminal. */

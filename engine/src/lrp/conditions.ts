@@ -13,17 +13,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { Model } from '../graph/model';
-import type { Layout } from '../ndarray';
+import { type Layout, size } from '../ndarray';
 import type { ConditionSet } from '../../../protocol/engine';
 import type { OutputRelevance } from '../../../protocol/names';
 
 /** The key of a condition set that names output classes rather than a layer (zennit-crp's MODEL_OUTPUT_NAME). */
 export const OUTPUT_KEY = 'y';
 
+/**
+ * A row's condition on one layer: its id, the channels that pass on, and optionally one position (flat over the
+ * layer's spatial axes, rows × columns) where alone they pass — a single neuron, as zennit-crp's mask_rf.
+ */
+export type LayerCondition = [id: string, channels: number[], position?: number];
+
 /** The conditions of each row of a pass: the channels that pass on at each conditioned node. */
 export interface RowConditions {
   /** per row: node id → channels (a row without an entry for a node is not conditioned there) */
   rows: Map<string, number[]>[];
+  /** per row: node id → the one position the channels pass at (none: every position) */
+  positions?: Map<string, number>[];
   excludeParallel: boolean;
 }
 
@@ -135,7 +143,22 @@ export class ConditionPlan {
       }
     });
     const broadcast = shape.map((d, i) => (i === 0 ? batch : i === axis ? count : 1));
-    this.masks.set(id, tf.keep(tf.tensor(values, broadcast)));
+    const positions = this.conditions.positions;
+    if (!positions?.some((p) => p.has(id))) return void this.masks.set(id, tf.keep(tf.tensor(values, broadcast)));
+    // single neurons: a mask of the node's whole shape, each row's channels at its one position
+    const places = size(shape.slice(1)) / count;
+    const full = new Float32Array(batch * count * places);
+    const channelsLast = axis === shape.length - 1 && shape.length > 2;
+    for (let r = 0; r < batch; r++)
+      for (let c = 0; c < count; c++)
+        for (let p = 0; p < places; p++) {
+          const at = positions[r]?.get(id);
+          if (at !== undefined && at >= places)
+            fail('BAD_ARGUMENT', `condition on layer "${node.id}": position ${at} is out of range (it has ${places})`);
+          const on = values[r * count + c] === 1 && (at === undefined || at === p);
+          full[r * count * places + (channelsLast ? p * count + c : c * places + p)] = on ? 1 : 0;
+        }
+    this.masks.set(id, tf.keep(tf.tensor(full, [batch, ...shape.slice(1)])));
   }
 
   /** Which rows each node's relevance may reach under exclude_parallel (see the module's comment). */
@@ -233,11 +256,14 @@ function rowShape(batch: number, rank: number): number[] {
 export function conditionPlan(
   model: Model,
   graph: Graph,
-  layers: readonly [string, number[]][][],
+  layers: readonly LayerCondition[][],
   excludeParallel: boolean,
 ): ConditionPlan {
   const ids = [...new Set(layers.flatMap((row) => row.map(([id]) => id)))];
   const nodeOf = model.resolveLayers(ids);
+  const positions = layers.map(
+    (row) => new Map(row.flatMap(([id, , at]) => (at === undefined ? [] : [[nodeOf.get(id)!, at] as const]))),
+  );
   const rows = layers.map((row) => {
     const byNode = new Map<string, number[]>();
     for (const [id, channels] of row) {
@@ -248,5 +274,5 @@ export function conditionPlan(
     }
     return byNode;
   });
-  return new ConditionPlan(graph, { rows, excludeParallel });
+  return new ConditionPlan(graph, { rows, positions, excludeParallel });
 }

@@ -9,7 +9,7 @@ import { type NdArray, size } from '../ndarray';
 import { nativeElementwise, nativeSum } from '../graph/native';
 import { forward, setRunBatch, vjp } from '../graph/ops';
 import { type ActiveRule, applyRule, type RuleContext } from './rules';
-import { conditionPlan } from './conditions';
+import { conditionPlan, type LayerCondition } from './conditions';
 
 export interface LayerRelevance {
   id: string;
@@ -58,7 +58,7 @@ export interface PassOptions {
   /** where the relevance starts (a layer id; `outputRelevance` then applies to its output): default the output */
   startLayer?: string;
   /** concept-conditional relevance: per input row, the channels that pass on at each conditioned layer id */
-  conditions?: { layers: readonly [string, number[]][][]; excludeParallel: boolean };
+  conditions?: { layers: readonly LayerCondition[][]; excludeParallel: boolean };
 }
 
 export function toNdArray(t: tf.Tensor): NdArray {
