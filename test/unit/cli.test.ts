@@ -7,7 +7,7 @@ import * as P from '../../protocol/engine';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { layerFileNames } from '../../engine/src/cli/files';
+import { layerFileNames } from '../../engine/src/io/files';
 import { parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
@@ -296,6 +296,51 @@ test('--out: results replace the folder as a whole, never through planted links;
     ['/proc/self/x', /cannot write there/],
   ] as const) {
     const bad = run(where);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, pattern);
+  }
+});
+
+test('analyze: a data set ranked per channel into analysis.json with reference images; resumable, never mixed', () => {
+  const dir = path.join(ROOT, '.zoo-cache/analysis/analysis_shapes');
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-analyze-'));
+  const args = ['analyze', path.join(dir, 'model.onnx'), '--data', path.join(dir, 'images'), '--layer', 'features.3'];
+  const r = cli(...args, '--references', '2', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /analysed 160 samples at 1 layer in .* s \(.* samples\/s\)/);
+  assert.match(r.stderr, /analyze: 160\/160 samples · .* samples\/s · ETA 0 s/);
+  const analysis = JSON.parse(fs.readFileSync(path.join(out, 'analysis.json'), 'utf8'));
+  assert.equal(analysis.done, 160);
+  assert.deepEqual(analysis.classNames, ['circle', 'cross', 'square', 'triangle']);
+  const layer = analysis.layers['features.3'];
+  assert.equal(layer.relmax.samples.length, 16);
+  assert.equal(layer.relmax.samples[0].length, 40);
+  for (const ref of layer.references[0])
+    for (const f of [ref.image, ref.heatmap])
+      assert.equal(fs.readFileSync(path.join(out, f)).subarray(1, 4).toString(), 'PNG');
+  // the same settings again: nothing left to do; other settings: refused, the folder untouched
+  const again = cli(...args, '--references', '2', '--out', out);
+  assert.equal(again.status, 0, again.stderr);
+  assert.doesNotMatch(again.stdout, /analysed/);
+  const other = cli(...args, '--top', '10', '--out', out);
+  assert.equal(other.status, 1);
+  assert.match(other.stderr, /analysis\.json holds an analysis with other settings/);
+  for (const [extra, pattern] of [
+    [['--data', '/no/data'], /\/no\/data: data set not found/],
+    [['--data', path.join(dir, 'model.onnx')], /a data set is a folder of class folders \(ImageFolder\) or an \.npz/],
+    [['--layer', 'features.9'], /no layer "features\.9"/],
+  ] as [string[], RegExp][]) {
+    const bad = cli(
+      'analyze',
+      path.join(dir, 'model.onnx'),
+      '--data',
+      path.join(dir, 'data.npz'),
+      '--layer',
+      'features.0',
+      ...extra,
+      '--out',
+      out + '-x',
+    );
     assert.equal(bad.status, 1, bad.stderr);
     assert.match(bad.stderr, pattern);
   }

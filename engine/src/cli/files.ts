@@ -3,24 +3,6 @@ import * as path from 'path';
 import { fail } from '../errors';
 
 /**
- * File names for layer ids: characters a file name cannot safely hold become `_`, and ids that would then collide
- * (`d:1` and `d_1`) get `-2`, `-3`, … in the order given, so no layer's file overwrites another's.
- */
-export function layerFileNames(ids: readonly string[]): Map<string, string> {
-  const names = new Map<string, string>();
-  const taken = new Set<string>();
-  for (const id of ids) {
-    const base = id.replace(/[^A-Za-z0-9._-]/g, '_') || '_';
-    let name = base;
-    for (let k = 2; taken.has(name.toLowerCase()); k++) name = `${base}-${k}`;
-    // case-insensitive file systems: `A` and `a` are one file
-    taken.add(name.toLowerCase());
-    names.set(id, name);
-  }
-  return names;
-}
-
-/**
  * An output folder written as a whole: files go into a fresh folder beside it, which then replaces it, so no file
  * is written through a link planted in the old folder, and a run stopped midway leaves the old results intact.
  * Made before the run, so an unusable `--out` fails at once.
@@ -65,31 +47,4 @@ export class OutputFolder {
   discard(): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Writes a file without following a link at its place (O_NOFOLLOW): an analysis writes into an existing folder
- * (it resumes there), where a planted link must not redirect it.
- */
-export function writeNoFollow(file: string, data: string | Uint8Array): void {
-  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-  let fd: number;
-  try {
-    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644);
-  } catch (e) {
-    return fail('BAD_ARGUMENT', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    fs.writeFileSync(fd, data);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** A folder to write into: made when missing, refused when it is a link or not a folder. */
-export function realFolder(dir: string): string {
-  fs.mkdirSync(dir, { recursive: true });
-  const st = fs.lstatSync(dir);
-  if (st.isSymbolicLink() || !st.isDirectory()) fail('BAD_ARGUMENT', `${dir} is not a folder (a link or a file)`);
-  return dir;
 }

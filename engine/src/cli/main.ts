@@ -12,8 +12,8 @@ import {
 } from '../lrp/composites';
 import { layerRules } from '../lrp/layer-rules';
 import { openDataset } from '../analysis/dataset';
-import { channelReferences } from '../analysis/references';
-import { type AnalysisConfig, type AnalysisJson, analyzeDataset, sameConfig } from '../analysis/analyze';
+import { runAnalysis } from '../analysis/run';
+import type { AnalysisConfig } from '../analysis/analyze';
 import { readCompositeFile } from '../io/composite-file';
 import type { CompositeFile } from '../../../protocol/composite-file';
 import { EngineError, fail, parseArgument } from '../errors';
@@ -28,7 +28,8 @@ import { AttributionOptions } from '../../../protocol/engine';
 import { COLOR_MAPS } from '../shared/colormap';
 import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
-import { layerFileNames, OutputFolder, realFolder, writeNoFollow } from './files';
+import { OutputFolder } from './files';
+import { layerFileNames } from '../io/files';
 
 const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
 
@@ -436,7 +437,7 @@ async function analyzeCommand(argv: string[]): Promise<void> {
   const { positional, opts } = parseArgs(
     argv,
     [],
-    ['data', 'layer', 'composite', 'residual', 'top', 'batch', 'size', 'mean', 'std', 'backend', 'out'],
+    ['data', 'layer', 'composite', 'residual', 'top', 'batch', 'references', 'size', 'mean', 'std', 'backend', 'out'],
   );
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'analyze needs exactly one MODEL');
   const dataPath = opts.get('data') ?? fail('BAD_ARGUMENT', '--data PATH is required');
@@ -468,92 +469,43 @@ async function analyzeCommand(argv: string[]): Promise<void> {
     top: num(opts, 'top') ?? 40,
     batch: num(opts, 'batch') ?? 16,
   };
-  const references = num(opts, 'references') ?? 8;
-  if (!Number.isInteger(references) || references < 0) fail('BAD_ARGUMENT', '--references takes a whole number ≥ 0');
-  const target = path.join(realFolder(out), 'analysis.json');
-  const save = (state: AnalysisJson) => {
-    writeNoFollow(`${target}.partial`, JSON.stringify(state) + '\n');
-    fs.renameSync(`${target}.partial`, target);
-  };
-  let result = readSavedAnalysis(target, config);
-  if (result?.done !== data.length) {
-    const progress = new ProgressLine(data.length, result?.done ?? 0);
-    result = await analyzeDataset(
-      model,
-      data,
-      config,
-      {
-        onBatch: (state) => {
-          save(state);
-          progress.update(state.done);
-        },
-      },
-      result,
-    );
-    progress.end();
-    const per = data.length / result.seconds;
-    console.log(
-      `analysed ${data.length} samples at ${layers.length} layer${layers.length > 1 ? 's' : ''} in ${result.seconds.toFixed(1)} s (${per.toFixed(1)} samples/s)`,
-    );
-  }
-  // reference images, layer by layer (a layer that has them is done)
-  const files = layerFileNames(layers);
-  for (const layer of layers) {
-    const l = result.layers[layer];
-    if (!references || (l.references && l.references.every((r) => r.length >= Math.min(references, data.length))))
-      continue;
-    const t0 = performance.now();
-    const refs = await channelReferences(model, data, config, layer, l.relmax, references);
-    const dir = realFolder(path.join(out, 'references', files.get(layer)!));
-    l.references = refs.map((channel, c) =>
-      channel.map((r, rank) => {
-        const name = `c${c}-${rank}-s${r.sample}`;
-        writeNoFollow(path.join(dir, `${name}.png`), r.image);
-        writeNoFollow(path.join(dir, `${name}-heatmap.png`), r.heatmap);
-        const rel = (f: string) => path.posix.join('references', files.get(layer)!, f);
-        return { sample: r.sample, crop: r.crop, image: rel(`${name}.png`), heatmap: rel(`${name}-heatmap.png`) };
-      }),
-    );
-    save(result);
-    const n = refs.reduce((a, r) => a + r.length, 0);
-    console.log(`${layer}: ${n} reference images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  console.log(`written to ${target}`);
-}
-
-/** A saved analysis to resume: the same configuration, else an error (never overwritten silently). */
-function readSavedAnalysis(file: string, config: AnalysisConfig): AnalysisJson | undefined {
-  if (!fs.existsSync(file)) return undefined;
-  let saved: AnalysisJson;
-  try {
-    saved = JSON.parse(fs.readFileSync(file, 'utf8')) as AnalysisJson;
-  } catch (e) {
-    return fail('BAD_INPUT', `${file} is not an analysis (${(e as Error).message}); remove it or choose another --out`);
-  }
-  if (saved.version !== 1 || !sameConfig(saved.config, config))
-    fail('BAD_ARGUMENT', `${file} holds an analysis with other settings; remove it or choose another --out`);
-  return saved;
+  const progress = new ProgressLine(data.length);
+  const { file: written } = await runAnalysis(model, data, config, out, num(opts, 'references') ?? 8, {
+    onProgress: (phase, done, total) => progress.update(phase, done, total),
+    log: (line) => {
+      progress.end();
+      console.log(line);
+    },
+  });
+  progress.end();
+  console.log(`written to ${written}`);
 }
 
 /** "analyze: 64/300 samples · 41.2 samples/s · ETA 6 s" on stderr, rewritten in place on a terminal. */
 class ProgressLine {
-  private readonly started = performance.now();
-  constructor(
-    private readonly total: number,
-    private readonly from: number,
-  ) {}
+  private started = performance.now();
+  private from?: number;
+  private open = false;
 
-  update(done: number): void {
-    const seconds = (performance.now() - this.started) / 1000;
-    const rate = (done - this.from) / seconds;
-    const eta = rate > 0 ? Math.ceil((this.total - done) / rate) : 0;
-    const line = `analyze: ${done}/${this.total} samples · ${rate.toFixed(1)} samples/s · ETA ${eta} s`;
-    if (process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K`);
-    else process.stderr.write(`${line}\n`);
+  constructor(private readonly samples: number) {}
+
+  update(phase: 'samples' | 'references', done: number, total: number): void {
+    let line: string;
+    if (phase === 'samples') {
+      // the rate counts this run's samples (a resumed run starts past 0)
+      if (this.from === undefined) [this.from, this.started] = [done, performance.now()];
+      const seconds = (performance.now() - this.started) / 1000;
+      const rate = seconds > 0 ? (done - this.from) / seconds : 0;
+      const eta = rate > 0 ? Math.ceil((this.samples - done) / rate) : 0;
+      line = `analyze: ${done}/${this.samples} samples · ${rate.toFixed(1)} samples/s · ETA ${eta} s`;
+    } else line = `analyze: reference images, layer ${Math.min(done + 1, total)}/${total}`;
+    this.open = process.stderr.isTTY;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
   }
 
   end(): void {
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (this.open) process.stderr.write('\n');
+    this.open = false;
   }
 }
 

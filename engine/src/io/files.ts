@@ -2,6 +2,7 @@
  * Every file the engine reads goes through here: it must be a regular file (not a device, a FIFO or a folder —
  * `/dev/zero` or a FIFO would read forever or block), and no larger than its format allows, checked before reading.
  * Reads are asynchronous, so that the server keeps answering (stats, cancel) while a large model file comes in.
+ * Files written into folders that may hold earlier results (an analysis resumes there) never follow a link.
  */
 import * as fs from 'fs';
 import { EngineError, fail } from '../errors';
@@ -42,4 +43,56 @@ export async function readRegularFile(file: string, maxBytes: number, what = fil
   } catch (e) {
     throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
   }
+}
+
+/**
+ * File names for layer ids: characters a file name cannot safely hold become `_`, and ids that would then collide
+ * (`d:1` and `d_1`) get `-2`, `-3`, … in the order given, so no layer's file overwrites another's.
+ */
+export function layerFileNames(ids: readonly string[]): Map<string, string> {
+  const names = new Map<string, string>();
+  const taken = new Set<string>();
+  for (const id of ids) {
+    const base = id.replace(/[^A-Za-z0-9._-]/g, '_') || '_';
+    let name = base;
+    for (let k = 2; taken.has(name.toLowerCase()); k++) name = `${base}-${k}`;
+    // case-insensitive file systems: `A` and `a` are one file
+    taken.add(name.toLowerCase());
+    names.set(id, name);
+  }
+  return names;
+}
+
+/**
+ * Writes a file without following a link at its place (O_NOFOLLOW): an analysis writes into an existing folder
+ * (it resumes there), where a planted link must not redirect it.
+ */
+export function writeNoFollow(file: string, data: string | Uint8Array): void {
+  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644);
+  } catch (e) {
+    return fail('BAD_ARGUMENT', `cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    fs.writeFileSync(fd, data);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A folder to write into: made when missing, refused when it is a link or not a folder. */
+export function realFolder(dir: string): string {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    return fail(
+      'BAD_ARGUMENT',
+      `cannot make the folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  const st = fs.lstatSync(dir);
+  if (st.isSymbolicLink() || !st.isDirectory()) fail('BAD_ARGUMENT', `${dir} is not a folder (a link or a file)`);
+  return dir;
 }

@@ -1,0 +1,106 @@
+/**
+ * An analysis written to a folder, for the CLI and the server alike: `analysis.json` after every batch (a stopped
+ * run resumes from it when its settings are the same), then each layer's reference images under `references/`.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { fail } from '../errors';
+import type { Model } from '../graph/model';
+import { layerFileNames, realFolder, writeNoFollow } from '../io/files';
+import { type AnalysisConfig, type AnalysisJson, analyzeDataset, sameConfig } from './analyze';
+import type { Dataset } from './dataset';
+import { channelReferences } from './references';
+
+export interface AnalysisRunHooks {
+  /** samples analysed, then reference images made, with a word on what is under way */
+  onProgress?: (phase: 'samples' | 'references', done: number, total: number) => void;
+  isCancelled?: () => boolean;
+  log?: (line: string) => void;
+}
+
+/** A saved analysis to resume: the same settings, else an error (never overwritten silently). */
+function readSaved(file: string, config: AnalysisConfig): AnalysisJson | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let saved: AnalysisJson;
+  try {
+    saved = JSON.parse(fs.readFileSync(file, 'utf8')) as AnalysisJson;
+  } catch (e) {
+    return fail(
+      'BAD_INPUT',
+      `${file} is not an analysis (${(e as Error).message}); remove it or choose another folder`,
+    );
+  }
+  if (saved.version !== 1 || !sameConfig(saved.config, config))
+    fail('BAD_ARGUMENT', `${file} holds an analysis with other settings; remove it or choose another folder`);
+  return saved;
+}
+
+/** Runs (or resumes) the analysis into `out`; `references` images per channel (0: none). */
+export async function runAnalysis(
+  model: Model,
+  data: Dataset,
+  config: AnalysisConfig,
+  out: string,
+  references: number,
+  hooks: AnalysisRunHooks = {},
+): Promise<{ file: string; analysis: AnalysisJson }> {
+  if (!Number.isInteger(references) || references < 0)
+    fail('BAD_ARGUMENT', `reference images per channel: a whole number ≥ 0, not ${references}`);
+  const file = path.join(realFolder(out), 'analysis.json');
+  const save = (state: AnalysisJson) => {
+    writeNoFollow(`${file}.partial`, JSON.stringify(state) + '\n');
+    fs.renameSync(`${file}.partial`, file);
+  };
+  let analysis = readSaved(file, config);
+  if (analysis?.done !== data.length) {
+    analysis = await analyzeDataset(
+      model,
+      data,
+      config,
+      {
+        isCancelled: hooks.isCancelled,
+        onBatch: (state) => {
+          save(state);
+          hooks.onProgress?.('samples', state.done, data.length);
+        },
+      },
+      analysis,
+    );
+    const n = config.layers.length;
+    hooks.log?.(
+      `analysed ${data.length} samples at ${n} layer${n > 1 ? 's' : ''} in ${analysis.seconds.toFixed(1)} s ` +
+        `(${(data.length / analysis.seconds).toFixed(1)} samples/s)`,
+    );
+  }
+  // reference images, layer by layer (a layer that has them is done)
+  const names = layerFileNames(config.layers);
+  const wanted = Math.min(references, data.length);
+  const todo = config.layers.filter(
+    (id) => wanted && !analysis.layers[id].references?.every((r) => r.length >= wanted),
+  );
+  for (const [k, layer] of todo.entries()) {
+    hooks.onProgress?.('references', k, todo.length);
+    const t0 = performance.now();
+    const l = analysis.layers[layer];
+    const refs = await channelReferences(model, data, config, layer, l.relmax, references, hooks.isCancelled);
+    const folder = path.posix.join('references', names.get(layer)!);
+    const dir = realFolder(path.join(out, folder));
+    l.references = refs.map((channel, c) =>
+      channel.map((r, rank) => {
+        const name = `c${c}-${rank}-s${r.sample}`;
+        writeNoFollow(path.join(dir, `${name}.png`), r.image);
+        writeNoFollow(path.join(dir, `${name}-heatmap.png`), r.heatmap);
+        return {
+          sample: r.sample,
+          crop: r.crop,
+          image: path.posix.join(folder, `${name}.png`),
+          heatmap: path.posix.join(folder, `${name}-heatmap.png`),
+        };
+      }),
+    );
+    save(analysis);
+    const n = refs.reduce((a, r) => a + r.length, 0);
+    hooks.log?.(`${layer}: ${n} reference images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return { file, analysis };
+}
