@@ -192,7 +192,7 @@ test('bad input exits non-zero with one line naming the problem', () => {
     [[...run, '--contrast', '1'], /--contrast takes two classes/],
     [[...run, '--class-weights', '1=2'], /CLASS:WEIGHT pairs such as 3:1,5:-1, not "1=2"/],
     [[...run, '--contrast', '1,2', '--class-weights', '1:1'], /two ways to say one thing/],
-    [[...run, '--attributor', 'integrated_gradients', '--baseline', 'noise'], /attributorParams\.baseline/],
+    [[...run, '--attributor', 'integrated_gradients', '--baseline', 'noise.png'], /noise\.png: file not found/],
     [[...run, '--composite', '/no/such.composite.json'], /\/no\/such\.composite\.json: file not found/],
     [[...run, '--composite', badComposite], new RegExp(`${badComposite}:4:6: layerMap\\[0\\]: unknown key "gamma"`)],
     [[...run, '--composite', unknownLayer], /the name map's "features\.99" matches no layer of this model/],
