@@ -353,6 +353,43 @@ export const RunResult = z.object({
 });
 export type RunResult = z.infer<typeof RunResult>;
 
+// ---- data-set analysis ---------------------------------------------------------------------------------------
+
+/**
+ * zennit-crp's FeatureVisualization over a data set (a folder of class folders, or an .npz with x and y): each
+ * sample attributed to its own label, each channel of `layers` ranked by relevance and activation, overall and per
+ * class, with reference images; written to `out` (analysis.json, references/) as it goes, resumed from there.
+ */
+export const AnalysisParams = AttributionOptions.pick({
+  composite: true,
+  compositeParams: true,
+  customComposite: true,
+  residual: true,
+}).extend({
+  modelId: z.string(),
+  data: z.string().min(1),
+  preprocess: Preprocess.optional(),
+  layers: z.array(z.string().min(1)).min(1).max(256),
+  /** samples kept per channel, overall and per class (default 40, zennit-crp's) */
+  top: z.int().min(1).max(1000).optional(),
+  /** samples per relevance pass (default 16) */
+  batch: z.int().min(1).max(1024).optional(),
+  /** reference images per channel (default 8) */
+  references: z.int().min(0).max(100).optional(),
+  /** the folder analysis.json and references/ go to */
+  out: z.string().min(1),
+  workDoneToken: z.union([z.string(), z.int()]).optional(),
+});
+export type AnalysisParams = z.infer<typeof AnalysisParams>;
+
+export const AnalysisResult = z.object({
+  /** analysis.json */
+  file: z.string(),
+  samples: count,
+  seconds: z.number(),
+});
+export type AnalysisResult = z.infer<typeof AnalysisResult>;
+
 /** One tensor of a run as a file's bytes: a heatmap PNG (of the view's row) or the whole tensor as .npy. */
 export const ExportParams = z.object({
   runId: z.string(),
@@ -395,6 +432,7 @@ export const OpenModel = new RequestType<OpenModelParams, ModelInfo, void>('mode
 export const CloseModel = new RequestType<ModelRef, void, void>('model/close');
 export const ModelRules = new RequestType<RulesParams, LayerRules, void>('model/rules');
 export const RunAttribution = new RequestType<RunParams, RunResult, void>('attribution/run');
+export const RunAnalysis = new RequestType<AnalysisParams, AnalysisResult, void>('analysis/run');
 export const ExportTensor = new RequestType<ExportParams, ExportResult, void>('tensor/export');
 export const Stats = new RequestType0<StatsResult, void>('engine/stats');
 export const Shutdown = new RequestType0<void, void>('shutdown');

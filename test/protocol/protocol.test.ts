@@ -418,6 +418,49 @@ describe('engine server', () => {
     await s.conn.sendRequest(P.CloseModel, { modelId: info.modelId });
   });
 
+  test('analysis/run: a data set analysed into a folder with progress; cancelled, it resumes where it stopped', async () => {
+    const dir = path.join(__dirname, '../../.zoo-cache/analysis/analysis_shapes');
+    const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(dir, 'model.onnx') });
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-analysis-'));
+    const params = {
+      modelId: info.modelId,
+      data: path.join(dir, 'data.npz'),
+      layers: ['features.3', 'classifier.1'],
+      composite: 'epsilon_plus_flat' as const,
+      references: 2,
+      batch: 8,
+      out,
+    };
+    // cancelled after the first progress report: analysis.json holds the batches done
+    const cancel = new CancellationTokenSource();
+    const reports: P.ProgressValue[] = [];
+    const first = s.conn.onProgress(P.Progress, 'analysis-1', (v) => {
+      reports.push(v);
+      cancel.cancel();
+    });
+    await rejects(
+      s.conn.sendRequest(P.RunAnalysis, { ...params, workDoneToken: 'analysis-1' }, cancel.token),
+      P.ErrorCodes.CANCELLED,
+      /analysis cancelled/,
+    );
+    first.dispose();
+    const partial = JSON.parse(fs.readFileSync(path.join(out, 'analysis.json'), 'utf8'));
+    assert.ok(partial.done > 0 && partial.done < 160, `stopped part way (${partial.done} of 160)`);
+    assert.match(reports[0].message, /^\d+\/160 samples · /);
+    const done = await s.conn.sendRequest(P.RunAnalysis, params);
+    assert.equal(done.file, path.join(out, 'analysis.json'));
+    assert.equal(done.samples, 160);
+    const analysis = JSON.parse(fs.readFileSync(done.file, 'utf8'));
+    assert.equal(analysis.done, 160);
+    assert.equal(analysis.layers['classifier.1'].references.length, 32);
+    await rejects(
+      s.conn.sendRequest(P.RunAnalysis, { ...params, layers: ['features.9'] }),
+      P.ErrorCodes.UNKNOWN_LAYER,
+      /no layer "features\.9"/,
+    );
+    await s.conn.sendRequest(P.CloseModel, { modelId: info.modelId });
+  });
+
   test('a NaN in the input gives a run the views accept, with warnings saying where', async () => {
     const input = goldenNpy('seed_example', 'input.npy');
     const data = Float32Array.from(input.data);
