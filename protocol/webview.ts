@@ -46,6 +46,38 @@ export const ChannelExplanation = z.object({
 });
 export type ChannelExplanation = z.infer<typeof ChannelExplanation>;
 
+/** A reference image of a channel: the sample, its label, and the crop and its heatmap (webview URIs). */
+export const ReferenceView = z.object({
+  sample: z.int().nonnegative(),
+  label: z.string(),
+  image: z.string(),
+  heatmap: z.string(),
+});
+
+/** A data-set analysis as the Channel Analysis view shows it (from the engine's analysis.json). */
+export const AnalysisView = z.object({
+  model: z.string(),
+  data: z.string(),
+  samples: z.int().nonnegative(),
+  done: z.int().nonnegative(),
+  layers: z.array(
+    z.object({
+      id: z.string(),
+      channels: z.array(
+        z.object({
+          channel: z.int().nonnegative(),
+          /** the classes it matters most for (zennit-crp's compute_stats), with their mean relevance shares */
+          classes: z.array(z.object({ class: z.string(), value: z.number() })),
+          /** its largest relevance share in one sample (RelMax's first) */
+          top: z.number().nullable(),
+          references: z.array(ReferenceView),
+        }),
+      ),
+    }),
+  ),
+});
+export type AnalysisView = z.infer<typeof AnalysisView>;
+
 /** extension → webview */
 export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), run: RunView, settings: ViewSettings }),
@@ -61,6 +93,7 @@ export const HostMessage = z.discriminatedUnion('type', [
     layer: z.string(),
     channels: z.array(ChannelExplanation),
   }),
+  z.object({ type: z.literal('analysis'), analysis: AnalysisView }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 

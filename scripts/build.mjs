@@ -45,7 +45,11 @@ const builds = [
   // webviews: browser scripts
   {
     ...common,
-    entryPoints: { panel: 'webview/src/panel.ts', 'layer-view': 'webview/src/layer-view.ts' },
+    entryPoints: {
+      panel: 'webview/src/panel.ts',
+      'layer-view': 'webview/src/layer-view.ts',
+      analysis: 'webview/src/analysis.ts',
+    },
     outdir: 'dist/webview',
     platform: 'browser',
     format: 'iife',

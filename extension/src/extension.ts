@@ -7,6 +7,8 @@ import { registerHookCommands } from './commands/hooks';
 import { registerModelCommands } from './commands/model';
 import { registerPanelCommands } from './commands/panel';
 import { registerRuleCommands } from './commands/rules';
+import { registerAnalysisCommands } from './commands/analysis';
+import { AnalysisPanel } from './analysis-panel';
 import { Ctx } from './context';
 import { LayerTreeProvider } from './layer-tree';
 import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
@@ -28,11 +30,13 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
     showCollapseAll: true,
   });
   const panel = new RelevancePanel(ctx);
+  const analysisPanel = new AnalysisPanel(ctx);
   const layerView = new LayerRelevanceView(ctx);
   ctx.subscriptions.push(
     tree,
     view,
     panel,
+    analysisPanel,
     layerView,
     vscode.window.registerWebviewViewProvider(LAYER_VIEW_ID, layerView),
   );
@@ -69,6 +73,7 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   registerExplainCommands(ctx, panel);
   registerPanelCommands(ctx, panel);
   registerRuleCommands(ctx);
+  registerAnalysisCommands(ctx, analysisPanel);
 
   context.subscriptions.push(ctx);
   void ctx.restore();

@@ -11,13 +11,32 @@ import * as path from 'path';
 import { canvasStats, ROOT, waitFor, Workbench } from './harness';
 import { registerScenarios, scenarioWorkspace } from '../scenarios';
 
+/**
+ * A small labelled data set in ImageFolder layout: 6 images of each shape from the analysis fixture's, in class
+ * folders whose sorted order is the example model's class order (circle, square, triangle, cross).
+ */
+function shapesData(): Record<string, string> {
+  const images = path.join(ROOT, '.zoo-cache/analysis/analysis_shapes/images');
+  const folders = ['0_circle', '1_square', '2_triangle', '3_cross'];
+  return Object.fromEntries(
+    folders.flatMap((folder) => {
+      const shape = folder.slice(2);
+      return fs
+        .readdirSync(path.join(images, shape))
+        .sort()
+        .slice(0, 6)
+        .map((f) => [`shapes-data/${folder}/${f}`, path.join(images, shape, f)]);
+    }),
+  );
+}
+
 describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   let wb: Workbench;
 
   before(async () => {
     wb = await Workbench.open({
       name: 'flows',
-      files: scenarioWorkspace(ROOT),
+      files: { ...scenarioWorkspace(ROOT), ...shapesData() },
     });
   });
 
@@ -484,6 +503,49 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             await wb.pick('one_hot');
             await wb.command('Relevance Lens: Choose Attributor…');
             await wb.pick('gradient');
+          },
+        ],
+      ],
+      corruptModel: [
+        [
+          'Analyze Data Set… from the explorer: each channel’s reference samples appear, cropped, with heatmaps',
+          async () => {
+            await wb.showExplorer();
+            await wb.contextMenu(wb.explorerRow('shapes-data'), 'Analyze Data Set…');
+            // the hooked layers are preselected: accept them
+            const widget = wb.page.locator('.quick-input-widget');
+            await waitFor(
+              async () => /the layers whose channels to rank/.test(await widget.innerText()),
+              10_000,
+              'the layer pick',
+            );
+            await wb.page.keyboard.press('Enter');
+            const frame = await wb.webviewFrame('table.channels-table', 120_000);
+            assert.equal(await frame.locator('tbody tr').count(), 8, 'a row per channel of features.0');
+            const img = frame.locator('tbody tr').first().locator('figure.reference img').first();
+            await waitFor(
+              async () => img.evaluate((i) => (i as HTMLImageElement).naturalWidth > 0),
+              10_000,
+              'the image',
+            );
+            // the reference image has pixels: a shape on a background, not one colour
+            const colours = await img.evaluate((i) => {
+              const im = i as HTMLImageElement;
+              const c = document.createElement('canvas');
+              [c.width, c.height] = [im.naturalWidth, im.naturalHeight];
+              const g = c.getContext('2d')!;
+              g.drawImage(im, 0, 0);
+              const d = g.getImageData(0, 0, c.width, c.height).data;
+              const set = new Set<number>();
+              for (let k = 0; k < d.length; k += 4) set.add((d[k] << 16) | (d[k + 1] << 8) | d[k + 2]);
+              return set.size;
+            });
+            assert.ok(colours > 3, `the reference image has ${colours} colours`);
+            assert.equal(await frame.locator('tbody tr').first().locator('figure.reference').count(), 8);
+            assert.ok(fs.existsSync(path.join(wb.workspace, 'model.analysis/analysis.json')), 'saved beside the model');
+            // sorting by a class puts the channels that matter for it first
+            await frame.locator('#sort-select').selectOption({ index: 2 });
+            await wb.screenshot('17-channel-analysis');
           },
         ],
       ],

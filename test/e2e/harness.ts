@@ -83,6 +83,7 @@ export class Workbench {
     fs.mkdirSync(workspace);
     for (const [name, src] of Object.entries(opts.files)) {
       const to = path.join(workspace, name);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
       if (Buffer.isBuffer(src)) fs.writeFileSync(to, src);
       else fs.copyFileSync(src, to);
     }

@@ -10,51 +10,13 @@ import type { Model } from '../graph/model';
 import { classRelevance } from '../lrp/conditions';
 import { normalizeResidual, runComposite } from '../lrp/composites';
 import { relevancePass } from '../lrp/relevance-pass';
-import type { AttributionOptions } from '../../../protocol/engine';
+import type { AnalysisConfig, AnalysisFile, LayerAnalysis, Ranking } from '../../../protocol/analysis';
 import type { Dataset } from './dataset';
 import { channelScores, ChannelTop, ClassTop, type Ranked } from './maximization';
 
-export interface AnalysisConfig {
-  model: string;
-  data: string;
-  layers: string[];
-  composite: Pick<AttributionOptions, 'composite' | 'compositeParams' | 'customComposite' | 'residual'>;
-  /** samples kept per channel (zennit-crp: 40) */
-  top: number;
-  batch: number;
-}
-
-/** One ranking as analysis.json holds it: channel-major lists (samples[c] are channel c's data-set indices). */
-export interface RankingJson {
-  samples: number[][];
-  values: number[][];
-  rf: number[][];
-}
-
-export interface LayerAnalysis {
-  channels: number;
-  relmax: RankingJson;
-  actmax: RankingJson;
-  /** by class label */
-  relstats: Record<string, RankingJson>;
-  actstats: Record<string, RankingJson>;
-  /** per channel, the classes it matters most for (zennit-crp's compute_stats: top 5 by the mean of 10) */
-  relclasses: { class: number; value: number }[][];
-  actclasses: { class: number; value: number }[][];
-  /** per channel, its first RelMax samples cropped with their heatmaps (files relative to analysis.json) */
-  references?: { sample: number; crop: number[]; image: string; heatmap: string }[][];
-}
-
-export interface AnalysisJson {
-  version: 1;
-  config: AnalysisConfig;
-  samples: number;
-  /** samples analysed so far, in data-set order */
-  done: number;
-  classNames?: string[];
-  seconds: number;
-  layers: Record<string, LayerAnalysis>;
-}
+export type { AnalysisConfig, LayerAnalysis };
+export type RankingJson = Ranking;
+export type AnalysisJson = AnalysisFile;
 
 /** The rankings of one layer while the analysis runs. */
 interface LayerState {

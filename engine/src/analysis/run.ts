@@ -4,7 +4,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { z } from 'zod';
 import { fail } from '../errors';
+import { AnalysisFile } from '../../../protocol/analysis';
 import type { Model } from '../graph/model';
 import { layerFileNames, realFolder, writeNoFollow } from '../io/files';
 import { type AnalysisConfig, type AnalysisJson, analyzeDataset, sameConfig } from './analyze';
@@ -23,14 +25,12 @@ function readSaved(file: string, config: AnalysisConfig): AnalysisJson | undefin
   if (!fs.existsSync(file)) return undefined;
   let saved: AnalysisJson;
   try {
-    saved = JSON.parse(fs.readFileSync(file, 'utf8')) as AnalysisJson;
+    saved = AnalysisFile.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
   } catch (e) {
-    return fail(
-      'BAD_INPUT',
-      `${file} is not an analysis (${(e as Error).message}); remove it or choose another folder`,
-    );
+    const why = e instanceof z.ZodError ? z.prettifyError(e).split('\n')[0] : (e as Error).message;
+    return fail('BAD_INPUT', `${file} is not an analysis (${why}); remove it or choose another folder`);
   }
-  if (saved.version !== 1 || !sameConfig(saved.config, config))
+  if (!sameConfig(saved.config, config))
     fail('BAD_ARGUMENT', `${file} holds an analysis with other settings; remove it or choose another folder`);
   return saved;
 }
@@ -92,6 +92,7 @@ export async function runAnalysis(
         writeNoFollow(path.join(dir, `${name}-heatmap.png`), r.heatmap);
         return {
           sample: r.sample,
+          label: data.label(r.sample),
           crop: r.crop,
           image: path.posix.join(folder, `${name}.png`),
           heatmap: path.posix.join(folder, `${name}-heatmap.png`),

@@ -1,0 +1,95 @@
+/** Commands: Analyze Data Set… (palette, and a folder or .npz in the explorer) and Show Channel Analysis. */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import * as P from '../../../protocol/engine';
+import { type AnalysisPanel, analysisFolder } from '../analysis-panel';
+import type { Ctx } from '../context';
+import { register } from './register';
+
+/** Layers whose channels an analysis ranks by default: the hooked ones, else every convolution and dense layer. */
+function defaultLayers(ctx: Ctx): Set<string> {
+  const hooked = ctx.model?.hooks ?? new Set<string>();
+  return hooked.size
+    ? hooked
+    : new Set(
+        ctx
+          .layers()
+          .filter((l) => l.type === 'Convolution' || l.type === 'Dense')
+          .map((l) => l.id),
+      );
+}
+
+async function analyzeDataset(ctx: Ctx, panel: AnalysisPanel, uri?: vscode.Uri): Promise<void> {
+  const m = await ctx.modelReady();
+  const data =
+    uri?.fsPath ??
+    (
+      await vscode.window.showOpenDialog({
+        title: 'Data set: a folder of class folders of images (ImageFolder), or an .npz with x and y',
+        canSelectFolders: true,
+        canSelectFiles: true,
+        canSelectMany: false,
+        openLabel: 'Analyze',
+        filters: { 'NumPy archive': ['npz'] },
+        defaultUri: vscode.Uri.file(path.dirname(m.path)),
+      })
+    )?.[0]?.fsPath;
+  if (!data) return;
+  const preselected = defaultLayers(ctx);
+  const picked = await vscode.window.showQuickPick(
+    ctx
+      .layers()
+      .filter((l) => !l.children.length && l.type !== undefined)
+      .map((l) => ({
+        label: l.id,
+        description: `${l.type} [${l.shape.join(', ')}]`,
+        picked: preselected.has(l.id),
+      })),
+    {
+      canPickMany: true,
+      title: `Analyze ${path.basename(data)}: the layers whose channels to rank`,
+      ignoreFocusOut: true,
+    },
+  );
+  if (!picked?.length) return;
+  const s = ctx.settings;
+  const params = {
+    modelId: m.info.modelId,
+    data,
+    preprocess: s.preprocess,
+    layers: picked.map((p) => p.label),
+    ...ctx.runComposite(),
+    residual: s.residual,
+    out: analysisFolder(m.path),
+  };
+  await ctx.engine.start();
+  const title = `Relevance Lens: analysing ${path.basename(data)}`;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+    async (progress, token) => {
+      let done = 0;
+      const work = ctx.engine.progress((v) => {
+        progress.report({ increment: v.percentage - done, message: v.message });
+        done = v.percentage;
+      });
+      try {
+        return await ctx.engine.request(P.RunAnalysis, { ...params, workDoneToken: work.token }, token);
+      } finally {
+        work.dispose();
+      }
+    },
+  );
+  vscode.window.setStatusBarMessage(
+    `Relevance Lens: ${result.samples} samples analysed in ${result.seconds.toFixed(1)} s (${(result.samples / result.seconds).toFixed(1)}/s)`,
+    8000,
+  );
+  await panel.show();
+}
+
+export function registerAnalysisCommands(ctx: Ctx, panel: AnalysisPanel): void {
+  register(ctx, 'relevanceLens.analyzeDataset', (uri?: vscode.Uri) => analyzeDataset(ctx, panel, uri));
+  register(ctx, 'relevanceLens.showAnalysis', async () => {
+    await ctx.modelReady();
+    await panel.show();
+  });
+}
