@@ -59,3 +59,15 @@ export const AnalysisFile = z.object({
   layers: z.record(z.string(), LayerAnalysis),
 });
 export type AnalysisFile = z.infer<typeof AnalysisFile>;
+
+/**
+ * How much more a channel matters for `cls` than for any other class: the class's mean relevance share minus the
+ * largest other class's (from the channel's ranked classes; −∞ where `cls` is not among them). A channel that
+ * matters for one class alone — a "Clever Hans" feature often does — ranks first for it.
+ */
+export function classMargin<K>(classes: readonly { class: K; value: number }[], cls: K): number {
+  const own = classes.find((k) => k.class === cls);
+  if (!own) return -Infinity;
+  const others = classes.filter((k) => k.class !== cls).map((k) => k.value);
+  return own.value - (others.length ? Math.max(...others) : 0);
+}

@@ -3,9 +3,15 @@ import { seededRandom } from '../../engine/src/lrp/random';
 /**
  * A synthetic "shapes" dataset: 32×32 RGB images of one shape (circle, square, triangle, cross) with a random
  * colour, size and position on a noisy background. Deterministic for a seed.
+ *
+ * It plants a spurious cue on purpose, the kind of "Clever Hans" feature a data-set analysis exists to find: every
+ * cross carries a small bright mark in the top-left corner (as a watermark on one class of photographs would).
  */
 export const CLASSES = ['circle', 'square', 'triangle', 'cross'] as const;
 export const SIZE = 32;
+/** The planted mark: rows and columns MARK[0]..MARK[1] (ends included), on every cross. */
+export const MARK = [1, 3] as const;
+export const MARKED_CLASS = 3;
 
 export const rng = seededRandom;
 
@@ -39,6 +45,9 @@ export function drawShape(cls: number, rand: () => number): Float32Array {
       }
     }
   }
+  if (cls === MARKED_CLASS)
+    for (let y = MARK[0]; y <= MARK[1]; y++)
+      for (let x = MARK[0]; x <= MARK[1]; x++) for (let c = 0; c < 3; c++) img[(y * SIZE + x) * 3 + c] = 1;
   return img;
 }
 

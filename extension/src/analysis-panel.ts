@@ -82,7 +82,8 @@ export class AnalysisPanel implements vscode.Disposable {
     const parsed = AnalysisFile.safeParse(JSON.parse(text));
     if (!parsed.success) throw new Error(`${file} is not an analysis: ${parsed.error.issues[0]?.message}`);
     const a = parsed.data;
-    const names = a.classNames ?? this.ctx.model?.classNames;
+    // labels index the model's classes: its own names first (an ImageFolder's are folder names such as 3-cross)
+    const names = this.ctx.model?.classNames ?? a.classNames;
     const name = (c: number) => (names?.[c] ? `${c} ${names[c]}` : `${c}`);
     const uri = (f: string) => this.panel?.webview.asWebviewUri(vscode.Uri.file(path.join(folder, f))).toString() ?? '';
     return {

@@ -328,7 +328,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             const hover = wb.page.locator('.monaco-hover img[src^="data:image/png;base64,"]');
             await hover.waitFor({ state: 'visible', timeout: 15_000 });
             assert.ok(await hover.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0), 'the image decoded');
-            assert.match(await wb.page.locator('.monaco-hover').first().innerText(), /relevance sum 1\.00/);
+            // the target's relevance of 1 comes through the dense layer nearly whole (Epsilon: its bias keeps a little)
+            const hoverText = await wb.page.locator('.monaco-hover').first().innerText();
+            const sum = Number(/relevance sum (\S+)/.exec(hoverText)?.[1]);
+            assert.ok(Math.abs(sum - 1) < 0.01, hoverText);
             await wb.screenshot('06-tooltip-heatmap');
             await wb.page.mouse.move(900, 700);
           },

@@ -1,9 +1,11 @@
 /**
  * The Channel Analysis panel: for a layer of the analysed model, one row per channel — the classes it matters for
  * and its reference images (the samples where it is most relevant, cropped to where it looks, each with its
- * heatmap) — sortable by channel, by its largest relevance share, or by how much it matters for a class.
+ * heatmap) — sortable by channel, by its largest relevance share, or by how much more it matters for a class than
+ * for any other.
  */
 import type { AnalysisView, HostMessage } from '../../protocol/webview';
+import { classMargin } from '../../protocol/analysis';
 import { fmt } from './format';
 import { connectHost } from './host';
 import { el } from './render';
@@ -22,8 +24,8 @@ type Channel = AnalysisView['layers'][number]['channels'][number];
 function score(c: Channel): number {
   if (order === 'channel') return -c.channel;
   if (order === 'top') return c.top ?? -Infinity;
-  // a class: its mean share where the class is among the channel's top five, else below all
-  return c.classes.find((k) => k.class === order)?.value ?? -Infinity;
+  // a class: how much more the channel matters for it than for any other class
+  return classMargin(c.classes, order);
 }
 
 function select(label: string, id: string, options: [string, string][], value: string, onChange: (v: string) => void) {
@@ -60,7 +62,7 @@ function render(): void {
       [
         ['channel', 'channel'],
         ['top', 'largest relevance share'],
-        ...classes.map((c): [string, string] => [c, `relevance for class ${c}`]),
+        ...classes.map((c): [string, string] => [c, `mattering most for ${c}`]),
       ],
       order,
       (v) => ((order = v), render()),
