@@ -5,6 +5,7 @@ import * as P from '../../../protocol/engine';
 import { type AnalysisPanel, analysisFolder } from '../analysis-panel';
 import type { Ctx } from '../context';
 import { register } from './register';
+import { requestWithProgress } from './progress';
 
 /** Layers whose channels an analysis ranks by default: the hooked ones, else every convolution and dense layer. */
 function defaultLayers(ctx: Ctx): Set<string> {
@@ -62,22 +63,11 @@ async function analyzeDataset(ctx: Ctx, panel: AnalysisPanel, uri?: vscode.Uri):
     residual: s.residual,
     out: analysisFolder(m.path),
   };
-  await ctx.engine.start();
-  const title = `Relevance Lens: analysing ${path.basename(data)}`;
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-    async (progress, token) => {
-      let done = 0;
-      const work = ctx.engine.progress((v) => {
-        progress.report({ increment: v.percentage - done, message: v.message });
-        done = v.percentage;
-      });
-      try {
-        return await ctx.engine.request(P.RunAnalysis, { ...params, workDoneToken: work.token }, token);
-      } finally {
-        work.dispose();
-      }
-    },
+  const result = await requestWithProgress(
+    ctx,
+    `Relevance Lens: analysing ${path.basename(data)}`,
+    P.RunAnalysis,
+    params,
   );
   vscode.window.setStatusBarMessage(
     `Relevance Lens: ${result.samples} samples analysed in ${result.seconds.toFixed(1)} s (${(result.samples / result.seconds).toFixed(1)}/s)`,

@@ -6,6 +6,7 @@ import { RUN_COMPOSITES, type RunComposite } from '../../../protocol/names';
 import type { Ctx } from '../context';
 import type { RelevancePanel } from '../relevance-panel';
 import { register } from './register';
+import { requestWithProgress } from './progress';
 
 /** Maps of at most this many pixels a side: enough for the panel's cards and the tooltips. */
 export const MAX_MAP_SIZE = 256;
@@ -116,29 +117,9 @@ async function setTarget(ctx: Ctx, target?: number | null): Promise<void> {
   if (picked) ctx.setTarget(picked.value);
 }
 
-/**
- * One attribution/run request with a cancellable progress notification titled `title` (cancelling it cancels the
- * request in the engine).
- */
-export async function requestRun(
-  ctx: Ctx,
-  title: string,
-  params: Omit<P.RunParams, 'workDoneToken'>,
-): Promise<P.RunResult> {
-  await ctx.engine.start();
-  const progressOptions = { location: vscode.ProgressLocation.Notification, title, cancellable: true };
-  return vscode.window.withProgress(progressOptions, async (progress, token) => {
-    let done = 0;
-    const work = ctx.engine.progress((v) => {
-      progress.report({ increment: v.percentage - done, message: v.message });
-      done = v.percentage;
-    });
-    try {
-      return await ctx.engine.request(P.RunAttribution, { ...params, workDoneToken: work.token }, token);
-    } finally {
-      work.dispose();
-    }
-  });
+/** One attribution/run request with a cancellable progress notification titled `title`. */
+export function requestRun(ctx: Ctx, title: string, params: Omit<P.RunParams, 'workDoneToken'>): Promise<P.RunResult> {
+  return requestWithProgress(ctx, title, P.RunAttribution, params);
 }
 
 /** Runs an attribution with the current settings and hooks; the result goes to the views. */
