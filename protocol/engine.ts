@@ -158,6 +158,8 @@ export const AttributorParams = z.object({
   /** Occlusion window and stride along every axis but the batch (Zennit: 8, 8) */
   window: positive.optional(),
   stride: positive.optional(),
+  /** Occlusion: the value the occluded part of the input takes (Zennit's fill_fn; default 0, torch.zeros_like) */
+  fill: z.number().optional(),
   /**
    * What the output relevance is: the one-hot target (Zennit with a tensor attr_output, the default), the one-hot
    * times the output, i.e. the target logit (Zennit with `lambda out: out * one_hot`), or that logit's absolute

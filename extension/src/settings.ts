@@ -51,6 +51,7 @@ export function readSettings(): Settings {
       baseline: baselineSetting(c),
       window: c.get<number>('attributorParams.window', 8),
       stride: c.get<number>('attributorParams.stride', 8),
+      fill: c.get<number>('attributorParams.fill', 0),
     },
     backend: backend === 'auto' ? undefined : backend,
     colorMap: c.get<ColorMapName>('colorMap', 'bwr'),

@@ -228,6 +228,21 @@ describe('occlusion', () => {
     closeTo(r.output.data, [-11.5, 1.5], 'output');
   });
 
+  test('fill: the occluded part takes that value (Zennit fill_fn)', async () => {
+    // target 1, window 2, stride 2, fill 1: s[0,1] = logit([1, −2, 1, 1]), s[2,3] = logit([1, 1, 3, 0.5])
+    const filled = (lo: number) => xo.map((v, i) => (i >= lo && i < lo + 2 ? v : 1));
+    const r = await attribute(
+      linear,
+      row(xo),
+      [1],
+      'occlusion',
+      { window: 2, stride: 2, fill: 1, outputRelevance: 'logit' },
+      {},
+    );
+    const [a, b] = [logit(filled(0), 1), logit(filled(2), 1)];
+    closeTo(r.relevance.data, [a, a, b, b], 'fill 1');
+  });
+
   test("'logit' output relevance gives the logit of the input kept inside each window", async () => {
     // target 1, window 2, stride 2; outside the window the input is zeroed:
     //   s[0,1] = 1·(−1) + (−2)·0.5 − 0.5 = −2.5

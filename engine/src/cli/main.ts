@@ -61,7 +61,8 @@ attribute options:
   --start-layer ID      start the relevance at this layer's output instead of the model's (a hidden unit as the
                         target, with --conditions on that layer); --output-relevance then means ones, the value
                         (logit) or its absolute value
-  --n-iter N --noise-level F --window W --stride S        attributor parameters
+  --n-iter N --noise-level F --window W --stride S --fill V   attributor parameters (--fill: Occlusion's
+                        value for the occluded part, default 0)
   --baseline zeros|mean|blurred|FILE   IntegratedGradients' baseline (default zeros); FILE: an image or .npy, read
                         as the input is
   --store all|ID[,ID...]  layers whose relevance to save (store hooks); see 'layers'
@@ -112,6 +113,7 @@ const ATTRIBUTE_OPTIONS = [
   'noise-level',
   'window',
   'stride',
+  'fill',
   'seed',
 ];
 
@@ -138,6 +140,7 @@ function attributionOptions(
       noiseLevel: num(opts, 'noise-level'),
       window: num(opts, 'window'),
       stride: num(opts, 'stride'),
+      fill: num(opts, 'fill'),
       seed: num(opts, 'seed'),
       baseline: baselineOption(opts.get('baseline'), preprocess),
       outputRelevance: opts.get('output-relevance') ?? opts.get('init-rel'),

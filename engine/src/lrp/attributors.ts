@@ -197,7 +197,8 @@ async function occlusion(
     opts.onProgress?.(k, positions.length, `window ${k + 1}/${positions.length}`);
     const mask = new Uint8Array(per);
     for (let i = 0; i < per; i++) mask[i] = inWindow(i, positions[k]) ? 1 : 0;
-    const occluded = input.data.map((v, i) => (mask[i % per] ? v : 0));
+    const fill = params.fill ?? 0;
+    const occluded = input.data.map((v, i) => (mask[i % per] ? v : fill));
     const score = scoreOf(modelOutput(model, { shape, data: occluded }));
     for (let b = 0; b < shape[0]; b++) {
       for (let i = 0; i < per; i++) if (mask[i]) relevance[b * per + i] += score[b];

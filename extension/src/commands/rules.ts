@@ -245,8 +245,11 @@ async function chooseAttributor(ctx: Ctx, name?: AttributorName): Promise<void> 
       Number.isInteger(v) && v >= 1 ? undefined : 'a whole number ≥ 1',
     );
     if (stride === undefined) return;
+    const fill = await askNumber('occlusion', 'the value the occluded part takes', p.fill ?? 0, () => undefined);
+    if (fill === undefined) return;
     await c.update('attributorParams.window', window, target);
     await c.update('attributorParams.stride', stride, target);
+    await c.update('attributorParams.fill', fill, target);
   }
   await c.update('attributor', chosen, target);
 }
