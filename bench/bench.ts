@@ -16,6 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { modelOutput } from '../engine/src/lrp/relevance-pass';
 import { initBackend } from '../engine/src/graph/backend';
+import { analysisBench } from './analysis-bench';
 import { parseArgs, num } from '../engine/src/cli/args';
 import { encodeOnnx, type OnnxModelSpec } from '../engine/src/io/onnx-writer';
 import { parseNpy } from '../engine/src/io/npy';
@@ -204,7 +205,7 @@ async function main() {
   const { opts } = parseArgs(
     process.argv.slice(2),
     [],
-    ['models', 'backends', 'kernels', 'repeat', 'batch', 'onnx', 'composite'],
+    ['models', 'backends', 'kernels', 'repeat', 'batch', 'onnx', 'composite', 'analysis', 'samples'],
   );
   const backends = (opts.get('backends') ?? 'wasm').split(',');
   const kernelChoices = (opts.get('kernels') ?? (nativeStatus().library ? 'native,backend' : 'backend')).split(',');
@@ -231,6 +232,13 @@ async function main() {
     }
   }
   console.log(`\n${table(rows)}`);
+  // data-set analysis throughput beside zennit-crp's (--analysis none skips it)
+  const analysis = opts.get('analysis') ?? 'example,resnet50';
+  if (analysis !== 'none') {
+    await initBackend(backends[0]);
+    useNativeKernels(kernelChoices[0] === 'native');
+    console.log(`\n${await analysisBench(analysis.split(','), num(opts, 'samples') ?? 256)}`);
+  }
 }
 
 main().catch((e) => {
