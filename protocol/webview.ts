@@ -54,6 +54,17 @@ export const ReferenceView = z.object({
   heatmap: z.string(),
 });
 
+/** One analysed channel: the classes it matters most for and its reference images. */
+export const AnalysisChannel = z.object({
+  channel: z.int().nonnegative(),
+  /** the classes it matters most for (zennit-crp's compute_stats), with their mean relevance shares */
+  classes: z.array(z.object({ class: z.string(), value: z.number() })),
+  /** its largest relevance share in one sample (RelMax's first) */
+  top: z.number().nullable(),
+  references: z.array(ReferenceView),
+});
+export type AnalysisChannel = z.infer<typeof AnalysisChannel>;
+
 /** A data-set analysis as the Channel Analysis view shows it (from the engine's analysis.json). */
 export const AnalysisView = z.object({
   model: z.string(),
@@ -63,16 +74,7 @@ export const AnalysisView = z.object({
   layers: z.array(
     z.object({
       id: z.string(),
-      channels: z.array(
-        z.object({
-          channel: z.int().nonnegative(),
-          /** the classes it matters most for (zennit-crp's compute_stats), with their mean relevance shares */
-          classes: z.array(z.object({ class: z.string(), value: z.number() })),
-          /** its largest relevance share in one sample (RelMax's first) */
-          top: z.number().nullable(),
-          references: z.array(ReferenceView),
-        }),
-      ),
+      channels: z.array(AnalysisChannel),
     }),
   ),
 });
@@ -84,7 +86,14 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('settings'), settings: ViewSettings }),
   z.object({ type: z.literal('clear'), reason: z.string() }),
   z
-    .object({ type: z.literal('layer'), layer: SelectedLayer, data: LayerView.optional(), settings: ViewSettings })
+    .object({
+      type: z.literal('layer'),
+      layer: SelectedLayer,
+      data: LayerView.optional(),
+      settings: ViewSettings,
+      /** what some of its channels respond to in a data-set analysis of the model, when it was analysed */
+      analysis: z.object({ data: z.string(), channels: z.array(AnalysisChannel) }).optional(),
+    })
     .refine((m) => m.data === undefined || m.layer.key !== undefined, 'layer data without a key'),
   /** conditional heatmaps of some of a layer's channels, for the run `runId` */
   z.object({

@@ -4,20 +4,14 @@
  * The host reads the file (checked against its schema) and hands the webview what it draws; the images are the
  * engine's PNGs, shown from the analysis folder.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { AnalysisFile } from '../../protocol/analysis';
 import type { AnalysisView, HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
+import { analysisFolder, readAnalysisView } from './analysis-file';
 import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
 
 export const ANALYSIS_VIEW_TYPE = 'relevanceLens.analysisPanel';
-
-/** Where the open model's analysis lives: `resnet50.onnx` → `resnet50.analysis/`. */
-export function analysisFolder(modelPath: string): string {
-  return path.join(path.dirname(modelPath), path.basename(modelPath).replace(/\.(onnx|json)$/i, '') + '.analysis');
-}
 
 export class AnalysisPanel implements vscode.Disposable {
   private panel?: vscode.WebviewPanel;
@@ -36,7 +30,7 @@ export class AnalysisPanel implements vscode.Disposable {
   async show(): Promise<void> {
     const folder = this.current();
     if (!folder) throw new Error('no model is open');
-    const view = await this.read(folder);
+    await this.read(folder); // an error now, before a panel opens, when there is no analysis
     if (this.panel && this.folder !== folder) this.panel.dispose();
     if (!this.panel) {
       const uri = this.ctx.extension.extensionUri;
@@ -61,51 +55,21 @@ export class AnalysisPanel implements vscode.Disposable {
       this.folder = folder;
     }
     this.panel.reveal();
-    await this.post(view);
+    await this.post();
   }
 
-  private async post(view?: AnalysisView): Promise<void> {
+  private async post(): Promise<void> {
     if (!this.panel || !this.folder) return;
-    const analysis = view ?? (await this.read(this.folder));
+    const analysis = await this.read(this.folder);
     void this.panel.webview.postMessage({ type: 'analysis', analysis } satisfies HostMessage);
   }
 
-  /** analysis.json as the view draws it: the classes by name, the images as webview URIs. */
   private async read(folder: string): Promise<AnalysisView> {
-    const file = path.join(folder, 'analysis.json');
-    let text: string;
-    try {
-      text = await fs.promises.readFile(file, 'utf8');
-    } catch {
+    const toUri = (f: string) => this.panel?.webview.asWebviewUri(vscode.Uri.file(f)).toString() ?? '';
+    const view = await readAnalysisView(folder, toUri, this.ctx.model?.classNames);
+    if (!view)
       throw new Error(`${path.basename(this.ctx.model!.path)} has no data-set analysis yet: run "Analyze Data Set…"`);
-    }
-    const parsed = AnalysisFile.safeParse(JSON.parse(text));
-    if (!parsed.success) throw new Error(`${file} is not an analysis: ${parsed.error.issues[0]?.message}`);
-    const a = parsed.data;
-    // labels index the model's classes: its own names first (an ImageFolder's are folder names such as 3-cross)
-    const names = this.ctx.model?.classNames ?? a.classNames;
-    const name = (c: number) => (names?.[c] ? `${c} ${names[c]}` : `${c}`);
-    const uri = (f: string) => this.panel?.webview.asWebviewUri(vscode.Uri.file(path.join(folder, f))).toString() ?? '';
-    return {
-      model: path.basename(a.config.model),
-      data: path.basename(a.config.data),
-      samples: a.samples,
-      done: a.done,
-      layers: Object.entries(a.layers).map(([id, l]) => ({
-        id,
-        channels: Array.from({ length: l.channels }, (_, c) => ({
-          channel: c,
-          classes: l.relclasses[c].map((e) => ({ class: name(e.class), value: e.value })),
-          top: l.relmax.values[c][0] ?? null,
-          references: (l.references?.[c] ?? []).map((r) => ({
-            sample: r.sample,
-            label: name(r.label),
-            image: uri(r.image),
-            heatmap: uri(r.heatmap),
-          })),
-        })),
-      })),
-    };
+    return view;
   }
 
   dispose(): void {

@@ -73,6 +73,9 @@ export class Ctx implements vscode.Disposable {
   private readonly ran = new vscode.EventEmitter<RunView>();
   private readonly choicesChanged = new vscode.EventEmitter<void>();
   private readonly rulesChanged = new vscode.EventEmitter<void>();
+  private readonly analysisChanged = new vscode.EventEmitter<void>();
+  /** a data-set analysis of the open model was written (the views that show it reload it) */
+  readonly onDidChangeAnalysis = this.analysisChanged.event;
   /** the layers' rules changed (another composite, the composite file, its parameters) */
   readonly onDidChangeRules = this.rulesChanged.event;
   private rulesRequest = 0;
@@ -93,6 +96,7 @@ export class Ctx implements vscode.Disposable {
       this.engine,
       this.compositeFile,
       this.rulesChanged,
+      this.analysisChanged,
       this.compositeFile.onDidChange(() => {
         this.choicesChanged.fire();
         void this.refreshRules();
@@ -268,6 +272,10 @@ export class Ctx implements vscode.Disposable {
     this.remember();
     this.choicesChanged.fire();
     void this.refreshRules();
+  }
+
+  analysisWritten(): void {
+    this.analysisChanged.fire();
   }
 
   setOutput(output: OutputChoice): void {

@@ -4,7 +4,8 @@
  */
 import * as vscode from 'vscode';
 import type { LayerTreeItem } from '../../protocol/engine';
-import type { HostMessage } from '../../protocol/webview';
+import type { AnalysisChannel, AnalysisView, HostMessage } from '../../protocol/webview';
+import { analysisFolder, readAnalysisView } from './analysis-file';
 import type { Ctx } from './context';
 import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
 
@@ -15,6 +16,8 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
   private selectedId?: string;
   /** keys (`runId/layerId`) whose data the webview already holds */
   private sent = new Set<string>();
+  /** the open model's data-set analysis, if it has one (its folder is among the view's resources) */
+  private analysis?: { folder: string; view: AnalysisView };
   private readonly subs: vscode.Disposable[] = [];
 
   constructor(private readonly ctx: Ctx) {
@@ -22,9 +25,50 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     this.subs.push(
       ctx.onDidRun(post),
       ctx.onDidChangeHooks(post),
-      ctx.onDidChangeModel(post),
+      ctx.onDidChangeModel(() => void this.loadAnalysis()),
+      ctx.onDidChangeAnalysis(() => void this.loadAnalysis()),
       ctx.onDidChangeViewSettings(post),
     );
+  }
+
+  /** Reads the open model's analysis (none: nothing shown of it), then shows the selected layer again. */
+  private async loadAnalysis(): Promise<void> {
+    const m = this.ctx.model;
+    this.analysis = undefined;
+    try {
+      if (m && this.view) {
+        const folder = analysisFolder(m.path);
+        const uri = this.ctx.extension.extensionUri;
+        const options = webviewOptions(uri);
+        this.view.webview.options = {
+          ...options,
+          localResourceRoots: [...(options.localResourceRoots ?? []), vscode.Uri.file(folder)],
+        };
+        const webview = this.view.webview;
+        const view = await readAnalysisView(
+          folder,
+          (f) => webview.asWebviewUri(vscode.Uri.file(f)).toString(),
+          m.classNames,
+        );
+        if (view && this.ctx.model === m) this.analysis = { folder, view };
+      }
+    } catch (e) {
+      this.ctx.log.warn(`the data-set analysis: ${(e as Error).message}`);
+    }
+    this.post();
+  }
+
+  /**
+   * The analysed channels of `layerId` the view shows: the run's top channels first (what this input used), else
+   * those with the largest relevance shares; four, with four references each.
+   */
+  private analysedChannels(layerId: string, runChannels: number[]): AnalysisChannel[] | undefined {
+    const layer = this.analysis?.view.layers.find((l) => l.id === layerId);
+    if (!layer) return undefined;
+    const byShare = [...layer.channels].sort((a, b) => (b.top ?? -Infinity) - (a.top ?? -Infinity));
+    const first = runChannels.flatMap((c) => layer.channels.filter((k) => k.channel === c));
+    const ordered = [...first, ...byShare.filter((c) => !first.includes(c))];
+    return ordered.slice(0, 4).map((c) => ({ ...c, references: c.references.slice(0, 4) }));
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -34,6 +78,7 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     view.webview.onDidReceiveMessage((m) => this.receive(m), undefined, this.subs);
     view.onDidDispose(() => (this.view = undefined), undefined, this.subs);
     this.view = view;
+    void this.loadAnalysis();
   }
 
   /** The tree's selection changed. */
@@ -75,11 +120,13 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     const run = this.ctx.lastRun;
     const data = hooked ? run?.layers.find((l) => l.id === layer.id) : undefined;
     const key = data ? `${run!.runId}/${layer.id}` : undefined;
+    const channels = this.analysedChannels(layer.id, data?.channels.map((c) => c.channel) ?? []);
     const msg: HostMessage = {
       type: 'layer',
       layer: { id: layer.id, op: layer.op, shape: layer.shape, hooked, key },
       data: key && !this.sent.has(key) ? data : undefined,
       settings: this.ctx.viewSettings,
+      ...(channels && { analysis: { data: this.analysis!.view.data, channels } }),
     };
     if (key) this.sent.add(key);
     void this.view.webview.postMessage(msg);

@@ -549,6 +549,21 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             // sorting by a class puts the channels that matter for it first
             await frame.locator('#sort-select').selectOption({ index: 2 });
             await wb.screenshot('17-channel-analysis');
+            // the Layer Relevance view shows, under the layer, what its channels see in the data set
+            await wb.openLayersView();
+            await wb.layerRow('features.0').click();
+            const view = await wb.webviewFrame(
+              'section#layer[data-layer="features.0"] #analysis figure.reference',
+              30_000,
+            );
+            const seen = view.locator('#analysis figure.reference img').first();
+            await waitFor(
+              async () => seen.evaluate((i) => (i as HTMLImageElement).naturalWidth > 0),
+              10_000,
+              'its image',
+            );
+            assert.match(await view.locator('#analysis h4').innerText(), /What its channels see in shapes-data/);
+            await wb.screenshot('18-layer-view-analysis');
           },
         ],
       ],

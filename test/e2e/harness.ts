@@ -220,6 +220,8 @@ export class Workbench {
   async contextMenu(row: Locator, entry: string): Promise<void> {
     const item = this.page.locator('.monaco-menu .action-label', { hasText: entry }).first();
     for (let attempt = 1; ; attempt++) {
+      // a hover card left over a list (a file's path) would take the click: move the pointer away first
+      await this.page.mouse.move(720, 5);
       await row.click({ button: 'right' });
       try {
         await item.waitFor({ state: 'visible', timeout: 3_000 });

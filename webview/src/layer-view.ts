@@ -25,6 +25,9 @@ const summed = el('canvas', { class: 'heatmap', id: 'summed', tabindex: '0' });
 const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
 const channels = el('div', { class: 'channels', id: 'channels', role: 'list' });
 const action = el('vscode-button' as 'button', { id: 'action' });
+/** what some of the layer's channels respond to in a data-set analysis of the model */
+const analysed = el('div', { id: 'analysis' });
+let analysis: Extract<HostMessage, { type: 'layer' }>['analysis'];
 const note = el('p', { class: 'note', id: 'note' });
 const section = el(
   'section',
@@ -36,6 +39,7 @@ const section = el(
   channels,
   note,
   action,
+  analysed,
 );
 attachHover(summed, () => current()?.summed, readout);
 action.addEventListener('click', () => {
@@ -86,11 +90,46 @@ function show(): void {
     : sel.hooked
       ? 'No run has captured this layer yet.'
       : '';
+  showAnalysis();
   action.hidden = !!view;
   action.textContent = sel.hooked ? 'Run Attribution' : 'Attach Store Hook and Run';
   action.setAttribute(
     'aria-label',
     sel.hooked ? `Run attribution to see ${sel.id}` : `Attach a store hook to ${sel.id} and run`,
+  );
+}
+
+/** The analysed channels: each one's classes and reference images (sample crop beside its heatmap). */
+function showAnalysis(): void {
+  if (!analysis) return void analysed.replaceChildren();
+  analysed.replaceChildren(
+    el('h4', {}, `What its channels see in ${analysis.data}`),
+    ...analysis.channels.map((c) =>
+      el(
+        'div',
+        { class: 'analysed-channel', 'data-channel': String(c.channel) },
+        el(
+          'div',
+          { class: 'note' },
+          `#${c.channel} · ${c.classes
+            .slice(0, 2)
+            .map((k) => k.class)
+            .join(', ')}`,
+        ),
+        el(
+          'div',
+          { class: 'references' },
+          ...c.references.map((r) =>
+            el(
+              'figure',
+              { class: 'reference' },
+              el('img', { src: r.image, alt: `sample ${r.sample} (${r.label}), where channel ${c.channel} looks` }),
+              el('img', { src: r.heatmap, alt: `its relevance for channel ${c.channel}` }),
+            ),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -104,6 +143,7 @@ function onHostMessage(m: HostMessage): void {
     }
     selected = m.layer;
     settings = m.settings;
+    analysis = m.analysis;
     show();
   } else if (m.type === 'settings') {
     settings = m.settings;

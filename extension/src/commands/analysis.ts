@@ -2,7 +2,8 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import * as P from '../../../protocol/engine';
-import { type AnalysisPanel, analysisFolder } from '../analysis-panel';
+import type { AnalysisPanel } from '../analysis-panel';
+import { analysisFolder } from '../analysis-file';
 import type { Ctx } from '../context';
 import { register } from './register';
 import { requestWithProgress } from './progress';
@@ -69,6 +70,7 @@ async function analyzeDataset(ctx: Ctx, panel: AnalysisPanel, uri?: vscode.Uri):
     P.RunAnalysis,
     params,
   );
+  ctx.analysisWritten();
   vscode.window.setStatusBarMessage(
     `Relevance Lens: ${result.samples} samples analysed in ${result.seconds.toFixed(1)} s (${(result.samples / result.seconds).toFixed(1)}/s)`,
     8000,
