@@ -7,6 +7,7 @@
  */
 import type { Model } from '../graph/model';
 import { encodePng } from '../io/image';
+import { blurPlane, gaussianKernel, reflectEdge } from '../blur';
 import { relevancePass } from '../lrp/relevance-pass';
 import { valueRelevance } from '../lrp/conditions';
 import { normalizeResidual, runComposite } from '../lrp/composites';
@@ -27,47 +28,15 @@ export interface Reference {
 /** Pictures this many pixels on the longer side at least (whole-pixel scaling). */
 const MIN_SIDE = 64;
 
-/** torchvision's gaussian_blur kernel: `size` taps, σ = 0.3·((size − 1)/2 − 1) + 0.8. */
-function gaussianKernel(size: number): number[] {
-  const sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8;
-  const half = (size - 1) * 0.5;
-  const pdf = Array.from({ length: size }, (_, i) => Math.exp(-0.5 * ((i - half) / sigma) ** 2));
-  const total = pdf.reduce((a, b) => a + b, 0);
-  return pdf.map((v) => v / total);
-}
-
-/** Index `i` reflected into [0, n) (torch's reflect padding, repeated for kernels wider than the image). */
-function reflect(i: number, n: number): number {
-  if (n === 1) return 0;
-  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-  return i;
-}
-
-function blur(values: ArrayLike<number>, h: number, w: number, size = 19): Float64Array {
-  const k = gaussianKernel(size);
-  const half = (size - 1) / 2;
-  const pass = (src: ArrayLike<number>, alongX: boolean) => {
-    const out = new Float64Array(h * w);
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) {
-        let acc = 0;
-        for (let t = 0; t < size; t++) {
-          const d = t - half;
-          acc += k[t] * src[alongX ? y * w + reflect(x + d, w) : reflect(y + d, h) * w + x];
-        }
-        out[y * w + x] = acc;
-      }
-    return out;
-  };
-  return pass(pass(values, true), false);
-}
+/** torchvision's gaussian_blur kernel of 19 taps: σ = 0.3·((19 − 1)/2 − 1) + 0.8, reflect padding. */
+const CROP_KERNEL = gaussianKernel(19, 0.3 * ((19 - 1) * 0.5 - 1) + 0.8);
 
 /**
  * zennit-crp's crop: the bounding rows and columns where the blurred heatmap over its maximum exceeds 0.1, the
  * last row and column excluded as its slicing does; the whole picture where that leaves nothing.
  */
 export function cropBox(heat: ArrayLike<number>, h: number, w: number): [number, number, number, number] {
-  const blurred = blur(heat, h, w);
+  const blurred = blurPlane(heat, h, w, CROP_KERNEL, reflectEdge);
   const max = Math.max(...blurred);
   let [y0, y1, x0, x1] = [h, -1, w, -1];
   for (let y = 0; y < h; y++)

@@ -5,6 +5,7 @@ import { fail } from '../errors';
 import type { Model } from '../graph/model';
 import { imageGeometry, type Layout, type NdArray, size } from '../ndarray';
 import { seededRandom } from './random';
+import { blurPlane, clampEdge, gaussianKernel } from '../blur';
 import type { AttributionOptions, AttributorParams } from '../../../protocol/engine';
 import { ATTRIBUTOR_NAMES, type AttributorName, OUTPUT_RELEVANCES } from '../../../protocol/names';
 
@@ -231,6 +232,7 @@ function baseline(input: NdArray, kind: 'zeros' | 'mean' | 'blurred', layout: La
   const per = size(input.shape.slice(1));
   const g = imageGeometry(input.shape, layout);
   const sigma = Math.max(g.height, g.width) / 16;
+  const kernel = gaussianKernel(2 * Math.ceil(3 * sigma) + 1, sigma);
   for (let b = 0; b < input.shape[0]; b++) {
     const sample = input.data.subarray(b * per, (b + 1) * per);
     const target = out.subarray(b * per, (b + 1) * per);
@@ -241,32 +243,10 @@ function baseline(input: NdArray, kind: 'zeros' | 'mean' | 'blurred', layout: La
       const result =
         kind === 'mean'
           ? plane.fill(plane.reduce((a, v) => a + v, 0) / plane.length)
-          : blur(plane, g.height, g.width, sigma);
+          : blurPlane(plane, g.height, g.width, kernel, clampEdge);
       for (let y = 0; y < g.height; y++)
         for (let x = 0; x < g.width; x++) target[g.offset(c, y, x)] = result[y * g.width + x];
     }
   }
   return out;
-}
-
-/** A separable Gaussian blur of one plane, edges clamped. */
-function blur(plane: Float32Array, height: number, width: number, sigma: number): Float32Array {
-  const radius = Math.ceil(3 * sigma);
-  const kernel = Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)));
-  const total = kernel.reduce((a, v) => a + v, 0);
-  const pass = (src: Float32Array, along: 'x' | 'y') => {
-    const dst = new Float32Array(src.length);
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++) {
-        let acc = 0;
-        for (let k = -radius; k <= radius; k++) {
-          const yy = along === 'y' ? Math.min(height - 1, Math.max(0, y + k)) : y;
-          const xx = along === 'x' ? Math.min(width - 1, Math.max(0, x + k)) : x;
-          acc += kernel[k + radius] * src[yy * width + xx];
-        }
-        dst[y * width + x] = acc / total;
-      }
-    return dst;
-  };
-  return pass(pass(plane, 'x'), 'y');
 }
