@@ -92,11 +92,17 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
   };
 }
 
-/** One row of the input as an image in [0, 1] (min–max over the row, since it may be normalised), HWC. */
-export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
+/**
+ * One row of the input as an image in [0, 1] (min–max over the row, since it may be normalised), HWC; more than 3
+ * channels (or 2): the first, as gray.
+ */
+export function rowImage(
+  t: NdArray,
+  layout: Layout,
+  row = 0,
+): { height: number; width: number; channels: 1 | 3; values: Float32Array } {
   const g = imageGeometry(t.shape.length === 1 ? [1, t.data.length] : t.shape, layout);
   const { height: h, width: w, channels: ch } = g;
-  // more than 3 channels (or 2): the first, as gray
   const channels = ch === 3 ? 3 : 1;
   const base = row * h * w * ch;
   const at = (y: number, x: number, c: number) => t.data[base + g.offset(c, y, x)];
@@ -104,12 +110,17 @@ export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
   let hi = -Infinity;
   for (let i = 0; i < h * w * ch; i++) [lo, hi] = [Math.min(lo, t.data[base + i]), Math.max(hi, t.data[base + i])];
   const span = hi > lo ? hi - lo : 1;
-  const out = new Float32Array(h * w * channels);
+  const values = new Float32Array(h * w * channels);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++)
-      for (let c = 0; c < channels; c++) out[(y * w + x) * channels + c] = (at(y, x, c) - lo) / span;
+      for (let c = 0; c < channels; c++) values[(y * w + x) * channels + c] = (at(y, x, c) - lo) / span;
   }
-  return { height: h, width: w, channels, data: encodeFloats(out) };
+  return { height: h, width: w, channels, values };
+}
+
+export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
+  const { height, width, channels, values } = rowImage(t, layout, row);
+  return { height, width, channels, data: encodeFloats(values) };
 }
 
 /** The k largest logits of each batch row, with their softmax probabilities. */

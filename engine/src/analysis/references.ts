@@ -11,7 +11,8 @@ import { blurPlane, gaussianKernel, reflectEdge } from '../blur';
 import { relevancePass } from '../lrp/relevance-pass';
 import { valueRelevance } from '../lrp/conditions';
 import { normalizeResidual, runComposite } from '../lrp/composites';
-import { imageGeometry, type Layout, type NdArray } from '../ndarray';
+import type { Layout, NdArray } from '../ndarray';
+import { rowImage } from '../views';
 import { channelSum, heatmapRgba } from '../shared/colormap';
 import type { AnalysisConfig, RankingJson } from './analyze';
 import type { Dataset } from './dataset';
@@ -47,22 +48,13 @@ export function cropBox(heat: ArrayLike<number>, h: number, w: number): [number,
   return [y0, y1, x0, x1];
 }
 
-/** One sample of a batch as RGBA pixels, min–max scaled (gray for other than 3 channels). */
+/** One sample of a batch as RGBA pixels (the input view's image: min–max scaled, gray for other than 3 channels). */
 function imageRgba(t: NdArray, row: number, layout: Layout): { h: number; w: number; rgba: Uint8ClampedArray } {
-  const g = imageGeometry(t.shape, layout);
-  const base = row * g.height * g.width * g.channels;
-  const n = g.height * g.width * g.channels;
-  let [lo, hi] = [Infinity, -Infinity];
-  for (let i = 0; i < n; i++) [lo, hi] = [Math.min(lo, t.data[base + i]), Math.max(hi, t.data[base + i])];
-  const span = hi > lo ? hi - lo : 1;
-  const rgba = new Uint8ClampedArray(g.height * g.width * 4);
-  for (let y = 0; y < g.height; y++)
-    for (let x = 0; x < g.width; x++)
-      for (let c = 0; c < 4; c++) {
-        const k = g.channels === 3 ? c : 0;
-        rgba[(y * g.width + x) * 4 + c] = c === 3 ? 255 : ((t.data[base + g.offset(k, y, x)] - lo) / span) * 255;
-      }
-  return { h: g.height, w: g.width, rgba };
+  const { height, width, channels, values } = rowImage(t, layout, row);
+  const rgba = new Uint8ClampedArray(height * width * 4);
+  for (let p = 0; p < height * width; p++)
+    for (let c = 0; c < 4; c++) rgba[p * 4 + c] = c === 3 ? 255 : values[p * channels + (channels === 3 ? c : 0)] * 255;
+  return { h: height, w: width, rgba };
 }
 
 function cropRgba(
