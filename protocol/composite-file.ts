@@ -166,7 +166,8 @@ export interface FileProblem {
 
 export type ParsedCompositeFile = { ok: true; file: CompositeFile } | { ok: false; problems: FileProblem[] };
 
-function position(text: string, offset: number): { line: number; column: number } {
+/** The 1-based line and column of `offset` in `text`. */
+export function position(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, offset).split('\n');
   return { line: before.length, column: before[before.length - 1].length + 1 };
 }

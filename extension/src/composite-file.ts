@@ -13,6 +13,7 @@ import {
   formatProblem,
   locate,
   parseCompositeFile,
+  position,
 } from '../../protocol/composite-file';
 import type { LayerRules } from '../../protocol/engine';
 
@@ -129,12 +130,15 @@ export class CompositeFileWatch implements vscode.Disposable {
     const problems = parsed.ok
       ? this.unmatched.map((u) => locate(text, u.path, `"${u.pattern}" matches no layer of the model`))
       : parsed.problems;
-    const doc = { positionAt: (offset: number) => positionAt(text, offset) };
+    const at = (offset: number) => {
+      const { line, column } = position(text, offset);
+      return new vscode.Position(line - 1, column - 1);
+    };
     this.diagnostics.set(
       this.uri,
       problems.map((p) => {
         const d = new vscode.Diagnostic(
-          new vscode.Range(doc.positionAt(p.offset), doc.positionAt(p.offset + Math.max(p.length, 1))),
+          new vscode.Range(at(p.offset), at(p.offset + Math.max(p.length, 1))),
           p.message,
           vscode.DiagnosticSeverity.Error,
         );
@@ -148,11 +152,6 @@ export class CompositeFileWatch implements vscode.Disposable {
     this.watcher?.dispose();
     this.subs.forEach((d) => d.dispose());
   }
-}
-
-function positionAt(text: string, offset: number): vscode.Position {
-  const before = text.slice(0, offset).split('\n');
-  return new vscode.Position(before.length - 1, before[before.length - 1].length);
 }
 
 function fail(message: string): never {
