@@ -13,6 +13,7 @@ import { Ctx } from './context';
 import { LayerTreeProvider } from './layer-tree';
 import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
 import { RelevancePanel } from './relevance-panel';
+import { classWeightsText } from '../../webview/src/format';
 
 let ctx: Ctx | undefined;
 
@@ -83,10 +84,7 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
 /** The output relevance the next run explains: the target, or the weighted classes (a contrast). */
 function outputText(ctx: Ctx, target: string, name: string | false | undefined): string {
   const w = ctx.output.classWeights;
-  const named = (c: number) => `${c}${ctx.model?.classNames?.[c] ? ` (${ctx.model.classNames[c]})` : ''}`;
-  if (w?.length === 2 && w[0].weight === 1 && w[1].weight === -1)
-    return `${named(w[0].class)} rather than ${named(w[1].class)}`;
-  if (w) return `classes ${w.map((c) => `${c.weight}×${c.class}`).join(' + ')}`;
+  if (w) return classWeightsText(w, ctx.model?.classNames);
   const mode = ctx.output.mode === 'one_hot' ? '' : ` (${ctx.output.mode})`;
   return `${target}${name ? ` (${name})` : ''}${mode}`;
 }

@@ -17,15 +17,23 @@ export function viewedTarget(run: RunView): number {
   return run.target[run.row] ?? run.target[0];
 }
 
-/** "3 (cross)": the viewed row's target class, with its name when the model has class names. */
+/** "3 (cross)": a class, with its name when the model has class names. */
+export function classText(c: number, names?: readonly string[]): string {
+  return names?.[c] ? `${c} (${names[c]})` : `${c}`;
+}
+
+/** Class weights as the output relevance: "3 (cross) rather than 0 (circle)", or "0.5×0 (circle) + 2×3 (cross)". */
+export function classWeightsText(w: readonly { class: number; weight: number }[], names?: readonly string[]): string {
+  if (w.length === 2 && w[0].weight === 1 && w[1].weight === -1)
+    return `${classText(w[0].class, names)} rather than ${classText(w[1].class, names)}`;
+  return w.map((c) => `${c.weight}×${classText(c.class, names)}`).join(' + ');
+}
+
+/** The viewed row's target class ("3 (cross)"), or the class weights that stood for it. */
 export function targetText(run: RunView): string {
-  const named = (c: number) => (run.classNames?.[c] ? `${c} (${run.classNames[c]})` : `${c}`);
-  const w = run.classWeights;
-  // "why A rather than B", or the weighted classes
-  if (w?.length === 2 && w[0].weight === 1 && w[1].weight === -1)
-    return `${named(w[0].class)} rather than ${named(w[1].class)}`;
-  if (w) return w.map((c) => `${c.weight}×${named(c.class)}`).join(' + ');
-  return named(viewedTarget(run));
+  return run.classWeights
+    ? classWeightsText(run.classWeights, run.classNames)
+    : classText(viewedTarget(run), run.classNames);
 }
 
 /**
