@@ -322,6 +322,13 @@ test('analyze: a data set ranked per channel into analysis.json with reference i
   const again = cli(...args, '--references', '2', '--out', out);
   assert.equal(again.status, 0, again.stderr);
   assert.doesNotMatch(again.stdout, /analysed/);
+  /** the fixture's .npz with a classes.json beside it */
+  const npzWith = (classes: string) => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-npz-'));
+    fs.copyFileSync(path.join(dir, 'data.npz'), path.join(d, 'data.npz'));
+    fs.writeFileSync(path.join(d, 'classes.json'), classes);
+    return path.join(d, 'data.npz');
+  };
   const other = cli(...args, '--top', '10', '--out', out);
   assert.equal(other.status, 1);
   assert.match(other.stderr, /analysis\.json holds an analysis with other settings/);
@@ -329,6 +336,8 @@ test('analyze: a data set ranked per channel into analysis.json with reference i
     [['--data', '/no/data'], /\/no\/data: data set not found/],
     [['--data', path.join(dir, 'model.onnx')], /a data set is a folder of class folders \(ImageFolder\) or an \.npz/],
     [['--layer', 'features.9'], /no layer "features\.9"/],
+    [['--data', npzWith('{bad')], /classes\.json is not JSON/],
+    [['--data', npzWith('{"classes": [1, 2]}')], /classes\.json holds no list of class names/],
   ] as [string[], RegExp][]) {
     const bad = cli(
       'analyze',

@@ -88,13 +88,32 @@ async function npz(file: string, model: Model): Promise<Dataset> {
     fail('SHAPE_MISMATCH', `${file}: y has shape [${y.shape}] for ${x.shape[0]} samples (one label each)`);
   if (!y.data.every((v) => Number.isInteger(v) && v >= 0))
     fail('BAD_INPUT', `${file}: the labels in y are not class indices`);
-  const names = path.join(path.dirname(file), 'classes.json');
-  const classNames = fs.existsSync(names) ? (JSON.parse(fs.readFileSync(names, 'utf8')) as string[]) : undefined;
   return {
     source: file,
     length: x.shape[0],
-    classNames: Array.isArray(classNames) ? classNames.map(String) : undefined,
+    classNames: await classNamesBeside(file),
     label: (i) => y.data[i],
     batch: async (indices) => pickRows(x, indices),
   };
+}
+
+/**
+ * Class names from a `classes.json` beside a data set: an array of strings, or an object with one as `classes` (what
+ * the extension reads beside a model). Read as every file is (a regular file of a sensible size); a file that holds
+ * no such list is an error naming it.
+ */
+async function classNamesBeside(file: string): Promise<string[] | undefined> {
+  const names = path.join(path.dirname(file), 'classes.json');
+  if (!fs.existsSync(names)) return undefined;
+  const text = (await readRegularFile(names, FILE_LIMITS.classNames)).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return fail('BAD_INPUT', `${names} is not JSON (${(e as Error).message})`);
+  }
+  const list = Array.isArray(json) ? json : (json as { classes?: unknown } | null)?.classes;
+  if (!Array.isArray(list) || !list.every((n) => typeof n === 'string'))
+    fail('BAD_INPUT', `${names} holds no list of class names (an array of strings, or one under "classes")`);
+  return list as string[];
 }

@@ -20,6 +20,8 @@ export const FILE_LIMITS = {
   conditions: 16 * MiB,
   /** a composite file (--composite FILE.json) */
   composite: 4 * MiB,
+  /** class names beside a data set (classes.json) */
+  classNames: 16 * MiB,
 } as const;
 
 /** The file's bytes; `what` names it in errors ("weight file "x.bin"", or the path itself). */
