@@ -15,7 +15,7 @@ import { initBackend } from '../engine/src/graph/backend';
 import { kernelsReport } from '../engine/src/graph/native';
 import { loadModel } from '../engine/src/graph/model';
 import { openDataset } from '../engine/src/analysis/dataset';
-import { analyzeDataset } from '../engine/src/analysis/analyze';
+import { analysisConfig, analyzeDataset } from '../engine/src/analysis/analyze';
 import { writeShapesData } from '../examples/shapes/write-data';
 
 const ROOT = path.join(__dirname, '..');
@@ -80,14 +80,7 @@ function crpRun(c: Case, samples: number, threads: number): { samples_per_s: num
 async function engine(c: Case): Promise<{ perSecond: number; samples: number }> {
   const model = await loadModel(c.onnx);
   const data = await openDataset(c.data, model);
-  const config = {
-    model: c.onnx,
-    data: c.data,
-    layers: c.layers,
-    composite: { composite: 'epsilon_plus_flat' as const },
-    top: 40,
-    batch: 16,
-  };
+  const config = analysisConfig({ model: c.onnx, data: c.data, layers: c.layers, composite: 'epsilon_plus_flat' });
   const result = await analyzeDataset(model, data, config);
   model.dispose();
   return { perSecond: data.length / result.seconds, samples: data.length };

@@ -20,6 +20,7 @@ import { buildComposite } from '../../engine/src/lrp/composites';
 import { channelSum } from '../../engine/src/shared/colormap';
 import {
   type AnalysisConfig,
+  analysisConfig,
   type AnalysisJson,
   analyzeDataset,
   type RankingJson,
@@ -98,14 +99,15 @@ for (const backend of ['wasm', 'cpu']) {
     let model: Model;
     let result: AnalysisJson;
     const report: string[] = [];
-    const config = (data: string): AnalysisConfig => ({
-      model: path.join(DIR, 'model.onnx'),
-      data,
-      layers: expected.layers,
-      composite: { composite: 'epsilon_plus_flat' },
-      top: expected.top,
-      batch: expected.batch_size,
-    });
+    const config = (data: string): AnalysisConfig =>
+      analysisConfig({
+        model: path.join(DIR, 'model.onnx'),
+        data,
+        layers: expected.layers,
+        composite: 'epsilon_plus_flat',
+        top: expected.top,
+        batch: expected.batch_size,
+      });
 
     before(async () => {
       await initBackend(backend);

@@ -13,6 +13,7 @@ import { initBackend } from '../../engine/src/graph/backend';
 import { loadModel, type Model } from '../../engine/src/graph/model';
 import { openDataset } from '../../engine/src/analysis/dataset';
 import { runAnalysis } from '../../engine/src/analysis/run';
+import { analysisConfig } from '../../engine/src/analysis/analyze';
 import { type AnalysisFile, classMargin } from '../../protocol/analysis';
 import { MARK, MARKED_CLASS } from '../../examples/shapes/dataset';
 import { writeShapesData } from '../../examples/shapes/write-data';
@@ -27,14 +28,12 @@ before(async () => {
   model = await loadModel(path.join(ROOT, 'examples/shapes/model.onnx'));
   writeShapesData(path.join(dir, 'data'), 40);
   const data = await openDataset(path.join(dir, 'data'), model);
-  const config = {
+  const config = analysisConfig({
     model: path.join(ROOT, 'examples/shapes/model.onnx'),
     data: data.source,
     layers: ['features.0', 'features.3'],
-    composite: { composite: 'epsilon_plus_flat' as const },
-    top: 40,
-    batch: 16,
-  };
+    composite: 'epsilon_plus_flat',
+  });
   analysis = (await runAnalysis(model, data, config, path.join(dir, 'analysis'), 8)).analysis;
 });
 

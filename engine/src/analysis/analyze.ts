@@ -5,6 +5,7 @@
  * channel (RelStats, ActStats). The state after each batch is what `analysis.json` holds, so a stopped run resumes
  * where it stopped.
  */
+import * as path from 'path';
 import { fail } from '../errors';
 import type { Model } from '../graph/model';
 import { classRelevance } from '../lrp/conditions';
@@ -55,6 +56,36 @@ function layerJson(s: LayerState): LayerAnalysis {
     actstats: stats(s.actStats),
     relclasses: s.relStats.rankedClasses(),
     actclasses: s.actStats.rankedClasses(),
+  };
+}
+
+/**
+ * The settings of an analysis in one form, whoever gives them (the CLI, the server): paths absolute, defaults
+ * filled in, no empty composite parameters — so that an analysis begun by one resumes under the other.
+ */
+export function analysisConfig(c: {
+  model: string;
+  data: string;
+  layers: readonly string[];
+  composite?: AnalysisConfig['composite']['composite'];
+  compositeParams?: AnalysisConfig['composite']['compositeParams'];
+  customComposite?: AnalysisConfig['composite']['customComposite'];
+  residual?: AnalysisConfig['composite']['residual'];
+  top?: number;
+  batch?: number;
+}): AnalysisConfig {
+  const params = Object.entries(c.compositeParams ?? {}).filter(([, v]) => v !== undefined);
+  return {
+    model: path.resolve(c.model),
+    data: path.resolve(c.data),
+    layers: [...c.layers],
+    composite: {
+      ...(c.customComposite ? { customComposite: c.customComposite } : { composite: c.composite ?? 'gradient' }),
+      ...(params.length > 0 && { compositeParams: Object.fromEntries(params) }),
+      residual: normalizeResidual(c.residual),
+    },
+    top: c.top ?? 40,
+    batch: c.batch ?? 16,
   };
 }
 

@@ -20,6 +20,28 @@ export interface AnalysisRunHooks {
   log?: (line: string) => void;
 }
 
+/**
+ * An analysis's progress in words, for the terminal and the editor alike: "64/300 samples · 41.2 samples/s · ETA 6 s"
+ * (the rate from this run's first report: a resumed run starts past 0), then the reference images.
+ */
+export class AnalysisProgress {
+  private first?: { done: number; at: number };
+
+  text(phase: 'samples' | 'references', done: number, total: number): string {
+    if (phase === 'references') return `reference images, layer ${Math.min(done + 1, total)}/${total}`;
+    this.first ??= { done, at: performance.now() };
+    const seconds = (performance.now() - this.first.at) / 1000;
+    const rate = seconds > 0 ? (done - this.first.done) / seconds : 0;
+    const eta = rate > 0 ? `${Math.ceil((total - done) / rate)} s` : '–';
+    return `${done}/${total} samples · ${rate.toFixed(1)} samples/s · ETA ${eta}`;
+  }
+
+  /** The share of the work done: the samples are 90 %, the reference images the rest. */
+  static fraction(phase: 'samples' | 'references', done: number, total: number): number {
+    return phase === 'samples' ? (0.9 * done) / total : 0.9 + (0.1 * done) / total;
+  }
+}
+
 /** A saved analysis to resume: the same settings, else an error (never overwritten silently). */
 function readSaved(file: string, config: AnalysisConfig): AnalysisJson | undefined {
   if (!fs.existsSync(file)) return undefined;

@@ -12,8 +12,8 @@ import {
 } from '../lrp/composites';
 import { layerRules } from '../lrp/layer-rules';
 import { openDataset } from '../analysis/dataset';
-import { runAnalysis } from '../analysis/run';
-import type { AnalysisConfig } from '../analysis/analyze';
+import { AnalysisProgress, runAnalysis } from '../analysis/run';
+import { analysisConfig } from '../analysis/analyze';
 import { readCompositeFile } from '../io/composite-file';
 import type { CompositeFile } from '../../../protocol/composite-file';
 import { EngineError, fail, parseArgument } from '../errors';
@@ -459,20 +459,18 @@ async function analyzeCommand(argv: string[]): Promise<void> {
     std: numList(opts, 'std'),
   });
   const file = await readComposite(opts);
-  const config: AnalysisConfig = {
-    model: path.resolve(positional[0]),
-    data: path.resolve(dataPath),
+  const config = analysisConfig({
+    model: positional[0],
+    data: dataPath,
     layers,
-    composite: file
-      ? { customComposite: file, residual: normalizeResidual(opts.get('residual')) }
-      : {
-          composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient',
-          residual: normalizeResidual(opts.get('residual')),
-        },
-    top: num(opts, 'top') ?? 40,
-    batch: num(opts, 'batch') ?? 16,
-  };
-  const progress = new ProgressLine(data.length);
+    ...(file
+      ? { customComposite: file }
+      : { composite: normalizeCompositeName(opts.get('composite') ?? 'epsilon_plus_flat') ?? 'gradient' }),
+    residual: normalizeResidual(opts.get('residual')),
+    top: num(opts, 'top'),
+    batch: num(opts, 'batch'),
+  });
+  const progress = new ProgressLine();
   const { file: written } = await runAnalysis(model, data, config, out, num(opts, 'references') ?? 8, {
     onProgress: (phase, done, total) => progress.update(phase, done, total),
     log: (line) => {
@@ -484,24 +482,13 @@ async function analyzeCommand(argv: string[]): Promise<void> {
   console.log(`written to ${written}`);
 }
 
-/** "analyze: 64/300 samples · 41.2 samples/s · ETA 6 s" on stderr, rewritten in place on a terminal. */
+/** The analysis's progress on stderr, one line rewritten in place on a terminal (a line each otherwise). */
 class ProgressLine {
-  private started = performance.now();
-  private from?: number;
+  private readonly progress = new AnalysisProgress();
   private open = false;
 
-  constructor(private readonly samples: number) {}
-
   update(phase: 'samples' | 'references', done: number, total: number): void {
-    let line: string;
-    if (phase === 'samples') {
-      // the rate counts this run's samples (a resumed run starts past 0)
-      if (this.from === undefined) [this.from, this.started] = [done, performance.now()];
-      const seconds = (performance.now() - this.started) / 1000;
-      const rate = seconds > 0 ? (done - this.from) / seconds : 0;
-      const eta = rate > 0 ? Math.ceil((this.samples - done) / rate) : 0;
-      line = `analyze: ${done}/${this.samples} samples · ${rate.toFixed(1)} samples/s · ETA ${eta} s`;
-    } else line = `analyze: reference images, layer ${Math.min(done + 1, total)}/${total}`;
+    const line = `analyze: ${this.progress.text(phase, done, total)}`;
     this.open = process.stderr.isTTY;
     process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
   }

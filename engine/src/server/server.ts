@@ -23,10 +23,9 @@ import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
 import { exportTensor, inputImage, layerView, topPredictions } from '../views';
 import { FrameGuard } from './framing';
-import * as path from 'path';
 import { openDataset } from '../analysis/dataset';
-import { runAnalysis } from '../analysis/run';
-import type { AnalysisConfig } from '../analysis/analyze';
+import { AnalysisProgress, runAnalysis } from '../analysis/run';
+import { analysisConfig } from '../analysis/analyze';
 
 const ENGINE_VERSION = '0.1.0';
 /** the exit code after a fatal backend failure (EX_SOFTWARE) */
@@ -243,36 +242,17 @@ export class EngineServer {
     const model = this.model(p.modelId);
     model.resolveLayers(p.layers);
     const data = await openDataset(p.data, model, p.preprocess);
-    const config: AnalysisConfig = {
-      model: path.resolve(model.graph.source),
-      data: path.resolve(p.data),
-      layers: p.layers,
-      composite: {
-        composite: p.composite,
-        compositeParams: p.compositeParams,
-        customComposite: p.customComposite,
-        residual: p.residual,
-      },
-      top: p.top ?? 40,
-      batch: p.batch ?? 16,
-    };
-    const started = performance.now();
-    let from: number | undefined;
+    const config = analysisConfig({ ...p, model: model.graph.source });
+    const progress = new AnalysisProgress();
     const { file, analysis } = await runAnalysis(model, data, config, p.out, p.references ?? 8, {
       isCancelled: () => token.isCancellationRequested || this.stopping.has(p.modelId),
       log: (line) => this.log('info', line),
       onProgress: (phase, done, total) => {
         if (p.workDoneToken === undefined) return;
-        from ??= done;
-        const seconds = (performance.now() - started) / 1000;
-        const rate = (done - from) / seconds;
-        const message =
-          phase === 'samples'
-            ? `${done}/${total} samples · ${rate.toFixed(1)}/s · ${rate > 0 ? `${Math.ceil((total - done) / rate)} s left` : ''}`
-            : `reference images, layer ${done + 1}/${total}`;
-        // the samples are 90 % of the work, the reference images the rest
-        const percentage = phase === 'samples' ? (90 * done) / total : 90 + (10 * done) / total;
-        void this.connection.sendProgress(P.Progress, p.workDoneToken, { percentage: Math.round(percentage), message });
+        void this.connection.sendProgress(P.Progress, p.workDoneToken, {
+          percentage: Math.round(100 * AnalysisProgress.fraction(phase, done, total)),
+          message: progress.text(phase, done, total),
+        });
       },
     });
     return { file, samples: analysis.samples, seconds: analysis.seconds };
