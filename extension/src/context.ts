@@ -355,9 +355,10 @@ export class Ctx implements vscode.Disposable {
   }
 }
 
-function layersOf(tree: P.LayerTreeItem[]): P.LayerTreeItem[] {
+/** The items of a tree (or of some rows and what is below them), depth first. */
+export function layersOf(tree: readonly P.LayerTreeItem[]): P.LayerTreeItem[] {
   const out: P.LayerTreeItem[] = [];
-  const walk = (items: P.LayerTreeItem[]) => items.forEach((i) => (out.push(i), walk(i.children)));
+  const walk = (items: readonly P.LayerTreeItem[]) => items.forEach((i) => (out.push(i), walk(i.children)));
   walk(tree);
   return out;
 }

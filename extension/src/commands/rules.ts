@@ -14,7 +14,7 @@ import {
   type RuleName,
   ruleSuits,
 } from '../../../protocol/names';
-import type { Ctx, OutputChoice } from '../context';
+import { type Ctx, layersOf, type OutputChoice } from '../context';
 import { register } from './register';
 
 /** What each rule is, in the quick pick. */
@@ -55,10 +55,9 @@ function rowsOf(ctx: Ctx, clicked?: LayerTreeItem, selected?: LayerTreeItem[]): 
 /** The layers a rule goes on: each row itself, or for a container the layers below it that the rule is made for. */
 function layersFor(rows: LayerTreeItem[], rule: RuleName): string[] {
   const ids: string[] = [];
-  const below = (item: LayerTreeItem): LayerTreeItem[] => item.children.flatMap((c) => [c, ...below(c)]);
   for (const row of rows) {
     if (row.children.length) {
-      const suited = below(row).filter((l) => !l.children.length && ruleSuits(rule, l.type));
+      const suited = layersOf(row.children).filter((l) => !l.children.length && ruleSuits(rule, l.type));
       if (!suited.length)
         throw new Error(`no layer under ${row.id} takes ${rule} (it is for ${RULE_LAYERS[rule].join(', ')} layers)`);
       ids.push(...suited.map((l) => l.id));
@@ -143,10 +142,9 @@ async function setRule(ctx: Ctx, clicked?: LayerTreeItem, selected?: LayerTreeIt
 async function resetRule(ctx: Ctx, clicked?: LayerTreeItem, selected?: LayerTreeItem[]): Promise<void> {
   await ctx.modelReady();
   const rows = rowsOf(ctx, clicked, selected);
-  const below = (item: LayerTreeItem): string[] => [item.id, ...item.children.flatMap(below)];
   const set = (id: string) => ctx.rules?.layers[id]?.set === true;
   const ids = rows.length
-    ? rows.flatMap(below)
+    ? layersOf(rows).map((l) => l.id)
     : ctx
         .layers()
         .map((l) => l.id)
