@@ -53,6 +53,7 @@ export const ReferenceView = z.object({
   image: z.string(),
   heatmap: z.string(),
 });
+export type ReferenceView = z.infer<typeof ReferenceView>;
 
 /** One analysed channel: the classes it matters most for and its reference images. */
 export const AnalysisChannel = z.object({

@@ -8,7 +8,7 @@ import type { AnalysisView, HostMessage } from '../../protocol/webview';
 import { classMargin } from '../../protocol/analysis';
 import { fmt } from './format';
 import { connectHost } from './host';
-import { el } from './render';
+import { el, referenceFigure } from './render';
 
 const host = connectHost('channel analysis', onHostMessage);
 const root = document.getElementById('root')!;
@@ -97,22 +97,7 @@ function render(): void {
             el('div', { class: 'note' }, `top ${c.top === null ? '–' : fmt(c.top)}`),
           ),
           el('td', {}, ...c.classes.map((k) => el('div', {}, `${k.class} · ${fmt(k.value)}`))),
-          el(
-            'td',
-            { class: 'references' },
-            ...c.references.map((r) =>
-              el(
-                'figure',
-                { class: 'reference', 'data-sample': String(r.sample) },
-                el('img', {
-                  src: r.image,
-                  alt: `sample ${r.sample} (${r.label}), the part channel ${c.channel} looks at`,
-                }),
-                el('img', { src: r.heatmap, alt: `its relevance for channel ${c.channel}` }),
-                el('figcaption', {}, `${r.sample} · ${r.label}`),
-              ),
-            ),
-          ),
+          el('td', { class: 'references' }, ...c.references.map((r) => referenceFigure(r, c.channel, true))),
         ),
       ),
     ),

@@ -8,7 +8,7 @@ import type { LayerView } from '../../protocol/engine';
 import { type HostMessage, type SelectedLayer, type ViewSettings } from '../../protocol/webview';
 import { fmt } from './format';
 import { connectHost } from './host';
-import { attachHover, drawHeatmap, el } from './render';
+import { attachHover, drawHeatmap, el, referenceFigure } from './render';
 
 provideVSCodeDesignSystem().register(vsCodeButton());
 
@@ -116,18 +116,7 @@ function showAnalysis(): void {
             .map((k) => k.class)
             .join(', ')}`,
         ),
-        el(
-          'div',
-          { class: 'references' },
-          ...c.references.map((r) =>
-            el(
-              'figure',
-              { class: 'reference' },
-              el('img', { src: r.image, alt: `sample ${r.sample} (${r.label}), where channel ${c.channel} looks` }),
-              el('img', { src: r.heatmap, alt: `its relevance for channel ${c.channel}` }),
-            ),
-          ),
-        ),
+        el('div', { class: 'references' }, ...c.references.map((r) => referenceFigure(r, c.channel, false))),
       ),
     ),
   );

@@ -6,7 +6,7 @@
 import { heatmapRgba } from '../../engine/src/shared/colormap';
 import type { InputImage, MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
-import type { RunView, ViewSettings } from '../../protocol/webview';
+import type { ReferenceView, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, viewedTarget } from './format';
 
 /** Decoded values of a map, cached on the map object so re-renders (new colour map) do not decode again. */
@@ -151,4 +151,15 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   e.append(...children);
   return e;
+}
+
+/** A reference image of a channel: the sample's crop beside its heatmap, captioned with the sample when asked. */
+export function referenceFigure(r: ReferenceView, channel: number, caption: boolean): HTMLElement {
+  return el(
+    'figure',
+    { class: 'reference', 'data-sample': String(r.sample) },
+    el('img', { src: r.image, alt: `sample ${r.sample} (${r.label}), the part channel ${channel} looks at` }),
+    el('img', { src: r.heatmap, alt: `its relevance for channel ${channel}` }),
+    ...(caption ? [el('figcaption', {}, `${r.sample} · ${r.label}`)] : []),
+  );
 }
