@@ -20,7 +20,8 @@ import { analysisBench } from './analysis-bench';
 import { parseArgs, num } from '../engine/src/cli/args';
 import { encodeOnnx, type OnnxModelSpec } from '../engine/src/io/onnx-writer';
 import { parseNpy } from '../engine/src/io/npy';
-import { loadModel, type Model } from '../engine/src/graph/model';
+import { type Model, openModel } from '../engine/src/graph/model';
+import { serverBench } from './server-bench';
 import { nativeKernels, nativeStatus, useNativeKernels } from '../engine/src/graph/native';
 import { type NdArray, pickRows, size } from '../engine/src/ndarray';
 import { seededRandom } from '../engine/src/lrp/random';
@@ -54,10 +55,31 @@ interface Row {
   job: Job;
   backend: string;
   kernels: string;
+  /** opening to the layer tree (the structure), then making the weights */
   openS: number;
-  openRssMiB: number;
+  weightsS: number;
+  /** peak RSS growth over opening and making the weights, against the file's size */
+  peakRssMiB: number;
+  fileMiB: number;
   /** batch size → medians, or why the engine refused the run (a wasm heap too small for it) */
   times: Map<number, { forwardS: number; attributionS: number } | { refused: string }>;
+}
+
+/** Linux: resets the process's peak RSS (VmHWM) to its current RSS, so that a step's own peak can be read */
+function resetPeakRss(): void {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not Linux: the peak is then the process's so far
+  }
+}
+
+/** the process's peak RSS in bytes (Linux), else its current RSS */
+function peakRss(): number {
+  const kib = /VmHWM:\s+(\d+) kB/.exec(
+    fs.existsSync('/proc/self/status') ? fs.readFileSync('/proc/self/status', 'utf8') : '',
+  );
+  return kib ? Number(kib[1]) * 1024 : process.memoryUsage().rss;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -120,10 +142,14 @@ function batchOf(x: NdArray, batch: number): NdArray {
 
 async function measure(job: Job, backend: string, batches: number[], repeat: number): Promise<Row> {
   const rss = process.memoryUsage().rss;
+  resetPeakRss();
   const t0 = performance.now();
-  const model: Model = await loadModel(job.file);
+  const model: Model = await openModel(job.file);
   const openS = (performance.now() - t0) / 1000;
-  const openRssMiB = (process.memoryUsage().rss - rss) / 2 ** 20;
+  await model.loadWeights();
+  const weightsS = (performance.now() - t0) / 1000 - openS;
+  const peakRssMiB = (peakRss() - rss) / 2 ** 20;
+  const fileMiB = fs.statSync(job.file).size / 2 ** 20;
   const one = job.input ? parseNpy(fs.readFileSync(job.input)) : randomInput(model.graph.input.shape);
   const times: Row['times'] = new Map();
   try {
@@ -152,19 +178,22 @@ async function measure(job: Job, backend: string, batches: number[], repeat: num
     model.dispose();
   }
   const kernels = nativeKernels() ? `native (${nativeStatus().library})` : `${backend}'s own`;
-  return { job, backend, kernels, openS, openRssMiB, times };
+  return { job, backend, kernels, openS, weightsS, peakRssMiB, fileMiB, times };
 }
 
 function table(rows: Row[]): string {
   const s = (v: number) => `${v.toFixed(3)} s`;
   const lines = [
-    '| model | backend, kernels | batch | open | forward | attribution | Zennit attribution | ratio | attribution/forward (Zennit) | images/s (Zennit) |',
+    '| model | backend, kernels | batch | open: tree, weights, peak RSS | forward | attribution | Zennit attribution | ratio | attribution/forward (Zennit) | images/s (Zennit) |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     for (const [batch, t] of r.times) {
       const z = r.job.zennit?.times[String(batch)];
-      const open = batch === [...r.times.keys()][0] ? `${s(r.openS)}, +${r.openRssMiB.toFixed(0)} MiB` : '';
+      const open =
+        batch === [...r.times.keys()][0]
+          ? `${s(r.openS)}, ${s(r.weightsS)}, +${r.peakRssMiB.toFixed(0)} MiB (${(r.peakRssMiB / r.fileMiB).toFixed(2)}× the file)`
+          : '';
       if ('refused' in t) {
         lines.push(
           `| ${r.job.name} ${r.job.composite} | ${r.backend}, ${r.kernels} | ${batch} | ${open} | refused: ${t.refused} |||||`,
@@ -226,12 +255,20 @@ async function main() {
         await initBackend(backend);
         useNativeKernels(kernels === 'native');
         const row = await measure(job, backend, [1, batch], repeat);
-        console.log(`${job.name} on ${backend}, kernels ${row.kernels}: opened in ${row.openS.toFixed(2)} s`);
+        console.log(
+          `${job.name} on ${backend}, kernels ${row.kernels}: tree in ${row.openS.toFixed(2)} s, weights in ${row.weightsS.toFixed(2)} s`,
+        );
         rows.push(row);
       }
     }
   }
   console.log(`\n${table(rows)}`);
+  console.log(
+    `\n${await serverBench(
+      backends[0],
+      todo.map((j) => ({ name: j.name, file: j.file })),
+    )}`,
+  );
   // data-set analysis throughput beside zennit-crp's (--analysis none skips it)
   const analysis = opts.get('analysis') ?? 'example,resnet50';
   if (analysis !== 'none') {

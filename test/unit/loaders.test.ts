@@ -525,7 +525,7 @@ describe('ONNX loader: PyTorch-style models', () => {
       assert.equal(m.graph.nodes.length, 1);
       const [node] = m.graph.nodes;
       assert.deepEqual([node.id, node.op, node.output], ['fc', 'dense', 'output']);
-      closeTo(node.params.bias.dataSync(), b, 'bias');
+      closeTo(node.params.bias.tensor.dataSync(), b, 'bias');
       // x = [1, 2, 3]: y = [1 − 2·... ] = [1·1 + 2·0.5 + 3·(−1) + 0.25, 1·(−2) + 2·3 + 3·2 − 0.75] = [−0.75, 9.25]
       const out = modelOutput(m, { shape: [1, 3], data: Float32Array.from([1, 2, 3]) });
       closeTo(out.data, [-0.75, 9.25], 'output');

@@ -27,6 +27,7 @@ import {
   useNativeKernels,
 } from '../../engine/src/graph/native';
 import { forward, vjp } from '../../engine/src/graph/ops';
+import { paramsOf, tensorsOf } from '../../engine/src/graph/param';
 import { seededRandom } from '../../engine/src/lrp/random';
 import { divideStabilized } from '../../engine/src/lrp/rules';
 
@@ -141,7 +142,7 @@ function convNode(
     inputs: ['x'],
     output: 'y',
     attrs: { conv },
-    params,
+    params: paramsOf(params),
   } as GraphNode;
 }
 
@@ -293,9 +294,9 @@ for (const backend of ['wasm', 'cpu']) {
             ),
             shape,
           );
-          const dx = both(() => vjp(node, [x], node.params, dy));
+          const dx = both(() => vjp(node, [x], tensorsOf(node.params), dy));
           assertClose(dx.native[0], dx.backend[0], 'dx');
-          tf.dispose([x, dy, ...Object.values(node.params)]);
+          tf.dispose([x, dy, ...Object.values(tensorsOf(node.params))]);
         });
       }
     });
@@ -307,21 +308,21 @@ for (const backend of ['wasm', 'cpu']) {
         const first: LayoutConvAttrs = { ...conv, channelsFirst: true };
         for (const bias of [true, false]) {
           const node = convNode(k, ci, co, conv, bias, 10 * i);
-          const weight = node.params.weight as tf.Tensor4D;
+          const weight = node.params.weight.tensor as tf.Tensor4D;
           const x = tf.tensor4d(values(n * h * w * ci, 10 * i + 5), [n, h, w, ci]);
           const y = both(() => forward(node, [x]));
           const [, ho, wo] = tf.tidy(() => forward(node, [x]).shape);
-          const yFirst = channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias, first));
+          const yFirst = channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias?.tensor, first));
           assert.deepEqual(yFirst.shape, [n, co, ho, wo], 'y shape (NCHW)');
           assert.deepEqual(Array.from(yFirst.nhwc), Array.from(y.native[0]), 'y (NCHW) vs native NHWC');
           assertClose(yFirst.nhwc, y.backend[0], 'y (NCHW) vs backend NHWC');
           const dy = tf.tensor4d(values(n * ho * wo * co, 10 * i + 6), [n, ho, wo, co]);
-          const dx = both(() => vjp(node, [x], node.params, dy));
+          const dx = both(() => vjp(node, [x], tensorsOf(node.params), dy));
           const dxFirst = channelsFirst(() => nativeConv2dInputGrad([n, ci, h, w], weight, first, toNchw(dy)));
           assert.deepEqual(dxFirst.shape, [n, ci, h, w], 'dx shape (NCHW)');
           assert.deepEqual(Array.from(dxFirst.nhwc), Array.from(dx.native[0]), 'dx (NCHW) vs native NHWC');
           assertClose(dxFirst.nhwc, dx.backend[0], 'dx (NCHW) vs backend NHWC');
-          tf.dispose([x, dy, ...Object.values(node.params)]);
+          tf.dispose([x, dy, ...Object.values(tensorsOf(node.params))]);
         }
       });
     });
@@ -338,24 +339,26 @@ for (const backend of ['wasm', 'cpu']) {
         groups: 1,
       };
       const node = convNode([3, 3], 16, 16, conv, true, 4);
-      const weight = node.params.weight as tf.Tensor4D;
+      const weight = node.params.weight.tensor as tf.Tensor4D;
       const x = tf.tensor4d(values(2 * 8 * 8 * 16, 5), [2, 8, 8, 16]);
       const fresh = both(() => forward(node, [x]));
       retainPrepared([weight]);
       for (let round = 0; round < 2; round++) {
         assertClose(
-          tf.tidy(() => nativeConv2d(x, weight, node.params.bias, conv).dataSync() as Float32Array),
+          tf.tidy(() => nativeConv2d(x, weight, node.params.bias?.tensor, conv).dataSync() as Float32Array),
           fresh.backend[0],
           `NHWC round ${round}`,
         );
         assertClose(
-          channelsFirst(() => nativeConv2d(toNchw(x), weight, node.params.bias, { ...conv, channelsFirst: true })).nhwc,
+          channelsFirst(() =>
+            nativeConv2d(toNchw(x), weight, node.params.bias?.tensor, { ...conv, channelsFirst: true }),
+          ).nhwc,
           fresh.backend[0],
           `NCHW round ${round}`,
         );
       }
       releasePrepared([weight]);
-      tf.dispose([x, ...Object.values(node.params)]);
+      tf.dispose([x, ...Object.values(tensorsOf(node.params))]);
     });
 
     // [name, kernel, strides, pads, x's NCHW shape, dy's spatial size (ceil mode where it is one more than floor's)]
@@ -508,7 +511,7 @@ for (const backend of ['wasm', 'cpu']) {
           inputs: ['x'],
           output: 'y',
           attrs: {},
-          params,
+          params: paramsOf(params),
         } as GraphNode;
         const y = both(() => forward(node, [x]));
         assertClose(y.native[0], y.backend[0], 'y');
@@ -570,14 +573,14 @@ for (const backend of ['wasm', 'cpu']) {
       const b = convNode([3, 3], 16, 16, conv, false, 2);
       const x = tf.tensor4d(values(8 * 8 * 16, 3), [1, 8, 8, 16]);
       const fresh = [a, b].map((node) => both(() => forward(node, [x])));
-      retainPrepared([a.params.weight, b.params.weight]);
+      retainPrepared([a.params.weight.tensor, b.params.weight.tensor]);
       for (let round = 0; round < 2; round++) {
         [a, b].forEach((node, i) => {
           const kept = tf.tidy(() => forward(node, [x]).dataSync() as Float32Array);
           assertClose(kept, fresh[i].backend[0], `${node === a ? 'a' : 'b'} round ${round}`);
         });
       }
-      releasePrepared([a.params.weight, b.params.weight]);
+      releasePrepared([a.params.weight.tensor, b.params.weight.tensor]);
       assertClose(
         tf.tidy(() => forward(a, [x]).dataSync() as Float32Array),
         fresh[0].backend[0],

@@ -11,6 +11,7 @@ import { initBackend } from '../../engine/src/graph/backend';
 import type { GraphNode, PoolAttrs } from '../../engine/src/graph/graph';
 import { nativeStatus, useNativeKernels } from '../../engine/src/graph/native';
 import { vjp } from '../../engine/src/graph/ops';
+import { paramsOf, tensorsOf } from '../../engine/src/graph/param';
 import { seededRandom } from '../../engine/src/lrp/random';
 
 /** NHWC values: random, with runs of exact zeros (as after a ReLU) so that windows tie. */
@@ -189,18 +190,20 @@ for (const [backend, kernels] of ['wasm', 'cpu'].flatMap((b) => kernelChoices.ma
           inputs: ['x'],
           output: 'y',
           attrs: { conv: { strides: [s, s], pads, dilations: dil, groups: 1 } },
-          params: { weight: tf.tensor4d(values(k * k * ci * co, 3), [k, k, ci, co]) },
+          params: paramsOf({ weight: tf.tensor4d(values(k * k * ci * co, 3), [k, k, ci, co]) }),
         } as GraphNode;
         const x = tf.tensor4d(values(n * h * w * ci, 4), [n, h, w, ci]);
         const padded = (t: tf.Tensor4D) => tf.pad(t, [[0, 0], pads[0], pads[1], [0, 0]]) as tf.Tensor4D;
-        const y = tf.conv2d(padded(x), node.params.weight as tf.Tensor4D, s, 'valid');
+        const y = tf.conv2d(padded(x), node.params.weight.tensor as tf.Tensor4D, s, 'valid');
         const dy = tf.tensor4d(values(y.size, 5), y.shape as [number, number, number, number]);
         const expected = tf
           .grad((t: tf.Tensor) =>
-            tf.sum(tf.mul(tf.conv2d(padded(t as tf.Tensor4D), node.params.weight as tf.Tensor4D, s, 'valid'), dy)),
+            tf.sum(
+              tf.mul(tf.conv2d(padded(t as tf.Tensor4D), node.params.weight.tensor as tf.Tensor4D, s, 'valid'), dy),
+            ),
           )(x)
           .dataSync();
-        close(vjp(node, [x], node.params, dy)[0].dataSync(), expected, 1e-5, 'dx');
+        close(vjp(node, [x], tensorsOf(node.params), dy)[0].dataSync(), expected, 1e-5, 'dx');
       });
     }
   });

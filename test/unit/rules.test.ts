@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/graph/backend';
 import type { ConvAttrs, GraphNode } from '../../engine/src/graph/graph';
 import { forward } from '../../engine/src/graph/ops';
+import { paramsOf } from '../../engine/src/graph/param';
 import {
   alphaBetaRule,
   applyRule,
@@ -49,7 +50,16 @@ const sumOf = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0)
 function denseNode(W: number[][], b?: number[]): GraphNode {
   const params: Record<string, tf.Tensor> = { weight: tf.tensor2d(W, [W.length, W[0].length]) };
   if (b) params.bias = tf.tensor1d(b);
-  return { id: 'fc', name: 'fc', op: 'dense', sourceOp: 'Gemm', inputs: ['x'], output: 'y', attrs: {}, params };
+  return {
+    id: 'fc',
+    name: 'fc',
+    op: 'dense',
+    sourceOp: 'Gemm',
+    inputs: ['x'],
+    output: 'y',
+    attrs: {},
+    params: paramsOf(params),
+  };
 }
 
 /** Relevance at the input of a dense node for one input row x and output relevance R. */
@@ -331,7 +341,7 @@ function convNode(
     inputs: ['x'],
     output: 'y',
     attrs: { conv },
-    params,
+    params: paramsOf(params),
   };
 }
 

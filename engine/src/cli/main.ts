@@ -19,7 +19,7 @@ import type { CompositeFile } from '../../../protocol/composite-file';
 import { EngineError, fail, parseArgument } from '../errors';
 import type { LayerTreeItem } from '../graph/graph';
 import { heatmapPng, type Preprocess } from '../io/image';
-import { loadModel, type Model } from '../graph/model';
+import { loadModel, type Model, openModel } from '../graph/model';
 import { writeNpy } from '../io/npy';
 import { FILE_LIMITS, readRegularFile } from '../io/files';
 import type { Layout, NdArray } from '../ndarray';
@@ -407,7 +407,8 @@ async function layersCommand(argv: string[]): Promise<void> {
   const { positional, opts } = parseArgs(argv, [], ['backend', 'composite', 'residual', 'low', 'high']);
   if (positional.length !== 1) fail('BAD_ARGUMENT', 'layers needs exactly one MODEL');
   await initBackend(opts.get('backend'));
-  const model = await loadModel(positional[0]);
+  // the structure alone: the weights stay in the file
+  const model = await openModel(positional[0]);
   const file = await readComposite(opts);
   // each node's rule under the composite (on the canonized graph, where batch-norms joined their layers)
   const compositeName = file

@@ -1,7 +1,7 @@
-import type * as tf from '@tensorflow/tfjs-core';
 import type { LayerTreeItem } from '../../../protocol/engine';
 import type { LayerTypeName } from '../../../protocol/names';
 import type { Layout } from '../ndarray';
+import type { Param } from './param';
 
 /**
  * The engine's own model representation. Every value is in the model's own layout (NCHW for ONNX, NHWC for TF.js):
@@ -110,6 +110,11 @@ export interface NodeAttrs {
   dtype?: 'float32' | 'int32' | 'bool';
   /** einsum: the equation, e.g. `bhid,bhjd->bhij` */
   equation?: string;
+  /**
+   * dense: the weight is [out, in] as PyTorch's Linear keeps it (Gemm's transB), used transposed by the products
+   * rather than transposed once at load (VGG16's first classifier weight alone is 411 MB)
+   */
+  weightOutIn?: boolean;
 }
 
 /**
@@ -131,9 +136,9 @@ export interface GraphNode {
   attrs: NodeAttrs;
   /**
    * weight (conv: HWIO, dense: [in, out]), bias, batch-norm scale/offset/mean/variance; constant operands as
-   * `input<k>`
+   * `input<k>`; their tensors are made on first use
    */
-  params: Record<string, tf.Tensor>;
+  params: Record<string, Param>;
   /** filled in by shape inference: output shape in the model's own layout */
   shape?: number[];
   /** the type of the module this node is the output of, as Zennit sees it; undefined: the plain gradient */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
-import { FILE_LIMITS, readRegularFile } from '../io/files';
+import { FILE_LIMITS, OpenFile } from '../io/files';
 import { checkInputValues } from '../limits';
 import * as path from 'path';
 import { mergeBatchNorm, ownedParams } from '../lrp/canonizers';
@@ -11,32 +11,88 @@ import { loadOnnx } from '../io/onnx';
 import { loadTfjsLayers } from '../io/tfjs';
 import { releasePrepared, retainPrepared } from './native';
 import { outputShape } from './ops';
+import type { Param } from './param';
 
 const params = (graph: Graph) => graph.nodes.flatMap((n) => Object.values(n.params));
+const loadedTensors = (ps: Param[]) => ps.filter((p) => p.loaded).map((p) => p.tensor);
+/** how much parameter data is made between two turns of the event loop while weights load */
+const TURN_BYTES = 32 * 2 ** 20;
 
-/** A loaded model: its graph, the batch-norm-merged graph LRP uses, and the layer tree. */
+/**
+ * An open model: its graph, the batch-norm-merged graph LRP uses, and the layer tree. Opening reads the structure;
+ * the parameters' tensors are made by `loadWeights` (or on first use).
+ */
 export class Model {
   readonly tree: LayerTreeItem[];
   /** tree id (node or container) → node id */
   readonly index: Map<string, string>;
   /** rule-modified parameters, kept across runs; at most twice the model's own parameters */
   readonly derived: DerivedParams;
+  /** bytes of the model's own parameters (float32) */
+  readonly paramBytes: number;
   private merged?: Graph;
   private nonFinite?: string[];
+  private weights?: Promise<void>;
+  private weightsMade = false;
 
-  constructor(readonly graph: Graph) {
+  /** `file`: where parameters not yet made are read from; closed once they are all made, or with the model */
+  constructor(
+    readonly graph: Graph,
+    private readonly file?: OpenFile,
+  ) {
     this.tree = buildLayerTree(graph);
     this.index = layerIndex(graph);
-    const paramBytes = 4 * graph.nodes.reduce((n, node) => n + paramCount(node), 0);
-    this.derived = new DerivedParams(2 * paramBytes);
-    retainPrepared(params(graph));
+    this.paramBytes = 4 * graph.nodes.reduce((n, node) => n + paramCount(node), 0);
+    this.derived = new DerivedParams(2 * this.paramBytes);
   }
 
-  /** The graph with batch-norm merged into the preceding linear layers (Zennit's canonizer). */
+  /**
+   * Makes every parameter's tensor (an ONNX model's are read from its file now), yielding to the event loop every
+   * few tensors so that a server keeps answering; once, whoever asks. `isCancelled` stops it between tensors.
+   */
+  loadWeights(
+    opts: { isCancelled?: () => boolean; onProgress?: (bytes: number, total: number) => void } = {},
+  ): Promise<void> {
+    this.weights ??= this.makeWeights(opts);
+    return this.weights;
+  }
+
+  private async makeWeights(opts: Parameters<Model['loadWeights']>[0] = {}): Promise<void> {
+    const all = params(this.graph);
+    let done = 0;
+    let sinceTurn = 0;
+    // a turn first: what the caller sends before (a server's answer with the layer tree) goes out now
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const p of all) {
+      if (opts.isCancelled?.()) fail('CANCELLED', `opening ${path.basename(this.graph.source)} was cancelled`);
+      void p.tensor;
+      done += 4 * p.size;
+      sinceTurn += 4 * p.size;
+      if (sinceTurn >= TURN_BYTES) {
+        sinceTurn = 0;
+        opts.onProgress?.(done, this.paramBytes);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    retainPrepared(all.map((p) => p.tensor));
+    this.file?.close();
+    this.weightsMade = true;
+    if (this.merged) this.makeMerged();
+  }
+
+  /** the merged graph's own parameters, made from the model's (and kept in the addon's layout, as those) */
+  private makeMerged(): void {
+    retainPrepared(params(this.merged!).map((p) => p.tensor));
+  }
+
+  /**
+   * The graph with batch-norm merged into the preceding linear layers (Zennit's canonizer); its parameters are
+   * made with the weights.
+   */
   canonical(): Graph {
     if (!this.merged) {
       this.merged = mergeBatchNorm(this.graph);
-      retainPrepared(params(this.merged));
+      if (this.weightsMade) this.makeMerged();
     }
     return this.merged;
   }
@@ -44,7 +100,7 @@ export class Model {
   /** Layers whose parameters hold NaN or ±Infinity (looked at once, on first ask). */
   nonFiniteLayers(): string[] {
     this.nonFinite ??= this.graph.nodes
-      .filter((n) => Object.values(n.params).some((p) => !tf.tidy(() => tf.all(tf.isFinite(p)).dataSync()[0])))
+      .filter((n) => Object.values(n.params).some((p) => !tf.tidy(() => tf.all(tf.isFinite(p.tensor)).dataSync()[0])))
       .map((n) => n.id);
     return this.nonFinite;
   }
@@ -71,15 +127,31 @@ export class Model {
 
   dispose(): void {
     this.derived.clear();
-    releasePrepared(params(this.graph));
-    if (this.merged) releasePrepared(params(this.merged));
-    if (this.merged && this.merged !== this.graph) for (const t of ownedParams(this.merged, this.graph)) t.dispose();
+    releasePrepared(loadedTensors(params(this.graph)));
+    if (this.merged) releasePrepared(loadedTensors(params(this.merged)));
+    if (this.merged && this.merged !== this.graph) for (const p of ownedParams(this.merged, this.graph)) p.dispose();
     disposeGraph(this.graph);
+    this.file?.close();
   }
 }
 
-/** Loads an ONNX file or a TF.js model.json, checks it end to end with a forward pass, and fills in shapes. */
+/** Opens a model and makes its weights: ready to run. */
 export async function loadModel(file: string): Promise<Model> {
+  const model = await openModel(file);
+  try {
+    await model.loadWeights();
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
+
+/**
+ * Opens an ONNX file or a TF.js model.json: its graph with every shape known and checked, and its layer tree. An
+ * ONNX model's weights stay in the file until `loadWeights`.
+ */
+export async function openModel(file: string): Promise<Model> {
   if (!fs.existsSync(file)) fail('FILE_NOT_FOUND', `${file}: file not found`);
   if (fs.statSync(file).isDirectory()) {
     const json = path.join(file, 'model.json');
@@ -87,19 +159,27 @@ export async function loadModel(file: string): Promise<Model> {
     file = json;
   }
   let graph: Graph;
+  let weights: OpenFile | undefined;
   if (file.toLowerCase().endsWith('.json')) {
     graph = await loadTfjsLayers(file);
   } else {
-    graph = loadOnnx(await readRegularFile(file, FILE_LIMITS.onnx), file);
+    weights = await OpenFile.open(file, FILE_LIMITS.onnx);
+    try {
+      graph = loadOnnx(weights, file);
+    } catch (e) {
+      weights.close();
+      throw e;
+    }
   }
   try {
     checkInputValues(graph.input.shape, `${file}'s input [${graph.input.shape}]`);
     if (graph.nodes.some((n) => !n.shape)) inferShapes(graph);
   } catch (e) {
     disposeGraph(graph);
+    weights?.close();
     throw e;
   }
-  return new Model(graph);
+  return new Model(graph, weights);
 }
 
 /** Every node's output shape (the TF.js loader's; the ONNX loader knows them as it adds nodes), and a first check. */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ConvAttrs, PoolAttrs } from './graph';
+import { BACKENDS, STORAGE, type StorageBackend } from './storage';
 
 /**
  * Native kernels from the optional addon in engine/native/: oneDNN's convolutions and matrix products (what
@@ -66,7 +67,6 @@ const MATMUL = 'RelevanceLensMatMul';
 const MAX_POOL_BACKWARD = 'RelevanceLensMaxPoolBackward';
 const MULTIPLY = 'RelevanceLensMultiply';
 const COMBINE = 'RelevanceLensCombine';
-const BACKENDS = ['wasm', 'cpu'] as const;
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
 function candidates(): string[] {
@@ -175,40 +175,6 @@ function geometry(x: readonly number[], w: readonly number[], a: LayoutConvAttrs
 }
 
 /** Float32 views of tensors and new outputs, without copies, in each backend's storage. */
-interface Storage {
-  view(t: tf.TensorInfo): Float32Array;
-  allocate(shape: number[]): { output: Float32Array; result: tf.TensorInfo };
-}
-
-const STORAGE: Record<(typeof BACKENDS)[number], (backend: tf.KernelBackend) => Storage> = {
-  wasm: (backend) => {
-    const b = backend as unknown as {
-      makeOutput(s: number[], d: string): tf.TensorInfo;
-      typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-    };
-    return {
-      view: (t) => b.typedArrayFromHeap(t),
-      allocate: (shape) => {
-        const result = b.makeOutput(shape, 'float32');
-        return { output: b.typedArrayFromHeap(result), result };
-      },
-    };
-  },
-  cpu: (backend) => {
-    const b = backend as unknown as {
-      data: { get(id: object): { values: Float32Array } };
-      makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo;
-    };
-    return {
-      view: (t) => b.data.get(t.dataId).values,
-      allocate: (shape) => {
-        const output = new Float32Array(shape.reduce((p, d) => p * d, 1));
-        return { output, result: b.makeTensorInfo(shape, 'float32', output) };
-      },
-    };
-  },
-};
-
 /** A native kernel: the inputs it reads, the shape of its output, and the call that fills the output. */
 interface KernelSpec {
   name: string;
@@ -413,5 +379,5 @@ export function nativeDivideStabilized(
 
 /** Σ t in double precision, read in place (no kernel, no copy): the relevance sum of a layer. */
 export function nativeSum(t: tf.Tensor): number {
-  return addon!.sum(STORAGE[tf.getBackend() as (typeof BACKENDS)[number]](tf.backend()).view(t));
+  return addon!.sum(STORAGE[tf.getBackend() as StorageBackend](tf.backend()).view(t));
 }

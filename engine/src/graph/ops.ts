@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
 import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul, nativeMaxPoolBackward } from './native';
 import { size } from '../ndarray';
+import { tensorsOf } from './param';
 
 /**
  * The engine's ops as a table: each entry's forward in the model's own layout, and, where TF.js autodiff of the
@@ -364,7 +365,7 @@ function operandShapes(node: GraphNode, inputs: number[][]): number[][] {
   const out: number[][] = [];
   let next = 0;
   const arity = inputs.length + Object.keys(node.params).filter((k) => k.startsWith('input')).length;
-  for (let i = 0; i < arity; i++) out.push(node.params[`input${i}`]?.shape ?? inputs[next++]);
+  for (let i = 0; i < arity; i++) out.push(node.params[`input${i}`]?.shape.slice() ?? inputs[next++]);
   return out;
 }
 
@@ -532,6 +533,11 @@ function einsum(equation: string, xs: tf.Tensor[]): tf.Tensor {
   );
 }
 
+/** A dense node's [in, out] sizes, whichever way its weight is kept. */
+export function denseSizes(node: GraphNode, weightShape: readonly number[]): [k: number, units: number] {
+  return node.attrs.weightOutIn ? [weightShape[1], weightShape[0]] : [weightShape[0], weightShape[1]];
+}
+
 export const OPS: Record<OpKind, OpImpl> = {
   conv2d: {
     shape: (n, [x]) => {
@@ -569,24 +575,27 @@ export const OPS: Record<OpKind, OpImpl> = {
   // x · W + b over the last axis, for inputs of any rank (PyTorch's Linear)
   dense: {
     shape: (n, [x]) => {
-      const [k, units] = n.params.weight.shape as number[];
+      const [k, units] = denseSizes(n, n.params.weight.shape);
       if (x[x.length - 1] !== k) throw new Error(`the input has ${x[x.length - 1]} features, the weight takes ${k}`);
       return [...x.slice(0, -1), units];
     },
-    forward: (_n, [x], p) => {
-      const k = x.shape[x.rank - 1];
+    forward: (n, [x], p) => {
+      const [k, units] = denseSizes(n, p.weight.shape);
+      const outIn = n.attrs.weightOutIn === true;
       const x2 = tf.reshape(x, [-1, k]) as tf.Tensor2D;
-      const y = nativeKernels()
-        ? nativeMatMul(x2, p.weight as tf.Tensor2D, p.bias)
-        : addBias(tf.matMul(x2, p.weight as tf.Tensor2D), p.bias);
-      return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), p.weight.shape[1]!]);
+      const w = p.weight as tf.Tensor2D;
+      const y = nativeKernels() ? nativeMatMul(x2, w, p.bias, outIn) : addBias(tf.matMul(x2, w, false, outIn), p.bias);
+      return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), units]);
     },
-    vjp: (_n, [x], p, dy) => {
-      const dy2 = tf.reshape(dy, [-1, p.weight.shape[1]!]) as tf.Tensor2D;
+    vjp: (n, [x], p, dy) => {
+      const [, units] = denseSizes(n, p.weight.shape);
+      const outIn = n.attrs.weightOutIn === true;
+      const dy2 = tf.reshape(dy, [-1, units]) as tf.Tensor2D;
+      const w = p.weight as tf.Tensor2D;
       // wasm's matMul with transposeB is several times slower than a transpose and a plain product
       const dx = nativeKernels()
-        ? nativeMatMul(dy2, p.weight as tf.Tensor2D, undefined, true)
-        : tf.matMul(dy2, tf.transpose(p.weight) as tf.Tensor2D);
+        ? nativeMatMul(dy2, w, undefined, !outIn)
+        : tf.matMul(dy2, outIn ? w : (tf.transpose(w) as tf.Tensor2D));
       return [x.rank === 2 ? dx : tf.reshape(dx, x.shape)];
     },
   },
@@ -866,7 +875,7 @@ export function outputShape(node: GraphNode, inputs: number[][]): number[] {
 export function forward(
   node: GraphNode,
   inputs: tf.Tensor[],
-  params: Record<string, tf.Tensor> = node.params,
+  params: Record<string, tf.Tensor> = tensorsOf(node.params),
 ): tf.Tensor {
   return OPS[node.op].forward(node, inputs, params);
 }

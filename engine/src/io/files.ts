@@ -26,24 +26,89 @@ export const FILE_LIMITS = {
 
 /** The file's bytes; `what` names it in errors ("weight file "x.bin"", or the path itself). */
 export async function readRegularFile(file: string, maxBytes: number, what = file): Promise<Buffer> {
-  let stat: fs.Stats;
+  checkRegular(await statOf(file, what), maxBytes, what);
   try {
-    stat = await fs.promises.stat(file);
+    return await fs.promises.readFile(file);
+  } catch (e) {
+    throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+}
+
+async function statOf(file: string, what: string): Promise<fs.Stats> {
+  try {
+    return await fs.promises.stat(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new EngineError('FILE_NOT_FOUND', `${what}: file not found`);
     throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${code ?? e})`);
   }
+}
+
+function checkRegular(stat: fs.Stats, maxBytes: number, what: string): void {
   if (!stat.isFile()) fail('BAD_INPUT', `${what}: not a regular file`);
   if (stat.size > maxBytes)
     fail(
       'BAD_INPUT',
       `${what}: ${stat.size} bytes, more than the ${Math.round(maxBytes / MiB)} MiB such a file may have`,
     );
-  try {
-    return await fs.promises.readFile(file);
-  } catch (e) {
-    throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
+}
+
+/**
+ * A regular file held open to read parts of it later (a model's weights, when their tensors are made). A read
+ * after the file changed on disk (a model exported again to the same path) is refused rather than mixed in.
+ */
+export class OpenFile {
+  private constructor(
+    readonly fd: number,
+    readonly size: number,
+    private readonly mtimeMs: number,
+    readonly what: string,
+  ) {}
+
+  static async open(file: string, maxBytes: number, what = file): Promise<OpenFile> {
+    checkRegular(await statOf(file, what), maxBytes, what);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
+    }
+    const stat = fs.fstatSync(fd);
+    // what was checked is what is open (not a file swapped in meanwhile)
+    try {
+      checkRegular(stat, maxBytes, what);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    return new OpenFile(fd, stat.size, stat.mtimeMs, what);
+  }
+
+  /** bytes [offset, offset + length) in fresh memory of their own (aligned for any typed array) */
+  read(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(new ArrayBuffer(length));
+    this.readInto(offset, out);
+    return out;
+  }
+
+  /** fills `into` with the bytes from `offset` on */
+  readInto(offset: number, into: Uint8Array): void {
+    const stat = fs.fstatSync(this.fd);
+    if (stat.size !== this.size || stat.mtimeMs !== this.mtimeMs)
+      fail('NOT_A_MODEL', `${this.what} changed on disk since it was opened: open it again`);
+    for (let done = 0; done < into.length;) {
+      const n = fs.readSync(this.fd, into, done, into.length - done, offset + done);
+      if (n === 0) fail('NOT_A_MODEL', `${this.what} ends early: it changed on disk since it was opened`);
+      done += n;
+    }
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // closed already
+    }
   }
 }
 

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fail } from '../errors';
 import type { NodeAttrs, OpKind } from '../graph/graph';
 import { size } from '../ndarray';
+import { Param } from '../graph/param';
+import { filledTensor } from '../graph/storage';
 
 import { onnx } from './onnx-proto';
 
@@ -15,9 +17,12 @@ export interface ConstTensor {
   dtype: 'float32' | 'int32' | 'bool';
   /** per element: the value is the batch size times the stored value (a dynamic batch axis, read by Shape) */
   batch?: boolean[];
+  /** float32 values still in the file: writes them into a tensor's own storage (no copy on the way) */
+  fill?: (values: Float32Array) => void;
 }
 
-export const constTensor = (c: ConstTensor): tf.Tensor => tf.tensor(c.values, c.dims, c.dtype);
+export const constTensor = (c: ConstTensor): tf.Tensor =>
+  c.fill ? filledTensor(c.dims, c.fill) : tf.tensor(c.values, c.dims, c.dtype);
 
 /** One ONNX node as the op table sees it: inputs already resolved, constants and data shapes known so far. */
 export interface OnnxNode {
@@ -37,7 +42,7 @@ export interface OnnxNode {
 
 /** What a table entry makes of a node: engine nodes (folded when their inputs are constants), or a constant. */
 export type NodeSpec =
-  | { op: OpKind; inputs: string[]; output: string; attrs?: NodeAttrs; params?: Record<string, tf.Tensor> }
+  | { op: OpKind; inputs: string[]; output: string; attrs?: NodeAttrs; params?: Record<string, Param> }
   | { constant: ConstTensor; output: string };
 
 /** An entry of the op table; 'alias' passes the input on unchanged (Identity, Dropout). */
@@ -74,6 +79,9 @@ function constant(n: OnnxNode, i: number, what: string): ConstTensor {
 const constInts = (n: OnnxNode, i: number, what: string): number[] => Array.from(constant(n, i, what).values, Number);
 const weight = (c: ConstTensor): tf.Tensor =>
   c.dtype === 'float32' ? constTensor(c) : tf.cast(constTensor(c), 'float32');
+/** A float parameter of a constant, `change`d when its tensor is made (to `shape`): its values are read then. */
+const weightParam = (c: ConstTensor, shape = c.dims, change = (t: tf.Tensor) => t): Param =>
+  Param.lazy(shape, () => change(weight(c)));
 
 function shapeOf(n: OnnxNode, name: string): number[] {
   return (
@@ -91,10 +99,11 @@ function operandSpec(n: OnnxNode, op: OpKind, indices: number[], attrs: NodeAttr
   const present = indices.filter((i) => has(n, i));
   if (present.every((i) => isConst(n, i)))
     return { op, inputs: present.map((i) => n.inputs[i]), output: n.outputs[0], attrs };
-  const params: Record<string, tf.Tensor> = {};
+  const params: Record<string, Param> = {};
   const inputs: string[] = [];
   present.forEach((i, k) => {
-    if (isConst(n, i)) params[`input${k}`] = constTensor(n.consts.get(n.inputs[i])!);
+    const c = n.consts.get(n.inputs[i]);
+    if (c) params[`input${k}`] = Param.lazy(c.dims, () => constTensor(c));
     else inputs.push(n.inputs[i]);
   });
   return { op, inputs, output: n.outputs[0], attrs, params };
@@ -237,8 +246,12 @@ export const ONNX_OPS: Record<string, Convert> = {
     noAutoPad(n);
     const w = constant(n, 1, 'the weight');
     if (w.dims.length !== 4) fail('UNSUPPORTED_OP', `${n.where}: only 2-D convolutions are supported`);
-    const params: Record<string, tf.Tensor> = { weight: tf.tidy(() => tf.transpose(weight(w), [2, 3, 1, 0])) };
-    if (has(n, 2)) params.bias = weight(constant(n, 2, 'the bias'));
+    // HWIO, the kernels' layout
+    const [o, i, h, kw] = w.dims;
+    const params: Record<string, Param> = {
+      weight: weightParam(w, [h, kw, i, o], (t) => tf.transpose(t, [2, 3, 1, 0])),
+    };
+    if (has(n, 2)) params.bias = weightParam(constant(n, 2, 'the bias'));
     const s = ints(n, 'strides', [1, 1]);
     const d = ints(n, 'dilations', [1, 1]);
     const conv = {
@@ -255,11 +268,24 @@ export const ONNX_OPS: Record<string, Convert> = {
     const b = constant(n, 1, 'the weight (B)');
     const alpha = float(n, 'alpha', 1);
     const beta = float(n, 'beta', 1);
-    const params: Record<string, tf.Tensor> = {
-      weight: tf.tidy(() => tf.mul(int(n, 'transB', 0) ? tf.transpose(weight(b)) : weight(b), alpha)),
+    if (b.dims.length !== 2)
+      fail('UNSUPPORTED_OP', `${n.where}: the weight (B) has ${b.dims.length} dimensions, not 2`);
+    // PyTorch's Linear (transB = 1) keeps its [out, in] weight as it is
+    const weightOutIn = int(n, 'transB', 0) === 1;
+    const params: Record<string, Param> = {
+      weight: weightParam(b, b.dims, (t) => (alpha === 1 ? t : tf.mul(t, alpha))),
     };
-    if (has(n, 2)) params.bias = tf.tidy(() => tf.mul(tf.reshape(weight(constant(n, 2, 'the bias (C)')), [-1]), beta));
-    return { op: 'dense', inputs: [n.inputs[0]], output: n.outputs[0], params };
+    if (has(n, 2)) {
+      const c = constant(n, 2, 'the bias (C)');
+      params.bias = weightParam(c, [size(c.dims)], (t) => tf.reshape(beta === 1 ? t : tf.mul(t, beta), [-1]));
+    }
+    return {
+      op: 'dense',
+      inputs: [n.inputs[0]],
+      output: n.outputs[0],
+      attrs: weightOutIn ? { weightOutIn } : {},
+      params,
+    };
   },
   MatMul: (n) => {
     // a constant 2-D right operand is a Linear layer's weight
@@ -268,7 +294,7 @@ export const ONNX_OPS: Record<string, Convert> = {
         op: 'dense',
         inputs: [n.inputs[0]],
         output: n.outputs[0],
-        params: { weight: weight(constant(n, 1, 'B')) },
+        params: { weight: weightParam(constant(n, 1, 'B')) },
       };
     }
     return operandSpec(n, 'matMul', [0, 1]);
@@ -351,7 +377,9 @@ export const ONNX_OPS: Record<string, Convert> = {
   BatchNormalization: (n) => {
     if (n.outputs.filter(Boolean).length > 1)
       fail('UNSUPPORTED_OP', `${n.where}: training-mode batch-norm (several outputs) is not supported`);
-    const [scale, offset, mean, variance] = [1, 2, 3, 4].map((i) => weight(constant(n, i, 'a batch-norm parameter')));
+    const [scale, offset, mean, variance] = [1, 2, 3, 4].map((i) =>
+      weightParam(constant(n, i, 'a batch-norm parameter')),
+    );
     return {
       op: 'batchNorm',
       inputs: [n.inputs[0]],
@@ -363,8 +391,8 @@ export const ONNX_OPS: Record<string, Convert> = {
   LayerNormalization: (n) => {
     if (n.outputs.filter(Boolean).length > 1)
       fail('UNSUPPORTED_OP', `${n.where}: the Mean and InvStdDev outputs are not supported`);
-    const params: Record<string, tf.Tensor> = { scale: weight(constant(n, 1, 'the scale')) };
-    if (has(n, 2)) params.bias = weight(constant(n, 2, 'the bias'));
+    const params: Record<string, Param> = { scale: weightParam(constant(n, 1, 'the scale')) };
+    if (has(n, 2)) params.bias = weightParam(constant(n, 2, 'the bias'));
     return {
       op: 'layerNorm',
       inputs: [n.inputs[0]],

@@ -2,9 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode } from '../graph/graph';
 import { assignModules } from '../lrp/modules';
-import { forward, outputShape, setRunBatch } from '../graph/ops';
+import { denseSizes, forward, outputShape, setRunBatch } from '../graph/ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { onnx } from './onnx-proto';
+import { type FileRange, scanOnnx } from './onnx-scan';
+import type { OpenFile } from './files';
 import { size } from '../ndarray';
 
 /** The ONNX opsets the op table follows: the README's promise. */
@@ -30,74 +32,101 @@ const INT64 = 7;
 const BOOL = 9;
 const DOUBLE = 11;
 
-function tensorValues(t: onnx.TensorProto.$Properties, where: string): ConstTensor {
+/** Bytes per element of the data types the engine reads, and the dtype their values become. */
+const DATA_TYPES: Record<number, { bytes: number; dtype: ConstTensor['dtype'] }> = {
+  [FLOAT]: { bytes: 4, dtype: 'float32' },
+  [DOUBLE]: { bytes: 8, dtype: 'float32' },
+  [INT64]: { bytes: 8, dtype: 'int32' },
+  [INT32]: { bytes: 4, dtype: 'int32' },
+  [INT8]: { bytes: 1, dtype: 'int32' },
+  [UINT8]: { bytes: 1, dtype: 'int32' },
+  [BOOL]: { bytes: 1, dtype: 'bool' },
+};
+
+/**
+ * A tensor's values, checked against its dimensions. Raw data the scan left in the file (`inFile`) is read each
+ * time the values are asked for, into memory of its own: a weight's values are wanted once, when its parameter's
+ * tensor is made.
+ */
+function tensorValues(
+  t: onnx.TensorProto.$Properties,
+  where: string,
+  inFile?: { file: OpenFile; range: FileRange },
+): ConstTensor {
   const dims: number[] = (t.dims ?? []).map(Number);
   const n = size(dims);
   // what a tensor of these dims would need: refused before any allocation
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || n > 2 ** 31 - 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has impossible dimensions [${dims}]`);
-  // a view of the file's bytes (Buffer's readers, no copy)
-  const raw = t.rawData?.length ? Buffer.from(t.rawData.buffer, t.rawData.byteOffset, t.rawData.length) : undefined;
   if (t.dataLocation === 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" uses external data, which is not supported`);
-  const check = (bytes: number) => {
-    if (raw && raw.length !== n * bytes)
-      fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${raw.length} bytes, expected ${n * bytes}`);
-  };
-  const stored = raw ? undefined : [t.floatData, t.doubleData, t.int64Data, t.int32Data].find((d) => d?.length);
   const dataType = t.dataType ?? 0;
-  if (!raw && [FLOAT, DOUBLE, INT64, INT32, INT8, UINT8, BOOL].includes(dataType) && (stored?.length ?? 0) !== n)
-    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${stored?.length ?? 0} values for dimensions [${dims}]`);
-  switch (t.dataType) {
+  const type =
+    DATA_TYPES[dataType] ?? fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has unsupported data type ${dataType}`);
+  const rawLength = inFile ? inFile.range.length : (t.rawData?.length ?? 0);
+  if (rawLength > 0 && rawLength !== n * type.bytes)
+    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${rawLength} bytes, expected ${n * type.bytes}`);
+  const stored = [t.floatData, t.doubleData, t.int64Data, t.int32Data].find((d) => d?.length) ?? [];
+  if (rawLength === 0 && stored.length !== n)
+    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has ${stored.length} values for dimensions [${dims}]`);
+  if (inFile) {
+    const { file, range } = inFile;
+    return {
+      dims,
+      dtype: type.dtype,
+      ...(dataType === FLOAT
+        ? {
+            fill: (out: Float32Array) =>
+              file.readInto(range.offset, new Uint8Array(out.buffer, out.byteOffset, range.length)),
+          }
+        : {}),
+      get values() {
+        const bytes = file.read(range.offset, range.length);
+        // fresh memory, aligned: float32 values are a view of it
+        return dataType === FLOAT
+          ? new Float32Array(bytes.buffer, 0, n)
+          : decodeRaw(dataType, Buffer.from(bytes.buffer, 0, bytes.length), n);
+      },
+    };
+  }
+  const raw = t.rawData?.length ? Buffer.from(t.rawData.buffer, t.rawData.byteOffset, t.rawData.length) : undefined;
+  return { dims, dtype: type.dtype, values: raw ? decodeRaw(dataType, raw, n) : decodeStored(dataType, t) };
+}
+
+/** Little-endian raw data as the engine's values (int64 clamped to int32, double to float32). */
+function decodeRaw(dataType: number, raw: Buffer, n: number): ConstTensor['values'] {
+  switch (dataType) {
     case FLOAT:
-      check(4);
-      return {
-        dims,
-        dtype: 'float32',
-        values: raw
-          ? new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length))
-          : Float32Array.from(t.floatData ?? []),
-      };
+      // a copy: protobuf's bytes need not be aligned for a Float32Array
+      return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
     case DOUBLE:
-      check(8);
-      return {
-        dims,
-        dtype: 'float32',
-        values: Float32Array.from(
-          raw ? Array.from({ length: n }, (_, i) => raw.readDoubleLE(i * 8)) : (t.doubleData ?? []),
-        ),
-      };
+      return Float32Array.from({ length: n }, (_, i) => raw.readDoubleLE(i * 8));
     case INT64:
-      check(8);
-      return {
-        dims,
-        dtype: 'int32',
-        values: Int32Array.from(
-          raw
-            ? Array.from({ length: n }, (_, i) => clampInt(Number(raw.readBigInt64LE(i * 8))))
-            : (t.int64Data ?? []).map((v) => clampInt(Number(v))),
-        ),
-      };
+      return Int32Array.from({ length: n }, (_, i) => clampInt(Number(raw.readBigInt64LE(i * 8))));
     case INT32:
+      return Int32Array.from({ length: n }, (_, i) => raw.readInt32LE(i * 4));
     case INT8:
+      return Int32Array.from({ length: n }, (_, i) => raw.readInt8(i));
     case UINT8:
-      check(t.dataType === INT32 ? 4 : 1);
-      return {
-        dims,
-        dtype: 'int32',
-        values: Int32Array.from(
-          raw
-            ? Array.from({ length: n }, (_, i) =>
-                t.dataType === INT32 ? raw.readInt32LE(i * 4) : t.dataType === INT8 ? raw.readInt8(i) : raw[i],
-              )
-            : (t.int32Data ?? []),
-        ),
-      };
-    case BOOL:
-      check(1);
-      return { dims, dtype: 'bool', values: Uint8Array.from(raw ? raw : (t.int32Data ?? [])) };
+      return Int32Array.from(raw);
     default:
-      return fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has unsupported data type ${t.dataType}`);
+      return Uint8Array.from(raw);
+  }
+}
+
+/** Values stored in the typed fields (float_data, int64_data, …) instead of raw data. */
+function decodeStored(dataType: number, t: onnx.TensorProto.$Properties): ConstTensor['values'] {
+  switch (dataType) {
+    case FLOAT:
+      return Float32Array.from(t.floatData ?? []);
+    case DOUBLE:
+      return Float32Array.from(t.doubleData ?? []);
+    case INT64:
+      return Int32Array.from((t.int64Data ?? []).map((v) => clampInt(Number(v))));
+    case BOOL:
+      return Uint8Array.from(t.int32Data ?? []);
+    default:
+      return Int32Array.from(t.int32Data ?? []);
   }
 }
 
@@ -127,17 +156,11 @@ function readConst(t: tf.Tensor): ConstTensor {
   return { dims: [...t.shape], values, dtype };
 }
 
-/** The decoded model, its opset, and its one graph input (batch 1 where the batch is dynamic). */
-function readHeader(buffer: Uint8Array, source: string) {
-  let model: onnx.ModelProto;
-  try {
-    model = onnx.ModelProto.decode(buffer);
-  } catch (e) {
-    throw new EngineError('NOT_A_MODEL', `${source}: not an ONNX model (${(e as Error).message})`);
-  }
+/** The model's graph, its opset, and its one graph input (batch 1 where the batch is dynamic). */
+function readHeader(model: onnx.ModelProto.$Properties, source: string) {
   const g = model.graph;
   if (!g || !g.node || g.node.length === 0) fail('NOT_A_MODEL', `${source}: not an ONNX model (no graph nodes)`);
-  const opset = Number(model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
+  const opset = Number((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
   // the opsets the op table follows (what PyTorch 1.13–2.x exports by default); others are refused, not guessed at
   if (!opset) fail('NOT_A_MODEL', `${source}: the model declares no ONNX opset (its opset_import is empty)`);
   if (opset < MIN_OPSET || opset > MAX_OPSET)
@@ -305,11 +328,14 @@ class NodeConverter {
  * Constant/ConstantOfShape, shape arithmetic on static shapes), every node's output shape is known as it is
  * added, and fusions (MatMul + Add → dense, Pad + AveragePool) are passes of their own afterwards.
  */
-export function loadOnnx(buffer: Uint8Array, source: string): Graph {
-  const { g, opset, input } = readHeader(buffer, source);
+export function loadOnnx(file: OpenFile, source: string): Graph {
+  const { model, inFile } = scanOnnx(file.fd, file.size, source);
+  const { g, opset, input } = readHeader(model, source);
   const converter = new NodeConverter(source, opset);
-  for (const init of g.initializer ?? [])
-    converter.consts.set(init.name ?? '', tensorValues(init, `${source}: initializer`));
+  for (const init of g.initializer ?? []) {
+    const range = inFile.get(init);
+    converter.consts.set(init.name ?? '', tensorValues(init, `${source}: initializer`, range && { file, range }));
+  }
   converter.shapes.set(input.name, input.shape);
   setRunBatch(1);
   try {
@@ -371,7 +397,7 @@ function fuseDenseBias(nodes: GraphNode[]): GraphNode[] {
       dense.params.bias
     )
       return undefined;
-    if (bias.shape[0] !== dense.params.weight.shape[1]) return undefined;
+    if (bias.shape[0] !== denseSizes(dense, dense.params.weight.shape)[1]) return undefined;
     dense.params.bias = bias;
     dense.output = add.output;
     dense.shape = add.shape;

@@ -5,6 +5,7 @@ import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode, NodeAttrs, OpKind } from '../graph/graph';
 import { moduleTypeOfOp } from '../lrp/modules';
 import { size } from '../ndarray';
+import { paramsOf } from '../graph/param';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- model.json is checked field by field where it is read
 type Json = any;
@@ -348,7 +349,18 @@ export async function loadTfjsLayers(jsonPath: string): Promise<Graph> {
       nodeInputs: string[],
       outShape: number[],
     ) => {
-      nodes.push(typed({ id, name: l.name, op, sourceOp: l.className, inputs: nodeInputs, output: id, attrs, params }));
+      nodes.push(
+        typed({
+          id,
+          name: l.name,
+          op,
+          sourceOp: l.className,
+          inputs: nodeInputs,
+          output: id,
+          attrs,
+          params: paramsOf(params),
+        }),
+      );
       shapes.set(id, outShape);
     };
     // A fused activation becomes its own node (LRP treats it apart); the layer's name stays on the layer's output.
@@ -379,7 +391,7 @@ export async function loadTfjsLayers(jsonPath: string): Promise<Graph> {
     convert({ l, c, where, inShape, inputs, activation, shapes, w, add, finish });
     if (l.name === output) outputValue = l.name;
   }
-  const used = new Set(nodes.flatMap((n) => Object.values(n.params)));
+  const used = new Set(nodes.flatMap((n) => Object.values(n.params).map((p) => p.tensor)));
   for (const t of weights.values()) if (!used.has(t)) t.dispose();
   return {
     source,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Graph, GraphNode } from '../graph/graph';
+import { Param } from '../graph/param';
 
 /**
  * Zennit's MergeBatchNorm: a batch-norm that directly follows a convolution or dense layer (and is its only
@@ -15,11 +16,17 @@ export function mergeBatchNorm(graph: Graph): Graph {
     if (bn.op !== 'batchNorm') continue;
     const linear = byOutput.get(bn.inputs[0]);
     if (!linear || (linear.op !== 'conv2d' && linear.op !== 'dense') || consumers.get(linear.output) !== 1) continue;
-    const { weight, bias } = tf.tidy(() => {
-      const p = bn.params;
-      const scale = tf.div(p.scale, tf.sqrt(tf.add(p.variance, bn.attrs.epsilon ?? 1e-3)));
-      const b = linear.params.bias ?? tf.zeros(scale.shape);
-      return { weight: tf.mul(linear.params.weight, scale), bias: tf.add(tf.mul(tf.sub(b, p.mean), scale), p.offset) };
+    // made on first use, like the parameters they come from
+    const scale = () =>
+      tf.div(bn.params.scale.tensor, tf.sqrt(tf.add(bn.params.variance.tensor, bn.attrs.epsilon ?? 1e-3)));
+    // the scale is per output: the last axis of HWIO and [in, out] weights, the first of [out, in] ones
+    const outFirst = linear.op === 'dense' && linear.attrs.weightOutIn === true;
+    const weight = Param.lazy(linear.params.weight.shape, () =>
+      tf.mul(linear.params.weight.tensor, outFirst ? tf.reshape(scale(), [-1, 1]) : scale()),
+    );
+    const bias = Param.lazy(bn.params.scale.shape, () => {
+      const b = linear.params.bias?.tensor ?? tf.zeros(bn.params.scale.shape as number[]);
+      return tf.add(tf.mul(tf.sub(b, bn.params.mean.tensor), scale()), bn.params.offset.tensor);
     });
     replaced.set(linear.id, { ...linear, params: { weight, bias } });
     replaced.set(bn.id, { ...bn, op: 'identity', params: {}, attrs: {} });
@@ -29,7 +36,7 @@ export function mergeBatchNorm(graph: Graph): Graph {
 }
 
 /** Parameters a canonized graph owns (to dispose with it), i.e. those not shared with the original. */
-export function ownedParams(canonical: Graph, original: Graph): tf.Tensor[] {
+export function ownedParams(canonical: Graph, original: Graph): Param[] {
   const shared = new Set(original.nodes.flatMap((n) => Object.values(n.params)));
   return canonical.nodes.flatMap((n) => Object.values(n.params)).filter((t) => !shared.has(t));
 }

@@ -8,6 +8,7 @@ import { activeBackend } from '../graph/backend';
 import { type NdArray, size } from '../ndarray';
 import { nativeElementwise, nativeSum } from '../graph/native';
 import { forward, setRunBatch, vjp } from '../graph/ops';
+import { tensorsOf } from '../graph/param';
 import { type ActiveRule, applyRule, type RuleContext } from './rules';
 import { conditionPlan, type LayerCondition } from './conditions';
 
@@ -140,7 +141,7 @@ function backThrough(
   }
   const inputs = node.inputs.map((i) => values.get(i)!);
   const inGrads = tf.tidy(() =>
-    rule ? applyRule(rule, node, inputs, y, g, context) : vjp(node, inputs, node.params, g),
+    rule ? applyRule(rule, node, inputs, y, g, context) : vjp(node, inputs, tensorsOf(node.params), g),
   );
   return node.inputs.map((name, i) => [name, inGrads[i]]);
 }

@@ -4,6 +4,7 @@ import type { GraphNode } from '../graph/graph';
 import type { DerivedParams } from './derived-params';
 import { nativeCombine, nativeDivideStabilized, nativeElementwise, nativeMultiply } from '../graph/native';
 import { forward, vjp } from '../graph/ops';
+import { tensorsOf } from '../graph/param';
 
 /**
  * Rules as data, the way Zennit's BasicHook declares them: for each term k, an input modifier and a parameter
@@ -365,7 +366,7 @@ class Modifications {
   /** the parameters under `pm` (kept across runs when `derived` is given) */
   paramsOf(pm: ParamModifier): Record<string, tf.Tensor> {
     if (!this.params.has(pm)) {
-      const entries = Object.entries(this.node.params).map(([name, p]) => {
+      const entries = Object.entries(tensorsOf(this.node.params)).map(([name, p]) => {
         const [key, make] = pm.zero?.includes(name) ? ['zero', tf.zerosLike] : [pm.key, pm.modify];
         if (pm.modify === UNCHANGED && key !== 'zero') return [name, p];
         return [name, this.derived ? this.derived.get(p, key, make) : make(p)];
@@ -411,7 +412,7 @@ export function applyRule(
   context: RuleContext = {},
 ): tf.Tensor[] {
   if (rule.kind === 'elementwise') {
-    return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, node.params, grad)[0])];
+    return [rule.backward(inputs[0], output, grad, () => vjp(node, inputs, tensorsOf(node.params), grad)[0])];
   }
   const reducer = rule.reducer;
   const weights = reducer.kind === 'inputTimesGradient' ? reducer.weights : undefined;

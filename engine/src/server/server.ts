@@ -18,7 +18,7 @@ import { kernelsReport } from '../graph/native';
 import { COMPOSITES, normalizeResidual, runComposite } from '../lrp/composites';
 import { layerRules } from '../lrp/layer-rules';
 import { EngineError, fail, parseArgument } from '../errors';
-import { loadModel, type Model } from '../graph/model';
+import { type Model, openModel } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
 import { exportTensor, inputImage, layerView, topPredictions } from '../views';
@@ -177,10 +177,12 @@ export class EngineServer {
 
   private async openModelNow(p: P.OpenModelParams): Promise<P.ModelInfo> {
     this.requireInit();
-    const model = await loadModel(p.path);
+    const model = await openModel(p.path);
     const modelId = `m${this.nextId++}`;
     this.models.set(modelId, model);
     this.log('info', `opened ${p.path} as ${modelId}: ${model.graph.nodes.length} nodes`);
+    // the tree is answered now; the weights load next in the queue, so runs wait for them
+    void this.enqueue(() => this.loadWeights(modelId, model));
     const g = model.graph;
     return {
       modelId,
@@ -190,6 +192,18 @@ export class EngineServer {
       inputShape: g.input.shape,
       tree: model.tree,
     };
+  }
+
+  private async loadWeights(modelId: string, model: Model): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await model.loadWeights({ isCancelled: () => this.stopping.has(modelId) });
+      const mib = (model.paramBytes / 2 ** 20).toFixed(0);
+      this.log('info', `${modelId}: weights (${mib} MiB) ready in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    } catch (e) {
+      // a run of the model reports it again (the same promise); closing the model cancels it
+      this.log('warn', `${modelId}: weights not loaded: ${(e as Error).message}`);
+    }
   }
 
   /** Closes a model; a run of it in progress is cancelled first. */
@@ -241,6 +255,8 @@ export class EngineServer {
     this.requireInit();
     const model = this.model(p.modelId);
     model.resolveLayers(p.layers);
+    // loaded already (queued right after the open): a failure to load is this request's error
+    await model.loadWeights();
     const data = await openDataset(p.data, model, p.preprocess);
     const config = analysisConfig({ ...p, model: model.graph.source });
     const progress = new AnalysisProgress();
@@ -265,6 +281,7 @@ export class EngineServer {
   private async runNow(p: P.RunParams, token: CancellationToken): Promise<P.RunResult> {
     this.requireInit();
     const model = this.model(p.modelId);
+    await model.loadWeights();
     const input = await this.readInputSpec(model, p.input);
     // a conditional run has a row per input row and condition set (row n·K + k)
     const sets = p.conditions?.sets.length ?? 1;
