@@ -57,6 +57,8 @@ export const InitializeResult = z.object({
   composites: z.array(
     z.object({ name: z.enum(COMPOSITE_NAMES), description: z.string(), params: z.array(z.string()) }),
   ),
+  /** what the loaders read: ONNX op types and Keras layer classes (from their op tables) */
+  operators: z.object({ onnx: z.array(z.string()), tfjs: z.array(z.string()) }),
 });
 export type InitializeResult = z.infer<typeof InitializeResult>;
 

@@ -104,6 +104,8 @@ export const HostMessage = z.discriminatedUnion('type', [
     channels: z.array(ChannelExplanation),
   }),
   z.object({ type: z.literal('analysis'), analysis: AnalysisView }),
+  /** how the run on show differs from what the next run uses (empty: it is current) */
+  z.object({ type: z.literal('stale'), reasons: z.array(z.string()) }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
@@ -114,6 +116,8 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('export'), layer: z.string(), format: z.enum(EXPORT_FORMATS), settings: ViewSettings }),
   z.object({ type: z.literal('attachAndRun'), layer: z.string() }),
   z.object({ type: z.literal('run') }),
+  /** explain this class: it becomes the target, and the attribution runs again */
+  z.object({ type: z.literal('explainClass'), class: z.int().nonnegative() }),
   /** what the layer's channels are relevant for at the input (a conditional run) */
   z.object({
     type: z.literal('explainChannels'),

@@ -13,6 +13,7 @@ import type { CompositeFile } from '../../protocol/composite-file';
 import type { OutputRelevance } from '../../protocol/names';
 import { EngineClient } from './engine-client';
 import { readSettings, type Settings } from './settings';
+import type { RunSettings } from './status';
 
 export interface OpenedModel {
   path: string;
@@ -58,17 +59,25 @@ export class Ctx implements vscode.Disposable {
   lastRun?: RunView;
   /** the composite the latest run used (its channels are explained with the same one) */
   lastRunComposite?: ReturnType<Ctx['runComposite']>;
+  /** what the latest run used, to tell when it is out of date */
+  lastRunSettings?: RunSettings;
   /** the Model Layers tree's selection (set by the tree view) */
   layerSelection: () => readonly P.LayerTreeItem[] = () => [];
   /** colour map and scaling of every heatmap (panel, layer view, tooltips, exports); the settings until changed */
   viewSettings: ViewSettings;
 
+  /** the model file being opened, while it is */
+  openingFile?: string;
+  private opening?: Promise<unknown>;
   /** set while the engine restarts: the model must be opened again before commands can use it */
   private reopening?: Promise<void>;
   private reopened?: () => void;
   private readonly viewSettingsChanged = new vscode.EventEmitter<ViewSettings>();
   readonly onDidChangeViewSettings = this.viewSettingsChanged.event;
   private readonly modelChanged = new vscode.EventEmitter<void>();
+  private readonly openingChanged = new vscode.EventEmitter<void>();
+  /** a model began or ended opening (`openingFile`) */
+  readonly onDidChangeOpening = this.openingChanged.event;
   private readonly hooksChanged = new vscode.EventEmitter<void>();
   private readonly ran = new vscode.EventEmitter<RunView>();
   private readonly choicesChanged = new vscode.EventEmitter<void>();
@@ -102,6 +111,7 @@ export class Ctx implements vscode.Disposable {
         void this.refreshRules();
       }),
       this.modelChanged,
+      this.openingChanged,
       this.hooksChanged,
       this.ran,
       this.viewSettingsChanged,
@@ -112,6 +122,7 @@ export class Ctx implements vscode.Disposable {
         if (
           e.affectsConfiguration('relevanceLens.composite') ||
           e.affectsConfiguration('relevanceLens.compositeParams') ||
+          e.affectsConfiguration('relevanceLens.preprocess') ||
           e.affectsConfiguration('relevanceLens.residual') ||
           e.affectsConfiguration('relevanceLens.attributor')
         ) {
@@ -167,14 +178,21 @@ export class Ctx implements vscode.Disposable {
     if (f.kind === 'ok') return { customComposite: f.file };
     return {
       composite: this.activeComposite as P.RunParams['composite'],
-      compositeParams: this.settings.compositeParams,
+      compositeParams: this.compositeParams(this.activeComposite),
     };
+  }
+
+  /** The parameters set for a built-in composite, with the input's bounds where it needs them and none are set. */
+  private compositeParams(name: string): P.CompositeParams {
+    const s = this.settings;
+    const needsBounds = this.engine.info?.composites.find((c) => c.name === name)?.params.includes('low');
+    return needsBounds ? { ...s.inputBounds, ...s.compositeParams } : s.compositeParams;
   }
 
   /** A new composite file's start: the built-in composite now in use, with its parameters from the settings. */
   freshCompositeFile(): CompositeFile {
     const name = this.activeComposite as NonNullable<P.RunParams['composite']>;
-    const { epsilon, gamma, stabilizer, low, high } = this.settings.compositeParams;
+    const { epsilon, gamma, stabilizer, low, high } = this.compositeParams(name);
     const params = Object.entries({ epsilon, gamma, stabilizer, low, high }).filter(([, v]) => v !== undefined);
     return { base: params.length ? { name, ...Object.fromEntries(params) } : name };
   }
@@ -206,6 +224,22 @@ export class Ctx implements vscode.Disposable {
    * are gone, its pictures are not).
    */
   async openModel(file: string, hooks: Iterable<string> = [], keepRun = false): Promise<OpenedModel> {
+    const opening = this.openModelNow(file, hooks, keepRun);
+    // commands wait for it (a run asked for meanwhile runs on this model), whether it opens or fails
+    this.opening = opening.catch(() => undefined);
+    this.openingFile = file;
+    this.openingChanged.fire();
+    try {
+      return await opening;
+    } finally {
+      if (this.openingFile === file) {
+        this.opening = this.openingFile = undefined;
+        this.openingChanged.fire();
+      }
+    }
+  }
+
+  private async openModelNow(file: string, hooks: Iterable<string>, keepRun: boolean): Promise<OpenedModel> {
     const [info, classes] = await Promise.all([this.engine.request(P.OpenModel, { path: file }), readClassNames(file)]);
     if (classes.ignored) this.log.warn(`class names not used: ${classes.ignored}`);
     const previous = this.model;
@@ -243,9 +277,10 @@ export class Ctx implements vscode.Disposable {
     this.hooksChanged.fire();
   }
 
-  recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>): void {
+  recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>, settings: RunSettings): void {
     this.lastRun = run;
     this.lastRunComposite = composite;
+    this.lastRunSettings = settings;
     this.ran.fire(run);
   }
 
@@ -284,8 +319,9 @@ export class Ctx implements vscode.Disposable {
     this.choicesChanged.fire();
   }
 
-  /** The open model, once any engine restart has reopened it. */
+  /** The open model, once a model being opened is open and any engine restart has reopened it. */
   async modelReady(): Promise<OpenedModel> {
+    await this.opening;
     await this.reopening;
     return this.requireModel();
   }

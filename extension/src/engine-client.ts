@@ -194,9 +194,3 @@ export class EngineClient implements vscode.Disposable {
     this.gaveUp.dispose();
   }
 }
-
-/** A message for the user from an engine error: the engine's own words, which name the problem. */
-export function errorMessage(e: unknown): string {
-  if (e instanceof ResponseError && e.code === P.ErrorCodes.CANCELLED) return 'cancelled';
-  return (e as Error)?.message ?? String(e);
-}

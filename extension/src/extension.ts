@@ -1,4 +1,5 @@
 /** Relevance Lens: activation wires the context, the Model Layers tree, the Relevance panel and the commands. */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { registerAttributionCommands } from './commands/attribution';
@@ -13,7 +14,8 @@ import { Ctx } from './context';
 import { LayerTreeProvider } from './layer-tree';
 import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
 import { RelevancePanel } from './relevance-panel';
-import { classWeightsText } from '../../webview/src/format';
+import { RunStatusItem, treeMessage } from './status';
+import { DOC_SCHEME, docProvider } from './errors';
 
 let ctx: Ctx | undefined;
 
@@ -40,31 +42,38 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
     analysisPanel,
     layerView,
     vscode.window.registerWebviewViewProvider(LAYER_VIEW_ID, layerView),
+    vscode.workspace.registerTextDocumentContentProvider(DOC_SCHEME, docProvider),
   );
   ctx.subscriptions.push(view.onDidChangeSelection((e) => layerView.select(e.selection[0])));
   ctx.layerSelection = () => view.selection;
-  const setModelContext = () =>
-    void vscode.commands.executeCommand('setContext', 'relevanceLens.modelOpen', !!ctx?.model);
-  ctx.subscriptions.push(ctx.onDidChangeModel(setModelContext));
-  setModelContext();
-  // the model, and what the next run uses: hooks, composite, target and input
-  const updateMessage = () => {
-    const m = ctx?.model;
-    if (!m) return void (view.message = undefined);
-    const target = ctx!.target === undefined ? 'predicted class' : `target ${ctx!.target}`;
-    const name = ctx!.target !== undefined && m.classNames?.[ctx!.target];
-    const input = ctx!.input ? ` · ${path.basename(ctx!.input)}` : '';
-    const attributor = ctx!.settings.attributor === 'gradient' ? '' : ` · ${ctx!.settings.attributor}`;
-    view.message =
-      `${m.info.format.toUpperCase()} · input [${m.info.inputShape.join(', ')}] · ${m.hooks.size} hooked · ` +
-      `${ctx!.compositeLabel}${attributor} · ${outputText(ctx!, target, name)}${input}`;
+  // what menus and the palette offer follows these (package.json's `when` and `enablement` clauses)
+  const setContexts = () => {
+    const c = ctx!;
+    const keys: Record<string, boolean> = {
+      'relevanceLens.modelOpen': !!c.model,
+      'relevanceLens.opening': !!c.openingFile,
+      'relevanceLens.hasInput': !!c.input,
+      'relevanceLens.hooked': (c.model?.hooks.size ?? 0) > 0,
+      'relevanceLens.hasRun': !!c.lastRun,
+    };
+    for (const [key, value] of Object.entries(keys)) void vscode.commands.executeCommand('setContext', key, value);
+  };
+  // the model, and what the next run uses: in the line under the title and in the status bar
+  const status = new RunStatusItem(ctx);
+  const update = () => {
+    setContexts();
+    status.update();
+    view.message = ctx!.openingFile ? openingText(ctx!.openingFile) : treeMessage(ctx!);
   };
   ctx.subscriptions.push(
-    ctx.onDidChangeModel(updateMessage),
-    ctx.onDidChangeHooks(updateMessage),
-    ctx.onDidRun(updateMessage),
-    ctx.onDidChangeChoices(updateMessage),
+    status,
+    ctx.onDidChangeModel(update),
+    ctx.onDidChangeOpening(update),
+    ctx.onDidChangeHooks(update),
+    ctx.onDidRun(update),
+    ctx.onDidChangeChoices(update),
   );
+  update();
   // the tree's descriptions show each layer's rule: redraw when the rules change
   ctx.subscriptions.push(ctx.onDidChangeRules(() => tree.refresh()));
 
@@ -81,12 +90,15 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   return { ctx };
 }
 
-/** The output relevance the next run explains: the target, or the weighted classes (a contrast). */
-function outputText(ctx: Ctx, target: string, name: string | false | undefined): string {
-  const w = ctx.output.classWeights;
-  if (w) return classWeightsText(w, ctx.model?.classNames);
-  const mode = ctx.output.mode === 'one_hot' ? '' : ` (${ctx.output.mode})`;
-  return `${target}${name ? ` (${name})` : ''}${mode}`;
+/** The tree's loading state: the file and its size. */
+function openingText(file: string): string {
+  let size = '';
+  try {
+    size = ` (${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MB)`;
+  } catch {
+    // named without its size
+  }
+  return `Opening ${path.basename(file)}${size}…`;
 }
 
 export function deactivate(): void {

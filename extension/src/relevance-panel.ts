@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
+import { staleReasons } from './status';
 
 export const PANEL_VIEW_TYPE = 'relevanceLens.relevancePanel';
 
@@ -21,6 +22,9 @@ export class RelevancePanel implements vscode.Disposable {
     this.subs.push(
       ctx.onDidRun(() => this.post()),
       ctx.onDidChangeModel(() => this.post()),
+      ctx.onDidChangeChoices(() => this.postStale()),
+      ctx.onDidChangeHooks(() => this.postStale()),
+      ctx.onDidChangeRules(() => this.postStale()),
       ctx.onDidChangeViewSettings(
         (settings) => void this.panel?.webview.postMessage({ type: 'settings', settings } satisfies HostMessage),
       ),
@@ -51,7 +55,11 @@ export class RelevancePanel implements vscode.Disposable {
     if (!m) return;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
-    else if (m.type === 'explainChannels')
+    else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
+    else if (m.type === 'explainClass') {
+      this.ctx.setTarget(m.class);
+      void vscode.commands.executeCommand('relevanceLens.runAttribution');
+    } else if (m.type === 'explainChannels')
       void vscode.commands.executeCommand('relevanceLens.explainChannels', m.layer, m.channels);
     else if (m.type === 'export')
       void vscode.commands.executeCommand('relevanceLens.exportRelevance', {
@@ -82,6 +90,13 @@ export class RelevancePanel implements vscode.Disposable {
         };
     void this.panel.webview.postMessage(msg);
     for (const e of this.explanations) if (e.runId === run?.runId) void this.panel.webview.postMessage(e);
+    this.postStale();
+  }
+
+  /** Marks the run on show out of date (with why), or current. */
+  private postStale() {
+    if (!this.panel || !this.ctx.lastRun) return;
+    void this.panel.webview.postMessage({ type: 'stale', reasons: staleReasons(this.ctx) } satisfies HostMessage);
   }
 
   dispose(): void {

@@ -6,7 +6,10 @@ import type { AttributorName, ColorMapName, ResidualMode, Scaling } from '../../
 
 export interface Settings {
   composite: string;
+  /** the composite parameters set */
   compositeParams: CompositeParams;
+  /** ZBox's bounds where low and high are not set: what images in [0, 1] become under the preprocessing */
+  inputBounds: { low: number; high: number };
   residual: ResidualMode;
   attributor: AttributorName;
   /** the attributor's parameters (the output relevance is the context's choice, not a setting) */
@@ -29,6 +32,14 @@ function baselineSetting(c: vscode.WorkspaceConfiguration): AttributorParams['ba
   return { path: path.isAbsolute(file) || !folder ? file : path.join(folder, file) };
 }
 
+/** The lowest and highest value an image scaled to [0, 1] takes after (x − mean) / std, over its channels. */
+export function inputBounds(mean: readonly number[], std: readonly number[]): { low: number; high: number } {
+  const channels = Math.max(mean.length, std.length, 1);
+  const at = (v: number, c: number) => (v - (mean[c] ?? 0)) / (std[c] ?? 1);
+  const values = Array.from({ length: channels }, (_, c) => [at(0, c), at(1, c)]).flat();
+  return { low: Math.min(...values), high: Math.max(...values) };
+}
+
 export function readSettings(): Settings {
   const c = vscode.workspace.getConfiguration('relevanceLens');
   const size = c.get<number[] | null>('preprocess.size', null);
@@ -43,6 +54,7 @@ export function readSettings(): Settings {
   return {
     composite: c.get<string>('composite', 'epsilon_plus_flat'),
     compositeParams,
+    inputBounds: inputBounds(mean ?? [], std ?? []),
     residual: c.get<ResidualMode>('residual', 'norm'),
     attributor: c.get<AttributorName>('attributor', 'gradient'),
     attributorParams: {

@@ -10,6 +10,26 @@ import * as os from 'os';
 import * as path from 'path';
 import { canvasStats, ROOT, waitFor, Workbench } from './harness';
 import { registerScenarios, scenarioWorkspace } from '../scenarios';
+import { encodeOnnx } from '../../engine/src/io/onnx-writer';
+
+/** A model with an operator the engine does not read (NonMaxSuppression), as an export of a detector has. */
+function unsupportedModel(): Buffer {
+  return Buffer.from(
+    encodeOnnx({
+      input: { name: 'boxes', dims: [1, 4, 4] },
+      output: { name: 'selected', dims: [1, 3] },
+      nodes: [
+        {
+          name: '/nms/NonMaxSuppression',
+          opType: 'NonMaxSuppression',
+          inputs: ['boxes', 'scores'],
+          outputs: ['selected'],
+        },
+      ],
+      initializers: [{ name: 'scores', dims: [1, 1, 4], values: [0.9, 0.8, 0.7, 0.6] }],
+    }),
+  );
+}
 
 /**
  * A small labelled data set in ImageFolder layout: 6 images of each shape from the analysis fixture's, in class
@@ -36,7 +56,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   before(async () => {
     wb = await Workbench.open({
       name: 'flows',
-      files: { ...scenarioWorkspace(ROOT), ...shapesData() },
+      files: { ...scenarioWorkspace(ROOT), ...shapesData(), 'unsupported.onnx': unsupportedModel() },
     });
   });
 
@@ -60,6 +80,36 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
 
   const runId = async () =>
     (await wb.webviewFrame('#root[data-run-id]')).$eval('#root', (r) => (r as HTMLElement).dataset.runId!);
+
+  test('with no model open, the palette lists only the commands that work', async () => {
+    const entries = await wb.paletteEntries('Relevance Lens: ');
+    const has = (title: string) => entries.includes(`Relevance Lens: ${title}`);
+    for (const title of [
+      'Open Model…',
+      'Open Example Model',
+      'Choose Composite…',
+      'Choose Attributor…',
+      'Restart Engine',
+      'Show Log',
+      'Supported Operators',
+      'Report Issue…',
+    ])
+      assert.ok(has(title), `${title} is offered: ${entries.join(' | ')}`);
+    for (const title of [
+      'Run Attribution',
+      'Attach Store Hook',
+      'Detach Store Hook',
+      'Clear All Hooks',
+      'Set Target Class…',
+      'Attach Hooks to All Layers of Type…',
+      'Toggle Store Hook on Selected Layers',
+      'Run with Hook Here',
+      'Export Relevance…',
+      'Show Channel Analysis',
+    ])
+      assert.ok(!has(title), `${title} is not offered without a model`);
+    await wb.screenshot('00-palette-without-model');
+  });
 
   registerScenarios(test, {
     steps: {
@@ -87,6 +137,8 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         const labels = await wb.page.locator('.monaco-menu .action-label').allInnerTexts();
         await wb.page.keyboard.press('Escape');
         assert.ok(labels.includes('Detach Store Hook') && !labels.includes('Attach Store Hook'), labels.join(' | '));
+        // a run from a row is a run with that row's hook
+        assert.ok(labels.includes('Run with Hook Here') && !labels.includes('Run Attribution'), labels.join(' | '));
         await wb.screenshot('02-hooks-attached');
       },
       // the UI: runs an attribution from the command palette; the panel draws the input and each hooked layer
@@ -101,7 +153,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         assert.match(
           meta,
           new RegExp(
-            `epsilon_plus_flat · gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`,
+            `composite epsilon_plus_flat · attributor gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`,
           ),
         );
         const input = await canvasStats(frame, 'canvas.input');
@@ -284,6 +336,86 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
     after: {
       run: [
         [
+          'the heatmap lies over the input with an opacity slider, under a colour bar with the value range',
+          async () => {
+            const frame = await wb.webviewFrame('#root[data-run-id]');
+            const overlay = await canvasStats(frame, 'canvas.overlay');
+            assert.deepEqual([overlay.width, overlay.height], [32, 32]);
+            assert.ok(overlay.colours > 20, `the overlay has ${overlay.colours} colours`);
+            const ramp = await canvasStats(frame, 'canvas.colorbar-ramp');
+            assert.deepEqual([ramp.width, ramp.height], [256, 1]);
+            assert.ok(ramp.colours > 50, `the colour bar has ${ramp.colours} colours`);
+            // symmetric scaling: from −m through 0 to m
+            const labels = await frame.locator('.colorbar-labels span').allInnerTexts();
+            assert.equal(labels.length, 3, labels.join(' '));
+            assert.equal(labels[1], '0');
+            assert.equal(Number(labels[0]), -Number(labels[2]), labels.join(' '));
+            // all heatmap: the overlay becomes the heatmap itself
+            await frame.locator('input.opacity').evaluate((s) => {
+              (s as HTMLInputElement).value = '100';
+              s.dispatchEvent(new Event('input'));
+            });
+            const full = await canvasStats(frame, 'canvas.overlay');
+            const heat = await canvasStats(frame, 'figure.relevance canvas');
+            assert.deepEqual(full.mean, heat.mean, 'at opacity 100 % the overlay is the heatmap');
+            await frame.locator('input.opacity').evaluate((s) => {
+              (s as HTMLInputElement).value = '50';
+              s.dispatchEvent(new Event('input'));
+            });
+            await wb.screenshot('03a-overlay-colour-bar');
+          },
+        ],
+        [
+          'the status bar and the view header follow a composite change; the run on show is marked out of date and Re-run runs again',
+          async () => {
+            const item = wb.page.locator('.statusbar-item', { hasText: 'model.onnx · ' }).first();
+            await waitFor(async () => /epsilon_plus_flat/.test(await item.innerText()), 10_000, 'the status bar item');
+            assert.match(await item.innerText(), /model\.onnx · epsilon_plus_flat · predicted class · triangle\.png/);
+            const frame = await wb.webviewFrame('#root[data-run-id]');
+            assert.equal(await frame.locator('.stale').isVisible(), false, 'a current run is not marked');
+            await wb.command('Relevance Lens: Choose Composite…');
+            await wb.pick('epsilon_gamma_box');
+            await waitFor(async () => /epsilon_gamma_box/.test(await item.innerText()), 10_000, 'the status bar');
+            const sidebar = wb.page.locator('[id="workbench.view.extension.relevanceLens"]');
+            assert.match(await sidebar.innerText(), /epsilon_gamma_box · predicted class/);
+            await frame.locator('.stale', { hasText: 'the composite is now epsilon_gamma_box' }).waitFor();
+            await wb.screenshot('03d-stale-run');
+            const previous = await runId();
+            await frame.locator('#rerun').click();
+            const after = await panelAfter(previous);
+            assert.match(await after.$eval('.meta', (e) => e.textContent!), /composite epsilon_gamma_box/);
+            assert.equal(await after.locator('.stale').isVisible(), false, 'the new run is current');
+            // the status bar's picker: back to the default composite, preselected in the quick pick
+            await item.click();
+            await wb.pick('Composite');
+            const active = wb.page.locator('.quick-input-list .monaco-list-row.focused');
+            await waitFor(async () => /epsilon_gamma_box/.test(await active.innerText()), 5_000, 'the current one');
+            await wb.pick('epsilon_plus_flat');
+            await after.locator('.stale', { hasText: 'the composite is now epsilon_plus_flat' }).waitFor();
+            const again = await runId();
+            await after.locator('#rerun').click();
+            await panelAfter(again);
+          },
+        ],
+        [
+          'clicking a prediction explains that class',
+          async () => {
+            const frame = await wb.webviewFrame('#root[data-run-id]');
+            const previous = await runId();
+            await frame.locator('button.prediction', { hasText: 'square' }).click();
+            const after = await panelAfter(previous);
+            assert.match(await after.$eval('.meta', (e) => e.textContent!), /target 1 \(square\)/);
+            assert.match(await after.locator('.predictions .target').innerText(), /square .* · explained/);
+            await wb.screenshot('03e-prediction-explained');
+            // back to the predicted class for the scenarios that follow
+            await wb.command('Relevance Lens: Set Target Class…');
+            await wb.pick('Predicted class');
+            const again = await runId();
+            await wb.command('Relevance Lens: Run Attribution');
+            await panelAfter(again);
+          },
+        ],
+        [
           'the colour map picker repaints the heatmaps',
           async () => {
             const frame = await wb.webviewFrame('#root[data-run-id]');
@@ -387,7 +519,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             await wb.screenshot('13-rule-set');
             await wb.command('Relevance Lens: Run Attribution');
             const after = await panelAfter(previous);
-            assert.match(await after.$eval('.meta', (e) => e.textContent!), /custom\(epsilon_plus_flat\) · gradient/);
+            assert.match(
+              await after.$eval('.meta', (e) => e.textContent!),
+              /custom\(epsilon_plus_flat\) · attributor gradient/,
+            );
             const now = await canvasStats(after, 'figure.relevance canvas');
             assert.notDeepEqual(now.mean, before.mean, 'the heatmap changed with the rule');
             await wb.screenshot('14-run-with-rule');
@@ -498,7 +633,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             const frame = await panelAfter(previous);
             assert.match(
               await frame.$eval('.meta', (e) => e.textContent!),
-              /epsilon_plus_flat · integrated_gradients · target 3 \(cross\) rather than 0 \(circle\)/,
+              /epsilon_plus_flat · attributor integrated_gradients · target 3 \(cross\) rather than 0 \(circle\)/,
             );
             await wb.screenshot('16-contrast-integrated-gradients');
             // back to the defaults for the scenarios that follow
@@ -510,6 +645,28 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         ],
       ],
       corruptModel: [
+        [
+          'an unsupported operator’s error offers Supported Operators, Report Issue and Show Log',
+          async () => {
+            await wb.clearNotifications();
+            await wb.showExplorer();
+            await wb.contextMenu(wb.explorerRow('unsupported.onnx'), 'Open in Relevance Lens');
+            const toast = wb.page.locator('.notification-toast', { hasText: 'NonMaxSuppression' });
+            await toast.waitFor({ timeout: 30_000 });
+            const buttons = await toast.locator('a.monaco-button, .monaco-button').allInnerTexts();
+            for (const b of ['Supported Operators', 'Report Issue', 'Show Log'])
+              assert.ok(buttons.includes(b), `the error offers ${b}: ${buttons.join(' | ')}`);
+            assert.match(await toast.innerText(), /Export the model with operators the engine reads/);
+            await wb.screenshot('10b-unsupported-op-actions');
+            await toast.locator('.monaco-button', { hasText: 'Supported Operators' }).click();
+            const doc = await wb.webviewFrame('h1[id^="operators"]', 30_000);
+            const text = await doc.locator('body').innerText();
+            for (const op of ['Conv', 'Gemm', 'BatchNormalization', 'Conv2D', 'Dense'])
+              assert.match(text, new RegExp(`\\b${op}\\b`), `${op} is listed`);
+            await wb.screenshot('10c-supported-operators');
+            await wb.page.locator('.tab', { hasText: 'Preview Supported Operators' }).locator('.codicon-close').click();
+          },
+        ],
         [
           'Analyze Data Set… from the explorer: each channel’s reference samples appear, cropped, with heatmaps',
           async () => {

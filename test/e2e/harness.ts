@@ -159,16 +159,46 @@ export class Workbench {
 
   /** Runs a command from the palette (F1), by its title. */
   async command(title: string): Promise<void> {
-    // keys typed while a webview has focus go to its iframe: give the focus back to the workbench first
-    await this.page.evaluate('document.activeElement && document.activeElement.blur()');
-    await this.page.keyboard.press('F1');
     const input = this.page.locator('.quick-input-widget input[role="combobox"]');
-    await input.waitFor({ state: 'visible' });
+    for (let attempt = 1; ; attempt++) {
+      // keys typed while a webview has focus go to its iframe: give the focus back to the workbench first (a
+      // webview just revealed can take it back: then again)
+      await this.page.evaluate('document.activeElement && document.activeElement.blur()');
+      await this.page.keyboard.press('F1');
+      try {
+        await input.waitFor({ state: 'visible', timeout: 5_000 });
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+        await this.page.keyboard.press('Escape');
+      }
+    }
     await input.fill(`>${title}`);
     // Enter runs the focused row: wait until the filter has made it this command, not a recently used one
     const item = this.page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first();
     await item.waitFor({ state: 'visible' });
     await input.press('Enter');
+  }
+
+  /** The palette's commands whose titles match `filter` (the palette is closed again). */
+  async paletteEntries(filter: string): Promise<string[]> {
+    await this.page.evaluate('document.activeElement && document.activeElement.blur()');
+    await this.page.keyboard.press('F1');
+    const input = this.page.locator('.quick-input-widget input[role="combobox"]');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${filter}`);
+    const rows = this.page.locator('.quick-input-list .monaco-list-row .label-name');
+    await rows.first().waitFor({ state: 'visible' });
+    // the list is virtual: scroll it through, collecting the rows
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const before = seen.size;
+      for (const t of await rows.allInnerTexts()) seen.add(t.replace(/\s+/g, ' ').trim());
+      await input.press('PageDown');
+      if (seen.size === before && i > 0) break;
+    }
+    await input.press('Escape');
+    return [...seen];
   }
 
   /** Picks an entry of the open quick pick by its text. */

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { layerFileNames } from '../../engine/src/io/files';
+import { encodeOnnx } from '../../engine/src/io/onnx-writer';
 import { parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
 
@@ -142,6 +143,31 @@ test('--help, alone or after a command, prints the usage and exits 0', () => {
     assert.equal(r.status, 0, args.join(' '));
     assert.match(r.stdout, /attribute options:[\s\S]*--conditions/);
   }
+});
+
+test('operators lists what the engine reads; an unsupported operator says where that list is', () => {
+  const r = cli('operators');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^ONNX \(opsets 11–17\): Add, .*\bConv\b.*\bGemm\b/m);
+  assert.match(r.stdout, /^TF\.js LayersModel: .*\bConv2D\b.*\bDense\b/m);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-cli-ops-'));
+  const file = path.join(dir, 'nms.onnx');
+  fs.writeFileSync(
+    file,
+    encodeOnnx({
+      input: { name: 'boxes', dims: [1, 4, 4] },
+      output: { name: 'selected', dims: [1, 3] },
+      nodes: [{ name: '/nms', opType: 'NonMaxSuppression', inputs: ['boxes', 'scores'], outputs: ['selected'] }],
+      initializers: [{ name: 'scores', dims: [1, 1, 4], values: [0.9, 0.8, 0.7, 0.6] }],
+    }),
+  );
+  const bad = cli('layers', file);
+  assert.equal(bad.status, 1);
+  assert.deepEqual(bad.stderr.trim().split('\n'), [
+    `relevance-lens: ${file}: node "/nms" (NonMaxSuppression, opset 13): unsupported operator NonMaxSuppression`,
+    'relevance-lens: `relevance-lens operators` lists the operators the engine reads',
+  ]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('bad input exits non-zero with one line naming the problem', () => {

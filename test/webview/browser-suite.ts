@@ -7,7 +7,16 @@ import type { MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
 import { HostMessage, type RunView, WebviewMessage } from '../../protocol/webview';
 import { fmt } from '../../webview/src/format';
-import { conservationChart, drawHeatmap, mapPixels, predictionList, valueAt } from '../../webview/src/render';
+import {
+  colorBar,
+  conservationChart,
+  drawHeatmap,
+  drawOverlay,
+  mapPixels,
+  overlays,
+  predictionList,
+  valueAt,
+} from '../../webview/src/render';
 
 const isHostMessage = (m: unknown) => HostMessage.safeParse(m).success;
 const isWebviewMessage = (m: unknown) => WebviewMessage.safeParse(m).success;
@@ -161,15 +170,74 @@ const run = (): RunView => ({
   ],
 });
 
-check('predictions list names classes and marks the target', () => {
-  const ol = predictionList(run());
+check('predictions list names classes and marks the target, in words too; the others explain their class', () => {
+  const explained: number[] = [];
+  const ol = predictionList(run(), (c) => explained.push(c));
   const items = [...ol.querySelectorAll('li')];
   eq(
     items.map((li) => li.textContent),
-    ['triangle (class 2) — 99.8 % (logit 8.40)', 'circle (class 0) — 0.2 % (logit 1.90)'],
+    ['triangle (class 2) — 99.8 % (logit 8.40) · explained', 'circle (class 0) — 0.2 % (logit 1.90)'],
     'items',
   );
   assert(items[0].classList.contains('target') && !items[1].classList.contains('target'), 'target marked');
+  assert(!items[0].querySelector('button'), 'the explained class is no button');
+  items[1].querySelector('button')!.click();
+  eq(explained, [0], 'a click explains its class');
+  assert(!predictionList(run()).querySelector('button'), 'no buttons without an action');
+});
+
+check('colour bar: the colour map from the lowest to the highest value shown, with the values at the ends', () => {
+  const m = map([-0.5, 0.25, 2], 1, 3);
+  const sym = colorBar(m, { colorMap: 'bwr', scaling: 'symmetric' });
+  eq(
+    [...sym.querySelectorAll('.colorbar-labels span')].map((s) => s.textContent),
+    ['-2.00', '0', '2.00'],
+    'symmetric',
+  );
+  const ramp = sym.querySelector('canvas')!;
+  eq([ramp.width, ramp.height], [256, 1], 'ramp size');
+  const px = ramp.getContext('2d')!.getImageData(0, 0, 256, 1).data;
+  eq(
+    [rgb(px as unknown as Uint8ClampedArray, 0), rgb(px as unknown as Uint8ClampedArray, 255)],
+    [
+      [0, 0, 255],
+      [255, 0, 0],
+    ],
+    'blue to red',
+  );
+  const abs = colorBar(m, { colorMap: 'bwr', scaling: 'absolute' });
+  eq(
+    [...abs.querySelectorAll('.colorbar-labels span')].map((s) => s.textContent),
+    ['0', '2.00'],
+    'absolute',
+  );
+  assert(/from 0 to 2\.00 \(absolute\)/.test(abs.getAttribute('aria-label')!), abs.getAttribute('aria-label')!);
+});
+
+check('overlay: the input at opacity 0, the heatmap at 1, a blend between', () => {
+  const r = run();
+  const canvas = document.createElement('canvas');
+  const pixels = (opacity: number) => {
+    drawOverlay(canvas, r.input, r.relevance.summed, { colorMap: 'bwr', scaling: 'symmetric' }, opacity);
+    const d = canvas.getContext('2d')!.getImageData(0, 0, 2, 1).data as unknown as Uint8ClampedArray;
+    return [rgb(d, 0), rgb(d, 1)];
+  };
+  eq(
+    pixels(0),
+    [
+      [0, 0, 0],
+      [255, 255, 255],
+    ],
+    'the input (0 black, 1 white)',
+  );
+  const heat = mapPixels(r.relevance.summed, { colorMap: 'bwr', scaling: 'symmetric' });
+  eq(pixels(1), [rgb(heat, 0), rgb(heat, 1)], 'the heatmap');
+  eq(
+    pixels(0.5)[1],
+    rgb(heat, 1).map((v) => Math.round((255 + v) / 2)),
+    'half and half',
+  );
+  assert(overlays(r.input, r.relevance.summed) && !overlays(r.input, map([1], 1, 1)), 'same size only');
 });
 
 check('conservation chart: output at the top, bars proportional, negative sums marked', () => {

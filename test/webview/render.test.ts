@@ -66,7 +66,7 @@ describe('the Relevance panel script', () => {
     await p.waitForSelector('#root[data-run-id="run-1"]');
     assert.equal(
       await p.$eval('.meta', (e) => e.textContent),
-      'epsilon_plus_flat · gradient · target 2 (triangle) · wasm backend · native kernels · 12 ms',
+      'composite epsilon_plus_flat · attributor gradient · target 2 (triangle) · wasm backend · native kernels · 12 ms',
     );
     const px = await p.$eval('figure.relevance canvas', (c) => [
       ...(c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 2, 1).data,

@@ -16,7 +16,17 @@ import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from 
 import type { ChannelExplanation, HostMessage, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, targetText } from './format';
 import { connectHost } from './host';
-import { attachHover, conservationChart, drawHeatmap, drawInput, el, predictionList } from './render';
+import {
+  attachHover,
+  colorBar,
+  conservationChart,
+  drawHeatmap,
+  drawInput,
+  drawOverlay,
+  el,
+  overlays,
+  predictionList,
+} from './render';
 
 provideVSCodeDesignSystem().register(
   vsCodeButton(),
@@ -33,6 +43,10 @@ let run: RunView | undefined;
 let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
 /** canvases to repaint when the colour map or scaling changes */
 let heatmaps: { canvas: HTMLCanvasElement; map: MapData; label: string }[] = [];
+/** the heatmap's share of each pixel over the input (the overlay's slider); kept across runs */
+let opacity = 0.5;
+/** how the run on show differs from what the next run uses (empty: current) */
+let stale: string[] = [];
 /** the run's explained channels: layer id → channel (and whether as the target) → its heatmap at the input */
 let explained = new Map<string, Map<string, ChannelExplanation>>();
 const explanationKey = (ch: ChannelExplanation) => `${ch.channel}${ch.asTarget ? ' as target' : ''}`;
@@ -183,17 +197,20 @@ function explainedStrip(layer: LayerView): HTMLElement {
 
 function render(): void {
   heatmaps = [];
+  overlayRedraw = undefined;
   root.replaceChildren();
   if (!run) return;
   root.dataset.runId = run.runId;
   const native = run.kernels.startsWith('native') ? ' · native kernels' : '';
   const ran = `${run.backend} backend${native} · ${Math.round(run.timingMs)} ms`;
-  const meta = `${run.composite} · ${run.attributor} · target ${targetText(run)} · ${ran}`;
+  const meta = `composite ${run.composite} · attributor ${run.attributor} · target ${targetText(run)} · ${ran}`;
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
+  const colors = el('div', { class: 'colorbar-slot' }, colorBar(run.relevance.summed, settings));
   root.append(
     el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta', title: `kernels: ${run.kernels}` }, meta)),
+    staleBanner(),
     // non-finite values: said where they first appear, before any picture of them
     ...(run.warnings.length
       ? [el('div', { class: 'warnings', role: 'alert' }, ...run.warnings.map((w) => el('p', {}, `⚠ ${w}`)))]
@@ -208,14 +225,16 @@ function render(): void {
         { class: 'relevance', 'data-layer': '' },
         rel.canvas,
         el('figcaption', {}, `relevance · sum ${fmt(run.relevance.sum)}`),
+        colors,
         rel.readout,
         exportButtons('', 'relevance at the input'),
       ),
+      ...(overlays(run.input, run.relevance.summed) ? [overlayFigure(run)] : []),
       el(
         'div',
         { class: 'side' },
         el('h3', {}, 'Predictions'),
-        predictionList(run),
+        predictionList(run, (c) => vscode.postMessage({ type: 'explainClass', class: c })),
         el('h3', {}, 'Conservation'),
         conservationChart(run.sums),
       ),
@@ -226,16 +245,65 @@ function render(): void {
   );
 }
 
+/** The heatmap over the input, with a slider for its opacity. */
+function overlayFigure(r: RunView): HTMLElement {
+  const canvas = el('canvas', { class: 'heatmap overlay', tabindex: '0', 'data-label': 'relevance over the input' });
+  const draw = () => drawOverlay(canvas, r.input, r.relevance.summed, settings, opacity);
+  draw();
+  const readout = el('div', { class: 'readout', 'aria-live': 'polite' });
+  attachHover(canvas, () => r.relevance.summed, readout);
+  const slider = el('input', {
+    type: 'range',
+    min: '0',
+    max: '100',
+    value: String(Math.round(100 * opacity)),
+    class: 'opacity',
+    'aria-label': 'Heatmap opacity over the input',
+  });
+  slider.addEventListener('input', () => {
+    opacity = Number(slider.value) / 100;
+    draw();
+  });
+  overlayRedraw = draw;
+  return el(
+    'figure',
+    { class: 'overlay-figure' },
+    canvas,
+    el('figcaption', {}, el('label', {}, 'overlay · opacity ', slider)),
+    readout,
+  );
+}
+/** redraws the overlay (new colour map or scaling) */
+let overlayRedraw: (() => void) | undefined;
+
+/** "Out of date" with why, and a Re-run button, when the settings changed since the run on show. */
+function staleBanner(): HTMLElement {
+  const banner = el('div', { class: 'stale', role: 'status', 'aria-live': 'polite' });
+  if (!stale.length) {
+    banner.hidden = true;
+    return banner;
+  }
+  const rerun = el('vscode-button' as 'button', { appearance: 'primary', id: 'rerun' }, 'Re-run');
+  rerun.addEventListener('click', () => vscode.postMessage({ type: 'run' }));
+  banner.append(el('span', {}, `Out of date: ${stale.join('; ')}.`), rerun);
+  return banner;
+}
+
 function update(next: ViewSettings): void {
   if (next.colorMap === settings.colorMap && next.scaling === settings.scaling) return;
   settings = next;
   for (const h of heatmaps) drawHeatmap(h.canvas, h.map, settings, h.label);
+  overlayRedraw?.();
+  if (run) document.querySelector('.colorbar-slot')?.replaceChildren(colorBar(run.relevance.summed, settings));
   vscode.postMessage({ type: 'settings', settings });
 }
 
 function onHostMessage(m: HostMessage): void {
   if (m.type === 'run') {
-    if (m.run.runId !== run?.runId) explained = new Map();
+    if (m.run.runId !== run?.runId) {
+      explained = new Map();
+      stale = [];
+    }
     run = m.run;
     settings = m.settings;
     render();
@@ -251,6 +319,9 @@ function onHostMessage(m: HostMessage): void {
     explained.set(m.layer, layer);
     render();
     document.querySelector(`section.card[data-layer="${CSS.escape(m.layer)}"] .explained`)?.scrollIntoView();
+  } else if (m.type === 'stale') {
+    stale = m.reasons;
+    document.querySelector('.stale')?.replaceWith(staleBanner());
   } else if (m.type === 'clear') {
     run = undefined;
     explained = new Map();

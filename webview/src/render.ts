@@ -3,7 +3,7 @@
  * sends, colouring them with Zennit's colour maps (engine/src/shared/colormap.ts), hover read-outs, the
  * conservation chart and the top-k list. DOM only; no VS Code API here.
  */
-import { heatmapRgba } from '../../engine/src/shared/colormap';
+import { colorize, heatmapRgba, scaled } from '../../engine/src/shared/colormap';
 import type { InputImage, MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
 import type { ReferenceView, RunView, ViewSettings } from '../../protocol/webview';
@@ -43,8 +43,8 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: V
   );
 }
 
-/** Draws the input image (values already in [0, 1]). */
-export function drawInput(canvas: HTMLCanvasElement, input: InputImage): void {
+/** RGBA pixels of the input image (values already in [0, 1]). */
+function inputPixels(input: InputImage): Uint8ClampedArray {
   const v = decodeFloats(input.data);
   const n = input.height * input.width;
   const rgba = new Uint8ClampedArray(n * 4);
@@ -52,9 +52,66 @@ export function drawInput(canvas: HTMLCanvasElement, input: InputImage): void {
     for (let c = 0; c < 3; c++) rgba[i * 4 + c] = Math.round(255 * v[input.channels === 3 ? i * 3 + c : i]);
     rgba[i * 4 + 3] = 255;
   }
-  paint(canvas, input.width, input.height, rgba);
+  return rgba;
+}
+
+/** Draws the input image. */
+export function drawInput(canvas: HTMLCanvasElement, input: InputImage): void {
+  paint(canvas, input.width, input.height, inputPixels(input));
   canvas.setAttribute('role', 'img');
   canvas.setAttribute('aria-label', `input image, ${input.height}×${input.width}`);
+}
+
+/** The heatmap can lie over the input when both have the same size (maps larger than the view are shrunk). */
+export const overlays = (input: InputImage, map: MapData) => input.width === map.width && input.height === map.height;
+
+/** Draws the heatmap over the input, `opacity` (0–1) of the heatmap's colour in each pixel. */
+export function drawOverlay(
+  canvas: HTMLCanvasElement,
+  input: InputImage,
+  map: MapData,
+  settings: ViewSettings,
+  opacity: number,
+): void {
+  const base = inputPixels(input);
+  const heat = mapPixels(map, settings);
+  for (let i = 0; i < base.length; i += 4)
+    for (let c = 0; c < 3; c++) base[i + c] = Math.round((1 - opacity) * base[i + c] + opacity * heat[i + c]);
+  paint(canvas, input.width, input.height, base);
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `relevance over the input, heatmap opacity ${Math.round(100 * opacity)} %`);
+}
+
+/**
+ * The colour bar of a heatmap: its colour map from the lowest to the highest value the scaling shows, with the
+ * values at both ends (and 0 in the middle when the scaling keeps the sign).
+ */
+export function colorBar(map: MapData, settings: ViewSettings): HTMLElement {
+  const { bounds } = scaled(mapValues(map), settings.scaling);
+  const steps = 256;
+  const ramp = Float32Array.from(
+    { length: steps },
+    (_, i) => bounds.min + ((bounds.max - bounds.min) * i) / (steps - 1),
+  );
+  const canvas = el('canvas', { class: 'colorbar-ramp' });
+  paint(canvas, steps, 1, colorize(ramp, settings.colorMap, bounds));
+  const labels = el(
+    'div',
+    { class: 'colorbar-labels' },
+    el('span', {}, fmt(bounds.min)),
+    ...(settings.scaling === 'symmetric' ? [el('span', {}, '0')] : []),
+    el('span', {}, fmt(bounds.max)),
+  );
+  return el(
+    'div',
+    {
+      class: 'colorbar',
+      role: 'img',
+      'aria-label': `colour bar: ${settings.colorMap}, from ${fmt(bounds.min)} to ${fmt(bounds.max)} (${settings.scaling})`,
+    },
+    canvas,
+    labels,
+  );
 }
 
 /** Value under a mouse position over a canvas drawn from `map` (whatever its CSS size). */
@@ -125,8 +182,11 @@ export function conservationChart(sums: RunView['sums']): SVGSVGElement {
   return svg;
 }
 
-/** The top-k predictions as a list ("triangle (class 2) 97.1 %"), the attributed target marked. */
-export function predictionList(run: RunView): HTMLOListElement {
+/**
+ * The top-k predictions as a list ("triangle (class 2) 97.1 %"), the attributed target marked in words too. With
+ * `explain`, each is a button that explains that class.
+ */
+export function predictionList(run: RunView, explain?: (c: number) => void): HTMLOListElement {
   const ol = document.createElement('ol');
   ol.className = 'predictions';
   const target = viewedTarget(run);
@@ -135,7 +195,12 @@ export function predictionList(run: RunView): HTMLOListElement {
     const name = run.classNames?.[p.class];
     const label = name ? `${name} (class ${p.class})` : `class ${p.class}`;
     const percent = p.probability === null ? 'not finite' : `${(100 * p.probability).toFixed(1)} %`;
-    li.textContent = `${label} — ${percent} (logit ${fmt(p.logit)})`;
+    const text = `${label} — ${percent} (logit ${fmt(p.logit)})${p.class === target ? ' · explained' : ''}`;
+    if (explain && p.class !== target) {
+      const b = el('button', { class: 'prediction', title: `Explain ${label}: run again with it as the target` }, text);
+      b.addEventListener('click', () => explain(p.class));
+      li.appendChild(b);
+    } else li.textContent = text;
     if (p.class === target) li.classList.add('target');
     ol.appendChild(li);
   }

@@ -30,6 +30,8 @@ import { serveStdio } from '../server/server';
 import { num, numList, parseArgs } from './args';
 import { OutputFolder } from './files';
 import { layerFileNames } from '../io/files';
+import { ONNX_OPS } from '../io/onnx-ops';
+import { KERAS_LAYERS } from '../io/tfjs';
 
 const USAGE = `relevance-lens — Layer-wise Relevance Propagation with Zennit's rules
 
@@ -37,6 +39,7 @@ usage:
   relevance-lens attribute MODEL --input FILE --out DIR [options]
   relevance-lens layers MODEL [--composite NAME] [--residual norm|gradient]
   relevance-lens analyze MODEL --data PATH --layer ID[,ID...] --out DIR [options]
+  relevance-lens operators                 the ONNX operators and Keras layers the engine reads
   relevance-lens serve --stdio [--backend B]
 
 MODEL is an ONNX file or a TF.js LayersModel model.json.
@@ -518,6 +521,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'analyze':
         await analyzeCommand(rest);
         return 0;
+      case 'operators':
+        process.stdout.write(
+          `ONNX (opsets 11–17): ${Object.keys(ONNX_OPS).sort().join(', ')}\n` +
+            `TF.js LayersModel: ${Object.keys(KERAS_LAYERS).sort().join(', ')}\n`,
+        );
+        return 0;
       case 'serve': {
         const { opts } = parseArgs(rest, ['stdio'], ['backend']);
         if (!opts.has('stdio')) fail('BAD_ARGUMENT', 'serve supports --stdio only');
@@ -531,11 +540,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return command === undefined ? 2 : 0;
       default:
-        fail('BAD_ARGUMENT', `unknown command "${command}" (attribute, layers, analyze, serve)`);
+        fail('BAD_ARGUMENT', `unknown command "${command}" (attribute, layers, analyze, operators, serve)`);
     }
   } catch (e) {
     const msg = e instanceof EngineError ? e.message : `internal error: ${(e as Error).stack ?? e}`;
     process.stderr.write(`relevance-lens: ${msg.split('\n')[0]}\n`);
+    if (e instanceof EngineError && e.code === 'UNSUPPORTED_OP')
+      process.stderr.write('relevance-lens: `relevance-lens operators` lists the operators the engine reads\n');
     return e instanceof EngineError ? 1 : 70;
   }
 }

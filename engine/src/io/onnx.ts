@@ -249,7 +249,7 @@ class NodeConverter {
     // own keys only: an op type like `constructor` is unsupported, not Object's function
     const convert = Object.hasOwn(ONNX_OPS, opType)
       ? ONNX_OPS[opType]
-      : fail('UNSUPPORTED_OP', `${where}: unsupported operator ${opType} (see the README's supported ops)`);
+      : fail('UNSUPPORTED_OP', `${where}: unsupported operator ${opType}`);
     const specs = convert(node);
     if (specs === 'alias') {
       this.aliases.set(outputs[0], inputs[0]);

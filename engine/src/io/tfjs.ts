@@ -149,7 +149,7 @@ interface KerasLayer {
 }
 
 /** One converter per Keras layer class: the layer as engine nodes, with its output shape. */
-const KERAS_LAYERS: Record<string, (k: KerasLayer) => void> = {
+export const KERAS_LAYERS: Record<string, (k: KerasLayer) => void> = {
   Conv2D: ({ l, c, inShape, w, finish }) => {
     const depthwise = l.className === 'DepthwiseConv2D';
     const kernel = w(depthwise ? 'depthwise_kernel' : 'kernel')!;

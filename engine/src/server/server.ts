@@ -23,6 +23,8 @@ import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
 import { exportTensor, inputImage, layerView, topPredictions } from '../views';
 import { FrameGuard } from './framing';
+import { ONNX_OPS } from '../io/onnx-ops';
+import { KERAS_LAYERS } from '../io/tfjs';
 import { openDataset } from '../analysis/dataset';
 import { AnalysisProgress, runAnalysis } from '../analysis/run';
 import { analysisConfig } from '../analysis/analyze';
@@ -153,6 +155,7 @@ export class EngineServer {
         description: c.description,
         params: c.params,
       })),
+      operators: { onnx: Object.keys(ONNX_OPS).sort(), tfjs: Object.keys(KERAS_LAYERS).sort() },
     };
   }
 

@@ -7,6 +7,8 @@ import type { Ctx } from '../context';
 import type { RelevancePanel } from '../relevance-panel';
 import { register } from './register';
 import { requestWithProgress } from './progress';
+import { pickOne } from './pick';
+import { runSettings } from '../status';
 
 /** Maps of at most this many pixels a side: enough for the panel's cards and the tooltips. */
 export const MAX_MAP_SIZE = 256;
@@ -59,15 +61,11 @@ async function chooseComposite(ctx: Ctx, name?: string): Promise<void> {
   const items = [
     { label: 'gradient', description: 'no composite: the plain gradient' },
     ...info.composites.map((c) => ({ label: c.name, description: c.description })),
-  ].map((i) => ({ ...i, picked: i.label === baseOf(ctx) }));
+  ];
   const chosen =
     name ??
-    (
-      await vscode.window.showQuickPick(items, {
-        title: `Composite (now ${ctx.compositeLabel})`,
-        ignoreFocusOut: true,
-      })
-    )?.label;
+    (await pickOne(items, { title: `Composite (now ${ctx.compositeLabel})`, current: (i) => i.label === baseOf(ctx) }))
+      ?.label;
   if (!chosen) return;
   if (!(RUN_COMPOSITES as readonly string[]).includes(chosen))
     throw new Error(`unknown composite "${chosen}" (choose one of ${RUN_COMPOSITES.join(', ')})`);
@@ -113,7 +111,7 @@ async function setTarget(ctx: Ctx, target?: number | null): Promise<void> {
     })),
   ];
   // stays open while the tree and the views update around it (the list can be a thousand classes long)
-  const picked = await vscode.window.showQuickPick(items, { title: 'Target class to explain', ignoreFocusOut: true });
+  const picked = await pickOne(items, { title: 'Target class to explain', current: (i) => i.value === ctx.target });
   if (picked) ctx.setTarget(picked.value);
 }
 
@@ -129,6 +127,8 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   if (!input) return;
   const s = ctx.settings;
   const composite = ctx.runComposite();
+  // what this run uses, taken now: changes made while it runs make it out of date
+  const settings = runSettings(ctx)!;
   const b = s.attributorParams.baseline;
   if (s.attributor === 'integrated_gradients' && typeof b === 'object' && !b.path)
     throw new Error('the baseline is "image": set relevanceLens.attributorParams.baselineImage to an image or .npy');
@@ -156,7 +156,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   });
   if (ctx.model !== m) return; // the model changed while this ran
   const run = { ...result, model: path.basename(m.path), classNames: m.classNames, inputFile: input };
-  ctx.recordRun(run, composite);
+  ctx.recordRun(run, composite, settings);
   panel.show(true);
   const native = run.kernels.startsWith('native') ? ' with native kernels' : '';
   const message = `Relevance Lens: ${run.composite} in ${Math.round(run.timingMs)} ms on ${run.backend}${native}`;

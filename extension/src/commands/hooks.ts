@@ -31,6 +31,14 @@ async function targetLayers(
 }
 
 export function registerHookCommands(ctx: Ctx): void {
+  // the layer's context menu: its relevance, now
+  register(ctx, 'relevanceLens.runWithHook', async (layer?: LayerTreeItem, selected?: LayerTreeItem[]) => {
+    const ids = await targetLayers(ctx, false, layer, selected);
+    if (!ids.length) return;
+    await ctx.setHooks(ids, true);
+    await vscode.commands.executeCommand('relevanceLens.runAttribution');
+  });
+
   register(ctx, 'relevanceLens.attachHook', async (layer?: LayerTreeItem, selected?: LayerTreeItem[]) => {
     const ids = await targetLayers(ctx, false, layer, selected);
     if (ids.length) await ctx.setHooks(ids, true);

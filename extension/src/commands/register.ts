@@ -1,7 +1,7 @@
-/** Registers a command whose failures become one error message naming the problem (and a log line). */
+/** Registers a command whose failures become one error message with its actions (and a log line). */
 import * as vscode from 'vscode';
 import type { Ctx } from '../context';
-import { errorMessage } from '../engine-client';
+import { showError } from '../errors';
 
 export function register<A extends unknown[]>(ctx: Ctx, id: string, fn: (...args: A) => unknown): void {
   ctx.subscriptions.push(
@@ -10,17 +10,17 @@ export function register<A extends unknown[]>(ctx: Ctx, id: string, fn: (...args
       try {
         return await fn(...(args as A));
       } catch (e) {
-        const msg = shortenPaths(errorMessage(e));
-        ctx.log.error(`${id}: ${msg}`);
-        if (msg !== 'cancelled') void vscode.window.showErrorMessage(`Relevance Lens: ${msg}`);
+        void showError(ctx, e, commandTitle(ctx, id));
         return undefined;
       }
     }),
   );
 }
 
-/** Paths inside the workspace read better relative to it (the engine names files by absolute path). */
-function shortenPaths(msg: string): string {
-  for (const f of vscode.workspace.workspaceFolders ?? []) msg = msg.split(f.uri.fsPath + '/').join('');
-  return msg;
+/** The command's title as the palette shows it ("Run Attribution"). */
+function commandTitle(ctx: Ctx, id: string): string {
+  const commands = (
+    ctx.extension.extension.packageJSON as { contributes?: { commands?: { command: string; title: string }[] } }
+  ).contributes?.commands;
+  return commands?.find((c) => c.command === id)?.title.replace(/…$/, '') ?? id;
 }

@@ -16,6 +16,7 @@ import {
 } from '../../../protocol/names';
 import { type Ctx, layersOf, type OutputChoice } from '../context';
 import { register } from './register';
+import { pickOne } from './pick';
 
 /** What each rule is, in the quick pick. */
 const RULE_DESCRIPTIONS: Record<RuleName, string> = {
@@ -188,9 +189,9 @@ async function chooseAttributor(ctx: Ctx, name?: AttributorName): Promise<void> 
   const chosen =
     name ??
     ((
-      await vscode.window.showQuickPick(
-        ATTRIBUTOR_NAMES.map((a) => ({ label: a, description: descriptions[a], picked: a === now })),
-        { title: `Attributor (now ${now})`, ignoreFocusOut: true },
+      await pickOne(
+        ATTRIBUTOR_NAMES.map((a) => ({ label: a, description: descriptions[a] })),
+        { title: `Attributor (now ${now})`, current: (i) => i.label === now },
       )
     )?.label as AttributorName | undefined);
   if (!chosen) return;
@@ -276,7 +277,12 @@ async function setOutputRelevance(ctx: Ctx, choice?: OutputChoice): Promise<void
     { label: 'contrast', description: 'why A rather than B: one-hot(A) − one-hot(B)' },
     { label: 'weights', description: 'weighted classes, e.g. 3:1, 5:0.5' },
   ];
-  const picked = await vscode.window.showQuickPick(items, { title: 'Output relevance', ignoreFocusOut: true });
+  const now = ctx.output.classWeights
+    ? ctx.output.classWeights.length === 2
+      ? 'contrast'
+      : 'weights'
+    : ctx.output.mode;
+  const picked = await pickOne(items, { title: 'Output relevance', current: (i) => i.label === now });
   if (!picked) return;
   if (picked.label === 'contrast') {
     const pick = (title: string) =>
