@@ -64,6 +64,27 @@ export type InitializeResult = z.infer<typeof InitializeResult>;
 
 // ---- models --------------------------------------------------------------------------------------------------
 
+/** What a layer is made of, as a model viewer shows it (Netron's node properties). */
+export interface LayerDetails {
+  /** the layers (tree ids, or `input`) whose outputs it reads */
+  inputs: string[];
+  /** convolutions and pooling: [height, width] */
+  kernel?: number[];
+  stride?: number[];
+  /** [top, left, bottom, right], as ONNX writes pads */
+  padding?: number[];
+  dilation?: number[];
+  groups?: number;
+}
+export const LayerDetails = z.object({
+  inputs: z.array(z.string()),
+  kernel: z.array(count).optional(),
+  stride: z.array(count).optional(),
+  padding: z.array(count).optional(),
+  dilation: z.array(count).optional(),
+  groups: count.optional(),
+});
+
 /** A row of the model's module tree; ids are PyTorch's module names where the file has them. */
 export interface LayerTreeItem {
   id: string;
@@ -75,6 +96,8 @@ export interface LayerTreeItem {
   params: number;
   /** the layer's type as Zennit's composites see it (none for containers and plain functions) */
   type?: LayerTypeName;
+  /** a layer's (not a container's) make-up */
+  details?: LayerDetails;
   children: LayerTreeItem[];
 }
 export const LayerTreeItem: z.ZodType<LayerTreeItem> = z.lazy(() =>
@@ -86,6 +109,7 @@ export const LayerTreeItem: z.ZodType<LayerTreeItem> = z.lazy(() =>
     shape,
     params: count,
     type: z.enum(LAYER_TYPES).optional(),
+    details: LayerDetails.optional(),
     children: z.array(LayerTreeItem),
   }),
 );
@@ -354,8 +378,14 @@ export const RunResult = z.object({
   warnings: z.array(z.string()),
   /** a conditional run: the relevance at the input of every row (input row n under condition set k is n·K + k) */
   conditionRows: z.array(LayerView).optional(),
+  /** the relevance sum at the input of every result row (a batch: they add up to the batch's total) */
+  rowSums: z.array(stat),
 });
 export type RunResult = z.infer<typeof RunResult>;
+
+/** Another row of a kept run (a batch's sample, a condition set), drawn as the run's own view was. */
+export const ViewParams = z.object({ runId: z.string(), row: count });
+export type ViewParams = z.infer<typeof ViewParams>;
 
 // ---- data-set analysis ---------------------------------------------------------------------------------------
 
@@ -404,6 +434,8 @@ export const ExportParams = z.object({
   scaling: z.enum(SCALINGS).optional(),
   /** PNG: scaled up by a whole factor until the longer side reaches this many pixels */
   minSide: z.int().min(1).max(4096).optional(),
+  /** PNG: the batch row drawn (default: the run's own view's) */
+  row: count.optional(),
 });
 export type ExportParams = z.infer<typeof ExportParams>;
 
@@ -438,6 +470,7 @@ export const ModelRules = new RequestType<RulesParams, LayerRules, void>('model/
 export const RunAttribution = new RequestType<RunParams, RunResult, void>('attribution/run');
 export const RunAnalysis = new RequestType<AnalysisParams, AnalysisResult, void>('analysis/run');
 export const ExportTensor = new RequestType<ExportParams, ExportResult, void>('tensor/export');
+export const ViewRun = new RequestType<ViewParams, RunResult, void>('attribution/view');
 export const Stats = new RequestType0<StatsResult, void>('engine/stats');
 export const Shutdown = new RequestType0<void, void>('shutdown');
 export const Exit = new NotificationType<void>('exit');

@@ -17,6 +17,8 @@ export const RunView = RunResult.extend({
   inputFile: z.string().optional(),
   /** from a classes.json beside the model */
   classNames: z.array(z.string()).optional(),
+  /** a vector input's feature names, from a features.json beside the model */
+  featureNames: z.array(z.string()).optional(),
 });
 export type RunView = z.infer<typeof RunView>;
 
@@ -81,6 +83,23 @@ export const AnalysisView = z.object({
 });
 export type AnalysisView = z.infer<typeof AnalysisView>;
 
+/** A row of the model editor's layer table (a layer, or a container of layers). */
+export const ModelRow = z.object({
+  id: z.string(),
+  depth: z.int().nonnegative(),
+  op: z.string(),
+  shape: z.array(z.int().nonnegative()),
+  params: z.int().nonnegative(),
+  container: z.boolean(),
+  /** kernel, stride, padding, … (empty for layers without a window) */
+  geometry: z.string(),
+  inputs: z.array(z.string()),
+  /** the rule under the current composite, and whether the composite file sets it */
+  rule: z.string().optional(),
+  ruleSet: z.boolean().optional(),
+});
+export type ModelRow = z.infer<typeof ModelRow>;
+
 /** extension → webview */
 export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run'), run: RunView, settings: ViewSettings }),
@@ -104,6 +123,8 @@ export const HostMessage = z.discriminatedUnion('type', [
     channels: z.array(ChannelExplanation),
   }),
   z.object({ type: z.literal('analysis'), analysis: AnalysisView }),
+  /** the model editor's table: a row per tree item, depth first */
+  z.object({ type: z.literal('modelTable'), model: z.string(), composite: z.string(), rows: z.array(ModelRow) }),
   /** how the run on show differs from what the next run uses (empty: it is current) */
   z.object({ type: z.literal('stale'), reasons: z.array(z.string()) }),
 ]);
@@ -116,6 +137,10 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('export'), layer: z.string(), format: z.enum(EXPORT_FORMATS), settings: ViewSettings }),
   z.object({ type: z.literal('attachAndRun'), layer: z.string() }),
   z.object({ type: z.literal('run') }),
+  /** the model editor: show this layer in the Model Layers tree */
+  z.object({ type: z.literal('revealLayer'), id: z.string() }),
+  /** show another row of the run (a batch's sample) */
+  z.object({ type: z.literal('viewRow'), row: z.int().nonnegative() }),
   /** explain this class: it becomes the target, and the attribution runs again */
   z.object({ type: z.literal('explainClass'), class: z.int().nonnegative() }),
   /** what the layer's channels are relevant for at the input (a conditional run) */

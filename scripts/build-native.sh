@@ -9,7 +9,8 @@ SRC="$ROOT/engine/native"
 OUT="$SRC/build/Release/relevance_native.node"
 log() { echo "[build-native] $*" >&2; }
 
-if [ -f "$OUT" ] && [ "$OUT" -nt "$SRC/relevance_native.cc" ] && [ "$OUT" -nt "$SRC/binding.gyp" ]; then
+if [ -f "$OUT" ] && [ "$OUT" -nt "$SRC/relevance_native.cc" ] && [ "$OUT" -nt "$SRC/binding.gyp" ] \
+  && [ "$OUT" -nt "$0" ] && ls "$(dirname "$OUT")"/libdnnl.so* >/dev/null 2>&1; then
   exit 0
 fi
 
@@ -32,6 +33,12 @@ if [ ! -f "$NODE_GYP" ] || [ ! -f "$NODE_DIR/include/node/node_api.h" ]; then
 fi
 if (cd "$SRC" && node "$NODE_GYP" rebuild --loglevel=warn --nodedir="$NODE_DIR" >&2); then
   log "built $OUT"
+  # the libraries it needs beyond glibc and libstdc++, beside it: the addon looks there first (an RPATH of $ORIGIN,
+  # which also serves oneDNN's own dependencies), so the .vsix runs native kernels where they are not installed
+  for lib in $(ldd "$OUT" | awk '/libdnnl|libOpenCL|libgomp/ { print $3 }'); do
+    cp -L "$lib" "$(dirname "$OUT")/$(basename "$lib")"
+  done
+  log "bundled beside it: $(cd "$(dirname "$OUT")" && ls lib*.so* | tr '\n' ' ')"
 else
   log "not built: node-gyp failed (above); the engine uses the backend's own kernels"
 fi

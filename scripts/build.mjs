@@ -49,6 +49,7 @@ const builds = [
       panel: 'webview/src/panel.ts',
       'layer-view': 'webview/src/layer-view.ts',
       analysis: 'webview/src/analysis.ts',
+      model: 'webview/src/model.ts',
     },
     outdir: 'dist/webview',
     platform: 'browser',
@@ -70,8 +71,14 @@ function copyAssets() {
   const wasmDir = path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith('.wasm')))
     fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
-  const addon = path.join(root, 'engine/native/build/Release/relevance_native.node');
-  if (fs.existsSync(addon)) fs.copyFileSync(addon, path.join(dist, 'relevance_native.node'));
+  // the addon and the shared libraries build-native.sh put beside it (oneDNN, OpenCL's loader, OpenMP)
+  const release = path.join(root, 'engine/native/build/Release');
+  const addon = path.join(release, 'relevance_native.node');
+  if (fs.existsSync(addon)) {
+    fs.copyFileSync(addon, path.join(dist, 'relevance_native.node'));
+    for (const lib of fs.readdirSync(release).filter((f) => /^lib.*\.so(\.\d+)*$/.test(f)))
+      fs.copyFileSync(path.join(release, lib), path.join(dist, lib));
+  }
   fs.mkdirSync(path.join(dist, 'webview'), { recursive: true });
   fs.copyFileSync(path.join(root, 'webview/src/webview.css'), path.join(dist, 'webview/webview.css'));
 }

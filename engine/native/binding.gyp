@@ -6,7 +6,8 @@
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-ffp-contract=off"],
-      "libraries": ["-ldnnl", "-lgomp"]
+      "libraries": ["-ldnnl", "-lgomp"],
+      "ldflags": ["-Wl,--disable-new-dtags", "-Wl,-rpath,'$$ORIGIN'"]
     }
   ]
 }

@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { RunView, ViewSettings } from '../../protocol/webview';
-import { readClassNames } from './class-names';
+import { readClassNames, readFeatureNames } from './class-names';
 import { CompositeFileWatch } from './composite-file';
 import type { CompositeFile } from '../../protocol/composite-file';
 import type { OutputRelevance } from '../../protocol/names';
@@ -22,6 +22,8 @@ export interface OpenedModel {
   hooks: Set<string>;
   /** from a classes.json beside the model, if there is one */
   classNames?: string[];
+  /** a vector input's feature names, from a features.json beside the model */
+  featureNames?: string[];
 }
 
 /** What is remembered per workspace, so reopening VS Code restores the session (trusted workspaces only). */
@@ -240,8 +242,13 @@ export class Ctx implements vscode.Disposable {
   }
 
   private async openModelNow(file: string, hooks: Iterable<string>, keepRun: boolean): Promise<OpenedModel> {
-    const [info, classes] = await Promise.all([this.engine.request(P.OpenModel, { path: file }), readClassNames(file)]);
+    const [info, classes, features] = await Promise.all([
+      this.engine.request(P.OpenModel, { path: file }),
+      readClassNames(file),
+      readFeatureNames(file),
+    ]);
     if (classes.ignored) this.log.warn(`class names not used: ${classes.ignored}`);
+    if (features.ignored) this.log.warn(`feature names not used: ${features.ignored}`);
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
     const ids = new Set(layersOf(info.tree).map((l) => l.id));
@@ -250,6 +257,7 @@ export class Ctx implements vscode.Disposable {
       info,
       hooks: new Set([...hooks].filter((id) => ids.has(id))),
       classNames: classes.names,
+      featureNames: features.names,
     };
     if (previous?.path !== file) {
       this.target = undefined;
@@ -282,6 +290,16 @@ export class Ctx implements vscode.Disposable {
     this.lastRunComposite = composite;
     this.lastRunSettings = settings;
     this.ran.fire(run);
+  }
+
+  /** Shows another row of the latest run (a batch's sample): the engine draws it from the run it kept. */
+  async viewRow(row: number): Promise<void> {
+    const run = this.lastRun;
+    if (!run || run.row === row) return;
+    const result = await this.engine.request(P.ViewRun, { runId: run.runId, row });
+    if (this.lastRun !== run) return; // another run came meanwhile
+    this.lastRun = { ...run, ...result };
+    this.ran.fire(this.lastRun);
   }
 
   setViewSettings(settings: ViewSettings): void {

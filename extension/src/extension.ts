@@ -16,6 +16,7 @@ import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
 import { RelevancePanel } from './relevance-panel';
 import { RunStatusItem, treeMessage } from './status';
 import { DOC_SCHEME, docProvider } from './errors';
+import { MODEL_EDITOR_VIEW_TYPE, ModelEditorProvider } from './model-editor';
 
 let ctx: Ctx | undefined;
 
@@ -46,6 +47,14 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   );
   ctx.subscriptions.push(view.onDidChangeSelection((e) => layerView.select(e.selection[0])));
   ctx.layerSelection = () => view.selection;
+  // an .onnx opens as its layer table; its rows reveal their layer here
+  ctx.subscriptions.push(
+    vscode.window.registerCustomEditorProvider(MODEL_EDITOR_VIEW_TYPE, new ModelEditorProvider(ctx)),
+    vscode.commands.registerCommand('relevanceLens.revealLayer', async (id: string) => {
+      const item = ctx?.layers().find((l) => l.id === id);
+      if (item) await view.reveal(item, { select: true, focus: true, expand: true });
+    }),
+  );
   // what menus and the palette offer follows these (package.json's `when` and `enablement` clauses)
   const setContexts = () => {
     const c = ctx!;

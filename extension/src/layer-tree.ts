@@ -5,8 +5,8 @@
 import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { LayerTreeItem } from '../../protocol/engine';
-import type { Ctx } from './context';
-import { escapeMarkdown, fmt, targetText } from '../../webview/src/format';
+import { type Ctx, layersOf } from './context';
+import { escapeMarkdown, fmt, geometryText, targetText } from '../../webview/src/format';
 
 /** Tooltip heatmaps: about this many pixels on the longer side. */
 const TOOLTIP_SIDE = 128;
@@ -29,6 +29,17 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
 
   refresh(): void {
     this.changed.fire(undefined);
+  }
+
+  /** The item's container (what reveal walks up): its id up to the last dot, where that is a row. */
+  getParent(element: LayerTreeItem): LayerTreeItem | undefined {
+    const rows = new Map(layersOf(this.ctx.model?.info.tree ?? []).map((l) => [l.id, l]));
+    for (let id = element.id; id.includes('.');) {
+      id = id.slice(0, id.lastIndexOf('.'));
+      const parent = rows.get(id);
+      if (parent?.children.includes(element)) return parent;
+    }
+    return undefined;
   }
 
   getChildren(element?: LayerTreeItem): LayerTreeItem[] {
@@ -91,6 +102,12 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     // ids, ops and class names come from the model's files: escaped, never Markdown
     tip.appendMarkdown(`**${escapeMarkdown(layer.id)}** — ${escapeMarkdown(layer.op)}`);
     tip.appendMarkdown(`\n\noutput [${layer.shape.join(', ')}]${params}`);
+    const d = layer.details;
+    if (d) {
+      const geometry = geometryText(d);
+      if (geometry) tip.appendMarkdown(`\n\n${escapeMarkdown(geometry)}`);
+      tip.appendMarkdown(`\n\ninputs: ${escapeMarkdown(d.inputs.join(', '))}`);
+    }
     const rule = this.ctx.rules?.layers[layer.id];
     if (rule && !layer.children.length)
       tip.appendMarkdown(

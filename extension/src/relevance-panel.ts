@@ -7,6 +7,7 @@ import type { HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
 import { staleReasons } from './status';
+import { showError } from './errors';
 
 export const PANEL_VIEW_TYPE = 'relevanceLens.relevancePanel';
 
@@ -56,6 +57,7 @@ export class RelevancePanel implements vscode.Disposable {
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
+    else if (m.type === 'viewRow') void this.ctx.viewRow(m.row).catch((e) => showError(this.ctx, e, 'Show Sample'));
     else if (m.type === 'explainClass') {
       this.ctx.setTarget(m.class);
       void vscode.commands.executeCommand('relevanceLens.runAttribution');

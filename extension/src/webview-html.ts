@@ -13,7 +13,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 export function webviewHtml(
   webview: vscode.Webview,
   extensionUri: vscode.Uri,
-  script: 'panel' | 'layer-view' | 'analysis',
+  script: 'panel' | 'layer-view' | 'analysis' | 'model',
   title: string,
 ): string {
   const nonce = randomBytes(16).toString('base64');

@@ -11,6 +11,47 @@ import * as path from 'path';
 import { canvasStats, ROOT, waitFor, Workbench } from './harness';
 import { registerScenarios, scenarioWorkspace } from '../scenarios';
 import { encodeOnnx } from '../../engine/src/io/onnx-writer';
+import { encodeNpy } from '../../engine/src/io/npy';
+import { readImage } from '../../engine/src/io/image';
+
+/** The example's four shapes as one batch [4, 3, 32, 32], preprocessed as the extension does (.npy). */
+async function batchOfShapes(): Promise<Buffer> {
+  const rows = await Promise.all(
+    ['circle', 'square', 'triangle', 'cross'].map((s) =>
+      readImage(path.join(ROOT, 'examples/shapes', `${s}.png`), 'NCHW', { size: [32, 32], channels: 3 }),
+    ),
+  );
+  const n = rows[0].data.length;
+  const data = new Float32Array(4 * n);
+  rows.forEach((r, k) => data.set(r.data, k * n));
+  return encodeNpy({ shape: [4, 3, 32, 32], data });
+}
+
+/** A tabular model: 6 named features → Linear(6, 8) → ReLU → Linear(8, 3), with its features.json and a sample. */
+function tabularFiles(): Record<string, Buffer> {
+  const w1 = Array.from({ length: 8 * 6 }, (_, i) => Math.sin(i + 1) / 2);
+  const w2 = Array.from({ length: 8 * 3 }, (_, i) => Math.cos(i + 1) / 2);
+  const model = encodeOnnx({
+    input: { name: 'input', dims: [1, 6] },
+    output: { name: 'output', dims: [1, 3] },
+    nodes: [
+      { name: '/fc1/Gemm', opType: 'Gemm', inputs: ['input', 'fc1.weight'], outputs: ['h'], attributes: { transB: 1 } },
+      { name: '/relu/Relu', opType: 'Relu', inputs: ['h'], outputs: ['r'] },
+      { name: '/fc2/MatMul', opType: 'MatMul', inputs: ['r', 'fc2.weight'], outputs: ['output'] },
+    ],
+    initializers: [
+      { name: 'fc1.weight', dims: [8, 6], values: w1 },
+      { name: 'fc2.weight', dims: [8, 3], values: w2 },
+    ],
+  });
+  const features = ['age', 'income', 'debt', 'tenure', 'visits', 'score'];
+  return {
+    // a folder of its own: the example's classes.json names other classes
+    'tabular/tabular.onnx': Buffer.from(model),
+    'tabular/features.json': Buffer.from(JSON.stringify(features)),
+    'tabular/sample.npy': encodeNpy({ shape: [1, 6], data: Float32Array.from([0.5, -1, 2, 0.25, 1, -0.5]) }),
+  };
+}
 
 /** A model with an operator the engine does not read (NonMaxSuppression), as an export of a detector has. */
 function unsupportedModel(): Buffer {
@@ -56,7 +97,13 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
   before(async () => {
     wb = await Workbench.open({
       name: 'flows',
-      files: { ...scenarioWorkspace(ROOT), ...shapesData(), 'unsupported.onnx': unsupportedModel() },
+      files: {
+        ...scenarioWorkspace(ROOT),
+        ...shapesData(),
+        ...tabularFiles(),
+        'batch4.npy': await batchOfShapes(),
+        'unsupported.onnx': unsupportedModel(),
+      },
     });
   });
 
@@ -398,6 +445,39 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
           },
         ],
         [
+          'double-clicking an .onnx opens its layer table (op, shape, kernel, inputs, rule), whose rows reveal the tree’s',
+          async () => {
+            await wb.showExplorer();
+            await wb.explorerRow('model.onnx').dblclick();
+            const table = await wb.webviewFrame('table.model-table tr[data-layer="features.0"]', 30_000);
+            const cells = await table.locator('tr[data-layer="features.0"] td').allInnerTexts();
+            assert.deepEqual(
+              cells.map((c) => c.trim()),
+              [
+                'features.0',
+                'Conv',
+                '[1, 8, 32, 32]',
+                '224',
+                'kernel 3×3 · stride 1×1 · padding 1, 1, 1, 1',
+                'input',
+                'Flat',
+              ],
+            );
+            assert.match(
+              (await table.locator('tr[data-layer="features.3"] td').allInnerTexts()).join(' | '),
+              /Conv \| \[1, 16, 16, 16\] \| .* \| features\.2 \| ZPlus/,
+            );
+            await wb.screenshot('03f-model-editor');
+            await table.locator('tr[data-layer="features.3"] button.layer-link').click();
+            await waitFor(
+              async () => /selected/.test((await wb.layerRow('features.3').getAttribute('class')) ?? ''),
+              10_000,
+              'features.3 selected in the tree',
+            );
+            await wb.page.locator('.tab', { hasText: 'model.onnx' }).locator('.codicon-close').click();
+          },
+        ],
+        [
           'clicking a prediction explains that class',
           async () => {
             const frame = await wb.webviewFrame('#root[data-run-id]');
@@ -725,6 +805,58 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         ],
       ],
       engineRestart: [
+        [
+          'a batch of 4: a sample picker with each sample’s sum, the sums adding up to the batch’s total',
+          async () => {
+            await wb.showExplorer();
+            await wb.contextMenu(wb.explorerRow('batch4.npy'), 'Use as Relevance Lens Input');
+            const previous = await runId();
+            await wb.command('Relevance Lens: Run Attribution');
+            const frame = await panelAfter(previous);
+            const options = await frame.locator('select#row option').allInnerTexts();
+            assert.equal(options.length, 4, options.join(' | '));
+            const sums = options.map((o) => Number(/Σ (\S+)/.exec(o)![1]));
+            const total = Number(/: (\S+)$/.exec(await frame.locator('.batch-total').innerText())![1]);
+            // each shown to 3 significant digits
+            assert.ok(
+              Math.abs(sums.reduce((a, b) => a + b, 0) - total) <= 0.01 * Math.abs(total),
+              `${sums} vs ${total}`,
+            );
+            const caption = async () =>
+              Number(/sum (\S+)/.exec(await frame.locator('figure.relevance figcaption').innerText())![1]);
+            assert.equal(await caption(), sums[0], 'sample 0 on show, with its own sum');
+            await frame.locator('select#row').selectOption('2');
+            await waitFor(async () => (await caption()) === sums[2], 30_000, 'sample 2 on show');
+            await wb.screenshot('20-batch-sample-picker');
+          },
+        ],
+        [
+          'a tabular model’s input relevance is a bar per feature, named from features.json',
+          async () => {
+            await wb.showExplorer();
+            await wb.explorerRow('tabular').click();
+            await wb.contextMenu(wb.explorerRow('tabular.onnx'), 'Open in Relevance Lens');
+            await wb.layerRow('fc1').waitFor({ timeout: 60_000 });
+            await wb.contextMenu(wb.layerRow('fc1'), 'Attach Store Hook');
+            await wb.hookIcon('fc1').waitFor({ timeout: 10_000 });
+            await wb.showExplorer();
+            await wb.contextMenu(wb.explorerRow('sample.npy'), 'Use as Relevance Lens Input');
+            const previous = await runId();
+            await wb.command('Relevance Lens: Run Attribution');
+            const frame = await panelAfter(previous);
+            const bars = frame.locator('figure.relevance svg.feature-bars g');
+            assert.equal(await bars.count(), 6, 'a bar per feature');
+            const labels = await frame
+              .locator('figure.relevance svg.feature-bars g text:first-child')
+              .allTextContents();
+            assert.deepEqual(labels, ['0 age', '1 income', '2 debt', '3 tenure', '4 visits', '5 score']);
+            assert.equal(await frame.locator('canvas.input').count(), 0, 'no input picture for a vector');
+            assert.equal(await frame.locator('canvas.overlay').count(), 0, 'no overlay for a vector');
+            // the dense layer's card: a bar per unit too
+            assert.equal(await frame.locator('section.card[data-layer="fc1"] svg.feature-bars g').count(), 8);
+            await wb.screenshot('19-tabular-bars');
+          },
+        ],
         [
           'the webviews ran without a Content-Security-Policy violation',
           async () => {

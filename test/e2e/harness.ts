@@ -167,13 +167,13 @@ export class Workbench {
       await this.page.keyboard.press('F1');
       try {
         await input.waitFor({ state: 'visible', timeout: 5_000 });
+        await input.fill(`>${title}`, { timeout: 5_000 });
         break;
       } catch (e) {
         if (attempt === 3) throw e;
         await this.page.keyboard.press('Escape');
       }
     }
-    await input.fill(`>${title}`);
     // Enter runs the focused row: wait until the filter has made it this command, not a recently used one
     const item = this.page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title }).first();
     await item.waitFor({ state: 'visible' });

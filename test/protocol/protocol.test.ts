@@ -365,6 +365,46 @@ describe('engine server', () => {
     );
   });
 
+  test('a batch: each sample’s sum at the input adds up to the total; attribution/view draws another sample', async () => {
+    const one = parseNpy(fs.readFileSync(path.join(SEED, 'input.npy')));
+    const n = one.data.length;
+    const data = new Float32Array(4 * n);
+    for (let k = 0; k < 4; k++) for (let i = 0; i < n; i++) data[k * n + i] = one.data[i] * (1 + k / 4) - k / 8;
+    const run = await s.conn.sendRequest(P.RunAttribution, {
+      modelId,
+      input: { shape: [4, ...one.shape.slice(1)], data: encodeFloats(data) },
+      composite: 'epsilon_plus_flat',
+      target: [1],
+      store: ['1'],
+    });
+    assert.equal(run.rowSums.length, 4);
+    const all = await fetchTensor(s, run.runId, '');
+    const total = all.data.reduce((a, b) => a + b, 0);
+    const sum = run.rowSums.reduce((a, b) => a! + b!, 0)!;
+    assert.ok(Math.abs(sum - total) <= 1e-4 * Math.abs(total), `${sum} vs ${total}`);
+    assert.ok(Math.abs(run.relevance.sum! - run.rowSums[0]!) < 1e-6, 'the view is sample 0');
+    const second = await s.conn.sendRequest(P.ViewRun, { runId: run.runId, row: 2 });
+    assert.equal(second.row, 2);
+    assert.equal(second.runId, run.runId);
+    assert.ok(Math.abs(second.relevance.sum! - run.rowSums[2]!) < 1e-6, 'the view is sample 2');
+    assert.equal(second.sums[0].sum, second.relevance.sum, 'its sums are sample 2’s');
+    assert.notEqual(second.layers[0].summed.data, run.layers[0].summed.data, 'its stored layer is sample 2’s');
+    assert.deepEqual(second.topK, run.topK, 'the predictions of every sample, as before');
+    // a PNG of the viewed sample; rows beyond the batch are refused
+    const png = await s.conn.sendRequest(P.ExportTensor, { runId: run.runId, layer: '', format: 'png', row: 2 });
+    assert.equal(png.mimeType, 'image/png');
+    await rejects(
+      s.conn.sendRequest(P.ViewRun, { runId: run.runId, row: 4 }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /row 4 is out of range for the run's 4 rows/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.ViewRun, { runId: 'gone', row: 0 }),
+      P.ErrorCodes.UNKNOWN_TENSOR,
+      /run "gone" is no longer held/,
+    );
+  });
+
   test('model/rules: each layer’s rule under a composite file, what the file set, and patterns that match nothing', async () => {
     const info = await s.conn.sendRequest(P.OpenModel, { path: path.join(GOLDEN_DIR, 'resnet_mini/model.onnx') });
     const customComposite = {

@@ -69,3 +69,33 @@ test('webview messages: names outside the lists, and prototype keys, are rejecte
     'data without a key',
   );
 });
+
+test('package.json: every command is registered by the extension, and the palette offers it only where it works', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'));
+  const commands: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
+  const sources = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const f = path.join(dir, e.name);
+      return e.isDirectory() ? sources(f) : f.endsWith('.ts') ? [fs.readFileSync(f, 'utf8')] : [];
+    });
+  const code = sources(path.resolve(__dirname, '../../extension/src')).join('\n');
+  for (const id of commands) assert.ok(code.includes(`'${id}'`), `${id} is registered in extension/src`);
+  const palette = new Map<string, string>(
+    pkg.contributes.menus.commandPalette.map((m: { command: string; when: string }) => [m.command, m.when]),
+  );
+  for (const id of palette.keys()) assert.ok(commands.includes(id), `${id} in the palette is a contributed command`);
+  // the commands that work without a model: everything else has a when clause
+  const always = new Set([
+    'relevanceLens.openModel',
+    'relevanceLens.openExample',
+    'relevanceLens.chooseComposite',
+    'relevanceLens.chooseAttributor',
+    'relevanceLens.restartEngine',
+    'relevanceLens.showLog',
+    'relevanceLens.showSupportedOperators',
+    'relevanceLens.reportIssue',
+  ]);
+  for (const id of commands)
+    if (!always.has(id)) assert.ok(palette.get(id), `${id} has a when clause in the command palette`);
+  for (const id of always) assert.ok(!palette.has(id), `${id} is always offered`);
+});

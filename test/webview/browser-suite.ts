@@ -8,10 +8,13 @@ import { decodeFloats } from '../../protocol/floats';
 import { HostMessage, type RunView, WebviewMessage } from '../../protocol/webview';
 import { fmt } from '../../webview/src/format';
 import {
+  attachHover,
   colorBar,
   conservationChart,
   drawHeatmap,
   drawOverlay,
+  featureBars,
+  isVector,
   mapPixels,
   overlays,
   predictionList,
@@ -117,6 +120,23 @@ check('hover read-out finds the value under the pointer at any CSS size', () => 
   canvas.remove();
 });
 
+check('keyboard read-out: arrow keys move a cursor over the focused heatmap and say its value', () => {
+  const m = map([1, 2, 3, 4, 5, 6], 2, 3);
+  const canvas = document.createElement('canvas');
+  const readout = document.createElement('div');
+  attachHover(canvas, () => m, readout);
+  const key = (k: string, shiftKey = false) => canvas.dispatchEvent(new KeyboardEvent('keydown', { key: k, shiftKey }));
+  key('ArrowRight');
+  eq(readout.textContent, '1.00 at (y 0, x 0)', 'the first key starts at the top left');
+  key('ArrowRight');
+  key('ArrowDown');
+  eq(readout.textContent, '5.00 at (y 1, x 1)', 'moved right and down');
+  key('ArrowRight', true);
+  eq(readout.textContent, '6.00 at (y 1, x 2)', 'Shift moves 8, held at the edge');
+  key('a');
+  eq(readout.textContent, '6.00 at (y 1, x 2)', 'other keys leave it');
+});
+
 check('top-k channels by summed |relevance|, NCHW and NHWC alike', () => {
   // 1×3×1×2: channel sums of |x|: c0 = 1, c1 = 7, c2 = 3
   const nchw = [1, 0, -3, 4, 0, 3];
@@ -163,6 +183,7 @@ const run = (): RunView => ({
   },
   layers: [],
   warnings: [],
+  rowSums: [1],
   sums: [
     { id: '', op: 'input', sum: 1 },
     { id: 'fc', op: 'Gemm', sum: -0.5 },
@@ -212,6 +233,37 @@ check('colour bar: the colour map from the lowest to the highest value shown, wi
     'absolute',
   );
   assert(/from 0 to 2\.00 \(absolute\)/.test(abs.getAttribute('aria-label')!), abs.getAttribute('aria-label')!);
+});
+
+check('feature bars: a bar per feature with its index and name, the sign in its side; the largest of many', () => {
+  const fig = featureBars(map([0.5, -1, 0.25], 1, 3), 'relevance per input feature', ['age', 'income']);
+  const rows = [...fig.querySelectorAll('g')];
+  eq(
+    rows.map((g) => g.querySelector('text')!.textContent),
+    ['0 age', '1 income', '2'],
+    'labels',
+  );
+  eq(
+    rows.map((g) => g.querySelector('rect')!.getAttribute('class')),
+    ['bar', 'bar negative', 'bar'],
+    'sign',
+  );
+  const widths = rows.map((g) => Number(g.querySelector('rect')!.getAttribute('width')));
+  assert(widths[1] === 2 * widths[0] && widths[0] === 2 * widths[2], `widths ${widths}`);
+  const many = featureBars(
+    map(
+      Array.from({ length: 50 }, (_, i) => (i === 7 ? -9 : i / 100)),
+      1,
+      50,
+    ),
+    'x',
+    undefined,
+    5,
+  );
+  const shown = [...many.querySelectorAll('g')].map((g) => Number(g.getAttribute('data-feature')));
+  eq(shown, [7, 46, 47, 48, 49], 'the 5 largest |values|, in index order');
+  eq(many.querySelector('.note')!.textContent, 'the 5 largest of 50', 'note');
+  assert(isVector({ shape: [1, 6] }) && !isVector({ shape: [1, 1, 1, 6] }), 'a vector is [N, F]');
 });
 
 check('overlay: the input at opacity 0, the heatmap at 1, a blend between', () => {

@@ -1,4 +1,5 @@
 /** Text formatting shared by the webviews and the extension's tree (no DOM here). */
+import type { LayerDetails } from '../../protocol/engine';
 import type { RunView } from '../../protocol/webview';
 
 /**
@@ -34,6 +35,17 @@ export function targetText(run: RunView): string {
   return run.classWeights
     ? classWeightsText(run.classWeights, run.classNames)
     : classText(viewedTarget(run), run.classNames);
+}
+
+/** A layer's window geometry as a model viewer lists it: "kernel 3×3 · stride 2×2 · padding 1, 1, 1, 1 · groups 32". */
+export function geometryText(d: LayerDetails): string {
+  const parts: string[] = [];
+  if (d.kernel) parts.push(`kernel ${d.kernel.join('×')}`);
+  if (d.stride) parts.push(`stride ${d.stride.join('×')}`);
+  if (d.padding) parts.push(`padding ${d.padding.join(', ')}`);
+  if (d.dilation && d.dilation.some((v) => v !== 1)) parts.push(`dilation ${d.dilation.join('×')}`);
+  if (d.groups && d.groups !== 1) parts.push(`groups ${d.groups}`);
+  return parts.join(' · ');
 }
 
 /**

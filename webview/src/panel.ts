@@ -24,6 +24,8 @@ import {
   drawInput,
   drawOverlay,
   el,
+  featureBars,
+  isVector,
   overlays,
   predictionList,
 } from './render';
@@ -143,6 +145,7 @@ function layerCard(layer: LayerView, title: string): HTMLElement {
     el('h3', {}, title, el('span', { class: 'op' }, ` ${layer.op}`)),
     stats,
     el('div', { class: 'summed' }, summed.canvas),
+    ...(isVector(layer) ? [featureBars(layer.summed, `${title} relevance per unit`, undefined, 16)] : []),
     summed.readout,
     layer.channels.length ? grid : el('div', { class: 'note' }, 'no channel axis (dense layer)'),
     explainedStrip(layer),
@@ -204,6 +207,8 @@ function render(): void {
   const native = run.kernels.startsWith('native') ? ' · native kernels' : '';
   const ran = `${run.backend} backend${native} · ${Math.round(run.timingMs)} ms`;
   const meta = `composite ${run.composite} · attributor ${run.attributor} · target ${targetText(run)} · ${ran}`;
+  // a vector input (tabular features) is a bar per feature, not an image
+  const vector = isVector(run.relevance);
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
@@ -216,20 +221,22 @@ function render(): void {
       ? [el('div', { class: 'warnings', role: 'alert' }, ...run.warnings.map((w) => el('p', {}, `⚠ ${w}`)))]
       : []),
     controls(),
+    ...(run.rowSums.length > 1 ? [samplePicker(run)] : []),
     el(
       'section',
       { class: 'overview' },
-      el('figure', {}, inputCanvas, el('figcaption', {}, 'input')),
+      ...(vector ? [] : [el('figure', {}, inputCanvas, el('figcaption', {}, 'input'))]),
       el(
         'figure',
         { class: 'relevance', 'data-layer': '' },
+        ...(vector ? [featureBars(run.relevance.summed, 'relevance per input feature', run.featureNames)] : []),
         rel.canvas,
         el('figcaption', {}, `relevance · sum ${fmt(run.relevance.sum)}`),
         colors,
         rel.readout,
         exportButtons('', 'relevance at the input'),
       ),
-      ...(overlays(run.input, run.relevance.summed) ? [overlayFigure(run)] : []),
+      ...(!vector && overlays(run.input, run.relevance.summed) ? [overlayFigure(run)] : []),
       el(
         'div',
         { class: 'side' },
@@ -242,6 +249,28 @@ function render(): void {
     el('vscode-divider' as 'hr'),
     el('h3', {}, run.layers.length ? 'Hooked layers' : 'No hooked layers: attach store hooks in the Model Layers view'),
     el('div', { class: 'cards' }, ...run.layers.map((l) => layerCard(l, l.id))),
+  );
+}
+
+/**
+ * A batch (or a conditional run's rows): which sample the pictures show, with each sample's relevance sum at the
+ * input and the batch's total (the samples' sums add up to it).
+ */
+function samplePicker(r: RunView): HTMLElement {
+  const select = el('select', { id: 'row', 'aria-label': 'Sample shown' });
+  r.rowSums.forEach((sum, k) => {
+    const opt = el('option', { value: String(k) }, `sample ${k} · Σ ${fmt(sum)}`);
+    if (k === r.row) opt.setAttribute('selected', '');
+    select.appendChild(opt);
+  });
+  select.addEventListener('change', () => vscode.postMessage({ type: 'viewRow', row: Number(select.value) }));
+  const total = r.rowSums.every((s) => s !== null) ? r.rowSums.reduce((a, b) => a! + b!, 0) : null;
+  return el(
+    'div',
+    { class: 'samples' },
+    el('label', { for: 'row' }, `${r.conditionRows ? 'Row' : 'Sample'} (${r.rowSums.length})`),
+    select,
+    el('span', { class: 'batch-total' }, `Σ over all ${r.rowSums.length}: ${fmt(total)}`),
   );
 }
 
@@ -300,10 +329,9 @@ function update(next: ViewSettings): void {
 
 function onHostMessage(m: HostMessage): void {
   if (m.type === 'run') {
-    if (m.run.runId !== run?.runId) {
-      explained = new Map();
-      stale = [];
-    }
+    if (m.run.runId !== run?.runId) stale = [];
+    // channel explanations belong to the row they explained
+    if (m.run.runId !== run?.runId || m.run.row !== run?.row) explained = new Map();
     run = m.run;
     settings = m.settings;
     render();

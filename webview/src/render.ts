@@ -4,7 +4,7 @@
  * conservation chart and the top-k list. DOM only; no VS Code API here.
  */
 import { colorize, heatmapRgba, scaled } from '../../engine/src/shared/colormap';
-import type { InputImage, MapData } from '../../protocol/engine';
+import type { InputImage, LayerView, MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
 import type { ReferenceView, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, viewedTarget } from './format';
@@ -131,17 +131,60 @@ export function valueAt(
 
 /** Shows "value at (y, x)" in `readout` while the pointer is over the canvas. */
 export function attachHover(canvas: HTMLCanvasElement, map: () => MapData | undefined, readout: HTMLElement): void {
+  const say = (at: { x: number; y: number; value: number } | undefined) =>
+    (readout.textContent = at ? `${fmt(at.value)} at (y ${at.y}, x ${at.x})` : '');
   canvas.addEventListener('mousemove', (e) => {
     const m = map();
-    const at = m && valueAt(canvas, m, e.clientX, e.clientY);
-    readout.textContent = at ? `${fmt(at.value)} at (y ${at.y}, x ${at.x})` : '';
+    say(m && valueAt(canvas, m, e.clientX, e.clientY));
   });
-  canvas.addEventListener('mouseleave', () => (readout.textContent = ''));
+  canvas.addEventListener('mouseleave', () => say(undefined));
+  // the keyboard's way: arrow keys move a cursor over the focused heatmap (Shift: 8 at a time), the read-out is a
+  // live region, so a screen reader says each value
+  let cursor: { x: number; y: number } | undefined;
+  canvas.addEventListener('keydown', (e) => {
+    const m = map();
+    const step = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key];
+    if (!m || !step) return;
+    e.preventDefault();
+    const k = e.shiftKey ? 8 : 1;
+    const clamp = (v: number, n: number) => Math.min(n - 1, Math.max(0, v));
+    cursor = cursor
+      ? { x: clamp(cursor.x + step[0] * k, m.width), y: clamp(cursor.y + step[1] * k, m.height) }
+      : { x: 0, y: 0 };
+    say({ ...cursor, value: mapValues(m)[cursor.y * m.width + cursor.x] });
+  });
+  canvas.addEventListener('blur', () => say(undefined));
+}
+
+/** An SVG element with its attributes (and text), appended to `parent` when given. */
+function svgEl<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number>,
+  parent?: Element,
+  text?: string,
+): SVGElementTagNameMap[K] {
+  const e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = text;
+  parent?.appendChild(e);
+  return e;
+}
+
+/** A chart's row: its label (right-aligned before `x`) and its value text at `valueX`, baseline-aligned in the row. */
+function rowTexts(
+  parent: Element,
+  y: number,
+  rowH: number,
+  label: [x: number, s: string],
+  value: [x: number, s: string],
+) {
+  const baseline = y + rowH * 0.7;
+  svgEl('text', { x: label[0], y: baseline, 'text-anchor': 'end' }, parent, label[1]);
+  svgEl('text', { x: value[0], y: baseline, 'text-anchor': 'start' }, parent, value[1]);
 }
 
 /** Horizontal bars of the relevance sum per layer, output at the top and input at the bottom (conservation). */
 export function conservationChart(sums: RunView['sums']): SVGSVGElement {
-  const ns = 'http://www.w3.org/2000/svg';
   const rows = [...sums].reverse();
   const rowH = 18;
   const labelW = 150;
@@ -149,37 +192,83 @@ export function conservationChart(sums: RunView['sums']): SVGSVGElement {
   // a sum that is not finite (null) gets no bar, and says so
   const size = (sum: number | null) => (sum === null ? 0 : Math.abs(sum));
   const max = Math.max(1e-12, ...rows.map((r) => size(r.sum)));
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('width', String(labelW + barW + 90));
-  svg.setAttribute('height', String(rows.length * rowH + 4));
-  svg.setAttribute('role', 'img');
-  svg.setAttribute(
-    'aria-label',
-    `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`,
-  );
-  svg.classList.add('conservation');
+  const svg = svgEl('svg', {
+    width: labelW + barW + 90,
+    height: rows.length * rowH + 4,
+    role: 'img',
+    'aria-label': `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`,
+    class: 'conservation',
+  });
   rows.forEach((r, i) => {
     const y = i * rowH + 2;
-    const text = (x: number, s: string, anchor: string) => {
-      const t = document.createElementNS(ns, 'text');
-      t.setAttribute('x', String(x));
-      t.setAttribute('y', String(y + rowH * 0.7));
-      t.setAttribute('text-anchor', anchor);
-      t.textContent = s;
-      svg.appendChild(t);
-    };
-    text(labelW - 6, r.id || 'input', 'end');
     const w = (size(r.sum) / max) * barW;
-    const bar = document.createElementNS(ns, 'rect');
-    bar.setAttribute('x', String(labelW));
-    bar.setAttribute('y', String(y + 3));
-    bar.setAttribute('width', String(Math.max(1, w)));
-    bar.setAttribute('height', String(rowH - 6));
-    bar.setAttribute('class', r.sum !== null && r.sum < 0 ? 'bar negative' : 'bar');
-    svg.appendChild(bar);
-    text(labelW + w + 6, fmt(r.sum), 'start');
+    rowTexts(svg, y, rowH, [labelW - 6, r.id || 'input'], [labelW + w + 6, fmt(r.sum)]);
+    svgEl(
+      'rect',
+      {
+        x: labelW,
+        y: y + 3,
+        width: Math.max(1, w),
+        height: rowH - 6,
+        class: r.sum !== null && r.sum < 0 ? 'bar negative' : 'bar',
+      },
+      svg,
+    );
   });
   return svg;
+}
+
+/** A layer's relevance is a vector per sample ([N, F]: a tabular input, a dense layer): bars, not a strip. */
+export const isVector = (layer: Pick<LayerView, 'shape'>) => layer.shape.length === 2;
+
+/**
+ * A vector's values as bars from a zero axis, a row per feature with its index and name (from features.json). With
+ * more than `max` features, the `max` largest |values|, in index order.
+ */
+export function featureBars(map: MapData, label: string, names?: readonly string[], max = 40): HTMLElement {
+  const all = Array.from(mapValues(map), (value, index) => ({ index, value }));
+  const shown =
+    all.length <= max
+      ? all
+      : [...all]
+          .sort((a, b) => Math.abs(b.value) - Math.abs(a.value))
+          .slice(0, max)
+          .sort((a, b) => a.index - b.index);
+  const rowH = 16;
+  const labelW = 150;
+  const half = 110;
+  const top = Math.max(1e-12, ...shown.map((r) => Math.abs(r.value)));
+  const axis = labelW + half;
+  const height = shown.length * rowH + 4;
+  const named = (i: number) => `${i}${names?.[i] ? ` ${names[i]}` : ''}`;
+  const svg = svgEl('svg', {
+    width: axis + half + 70,
+    height,
+    role: 'img',
+    'aria-label': `${label}: ${shown.map((r) => `${named(r.index)} ${fmt(r.value)}`).join(', ')}`,
+    class: 'feature-bars',
+  });
+  shown.forEach((r, k) => {
+    const y = k * rowH + 2;
+    const g = svgEl('g', { 'data-feature': r.index }, svg);
+    const w = (Math.abs(r.value) / top) * half;
+    rowTexts(g, y, rowH, [labelW - 6, named(r.index)], [axis + half + 6, fmt(r.value)]);
+    svgEl(
+      'rect',
+      {
+        x: r.value < 0 ? axis - w : axis,
+        y: y + 2,
+        width: Math.max(1, w),
+        height: rowH - 4,
+        class: r.value < 0 ? 'bar negative' : 'bar',
+      },
+      g,
+    );
+  });
+  svgEl('line', { x1: axis, x2: axis, y1: 0, y2: height, class: 'axis' }, svg);
+  const note =
+    all.length > shown.length ? [el('div', { class: 'note' }, `the ${shown.length} largest of ${all.length}`)] : [];
+  return el('div', { class: 'feature-bars-figure' }, svg, ...note);
 }
 
 /**

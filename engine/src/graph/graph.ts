@@ -1,4 +1,4 @@
-import type { LayerTreeItem } from '../../../protocol/engine';
+import type { LayerDetails, LayerTreeItem } from '../../../protocol/engine';
 import type { LayerTypeName } from '../../../protocol/names';
 import type { Layout } from '../ndarray';
 import type { Param } from './param';
@@ -245,6 +245,8 @@ export function buildLayerTree(graph: Graph): LayerTreeItem[] {
     }
     return item;
   };
+  const producer = new Map(graph.nodes.map((n) => [n.output, n.id]));
+  producer.set(graph.input.name, 'input');
   for (const node of graph.nodes) {
     const item = ensure(node.id, node);
     item.op = node.sourceOp;
@@ -252,6 +254,7 @@ export function buildLayerTree(graph: Graph): LayerTreeItem[] {
     item.shape = node.shape ?? [];
     item.params = paramCount(node);
     if (node.moduleType) item.type = LAYER_TYPE_OF[node.moduleType];
+    item.details = layerDetails(node, producer);
     // Every enclosing container now ends at this node (nodes come in execution order).
     for (let id = node.id; id.includes('.');) {
       id = id.slice(0, id.lastIndexOf('.'));
@@ -264,6 +267,23 @@ export function buildLayerTree(graph: Graph): LayerTreeItem[] {
     }
   }
   return roots;
+}
+
+/** A node's make-up: what it reads, and its window geometry (convolutions and pooling). */
+function layerDetails(node: GraphNode, producer: ReadonlyMap<string, string>): LayerDetails {
+  const details: LayerDetails = { inputs: node.inputs.map((i) => producer.get(i) ?? i) };
+  const { conv, pool } = node.attrs;
+  const window = conv ?? pool;
+  if (!window) return details;
+  const [[top, bottom], [left, right]] = window.pads;
+  details.kernel = conv ? node.params.weight.shape.slice(0, 2) : [...pool!.kernel];
+  details.stride = [...window.strides];
+  details.padding = [top, left, bottom, right];
+  if (conv) {
+    details.dilation = [...conv.dilations];
+    details.groups = conv.groups;
+  }
+  return details;
 }
 
 /** Maps every tree id (nodes and containers) to the node whose output it shows. */

@@ -38,6 +38,8 @@ interface KeptRun {
   modelId: string;
   row: number;
   tensors: Map<string, NdArray>;
+  /** the run's result as seen at another row */
+  view: (row: number) => P.RunResult;
 }
 
 /** Maps engine errors (and anything else) to JSON-RPC errors with codes a client can act on. */
@@ -99,6 +101,7 @@ export class EngineServer {
     this.serve(P.RunAttribution, P.RunParams, (p, token) => this.run(p, token));
     this.serve(P.RunAnalysis, P.AnalysisParams, (p, token) => this.enqueue(() => this.analyze(p, token)));
     this.serve(P.ExportTensor, P.ExportParams, (p) => this.exportTensor(p));
+    this.serve(P.ViewRun, P.ViewParams, (p) => this.viewRun(p));
     this.serve(P.Stats, z.unknown(), () => this.stats());
     this.serve(P.Shutdown, z.unknown(), () => this.shutdown());
     connection.onNotification(P.Exit, () => process.exit(0));
@@ -306,59 +309,83 @@ export class EngineServer {
       },
     });
     const runId = randomUUID();
+    const layout = model.graph.layout;
+    const ops = new Map(run.sums.map((s) => [s.id, s.op]));
+    const rows = run.relevance.shape[0];
+    const per = run.relevance.data.length / rows;
+    const rowSums = Array.from({ length: rows }, (_, r) =>
+      run.relevance.data.subarray(r * per, (r + 1) * per).reduce((a, b) => a + b, 0),
+    );
+    const view = (row: number): P.RunResult => {
+      const relevance = layerView('', 'input', run.relevance, layout, { ...p.view, row });
+      return {
+        runId,
+        backend: run.backend,
+        kernels: run.kernels,
+        composite: run.composite,
+        attributor: run.attributor,
+        target: run.target,
+        ...(p.classWeights && { classWeights: p.classWeights }),
+        timingMs: run.timingMs,
+        row,
+        topK: topPredictions(run.output, p.topK ?? 5),
+        input: inputImage(input, layout, Math.floor(row / sets)),
+        relevance,
+        layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, { ...p.view, row })),
+        warnings: run.warnings,
+        ...(p.conditions && {
+          conditionRows: Array.from({ length: rows }, (_, r) =>
+            layerView('', 'input', run.relevance, layout, { ...p.view, row: r, topChannels: 0 }),
+          ),
+        }),
+        // the viewed row's, as the views are
+        sums: [
+          { id: '', op: 'input', sum: relevance.sum },
+          ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.rows[row] })),
+        ],
+        rowSums,
+      };
+    };
     if (p.keep ?? true) {
       this.dropRuns(p.modelId);
       const tensors = new Map<string, NdArray>([
         ['', run.relevance],
         ...run.stored.map((l): [string, NdArray] => [l.id, l.relevance]),
       ]);
-      this.runs.set(runId, { modelId: p.modelId, row, tensors });
+      this.runs.set(runId, { modelId: p.modelId, row, tensors, view });
     }
-    const layout = model.graph.layout;
-    const ops = new Map(run.sums.map((s) => [s.id, s.op]));
-    const relevance = layerView('', 'input', run.relevance, layout, p.view);
-    return {
-      runId,
-      backend: run.backend,
-      kernels: run.kernels,
-      composite: run.composite,
-      attributor: run.attributor,
-      target: run.target,
-      ...(p.classWeights && { classWeights: p.classWeights }),
-      timingMs: run.timingMs,
-      row,
-      topK: topPredictions(run.output, p.topK ?? 5),
-      input: inputImage(input, layout, Math.floor(row / sets)),
-      relevance,
-      layers: run.stored.map((l) => layerView(l.id, ops.get(l.id) ?? '', l.relevance, layout, p.view)),
-      warnings: run.warnings,
-      ...(p.conditions && {
-        conditionRows: Array.from({ length: run.relevance.shape[0] }, (_, r) =>
-          layerView('', 'input', run.relevance, layout, { ...p.view, row: r, topChannels: 0 }),
-        ),
-      }),
-      // the viewed row's, as the views are
-      sums: [
-        { id: '', op: 'input', sum: relevance.sum },
-        ...run.sums.map((s) => ({ id: s.id, op: s.op, sum: s.rows[row] })),
-      ],
-    };
+    return view(row);
   }
 
-  private exportTensor(p: P.ExportParams): P.ExportResult {
-    const run = this.runs.get(p.runId);
+  /** Another row of the model's kept run, drawn as the run was. */
+  private viewRun(p: P.ViewParams): P.RunResult {
+    const run = this.keptRun(p.runId);
+    const rows = run.tensors.get('')!.shape[0];
+    if (p.row >= rows) fail('BAD_ARGUMENT', `row ${p.row} is out of range for the run's ${rows} rows`);
+    return run.view(p.row);
+  }
+
+  private keptRun(runId: string): KeptRun {
+    const run = this.runs.get(runId);
     if (!run)
       throw new ResponseError(
         P.ErrorCodes.UNKNOWN_TENSOR,
-        `run "${p.runId}" is no longer held (tensors live until the model's next run)`,
+        `run "${runId}" is no longer held (tensors live until the model's next run)`,
         { kind: 'UNKNOWN_TENSOR' },
       );
+    return run;
+  }
+
+  private exportTensor(p: P.ExportParams): P.ExportResult {
+    const run = this.keptRun(p.runId);
     const t = run.tensors.get(p.layer);
     if (!t)
       throw new ResponseError(P.ErrorCodes.UNKNOWN_TENSOR, `the run stored no relevance for layer "${p.layer}"`, {
         kind: 'UNKNOWN_TENSOR',
       });
-    const { mimeType, bytes } = exportTensor(t, this.model(run.modelId).graph.layout, run.row, p);
+    const row = p.row ?? run.row;
+    if (row >= t.shape[0]) fail('BAD_ARGUMENT', `row ${row} is out of range for the run's ${t.shape[0]} rows`);
+    const { mimeType, bytes } = exportTensor(t, this.model(run.modelId).graph.layout, row, p);
     return { mimeType, data: encodeBytes(bytes) };
   }
 

@@ -155,7 +155,13 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
     topK: 5,
   });
   if (ctx.model !== m) return; // the model changed while this ran
-  const run = { ...result, model: path.basename(m.path), classNames: m.classNames, inputFile: input };
+  const run = {
+    ...result,
+    model: path.basename(m.path),
+    classNames: m.classNames,
+    featureNames: m.featureNames,
+    inputFile: input,
+  };
   ctx.recordRun(run, composite, settings);
   panel.show(true);
   const native = run.kernels.startsWith('native') ? ' with native kernels' : '';

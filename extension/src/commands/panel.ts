@@ -62,7 +62,7 @@ export function registerPanelCommands(ctx: Ctx, panel: RelevancePanel): void {
     if (!to) return;
     const settings = args.settings ?? ctx.viewSettings;
     const file = await ctx.engine
-      .request(P.ExportTensor, { runId: run.runId, layer, format, ...settings })
+      .request(P.ExportTensor, { runId: run.runId, layer, format, row: run.row, ...settings })
       .catch((e) => {
         if (e instanceof ResponseError && e.code === P.ErrorCodes.UNKNOWN_TENSOR)
           throw new Error(
