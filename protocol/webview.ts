@@ -139,6 +139,8 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('run') }),
   /** the model editor: show this layer in the Model Layers tree */
   z.object({ type: z.literal('revealLayer'), id: z.string() }),
+  /** the panel has drawn this run (the latency from Run Attribution to the picture is logged) */
+  z.object({ type: z.literal('painted'), runId: z.string() }),
   /** show another row of the run (a batch's sample) */
   z.object({ type: z.literal('viewRow'), row: z.int().nonnegative() }),
   /** explain this class: it becomes the target, and the attribution runs again */

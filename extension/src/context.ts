@@ -63,6 +63,8 @@ export class Ctx implements vscode.Disposable {
   lastRunComposite?: ReturnType<Ctx['runComposite']>;
   /** what the latest run used, to tell when it is out of date */
   lastRunSettings?: RunSettings;
+  /** when the latest run was asked for, until the panel has drawn it */
+  lastRunStarted?: number;
   /** the Model Layers tree's selection (set by the tree view) */
   layerSelection: () => readonly P.LayerTreeItem[] = () => [];
   /** colour map and scaling of every heatmap (panel, layer view, tooltips, exports); the settings until changed */
@@ -285,8 +287,10 @@ export class Ctx implements vscode.Disposable {
     this.hooksChanged.fire();
   }
 
-  recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>, settings: RunSettings): void {
+  /** `started`: when Run Attribution began (Date.now()), for the latency to the painted panel */
+  recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>, settings: RunSettings, started: number): void {
     this.lastRun = run;
+    this.lastRunStarted = started;
     this.lastRunComposite = composite;
     this.lastRunSettings = settings;
     this.ran.fire(run);

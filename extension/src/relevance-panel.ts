@@ -56,6 +56,7 @@ export class RelevancePanel implements vscode.Disposable {
     if (!m) return;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
+    else if (m.type === 'painted') this.logLatency(m.runId);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
     else if (m.type === 'viewRow') void this.ctx.viewRow(m.row).catch((e) => showError(this.ctx, e, 'Show Sample'));
     else if (m.type === 'explainClass') {
@@ -93,6 +94,17 @@ export class RelevancePanel implements vscode.Disposable {
     void this.panel.webview.postMessage(msg);
     for (const e of this.explanations) if (e.runId === run?.runId) void this.panel.webview.postMessage(e);
     this.postStale();
+  }
+
+  /** The time from Run Attribution to the drawn panel, beside the engine's own (once per run). */
+  private logLatency(runId: string) {
+    const run = this.ctx.lastRun;
+    const started = this.ctx.lastRunStarted;
+    if (run?.runId !== runId || started === undefined) return;
+    this.ctx.lastRunStarted = undefined;
+    this.ctx.log.info(
+      `run ${runId}: panel painted ${Date.now() - started} ms after Run Attribution (engine ${Math.round(run.timingMs)} ms)`,
+    );
   }
 
   /** Marks the run on show out of date (with why), or current. */

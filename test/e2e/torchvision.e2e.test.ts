@@ -100,11 +100,19 @@ describe('torchvision models in code-server', { timeout: 600_000 }, () => {
         if (i > 0) times.push({ panel, engine });
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-      const panel = median(times.map((x) => x.panel));
-      const engine = median(times.map((x) => x.engine));
+      // the extension's own measure: from the command's start to the panel's drawn frame (the last three runs)
+      const logged = [
+        ...wb.extensionLog().matchAll(/panel painted (\d+) ms after Run Attribution \(engine (\d+) ms\)/g),
+      ]
+        .slice(-3)
+        .map((m) => ({ panel: Number(m[1]), engine: Number(m[2]) }));
+      assert.equal(logged.length, 3, 'the extension logged each run’s latency');
+      const panel = median(logged.map((x) => x.panel));
+      const engine = median(logged.map((x) => x.engine));
       t.diagnostic(
-        `ResNet50 panel latency: ${panel} ms from the command to the painted panel, engine ${engine} ms ` +
-          `(${(panel / engine).toFixed(2)}×; medians of ${times.length})`,
+        `ResNet50: the panel drawn ${panel} ms after Run Attribution, the engine's attribution ${engine} ms ` +
+          `(${(panel / engine).toFixed(2)}×), ${median(times.map((x) => x.panel))} ms with the harness typing ` +
+          `the command (medians of 3 after a first run)`,
       );
       await wb.screenshot('torchvision-resnet50-run');
     },

@@ -19,6 +19,7 @@ import {
   overlays,
   predictionList,
   valueAt,
+  ZoomGroup,
 } from '../../webview/src/render';
 
 const isHostMessage = (m: unknown) => HostMessage.safeParse(m).success;
@@ -264,6 +265,28 @@ check('feature bars: a bar per feature with its index and name, the sign in its 
   eq(shown, [7, 46, 47, 48, 49], 'the 5 largest |values|, in index order');
   eq(many.querySelector('.note')!.textContent, 'the 5 largest of 50', 'note');
   assert(isVector({ shape: [1, 6] }) && !isVector({ shape: [1, 1, 1, 6] }), 'a vector is [N, F]');
+});
+
+check('zoom: the group’s canvases scale and pan together, never off their frame; reset and keys', () => {
+  const zoom = new ZoomGroup();
+  const [a, b] = [document.createElement('canvas'), document.createElement('canvas')];
+  for (const c of [a, b]) {
+    c.style.width = c.style.height = '100px';
+    document.body.appendChild(zoom.frame(c));
+  }
+  zoom.zoomAt(2, 100, 100);
+  eq(
+    [a.style.transform, b.style.transform],
+    Array(2).fill('translate(-100px, -100px) scale(2)'),
+    'zoomed at the corner',
+  );
+  zoom.zoomAt(0.5, 0, 0);
+  eq(a.style.transform, 'translate(0px, 0px) scale(1)', 'never smaller than the frame');
+  a.dispatchEvent(new KeyboardEvent('keydown', { key: '+' }));
+  assert(/scale\(1\.25\)/.test(b.style.transform), `+ zooms: ${b.style.transform}`);
+  a.dispatchEvent(new KeyboardEvent('keydown', { key: '0' }));
+  eq(b.style.transform, 'translate(0px, 0px) scale(1)', '0 resets');
+  for (const c of [a, b]) c.parentElement!.remove();
 });
 
 check('overlay: the input at opacity 0, the heatmap at 1, a blend between', () => {

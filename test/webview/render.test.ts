@@ -44,6 +44,15 @@ test('rendering checks in Chromium', async (t) => {
   await p.close();
 });
 
+/** The panel says it has drawn run-1 (what the extension logs the run's latency by). */
+async function waitForPainted(p: Page): Promise<void> {
+  await p.waitForFunction(() =>
+    (window as unknown as { posted: { type: string; runId?: string }[] }).posted.some(
+      (m) => m.type === 'painted' && m.runId === 'run-1',
+    ),
+  );
+}
+
 describe('the Relevance panel script', () => {
   const panelJs = path.join(ROOT, 'dist/webview/panel.js');
 
@@ -86,6 +95,7 @@ describe('the Relevance panel script', () => {
       'a malformed run is ignored',
     );
 
+    await waitForPainted(p);
     await p.click('figure.relevance [data-export="|npy"]');
     const last = (await posted()).at(-1);
     assert.deepEqual(last, {

@@ -28,6 +28,7 @@ import {
   isVector,
   overlays,
   predictionList,
+  ZoomGroup,
 } from './render';
 
 provideVSCodeDesignSystem().register(
@@ -209,6 +210,8 @@ function render(): void {
   const meta = `composite ${run.composite} · attributor ${run.attributor} · target ${targetText(run)} · ${ran}`;
   // a vector input (tabular features) is a bar per feature, not an image
   const vector = isVector(run.relevance);
+  // the input, its heatmap and the overlay zoom and pan together
+  const zoom = new ZoomGroup();
   const inputCanvas = el('canvas', { class: 'heatmap input', tabindex: '0' });
   drawInput(inputCanvas, run.input);
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
@@ -225,18 +228,18 @@ function render(): void {
     el(
       'section',
       { class: 'overview' },
-      ...(vector ? [] : [el('figure', {}, inputCanvas, el('figcaption', {}, 'input'))]),
+      ...(vector ? [] : [el('figure', {}, zoom.frame(inputCanvas), el('figcaption', {}, 'input'))]),
       el(
         'figure',
         { class: 'relevance', 'data-layer': '' },
         ...(vector ? [featureBars(run.relevance.summed, 'relevance per input feature', run.featureNames)] : []),
-        rel.canvas,
+        vector ? rel.canvas : zoom.frame(rel.canvas),
         el('figcaption', {}, `relevance · sum ${fmt(run.relevance.sum)}`),
         colors,
         rel.readout,
         exportButtons('', 'relevance at the input'),
       ),
-      ...(!vector && overlays(run.input, run.relevance.summed) ? [overlayFigure(run)] : []),
+      ...(!vector && overlays(run.input, run.relevance.summed) ? [overlayFigure(run, zoom)] : []),
       el(
         'div',
         { class: 'side' },
@@ -275,7 +278,7 @@ function samplePicker(r: RunView): HTMLElement {
 }
 
 /** The heatmap over the input, with a slider for its opacity. */
-function overlayFigure(r: RunView): HTMLElement {
+function overlayFigure(r: RunView, zoom: ZoomGroup): HTMLElement {
   const canvas = el('canvas', { class: 'heatmap overlay', tabindex: '0', 'data-label': 'relevance over the input' });
   const draw = () => drawOverlay(canvas, r.input, r.relevance.summed, settings, opacity);
   draw();
@@ -297,7 +300,7 @@ function overlayFigure(r: RunView): HTMLElement {
   return el(
     'figure',
     { class: 'overlay-figure' },
-    canvas,
+    zoom.frame(canvas),
     el('figcaption', {}, el('label', {}, 'overlay · opacity ', slider)),
     readout,
   );
@@ -332,9 +335,13 @@ function onHostMessage(m: HostMessage): void {
     if (m.run.runId !== run?.runId) stale = [];
     // channel explanations belong to the row they explained
     if (m.run.runId !== run?.runId || m.run.row !== run?.row) explained = new Map();
+    const first = m.run.runId !== run?.runId;
     run = m.run;
     settings = m.settings;
     render();
+    // after the frame that shows it
+    if (first)
+      requestAnimationFrame(() => setTimeout(() => vscode.postMessage({ type: 'painted', runId: m.run.runId })));
   } else if (m.type === 'settings') {
     // changed elsewhere (settings, another view): redraw with the controls showing it
     if (m.settings.colorMap === settings.colorMap && m.settings.scaling === settings.scaling) return;

@@ -317,3 +317,75 @@ export function referenceFigure(r: ReferenceView, channel: number, caption: bool
     ...(caption ? [el('figcaption', {}, `${r.sample} · ${r.label}`)] : []),
   );
 }
+
+/**
+ * Zoom and pan shared by a set of canvases (the input, its heatmap and the overlay move together): Ctrl or ⌘ with
+ * the mouse wheel zooms at the pointer, dragging pans, a double-click resets; +, − and 0 on a focused canvas do the
+ * same from the keyboard. Each canvas sits in a frame that clips it; read-outs keep working, as they map the
+ * pointer through the canvas's transformed box.
+ */
+export class ZoomGroup {
+  private scale = 1;
+  private x = 0;
+  private y = 0;
+  private readonly canvases: HTMLCanvasElement[] = [];
+
+  /** The canvas in a clipping frame, joined to the group. */
+  frame(canvas: HTMLCanvasElement): HTMLElement {
+    this.canvases.push(canvas);
+    canvas.style.transformOrigin = '0 0';
+    const frame = el('div', { class: 'zoom-frame' }, canvas);
+    frame.addEventListener(
+      'wheel',
+      (e) => {
+        if (!e.ctrlKey && !e.metaKey) return;
+        e.preventDefault();
+        const r = frame.getBoundingClientRect();
+        this.zoomAt(e.deltaY < 0 ? 1.25 : 0.8, e.clientX - r.left, e.clientY - r.top);
+      },
+      { passive: false },
+    );
+    let drag: { x: number; y: number } | undefined;
+    frame.addEventListener('mousedown', (e) => (drag = { x: e.clientX, y: e.clientY }));
+    window.addEventListener('mouseup', () => (drag = undefined));
+    frame.addEventListener('mousemove', (e) => {
+      if (!drag || this.scale === 1) return;
+      this.moveBy(e.clientX - drag.x, e.clientY - drag.y);
+      drag = { x: e.clientX, y: e.clientY };
+    });
+    frame.addEventListener('dblclick', () => this.reset());
+    canvas.addEventListener('keydown', (e) => {
+      const w = frame.clientWidth / 2;
+      const h = frame.clientHeight / 2;
+      if (e.key === '+' || e.key === '=') this.zoomAt(1.25, w, h);
+      else if (e.key === '-') this.zoomAt(0.8, w, h);
+      else if (e.key === '0') this.reset();
+    });
+    return frame;
+  }
+
+  /** Zooms by `factor` keeping the point (px, py) of the frame where it is. */
+  zoomAt(factor: number, px: number, py: number): void {
+    const scale = Math.min(16, Math.max(1, this.scale * factor));
+    const k = scale / this.scale;
+    this.x = px - (px - this.x) * k;
+    this.y = py - (py - this.y) * k;
+    this.scale = scale;
+    this.moveBy(0, 0);
+  }
+
+  private moveBy(dx: number, dy: number): void {
+    // the canvas keeps covering its frame
+    const w = this.canvases[0]?.clientWidth ?? 0;
+    const h = this.canvases[0]?.clientHeight ?? 0;
+    this.x = Math.min(0, Math.max(w - w * this.scale, this.x + dx));
+    this.y = Math.min(0, Math.max(h - h * this.scale, this.y + dy));
+    for (const c of this.canvases) c.style.transform = `translate(${this.x}px, ${this.y}px) scale(${this.scale})`;
+  }
+
+  reset(): void {
+    this.scale = 1;
+    this.x = this.y = 0;
+    this.moveBy(0, 0);
+  }
+}

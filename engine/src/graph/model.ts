@@ -50,27 +50,22 @@ export class Model {
    * Makes every parameter's tensor (an ONNX model's are read from its file now), yielding to the event loop every
    * few tensors so that a server keeps answering; once, whoever asks. `isCancelled` stops it between tensors.
    */
-  loadWeights(
-    opts: { isCancelled?: () => boolean; onProgress?: (bytes: number, total: number) => void } = {},
-  ): Promise<void> {
-    this.weights ??= this.makeWeights(opts);
+  loadWeights(opts: { isCancelled?: () => boolean } = {}): Promise<void> {
+    this.weights ??= this.makeWeights(opts.isCancelled);
     return this.weights;
   }
 
-  private async makeWeights(opts: Parameters<Model['loadWeights']>[0] = {}): Promise<void> {
+  private async makeWeights(isCancelled?: () => boolean): Promise<void> {
     const all = params(this.graph);
-    let done = 0;
     let sinceTurn = 0;
     // a turn first: what the caller sends before (a server's answer with the layer tree) goes out now
     await new Promise((resolve) => setImmediate(resolve));
     for (const p of all) {
-      if (opts.isCancelled?.()) fail('CANCELLED', `opening ${path.basename(this.graph.source)} was cancelled`);
+      if (isCancelled?.()) fail('CANCELLED', `opening ${path.basename(this.graph.source)} was cancelled`);
       void p.tensor;
-      done += 4 * p.size;
       sinceTurn += 4 * p.size;
       if (sinceTurn >= TURN_BYTES) {
         sinceTurn = 0;
-        opts.onProgress?.(done, this.paramBytes);
         await new Promise((resolve) => setImmediate(resolve));
       }
     }

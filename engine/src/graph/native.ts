@@ -174,7 +174,6 @@ function geometry(x: readonly number[], w: readonly number[], a: LayoutConvAttrs
   ]);
 }
 
-/** Float32 views of tensors and new outputs, without copies, in each backend's storage. */
 /** A native kernel: the inputs it reads, the shape of its output, and the call that fills the output. */
 interface KernelSpec {
   name: string;

@@ -129,6 +129,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   const composite = ctx.runComposite();
   // what this run uses, taken now: changes made while it runs make it out of date
   const settings = runSettings(ctx)!;
+  const started = Date.now();
   const b = s.attributorParams.baseline;
   if (s.attributor === 'integrated_gradients' && typeof b === 'object' && !b.path)
     throw new Error('the baseline is "image": set relevanceLens.attributorParams.baselineImage to an image or .npy');
@@ -162,7 +163,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
     featureNames: m.featureNames,
     inputFile: input,
   };
-  ctx.recordRun(run, composite, settings);
+  ctx.recordRun(run, composite, settings, started);
   panel.show(true);
   const native = run.kernels.startsWith('native') ? ' with native kernels' : '';
   const message = `Relevance Lens: ${run.composite} in ${Math.round(run.timingMs)} ms on ${run.backend}${native}`;
