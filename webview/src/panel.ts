@@ -50,6 +50,8 @@ let heatmaps: { canvas: HTMLCanvasElement; map: MapData; label: string }[] = [];
 let opacity = 0.5;
 /** how the run on show differs from what the next run uses (empty: current) */
 let stale: string[] = [];
+/** redraws the overlay (new colour map or scaling) */
+let overlayRedraw: (() => void) | undefined;
 /** the run's explained channels: layer id → channel (and whether as the target) → its heatmap at the input */
 let explained = new Map<string, Map<string, ChannelExplanation>>();
 const explanationKey = (ch: ChannelExplanation) => `${ch.channel}${ch.asTarget ? ' as target' : ''}`;
@@ -305,9 +307,6 @@ function overlayFigure(r: RunView, zoom: ZoomGroup): HTMLElement {
     readout,
   );
 }
-/** redraws the overlay (new colour map or scaling) */
-let overlayRedraw: (() => void) | undefined;
-
 /** "Out of date" with why, and a Re-run button, when the settings changed since the run on show. */
 function staleBanner(): HTMLElement {
   const banner = el('div', { class: 'stale', role: 'status', 'aria-live': 'polite' });
