@@ -26,6 +26,27 @@ export const readFeatureNames = (modelFile: string) => readNames(modelFile, 'fea
  */
 async function readNames(modelFile: string, fileName: string, key: string): Promise<ClassNames> {
   const file = path.join(path.dirname(modelFile), fileName);
+  const read = await readSmallFile(file, MAX_NAMES_BYTES, 'a list of names');
+  if (read.text === undefined) return read.ignored ? { ignored: read.ignored } : {};
+  try {
+    const json = JSON.parse(read.text);
+    const names = Array.isArray(json) ? json : json?.[key];
+    if (Array.isArray(names) && names.every((n) => typeof n === 'string')) return { names };
+    return { ignored: `${file} holds no list of strings (an array, or one under "${key}")` };
+  } catch (e) {
+    return { ignored: `${file}: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * A small text file's content, only if it is a regular file of at most `maxBytes` (`what` names what it should
+ * hold, for the reason); neither when there is none.
+ */
+export async function readSmallFile(
+  file: string,
+  maxBytes: number,
+  what: string,
+): Promise<{ text?: string; ignored?: string }> {
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(file);
@@ -33,13 +54,9 @@ async function readNames(modelFile: string, fileName: string, key: string): Prom
     return {};
   }
   if (!stat.isFile()) return { ignored: `${file} is not a regular file` };
-  if (stat.size > MAX_NAMES_BYTES)
-    return { ignored: `${file} has ${stat.size} bytes, more than a list of names needs` };
+  if (stat.size > maxBytes) return { ignored: `${file} has ${stat.size} bytes, more than ${what} needs` };
   try {
-    const json = JSON.parse(await fs.promises.readFile(file, 'utf8'));
-    const names = Array.isArray(json) ? json : json?.[key];
-    if (Array.isArray(names) && names.every((n) => typeof n === 'string')) return { names };
-    return { ignored: `${file} holds no list of strings (an array, or one under "${key}")` };
+    return { text: await fs.promises.readFile(file, 'utf8') };
   } catch (e) {
     return { ignored: `${file}: ${(e as Error).message}` };
   }

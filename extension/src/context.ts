@@ -8,11 +8,13 @@ import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { RunView, ViewSettings } from '../../protocol/webview';
 import { readClassNames, readFeatureNames } from './class-names';
+import { readModelConfig, writeModelConfig } from './model-config';
+import { configPreprocess, type ModelConfig } from '../../protocol/model-config';
 import { CompositeFileWatch } from './composite-file';
 import type { CompositeFile } from '../../protocol/composite-file';
 import type { OutputRelevance } from '../../protocol/names';
 import { EngineClient } from './engine-client';
-import { readSettings, type Settings } from './settings';
+import { inputBounds, readSettings, type Settings } from './settings';
 import type { RunSettings } from './status';
 
 export interface OpenedModel {
@@ -24,6 +26,8 @@ export interface OpenedModel {
   classNames?: string[];
   /** a vector input's feature names, from a features.json beside the model */
   featureNames?: string[];
+  /** the model's own settings, from its `.lens.json` beside it */
+  config?: ModelConfig;
 }
 
 /** What is remembered per workspace, so reopening VS Code restores the session (trusted workspaces only). */
@@ -161,6 +165,21 @@ export class Ctx implements vscode.Disposable {
     return readSettings();
   }
 
+  /** How images become the model's input: the model's own config, else the settings. */
+  get preprocess(): P.Preprocess {
+    return (this.model?.config && configPreprocess(this.model.config)) ?? this.settings.preprocess;
+  }
+
+  /** Records the model's own config (written beside it) and applies it from the next run. */
+  async setModelConfig(config: ModelConfig): Promise<string> {
+    const m = this.requireModel();
+    const file = await writeModelConfig(m.path, config);
+    if (this.model === m) m.config = config;
+    if (config.classes) m.classNames = config.classes;
+    this.choicesChanged.fire();
+    return file;
+  }
+
   get activeComposite(): string {
     return this.composite ?? this.settings.composite;
   }
@@ -190,7 +209,8 @@ export class Ctx implements vscode.Disposable {
   private compositeParams(name: string): P.CompositeParams {
     const s = this.settings;
     const needsBounds = this.engine.info?.composites.find((c) => c.name === name)?.params.includes('low');
-    return needsBounds ? { ...s.inputBounds, ...s.compositeParams } : s.compositeParams;
+    const p = this.preprocess;
+    return needsBounds ? { ...inputBounds(p.mean ?? [], p.std ?? []), ...s.compositeParams } : s.compositeParams;
   }
 
   /** A new composite file's start: the built-in composite now in use, with its parameters from the settings. */
@@ -244,13 +264,19 @@ export class Ctx implements vscode.Disposable {
   }
 
   private async openModelNow(file: string, hooks: Iterable<string>, keepRun: boolean): Promise<OpenedModel> {
-    const [info, classes, features] = await Promise.all([
+    const [info, classes, features, own] = await Promise.all([
       this.engine.request(P.OpenModel, { path: file }),
       readClassNames(file),
       readFeatureNames(file),
+      readModelConfig(file),
     ]);
     if (classes.ignored) this.log.warn(`class names not used: ${classes.ignored}`);
     if (features.ignored) this.log.warn(`feature names not used: ${features.ignored}`);
+    if (own.problem) {
+      this.log.warn(`the model's config is not used: ${own.problem}`);
+      void vscode.window.showWarningMessage(`Relevance Lens: ${own.problem} (the model's config is not used)`);
+    }
+    const config = own.config;
     const previous = this.model;
     if (previous) void this.engine.request(P.CloseModel, { modelId: previous.info.modelId }).catch(() => undefined);
     const ids = new Set(layersOf(info.tree).map((l) => l.id));
@@ -258,11 +284,14 @@ export class Ctx implements vscode.Disposable {
       path: file,
       info,
       hooks: new Set([...hooks].filter((id) => ids.has(id))),
-      classNames: classes.names,
+      classNames: config?.classes ?? classes.names,
       featureNames: features.names,
+      config,
     };
+    // a model's own target and composite start its session
     if (previous?.path !== file) {
-      this.target = undefined;
+      this.target = config?.target;
+      if (config?.composite) this.composite = config.composite;
     }
     if (!keepRun) this.lastRun = undefined;
     this.remember();

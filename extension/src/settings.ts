@@ -8,8 +8,6 @@ export interface Settings {
   composite: string;
   /** the composite parameters set */
   compositeParams: CompositeParams;
-  /** ZBox's bounds where low and high are not set: what images in [0, 1] become under the preprocessing */
-  inputBounds: { low: number; high: number };
   residual: ResidualMode;
   attributor: AttributorName;
   /** the attributor's parameters (the output relevance is the context's choice, not a setting) */
@@ -54,7 +52,6 @@ export function readSettings(): Settings {
   return {
     composite: c.get<string>('composite', 'epsilon_plus_flat'),
     compositeParams,
-    inputBounds: inputBounds(mean ?? [], std ?? []),
     residual: c.get<ResidualMode>('residual', 'norm'),
     attributor: c.get<AttributorName>('attributor', 'gradient'),
     attributorParams: {

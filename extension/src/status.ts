@@ -7,6 +7,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import { classWeightsText } from '../../webview/src/format';
 import type { Ctx } from './context';
+import { modelConfigFileName } from '../../protocol/model-config';
 
 /** The settings the next run uses, each as a short text (undefined: no model is open). */
 export interface NextRun {
@@ -81,6 +82,7 @@ export class RunStatusItem implements vscode.Disposable {
         `- attributor: ${n.attributor ?? 'gradient'}`,
         `- output relevance: ${n.output}`,
         `- input: ${n.input ?? 'none chosen yet'}`,
+        `- preprocessing: ${preprocessText(this.ctx)}`,
         '',
         'Click to change one of them.',
       ].join('\n'),
@@ -91,6 +93,14 @@ export class RunStatusItem implements vscode.Disposable {
   dispose(): void {
     this.item.dispose();
   }
+}
+
+/** How images are preprocessed, and where that is set. */
+function preprocessText(ctx: Ctx): string {
+  const own = ctx.model?.config?.preprocess;
+  if (own) return `${own.preset ?? 'custom'} (${path.basename(modelConfigFileName(ctx.model!.path))})`;
+  const p = ctx.settings.preprocess;
+  return p.mean || p.std ? 'mean and std from the settings' : 'none (values in [0, 1])';
 }
 
 /** The picker behind the status-bar item: each setting with its value, and the command that changes it. */

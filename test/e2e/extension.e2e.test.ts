@@ -27,6 +27,32 @@ async function batchOfShapes(): Promise<Buffer> {
   return encodeNpy({ shape: [4, 3, 32, 32], data });
 }
 
+/** An ImageNet-sized model: [1, 3, 224, 224] → global average pool → Linear(3, 2), weights W (out × in). */
+const IMAGENET_W = [
+  [1, -2, 0.5],
+  [-1, 0.5, 2],
+];
+function imageNetSizedModel(): Buffer {
+  return Buffer.from(
+    encodeOnnx({
+      input: { name: 'input', dims: [1, 3, 224, 224] },
+      output: { name: 'output', dims: [1, 2] },
+      nodes: [
+        { name: '/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['input'], outputs: ['p'] },
+        { name: '/flatten/Flatten', opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
+        {
+          name: '/fc/Gemm',
+          opType: 'Gemm',
+          inputs: ['f', 'fc.weight'],
+          outputs: ['output'],
+          attributes: { transB: 1 },
+        },
+      ],
+      initializers: [{ name: 'fc.weight', dims: [2, 3], values: IMAGENET_W.flat() }],
+    }),
+  );
+}
+
 /** A tabular model: 6 named features → Linear(6, 8) → ReLU → Linear(8, 3), with its features.json and a sample. */
 function tabularFiles(): Record<string, Buffer> {
   const w1 = Array.from({ length: 8 * 6 }, (_, i) => Math.sin(i + 1) / 2);
@@ -102,6 +128,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         ...shapesData(),
         ...tabularFiles(),
         'batch4.npy': await batchOfShapes(),
+        'imagenet/classifier.onnx': imageNetSizedModel(),
         'unsupported.onnx': unsupportedModel(),
       },
     });
@@ -855,6 +882,56 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             // the dense layer's card: a bar per unit too
             assert.equal(await frame.locator('section.card[data-layer="fc1"] svg.feature-bars g').count(), 8);
             await wb.screenshot('19-tabular-bars');
+          },
+        ],
+        [
+          'an ImageNet-sized model opened for the first time: asked once, the answer saved beside it and used',
+          async () => {
+            await wb.clearNotifications();
+            await wb.showExplorer();
+            await wb.explorerRow('imagenet').click();
+            await wb.contextMenu(wb.explorerRow('classifier.onnx'), 'Open in Relevance Lens');
+            const toast = wb.page.locator('.notification-toast', { hasText: 'Is it an ImageNet model?' });
+            await toast.waitFor({ timeout: 30_000 });
+            await wb.screenshot('21-imagenet-offer');
+            await toast.locator('.monaco-button', { hasText: 'ImageNet Preprocessing' }).click();
+            const file = path.join(wb.workspace, 'imagenet/classifier.lens.json');
+            await waitFor(async () => fs.existsSync(file), 10_000, 'the model config written');
+            assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), { preprocess: { preset: 'imagenet' } });
+            // the run normalizes the input with ImageNet's mean and std: the logits say so
+            await wb.showExplorer();
+            await wb.contextMenu(wb.explorerRow('triangle.png'), 'Use as Relevance Lens Input');
+            const previous = await runId();
+            await wb.command('Relevance Lens: Run Attribution');
+            const frame = await panelAfter(previous);
+            const x = await readImage(path.join(ROOT, 'examples/shapes/triangle.png'), 'NCHW', {
+              size: [224, 224],
+              channels: 3,
+              mean: [0.485, 0.456, 0.406],
+              std: [0.229, 0.224, 0.225],
+            });
+            const n = 224 * 224;
+            const pooled = [0, 1, 2].map((c) => x.data.subarray(c * n, (c + 1) * n).reduce((a, b) => a + b, 0) / n);
+            const logits = IMAGENET_W.map((w) => w.reduce((a, v, i) => a + v * pooled[i], 0));
+            const shown = (await frame.locator('.predictions li').allInnerTexts()).map((t) => {
+              const [, c, logit] = /class (\d+)\)? — .* \(logit (\S+)\)/.exec(t)!;
+              return [Number(c), Number(logit)] as const;
+            });
+            for (const [c, logit] of shown)
+              assert.ok(
+                Math.abs(logit - logits[c]) <= 0.01 * Math.abs(logits[c]) + 1e-3,
+                `class ${c}: ${logit} vs ${logits[c]}`,
+              );
+            // reopened, it is not asked again
+            await wb.clearNotifications();
+            await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');
+            await wb.layerRow('features.0').waitFor({ timeout: 30_000 });
+            // opening shows the Model Layers view: back to the explorer
+            await wb.showExplorer();
+            await wb.contextMenu(wb.explorerRow('classifier.onnx'), 'Open in Relevance Lens');
+            await wb.layerRow('fc').waitFor({ timeout: 30_000 });
+            await wb.page.waitForTimeout(2_000);
+            assert.equal(await toast.count(), 0, 'asked once');
           },
         ],
         [

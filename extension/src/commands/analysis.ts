@@ -58,7 +58,7 @@ async function analyzeDataset(ctx: Ctx, panel: AnalysisPanel, uri?: vscode.Uri):
   const params = {
     modelId: m.info.modelId,
     data,
-    preprocess: s.preprocess,
+    preprocess: ctx.preprocess,
     layers: picked.map((p) => p.label),
     ...ctx.runComposite(),
     residual: s.residual,

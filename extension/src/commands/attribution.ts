@@ -136,7 +136,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
   // one request: the engine returns what the views draw
   const result = await requestRun(ctx, `Relevance Lens: ${ctx.compositeLabel} on ${path.basename(input)}`, {
     modelId: m.info.modelId,
-    input: { path: input, preprocess: s.preprocess },
+    input: { path: input, preprocess: ctx.preprocess },
     ...composite,
     residual: s.residual,
     attributor: s.attributor,
@@ -145,7 +145,7 @@ async function runAttribution(ctx: Ctx, panel: RelevancePanel): Promise<void> {
       // a baseline image is read as the input is
       baseline:
         typeof s.attributorParams.baseline === 'object'
-          ? { ...s.attributorParams.baseline, preprocess: s.preprocess }
+          ? { ...s.attributorParams.baseline, preprocess: ctx.preprocess }
           : s.attributorParams.baseline,
       outputRelevance: ctx.output.mode,
     },

@@ -48,7 +48,7 @@ export async function explainChannels(
   const title = `Relevance Lens: what ${what}${asTarget ? ' as the target' : ''}`;
   const result = await requestRun(ctx, title, {
     modelId: m.info.modelId,
-    input: { path: run.inputFile, preprocess: s.preprocess },
+    input: { path: run.inputFile, preprocess: ctx.preprocess },
     ...(ctx.lastRunComposite ?? ctx.runComposite()),
     residual: s.residual,
     target: run.target,

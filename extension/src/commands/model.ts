@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { Ctx } from '../context';
 import { openReport, showSupportedOperators } from '../errors';
 import { changeRunSettings } from '../status';
+import { modelConfigFileName } from '../../../protocol/model-config';
 import { register } from './register';
 
 /** The bundled example's files, copied where they can be written beside (its composite file, its analysis). */
@@ -25,6 +26,7 @@ export function registerModelCommands(ctx: Ctx): void {
       () => ctx.openModel(file),
     );
     await vscode.commands.executeCommand('relevanceLens.layers.focus');
+    void offerImageNet(ctx);
     const count = ctx.layers().length;
     const what = `${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`;
     vscode.window.setStatusBarMessage(`Relevance Lens: ${what}`, 5000);
@@ -58,6 +60,36 @@ async function pickModelFile(): Promise<string | undefined> {
   });
   return picked?.[0]?.fsPath;
 }
+
+/** ImageNet's input size, in either layout */
+const imageNetSized = (s: readonly number[]) =>
+  s.length === 4 && ((s[1] === 3 && s[2] === 224 && s[3] === 224) || (s[1] === 224 && s[2] === 224 && s[3] === 3));
+
+/**
+ * A model opened for the first time that takes ImageNet-sized images, without a config of its own: asks once
+ * whether it is an ImageNet model, and saves the answer as its preprocessing (`model.lens.json`).
+ */
+async function offerImageNet(ctx: Ctx): Promise<void> {
+  const m = ctx.model;
+  if (!m || m.config || !imageNetSized(m.info.inputShape)) return;
+  if (fs.existsSync(modelConfigFileName(m.path))) return; // there, with problems: said when it was read
+  const asked = ctx.extension.workspaceState.get<string[]>(CONFIG_ASKED, []);
+  if (asked.includes(m.path)) return;
+  await ctx.extension.workspaceState.update(CONFIG_ASKED, [...asked, m.path]);
+  const name = path.basename(m.path);
+  const choice = await vscode.window.showInformationMessage(
+    `Relevance Lens: ${name} takes [${m.info.inputShape.join(', ')}] images. Is it an ImageNet model? Its inputs ` +
+      "would then be normalized with ImageNet's mean and std (torchvision's), as it was trained.",
+    IMAGENET,
+    NOT_IMAGENET,
+  );
+  if (!choice || ctx.model !== m) return;
+  const file = await ctx.setModelConfig({ preprocess: { preset: choice === IMAGENET ? 'imagenet' : 'none' } });
+  vscode.window.setStatusBarMessage(`Relevance Lens: ${name}'s preprocessing saved in ${path.basename(file)}`, 5000);
+}
+const CONFIG_ASKED = 'relevanceLens.configAsked';
+const IMAGENET = 'ImageNet Preprocessing';
+const NOT_IMAGENET = 'Not ImageNet';
 
 /**
  * The example model with its class names and images, in the extension's storage: the extension's own folder may be
