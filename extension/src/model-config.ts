@@ -24,8 +24,11 @@ export async function readModelConfig(modelFile: string): Promise<ReadConfig> {
   return 'config' in parsed ? { file, config: parsed.config } : { file, problem: `${file}: ${parsed.problem}` };
 }
 
+/** Writes the config whole: a reader (the editor, a second window) never sees half of it. */
 export async function writeModelConfig(modelFile: string, config: ModelConfig): Promise<string> {
   const file = modelConfigFileName(modelFile);
-  await fs.promises.writeFile(file, JSON.stringify(config, null, 2) + '\n');
+  const partial = `${file}.${process.pid}.tmp`;
+  await fs.promises.writeFile(partial, JSON.stringify(config, null, 2) + '\n');
+  await fs.promises.rename(partial, file);
   return file;
 }
