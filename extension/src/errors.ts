@@ -27,7 +27,6 @@ const kindOf = (e: unknown) =>
 export function userError(e: unknown, what: string): UserError | undefined {
   if (e instanceof ResponseError && e.code === P.ErrorCodes.CANCELLED) return undefined;
   const detail = (e as Error)?.message ?? String(e);
-  if (detail === 'cancelled') return undefined;
   if (kindOf(e) === 'INTERNAL')
     return {
       message: `${what} failed inside the engine. The log has the details; a report for the developers is one click away.`,

@@ -8,7 +8,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import type { HostMessage, ModelRow } from '../../protocol/webview';
 import { geometryText } from '../../webview/src/format';
-import { type Ctx, layersOf } from './context';
+import type { Ctx } from './context';
 import { showError } from './errors';
 import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
 import type * as P from '../../protocol/engine';
@@ -59,16 +59,12 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider 
 }
 
 /** The tree as table rows, depth first, each with its rule under the current composite. */
-function rows(ctx: Ctx, tree: readonly P.LayerTreeItem[]): ModelRow[] {
-  const depth = new Map<string, number>();
-  const walk = (items: readonly P.LayerTreeItem[], d: number) =>
-    items.forEach((i) => (depth.set(i.id, d), walk(i.children, d + 1)));
-  walk(tree, 0);
-  return layersOf(tree).map((l) => {
+function rows(ctx: Ctx, tree: readonly P.LayerTreeItem[], depth = 0): ModelRow[] {
+  return tree.flatMap((l) => {
     const rule = l.children.length ? undefined : ctx.rules?.layers[l.id];
-    return {
+    const row: ModelRow = {
       id: l.id,
-      depth: depth.get(l.id) ?? 0,
+      depth,
       op: l.op,
       shape: l.shape,
       params: l.params,
@@ -77,5 +73,6 @@ function rows(ctx: Ctx, tree: readonly P.LayerTreeItem[]): ModelRow[] {
       inputs: l.details?.inputs ?? [],
       ...(rule ? { rule: rule.rule, ruleSet: rule.set } : {}),
     };
+    return [row, ...rows(ctx, l.children, depth + 1)];
   });
 }

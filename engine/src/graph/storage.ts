@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { size } from '../ndarray';
 
 /**
  * The float32 buffers the wasm and cpu backends hold a tensor's values in, to read and write them in place: the
@@ -34,7 +35,7 @@ export const STORAGE: Record<StorageBackend, (backend: tf.KernelBackend) => Stor
     return {
       view: (t) => b.data.get(t.dataId).values,
       allocate: (shape) => {
-        const output = new Float32Array(shape.reduce((p, d) => p * d, 1));
+        const output = new Float32Array(size(shape));
         return { output, result: b.makeTensorInfo(shape, 'float32', output) };
       },
     };
@@ -49,7 +50,7 @@ export const STORAGE: Record<StorageBackend, (backend: tf.KernelBackend) => Stor
 export function filledTensor(shape: number[], fill: (values: Float32Array) => void): tf.Tensor {
   const name = tf.getBackend();
   if (!(BACKENDS as readonly string[]).includes(name)) {
-    const values = new Float32Array(shape.reduce((p, d) => p * d, 1));
+    const values = new Float32Array(size(shape));
     fill(values);
     return tf.tensor(values, shape, 'float32');
   }
