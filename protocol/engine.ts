@@ -9,6 +9,7 @@ import { base64Bytes } from './floats';
 import { CompositeFile } from './composite-file';
 import {
   ATTRIBUTOR_NAMES,
+  CHANNEL_ORDERS,
   COLOR_MAP_NAMES,
   OUTPUT_RELEVANCES,
   COMPOSITE_NAMES,
@@ -338,6 +339,8 @@ export const LayerView = z.object({
   summed: MapData,
   /** top channels by summed |relevance| (none for dense layers) */
   channels: z.array(ChannelMap),
+  /** how many channels the layer has (0: no channel axis); attribution/channels pages through them */
+  channelCount: count,
 });
 export type LayerView = z.infer<typeof LayerView>;
 
@@ -386,6 +389,24 @@ export type RunResult = z.infer<typeof RunResult>;
 /** Another row of a kept run (a batch's sample, a condition set), drawn as the run's own view was. */
 export const ViewParams = z.object({ runId: z.string(), row: count });
 export type ViewParams = z.infer<typeof ViewParams>;
+
+/** A page of a kept run's layer channels (`layer` '' for the input) in an order, drawn as the run's view was. */
+export const ChannelPageParams = z.object({
+  runId: z.string(),
+  layer: z.string(),
+  row: count,
+  order: z.enum(CHANNEL_ORDERS),
+  offset: count,
+  count: z.int().min(1).max(64),
+});
+export type ChannelPageParams = z.infer<typeof ChannelPageParams>;
+
+export const ChannelPage = ChannelPageParams.omit({ runId: true, count: true }).extend({
+  /** the layer's channel count */
+  total: count,
+  channels: z.array(ChannelMap),
+});
+export type ChannelPage = z.infer<typeof ChannelPage>;
 
 // ---- data-set analysis ---------------------------------------------------------------------------------------
 
@@ -471,6 +492,7 @@ export const RunAttribution = new RequestType<RunParams, RunResult, void>('attri
 export const RunAnalysis = new RequestType<AnalysisParams, AnalysisResult, void>('analysis/run');
 export const ExportTensor = new RequestType<ExportParams, ExportResult, void>('tensor/export');
 export const ViewRun = new RequestType<ViewParams, RunResult, void>('attribution/view');
+export const PageChannels = new RequestType<ChannelPageParams, ChannelPage, void>('attribution/channels');
 export const Stats = new RequestType0<StatsResult, void>('engine/stats');
 export const Shutdown = new RequestType0<void, void>('shutdown');
 export const Exit = new NotificationType<void>('exit');

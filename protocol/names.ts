@@ -45,6 +45,13 @@ export const COLOR_MAP_NAMES = [
 ] as const;
 export type ColorMapName = (typeof COLOR_MAP_NAMES)[number];
 
+/**
+ * How a layer's channels are ordered for paging: by summed |relevance| (the default), by their relevance sum from
+ * the most positive or from the most negative, or by index.
+ */
+export const CHANNEL_ORDERS = ['abs', 'positive', 'negative', 'index'] as const;
+export type ChannelOrder = (typeof CHANNEL_ORDERS)[number];
+
 /** symmetric: 0 at the colour map's centre, ±max|v| at its ends; absolute: |v| from 0 to max|v| */
 export const SCALINGS = ['symmetric', 'absolute'] as const;
 export type Scaling = (typeof SCALINGS)[number];

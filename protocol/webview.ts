@@ -3,8 +3,8 @@
  * side parses every message it receives with these schemas before acting on it.
  */
 import { z } from 'zod';
-import { LayerView, RunResult } from './engine';
-import { COLOR_MAP_NAMES, EXPORT_FORMATS, SCALINGS } from './names';
+import { ChannelPage, LayerView, RunResult } from './engine';
+import { CHANNEL_ORDERS, COLOR_MAP_NAMES, EXPORT_FORMATS, SCALINGS } from './names';
 
 export const ViewSettings = z.object({ colorMap: z.enum(COLOR_MAP_NAMES), scaling: z.enum(SCALINGS) });
 export type ViewSettings = z.infer<typeof ViewSettings>;
@@ -125,6 +125,8 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('analysis'), analysis: AnalysisView }),
   /** the model editor's table: a row per tree item, depth first */
   z.object({ type: z.literal('modelTable'), model: z.string(), composite: z.string(), rows: z.array(ModelRow) }),
+  /** a page of a layer's channels of the run `runId` (its shown row) */
+  z.object({ type: z.literal('channels'), runId: z.string(), page: ChannelPage }),
   /** how the run on show differs from what the next run uses (empty: it is current) */
   z.object({ type: z.literal('stale'), reasons: z.array(z.string()) }),
 ]);
@@ -150,6 +152,13 @@ export const WebviewMessage = z.discriminatedUnion('type', [
     type: z.literal('explainChannels'),
     layer: z.string(),
     channels: z.array(z.int().nonnegative()).min(1).max(16),
+  }),
+  /** another page of a layer's channels of the run on show, or another order */
+  z.object({
+    type: z.literal('channelPage'),
+    layer: z.string(),
+    offset: z.int().nonnegative(),
+    order: z.enum(CHANNEL_ORDERS),
   }),
 ]);
 export type WebviewMessage = z.infer<typeof WebviewMessage>;

@@ -4,11 +4,19 @@
  * passes these on.
  */
 import { encodeFloats } from '../../protocol/floats';
-import type { ExportParams, InputImage, LayerView, Prediction, ViewOptions } from '../../protocol/engine';
+import type {
+  ChannelPage,
+  ChannelPageParams,
+  ExportParams,
+  InputImage,
+  LayerView,
+  Prediction,
+  ViewOptions,
+} from '../../protocol/engine';
 import { heatmapPng } from './io/image';
 import { imageGeometry, type Layout, type NdArray } from './ndarray';
 import { encodeNpy } from './io/npy';
-import { bounds, channelSum, topChannels } from './shared/colormap';
+import { bounds, channelSum, type ChannelStat, rankChannels } from './shared/colormap';
 
 export type { Layout };
 
@@ -65,18 +73,8 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
   const row = view.row ?? 0;
   const maxSize = view.maxSize ?? DEFAULT_MAX_SIZE;
   const summed = channelSum(t.shape, t.data, row, layout);
-  const channels: LayerView['channels'] = [];
-  if (t.shape.length === 4) {
-    const g = imageGeometry(t.shape, layout);
-    const { height: h, width: w } = g;
-    const base = row * g.channels * h * w;
-    for (const { channel } of topChannels(t.shape, t.data, row, layout, view.topChannels ?? DEFAULT_TOP_CHANNELS)) {
-      const values = new Float32Array(h * w);
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++) values[y * w + x] = t.data[base + g.offset(channel, y, x)];
-      channels.push({ channel, ...mapOf(values, h, w, maxSize) });
-    }
-  }
+  const ranked = rankChannels(t.shape, t.data, row, layout, 'abs');
+  const channels = channelMaps(t, layout, row, ranked.slice(0, view.topChannels ?? DEFAULT_TOP_CHANNELS), maxSize);
   const per = t.data.length / t.shape[0];
   const own = t.data.subarray(row * per, (row + 1) * per);
   const all = bounds(own, false);
@@ -89,6 +87,38 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
     max: all.max,
     summed: mapOf(summed.values, summed.height, summed.width, maxSize),
     channels,
+    channelCount: ranked.length,
+  };
+}
+
+/** The maps of some channels of one row of a 4-D tensor. */
+function channelMaps(t: NdArray, layout: Layout, row: number, which: ChannelStat[], maxSize: number) {
+  const g = imageGeometry(t.shape, layout);
+  const { height: h, width: w } = g;
+  const base = row * g.channels * h * w;
+  return which.map(({ channel }) => {
+    const values = new Float32Array(h * w);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) values[y * w + x] = t.data[base + g.offset(channel, y, x)];
+    return { channel, ...mapOf(values, h, w, maxSize) };
+  });
+}
+
+/** A page of one row's channels in an order (the row is checked by the caller). */
+export function channelPage(
+  t: NdArray,
+  layout: Layout,
+  p: Omit<ChannelPageParams, 'runId'>,
+  maxSize?: number,
+): ChannelPage {
+  const ranked = rankChannels(t.shape, t.data, p.row, layout, p.order);
+  const page = ranked.slice(p.offset, p.offset + p.count);
+  return {
+    layer: p.layer,
+    row: p.row,
+    order: p.order,
+    offset: p.offset,
+    total: ranked.length,
+    channels: channelMaps(t, layout, p.row, page, maxSize ?? DEFAULT_MAX_SIZE),
   };
 }
 

@@ -3,6 +3,8 @@
  * webview (re)loads, follows the colour-map setting, and turns the webview's export buttons into Export commands.
  */
 import * as vscode from 'vscode';
+import * as P from '../../protocol/engine';
+import type { ChannelOrder } from '../../protocol/names';
 import type { HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
@@ -58,6 +60,7 @@ export class RelevancePanel implements vscode.Disposable {
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'painted') this.logLatency(m.runId);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
+    else if (m.type === 'channelPage') void this.pageChannels(m.layer, m.offset, m.order);
     else if (m.type === 'viewRow') void this.ctx.viewRow(m.row).catch((e) => showError(this.ctx, e, 'Show Sample'));
     else if (m.type === 'explainClass') {
       this.ctx.setTarget(m.class);
@@ -70,6 +73,27 @@ export class RelevancePanel implements vscode.Disposable {
         format: m.format,
         settings: m.settings,
       });
+  }
+
+  /** Sends a page of a hooked layer's channels of the run on show (the engine ranks and draws them). */
+  private async pageChannels(layer: string, offset: number, order: ChannelOrder) {
+    const run = this.ctx.lastRun;
+    // a page as long as the run's first one
+    const count = run?.layers.find((l) => l.id === layer)?.channels.length;
+    if (!run || !count) return;
+    try {
+      const page = await this.ctx.engine.request(P.PageChannels, {
+        runId: run.runId,
+        layer,
+        row: run.row,
+        order,
+        offset,
+        count,
+      });
+      void this.panel?.webview.postMessage({ type: 'channels', runId: run.runId, page } satisfies HostMessage);
+    } catch (e) {
+      void showError(this.ctx, e, 'Show Channels');
+    }
   }
 
   /** Shows conditional heatmaps of a layer's channels under the layer's card (of the run they explain). */

@@ -403,6 +403,83 @@ describe('engine server', () => {
       P.ErrorCodes.UNKNOWN_TENSOR,
       /run "gone" is no longer held/,
     );
+
+    // attribution/channels: sample 2's channels of the stored layer, page by page in each order, each channel once,
+    // its map the tensor's own (the layer's maps are not downsampled at this size)
+    const stored = await fetchTensor(s, run.runId, '1');
+    const [, channels, h, w] = stored.shape;
+    assert.equal(run.layers[0].channelCount, channels);
+    const sumOf = (c: number) => {
+      let sum = 0;
+      for (let i = 0; i < h * w; i++) sum += stored.data[(2 * channels + c) * h * w + i];
+      return sum;
+    };
+    for (const order of ['abs', 'positive', 'negative', 'index'] as const) {
+      const seen: number[] = [];
+      for (let offset = 0; offset < channels; offset += 3) {
+        const page = await s.conn.sendRequest(P.PageChannels, {
+          runId: run.runId,
+          layer: '1',
+          row: 2,
+          order,
+          offset,
+          count: 3,
+        });
+        assert.deepEqual([page.total, page.offset, page.order], [channels, offset, order]);
+        for (const ch of page.channels) {
+          assert.deepEqual([ch.height, ch.width], [h, w]);
+          const values = decodeFloats(ch.data);
+          const own = stored.data.subarray(
+            (2 * channels + ch.channel) * h * w,
+            (2 * channels + ch.channel + 1) * h * w,
+          );
+          assert.ok(
+            values.every((v, i) => v === own[i]),
+            `channel ${ch.channel}'s map`,
+          );
+        }
+        seen.push(...page.channels.map((c) => c.channel));
+      }
+      assert.deepEqual(
+        [...seen].sort((a, b) => a - b),
+        Array.from({ length: channels }, (_, c) => c),
+        order,
+      );
+      const sums = seen.map(sumOf);
+      const sorted = (inOrder: (a: number, b: number) => boolean) =>
+        sums.every((v, i) => i === 0 || inOrder(sums[i - 1], v));
+      if (order === 'positive')
+        assert.ok(
+          sorted((a, b) => a >= b - 1e-6),
+          `${order}: ${sums}`,
+        );
+      if (order === 'negative')
+        assert.ok(
+          sorted((a, b) => a <= b + 1e-6),
+          `${order}: ${sums}`,
+        );
+      if (order === 'index')
+        assert.deepEqual(
+          seen,
+          Array.from({ length: channels }, (_, c) => c),
+        );
+      // the view's top channels are the first page by |relevance|
+      if (order === 'abs')
+        assert.deepEqual(
+          seen.slice(0, 8),
+          second.layers[0].channels.map((c) => c.channel),
+        );
+    }
+    await rejects(
+      s.conn.sendRequest(P.PageChannels, { runId: run.runId, layer: 'fc', row: 0, order: 'abs', offset: 0, count: 8 }),
+      P.ErrorCodes.UNKNOWN_TENSOR,
+      /the run stored no relevance for layer "fc"/,
+    );
+    await rejects(
+      s.conn.sendRequest(P.PageChannels, { runId: run.runId, layer: '1', row: 4, order: 'abs', offset: 0, count: 8 }),
+      P.ErrorCodes.BAD_ARGUMENT,
+      /row 4 is out of range for the run's 4 rows/,
+    );
   });
 
   test('model/rules: each layer’s rule under a composite file, what the file set, and patterns that match nothing', async () => {

@@ -7,7 +7,16 @@ import * as path from 'path';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
 import { heatmapPng } from '../../engine/src/io/image';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
-import { bounds, channelSum, colorize, palette, paletteIndex, topChannels } from '../../engine/src/shared/colormap';
+import {
+  bounds,
+  channelSum,
+  colorize,
+  palette,
+  paletteIndex,
+  rankChannels,
+  topChannels,
+} from '../../engine/src/shared/colormap';
+import type { ChannelOrder } from '../../protocol/names';
 
 async function assertEngineError(fn: () => unknown, code: EngineErrorCode, ...patterns: string[]): Promise<void> {
   await assert.rejects(
@@ -301,6 +310,12 @@ describe('heatmap normalisation', () => {
     // second batch row is read from its own offset
     assert.deepEqual(topChannels([2, 3, 2, 2], [...first.map(() => 0), ...first], 1, 'NCHW', 1), expected.slice(0, 1));
     assert.deepEqual(topChannels([2, 3], [1, 2, 3, 4, 5, 6], 0, 'NCHW', 2), []);
+    // the pager's other orders: by the signed sum either way, and by index
+    const order = (o: ChannelOrder) => rankChannels([1, 2, 2, 3], last, 0, 'NHWC', o).map((c) => c.channel);
+    assert.deepEqual(order('abs'), [1, 0, 2]);
+    assert.deepEqual(order('positive'), [2, 0, 1]);
+    assert.deepEqual(order('negative'), [1, 0, 2]);
+    assert.deepEqual(order('index'), [0, 1, 2]);
   });
 });
 

@@ -181,6 +181,7 @@ const run = (): RunView => ({
     max: 1,
     summed: map([0, 1], 1, 2),
     channels: [],
+    channelCount: 1,
   },
   layers: [],
   warnings: [],

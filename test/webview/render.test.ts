@@ -106,4 +106,76 @@ describe('the Relevance panel script', () => {
     });
     await p.close();
   });
+
+  test("pages through a hooked layer's channels and orders them: the engine's pages replace the card's tiles", async () => {
+    const p = await page();
+    await p.evaluate(
+      'window.posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.posted.push(m) });',
+    );
+    await p.addScriptTag({ content: suite });
+    await p.addScriptTag({ content: fs.readFileSync(panelJs, 'utf8') });
+    const posted = () => p.evaluate(() => (window as unknown as { posted: { type: string }[] }).posted);
+    // a hooked layer of 5 channels, its top 2 in the run
+    await p.evaluate(`{
+      const run = window.sampleRun();
+      const m = run.relevance.summed;
+      run.layers = [{ id: 'conv', op: 'Conv', shape: [1, 5, 1, 2], sum: 1, min: 0, max: 1, summed: m,
+        channels: [{ channel: 4, ...m }, { channel: 1, ...m }], channelCount: 5 }];
+      window.postMessage({ type: 'run', run, settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*');
+      window.channelMap = m;
+    }`);
+    const card = 'section.card[data-layer="conv"]';
+    await p.waitForSelector(card);
+    const state = () =>
+      p.$eval(card, (c) => ({
+        range: c.querySelector('.pager .range')!.textContent,
+        tiles: [...c.querySelectorAll('.channel-tile figcaption')].map((f) => f.textContent!.split(' ')[0]),
+        previous: c.querySelector('[aria-label="Previous channels of conv"]')!.hasAttribute('disabled'),
+        next: c.querySelector('[aria-label="Next channels of conv"]')!.hasAttribute('disabled'),
+      }));
+    assert.deepEqual(await state(), { range: 'channels 1–2 of 5', tiles: ['#4', '#1'], previous: true, next: false });
+    await p.click(`${card} [aria-label="Next channels of conv"]`);
+    assert.deepEqual((await posted()).at(-1), { type: 'channelPage', layer: 'conv', offset: 2, order: 'abs' });
+    // the last page, one channel long
+    const send = (offset: number, order: string, channels: number[]) =>
+      p.evaluate(
+        ([offset, order, channels]) => {
+          const m = (window as unknown as { channelMap: object }).channelMap;
+          window.postMessage(
+            {
+              type: 'channels',
+              runId: 'run-1',
+              page: {
+                layer: 'conv',
+                row: 0,
+                order,
+                offset,
+                total: 5,
+                channels: (channels as number[]).map((channel) => ({ channel, ...m })),
+              },
+            },
+            '*',
+          );
+        },
+        [offset, order, channels] as const,
+      );
+    await send(4, 'abs', [3]);
+    await p.waitForFunction(() => document.querySelector('.pager .range')?.textContent === 'channels 5–5 of 5');
+    assert.deepEqual(await state(), { range: 'channels 5–5 of 5', tiles: ['#3'], previous: false, next: true });
+    await p.click(`${card} [aria-label="Previous channels of conv"]`);
+    assert.deepEqual((await posted()).at(-1), { type: 'channelPage', layer: 'conv', offset: 2, order: 'abs' });
+    await p.selectOption(`${card} select.channel-order`, 'index');
+    assert.deepEqual((await posted()).at(-1), { type: 'channelPage', layer: 'conv', offset: 0, order: 'index' });
+    await send(0, 'index', [0, 1]);
+    await p.waitForFunction(() => document.querySelector('.pager .range')?.textContent === 'channels 1–2 of 5');
+    assert.deepEqual((await state()).tiles, ['#0', '#1']);
+    assert.equal(await p.$eval(`${card} select.channel-order`, (s) => (s as HTMLSelectElement).value), 'index');
+    // another run's page is not this run's
+    await p.evaluate(
+      "window.postMessage({ type: 'channels', runId: 'other', page: { layer: 'conv', row: 0, order: 'abs', offset: 2, total: 5, channels: [] } }, '*')",
+    );
+    await p.waitForTimeout(100);
+    assert.deepEqual((await state()).tiles, ['#0', '#1']);
+    await p.close();
+  });
 });

@@ -11,8 +11,14 @@ import {
   vsCodeRadio,
   vsCodeRadioGroup,
 } from '@vscode/webview-ui-toolkit';
-import type { LayerView, MapData } from '../../protocol/engine';
-import { COLOR_MAP_NAMES, type ColorMapName, type ExportFormat, SCALINGS } from '../../protocol/names';
+import type { ChannelPage, LayerView, MapData } from '../../protocol/engine';
+import {
+  type ChannelOrder,
+  COLOR_MAP_NAMES,
+  type ColorMapName,
+  type ExportFormat,
+  SCALINGS,
+} from '../../protocol/names';
 import type { ChannelExplanation, HostMessage, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, targetText } from './format';
 import { connectHost } from './host';
@@ -54,6 +60,8 @@ let stale: string[] = [];
 let overlayRedraw: (() => void) | undefined;
 /** the run's explained channels: layer id → channel (and whether as the target) → its heatmap at the input */
 let explained = new Map<string, Map<string, ChannelExplanation>>();
+/** the page of each layer's channels on show, when not the run's first (the top ones by |relevance|) */
+let pages = new Map<string, ChannelPage>();
 const explanationKey = (ch: ChannelExplanation) => `${ch.channel}${ch.asTarget ? ' as target' : ''}`;
 
 const root = document.getElementById('root')!;
@@ -119,12 +127,14 @@ function layerCard(layer: LayerView, title: string): HTMLElement {
     { class: 'stats' },
     `shape [${layer.shape.join(', ')}] · sum ${fmt(layer.sum)} · min ${fmt(layer.min)} · max ${fmt(layer.max)}`,
   );
+  const page = pages.get(layer.id);
+  const shown = page?.channels ?? layer.channels;
   const grid = el('div', {
     class: 'channels',
     role: 'list',
-    'aria-label': `top ${layer.channels.length} channels of ${title}`,
+    'aria-label': `channels of ${title}, ${ORDER_TEXT[page?.order ?? 'abs']}`,
   });
-  for (const ch of layer.channels) {
+  for (const ch of shown) {
     const c = heatmapCanvas(ch, `${title} channel ${ch.channel}`, 'channel');
     const tile = el(
       'figure',
@@ -150,9 +160,53 @@ function layerCard(layer: LayerView, title: string): HTMLElement {
     el('div', { class: 'summed' }, summed.canvas),
     ...(isVector(layer) ? [featureBars(layer.summed, `${title} relevance per unit`, undefined, 16)] : []),
     summed.readout,
-    layer.channels.length ? grid : el('div', { class: 'note' }, 'no channel axis (dense layer)'),
+    ...(layer.channels.length ? [channelPager(layer, title), grid] : []),
+    ...(layer.channelCount ? [] : [el('div', { class: 'note' }, 'no channel axis (dense layer)')]),
     explainedStrip(layer),
     exportButtons(layer.id, title),
+  );
+}
+
+const ORDER_TEXT: Record<ChannelOrder, string> = {
+  abs: 'largest |relevance| first',
+  positive: 'most positive relevance first',
+  negative: 'most negative relevance first',
+  index: 'by channel index',
+};
+
+/** Which of the layer's channels are on show (k–m of n), their order, and the previous and next pages. */
+function channelPager(layer: LayerView, title: string): HTMLElement {
+  const page = pages.get(layer.id);
+  const order = page?.order ?? 'abs';
+  const offset = page?.offset ?? 0;
+  const size = layer.channels.length;
+  const shown = page?.channels.length ?? size;
+  const go = (next: number, nextOrder: ChannelOrder) =>
+    vscode.postMessage({ type: 'channelPage', layer: layer.id, offset: next, order: nextOrder });
+  const select = el('select', { class: 'channel-order', 'aria-label': `Order the channels of ${title}` });
+  for (const [value, text] of Object.entries(ORDER_TEXT)) {
+    const opt = el('option', { value }, text);
+    if (value === order) opt.setAttribute('selected', '');
+    select.appendChild(opt);
+  }
+  select.addEventListener('change', () => go(0, select.value as ChannelOrder));
+  const button = (text: string, label: string, to: number, enabled: boolean) => {
+    const b = el('vscode-button' as 'button', { appearance: 'secondary', 'aria-label': label }, text);
+    if (enabled) b.addEventListener('click', () => go(to, order));
+    else b.setAttribute('disabled', '');
+    return b;
+  };
+  return el(
+    'div',
+    { class: 'pager' },
+    el(
+      'span',
+      { class: 'range', 'aria-live': 'polite' },
+      `channels ${offset + 1}–${offset + shown} of ${layer.channelCount}`,
+    ),
+    select,
+    button('‹', `Previous channels of ${title}`, Math.max(0, offset - size), offset > 0),
+    button('›', `Next channels of ${title}`, offset + size, offset + size < layer.channelCount),
   );
 }
 
@@ -333,7 +387,10 @@ function onHostMessage(m: HostMessage): void {
   if (m.type === 'run') {
     if (m.run.runId !== run?.runId) stale = [];
     // channel explanations belong to the row they explained
-    if (m.run.runId !== run?.runId || m.run.row !== run?.row) explained = new Map();
+    if (m.run.runId !== run?.runId || m.run.row !== run?.row) {
+      explained = new Map();
+      pages = new Map();
+    }
     const first = m.run.runId !== run?.runId;
     run = m.run;
     settings = m.settings;
@@ -353,12 +410,26 @@ function onHostMessage(m: HostMessage): void {
     explained.set(m.layer, layer);
     render();
     document.querySelector(`section.card[data-layer="${CSS.escape(m.layer)}"] .explained`)?.scrollIntoView();
+  } else if (m.type === 'channels') {
+    if (m.runId !== run?.runId || m.page.row !== run.row) return;
+    pages.set(m.page.layer, m.page);
+    const layer = run.layers.find((l) => l.id === m.page.layer);
+    const card = document.querySelector(`section.card[data-layer="${CSS.escape(m.page.layer)}"]`);
+    if (layer && card) {
+      // the pager's control that asked keeps the focus in the new card
+      const focused = card.contains(document.activeElement) ? document.activeElement?.getAttribute('aria-label') : null;
+      heatmaps = heatmaps.filter((h) => !card.contains(h.canvas));
+      const next = layerCard(layer, layer.id);
+      card.replaceWith(next);
+      if (focused) next.querySelector<HTMLElement>(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+    }
   } else if (m.type === 'stale') {
     stale = m.reasons;
     document.querySelector('.stale')?.replaceWith(staleBanner());
   } else if (m.type === 'clear') {
     run = undefined;
     explained = new Map();
+    pages = new Map();
     root.replaceChildren(el('p', { class: 'empty' }, m.reason));
   }
 }

@@ -21,7 +21,7 @@ import { EngineError, fail, parseArgument } from '../errors';
 import { type Model, openModel } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
-import { exportTensor, inputImage, layerView, topPredictions } from '../views';
+import { channelPage, exportTensor, inputImage, layerView, topPredictions } from '../views';
 import { FrameGuard } from './framing';
 import { ONNX_OPS } from '../io/onnx-ops';
 import { KERAS_LAYERS } from '../io/tfjs';
@@ -38,6 +38,8 @@ interface KeptRun {
   modelId: string;
   row: number;
   tensors: Map<string, NdArray>;
+  /** the side its maps were drawn at most */
+  maxSize?: number;
   /** the run's result as seen at another row */
   view: (row: number) => P.RunResult;
 }
@@ -102,6 +104,7 @@ export class EngineServer {
     this.serve(P.RunAnalysis, P.AnalysisParams, (p, token) => this.enqueue(() => this.analyze(p, token)));
     this.serve(P.ExportTensor, P.ExportParams, (p) => this.exportTensor(p));
     this.serve(P.ViewRun, P.ViewParams, (p) => this.viewRun(p));
+    this.serve(P.PageChannels, P.ChannelPageParams, (p) => this.pageChannels(p));
     this.serve(P.Stats, z.unknown(), () => this.stats());
     this.serve(P.Shutdown, z.unknown(), () => this.shutdown());
     connection.onNotification(P.Exit, () => process.exit(0));
@@ -352,7 +355,7 @@ export class EngineServer {
         ['', run.relevance],
         ...run.stored.map((l): [string, NdArray] => [l.id, l.relevance]),
       ]);
-      this.runs.set(runId, { modelId: p.modelId, row, tensors, view });
+      this.runs.set(runId, { modelId: p.modelId, row, tensors, maxSize: p.view?.maxSize, view });
     }
     return view(row);
   }
@@ -363,6 +366,24 @@ export class EngineServer {
     const rows = run.tensors.get('')!.shape[0];
     if (p.row >= rows) fail('BAD_ARGUMENT', `row ${p.row} is out of range for the run's ${rows} rows`);
     return run.view(p.row);
+  }
+
+  /** A page of a kept run's layer channels, in the order asked for. */
+  private pageChannels(p: P.ChannelPageParams): P.ChannelPage {
+    const run = this.keptRun(p.runId);
+    const t = this.keptTensor(run, p.layer);
+    if (p.row >= t.shape[0]) fail('BAD_ARGUMENT', `row ${p.row} is out of range for the run's ${t.shape[0]} rows`);
+    if (t.shape.length !== 4) fail('BAD_ARGUMENT', `layer "${p.layer}" has no channel axis (shape [${t.shape}])`);
+    return channelPage(t, this.model(run.modelId).graph.layout, p, run.maxSize);
+  }
+
+  private keptTensor(run: KeptRun, layer: string): NdArray {
+    const t = run.tensors.get(layer);
+    if (!t)
+      throw new ResponseError(P.ErrorCodes.UNKNOWN_TENSOR, `the run stored no relevance for layer "${layer}"`, {
+        kind: 'UNKNOWN_TENSOR',
+      });
+    return t;
   }
 
   private keptRun(runId: string): KeptRun {
@@ -378,11 +399,7 @@ export class EngineServer {
 
   private exportTensor(p: P.ExportParams): P.ExportResult {
     const run = this.keptRun(p.runId);
-    const t = run.tensors.get(p.layer);
-    if (!t)
-      throw new ResponseError(P.ErrorCodes.UNKNOWN_TENSOR, `the run stored no relevance for layer "${p.layer}"`, {
-        kind: 'UNKNOWN_TENSOR',
-      });
+    const t = this.keptTensor(run, p.layer);
     const row = p.row ?? run.row;
     if (row >= t.shape[0]) fail('BAD_ARGUMENT', `row ${row} is out of range for the run's ${t.shape[0]} rows`);
     const { mimeType, bytes } = exportTensor(t, this.model(run.modelId).graph.layout, row, p);

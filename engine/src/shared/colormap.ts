@@ -3,7 +3,7 @@
  * A map is written in Zennit's colour-map source: comma-separated hex colours (`rgb` or `rrggbb`), each optionally
  * prefixed by its palette index in hex (`80:fff`); unplaced colours are spread evenly between placed ones.
  */
-import { type ColorMapName, SCALINGS, type Scaling } from '../../../protocol/names';
+import { type ChannelOrder, type ColorMapName, SCALINGS, type Scaling } from '../../../protocol/names';
 import { imageGeometry, type Layout } from '../ndarray';
 
 export const COLOR_MAPS: Record<ColorMapName, string> = {
@@ -125,14 +125,20 @@ export function channelSum(
   return { height: h, width: w, values };
 }
 
-/** Indices of the k channels with the largest summed |relevance| for one batch row. */
-export function topChannels(
+export interface ChannelStat {
+  channel: number;
+  sum: number;
+  abs: number;
+}
+
+/** Every channel of one batch row with its relevance sum and summed |relevance|, in `order` (ties by index). */
+export function rankChannels(
   shape: readonly number[],
   data: ArrayLike<number>,
   row: number,
   layout: Layout,
-  k: number,
-): { channel: number; sum: number; abs: number }[] {
+  order: ChannelOrder = 'abs',
+): ChannelStat[] {
   if (shape.length !== 4) return [];
   const g = imageGeometry(shape, layout);
   const base = row * g.channels * g.height * g.width;
@@ -146,7 +152,23 @@ export function topChannels(
       }
     }
   }
-  return stats.sort((x, y) => y.abs - x.abs || x.channel - y.channel).slice(0, k);
+  const key: (s: ChannelStat) => number = {
+    abs: (s: ChannelStat) => -s.abs,
+    positive: (s: ChannelStat) => -s.sum,
+    negative: (s: ChannelStat) => s.sum,
+    index: () => 0,
+  }[order];
+  return stats.sort((x, y) => key(x) - key(y) || x.channel - y.channel);
+}
+/** The k channels with the largest summed |relevance| for one batch row. */
+export function topChannels(
+  shape: readonly number[],
+  data: ArrayLike<number>,
+  row: number,
+  layout: Layout,
+  k: number,
+): ChannelStat[] {
+  return rankChannels(shape, data, row, layout, 'abs').slice(0, k);
 }
 
 /** How a heatmap maps values to colours: symmetric keeps the sign (0 mid-map); absolute shows |x| from 0 to max. */
