@@ -22,6 +22,19 @@ export const RunView = RunResult.extend({
 });
 export type RunView = z.infer<typeof RunView>;
 
+/** An earlier run of the model as the panel lists it to compare with: what it explained, how, and when. */
+export const RunSummary = RunView.pick({
+  runId: true,
+  composite: true,
+  attributor: true,
+  target: true,
+  classWeights: true,
+  classNames: true,
+  inputFile: true,
+  row: true,
+}).extend({ at: z.number() });
+export type RunSummary = z.infer<typeof RunSummary>;
+
 /** The tree's selected layer as the Layer Relevance view shows it. */
 export const SelectedLayer = z.object({
   id: z.string(),
@@ -125,6 +138,8 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('analysis'), analysis: AnalysisView }),
   /** the model editor's table: a row per tree item, depth first */
   z.object({ type: z.literal('modelTable'), model: z.string(), composite: z.string(), rows: z.array(ModelRow) }),
+  /** the model's runs (the latest last), and the one the run on show is compared with, if any */
+  z.object({ type: z.literal('history'), runs: z.array(RunSummary), compared: RunView.optional() }),
   /** a page of a layer's channels of the run `runId` (its shown row) */
   z.object({ type: z.literal('channels'), runId: z.string(), page: ChannelPage }),
   /** how the run on show differs from what the next run uses (empty: it is current) */
@@ -153,6 +168,8 @@ export const WebviewMessage = z.discriminatedUnion('type', [
     layer: z.string(),
     channels: z.array(z.int().nonnegative()).min(1).max(16),
   }),
+  /** compare the run on show with this earlier one (null: stop comparing) */
+  z.object({ type: z.literal('compare'), runId: z.string().nullable() }),
   /** another page of a layer's channels of the run on show, or another order */
   z.object({
     type: z.literal('channelPage'),

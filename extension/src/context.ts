@@ -47,6 +47,15 @@ export interface OutputChoice {
 }
 const MEMENTO_KEY = 'relevanceLens.session';
 
+/** how many of a model's runs the panel can compare (each holds its drawn maps, a few MB at most) */
+const HISTORY_SIZE = 8;
+
+/** A run of the open model, and when it was asked for (Date.now()). */
+export interface HistoryEntry {
+  run: RunView;
+  at: number;
+}
+
 export class Ctx implements vscode.Disposable {
   readonly engine: EngineClient;
   readonly log: vscode.LogOutputChannel;
@@ -63,6 +72,8 @@ export class Ctx implements vscode.Disposable {
   /** each layer's rule under the composite the next run uses (from the engine) */
   rules?: P.LayerRules;
   lastRun?: RunView;
+  /** the model's runs, the latest last (the panel compares the run on show with an earlier one) */
+  runHistory: HistoryEntry[] = [];
   /** the composite the latest run used (its channels are explained with the same one) */
   lastRunComposite?: ReturnType<Ctx['runComposite']>;
   /** what the latest run used, to tell when it is out of date */
@@ -293,7 +304,10 @@ export class Ctx implements vscode.Disposable {
       this.target = config?.target;
       if (config?.composite) this.composite = config.composite;
     }
-    if (!keepRun) this.lastRun = undefined;
+    if (!keepRun) {
+      this.lastRun = undefined;
+      this.runHistory = [];
+    }
     this.remember();
     this.modelChanged.fire();
     // its composite file, and with it the layers' rules
@@ -319,6 +333,7 @@ export class Ctx implements vscode.Disposable {
   /** `started`: when Run Attribution began (Date.now()), for the latency to the painted panel */
   recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>, settings: RunSettings, started: number): void {
     this.lastRun = run;
+    this.runHistory = [...this.runHistory, { run, at: started }].slice(-HISTORY_SIZE);
     this.lastRunStarted = started;
     this.lastRunComposite = composite;
     this.lastRunSettings = settings;
@@ -332,6 +347,9 @@ export class Ctx implements vscode.Disposable {
     const result = await this.engine.request(P.ViewRun, { runId: run.runId, row });
     if (this.lastRun !== run) return; // another run came meanwhile
     this.lastRun = { ...run, ...result };
+    // the history keeps the row last shown
+    const last = this.lastRun;
+    this.runHistory = this.runHistory.map((h) => (h.run.runId === last.runId ? { ...h, run: last } : h));
     this.ran.fire(this.lastRun);
   }
 

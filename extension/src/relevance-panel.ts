@@ -20,6 +20,8 @@ export class RelevancePanel implements vscode.Disposable {
   private readonly subs: vscode.Disposable[] = [];
   /** conditional heatmaps of the run on show, re-sent whenever the webview (re)loads */
   private explanations: Explanation[] = [];
+  /** the earlier run the run on show is compared with */
+  private comparedId?: string;
 
   constructor(private readonly ctx: Ctx) {
     this.subs.push(
@@ -60,7 +62,10 @@ export class RelevancePanel implements vscode.Disposable {
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'painted') this.logLatency(m.runId);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
-    else if (m.type === 'channelPage') void this.pageChannels(m.layer, m.offset, m.order);
+    else if (m.type === 'compare') {
+      this.comparedId = m.runId ?? undefined;
+      this.postHistory();
+    } else if (m.type === 'channelPage') void this.pageChannels(m.layer, m.offset, m.order);
     else if (m.type === 'viewRow') void this.ctx.viewRow(m.row).catch((e) => showError(this.ctx, e, 'Show Sample'));
     else if (m.type === 'explainClass') {
       this.ctx.setTarget(m.class);
@@ -117,7 +122,29 @@ export class RelevancePanel implements vscode.Disposable {
         };
     void this.panel.webview.postMessage(msg);
     for (const e of this.explanations) if (e.runId === run?.runId) void this.panel.webview.postMessage(e);
+    this.postHistory();
     this.postStale();
+  }
+
+  /** The model's runs to compare with, and the compared one's views (while it is in the history). */
+  private postHistory() {
+    if (!this.panel || !this.ctx.lastRun) return;
+    const history = this.ctx.runHistory;
+    const compared = history.find(
+      (h) => h.run.runId === this.comparedId && h.run.runId !== this.ctx.lastRun?.runId,
+    )?.run;
+    const runs = history.map(({ run, at }) => ({
+      runId: run.runId,
+      composite: run.composite,
+      attributor: run.attributor,
+      target: run.target,
+      classWeights: run.classWeights,
+      classNames: run.classNames,
+      inputFile: run.inputFile,
+      row: run.row,
+      at,
+    }));
+    void this.panel.webview.postMessage({ type: 'history', runs, compared } satisfies HostMessage);
   }
 
   /** The time from Run Attribution to the drawn panel, beside the engine's own (once per run). */

@@ -107,6 +107,54 @@ describe('the Relevance panel script', () => {
     await p.close();
   });
 
+  test('lists earlier runs to compare with, and shows the compared run beside this one', async () => {
+    const p = await page();
+    await p.evaluate(
+      'window.posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.posted.push(m) });',
+    );
+    await p.addScriptTag({ content: suite });
+    await p.addScriptTag({ content: fs.readFileSync(panelJs, 'utf8') });
+    const posted = () => p.evaluate(() => (window as unknown as { posted: { type: string }[] }).posted);
+    await p.evaluate(`{
+      const run = window.sampleRun();
+      window.postMessage({ type: 'run', run, settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*');
+      const summary = (r, at) => ({ runId: r.runId, composite: r.composite, attributor: r.attributor, target: r.target,
+        classNames: r.classNames, inputFile: r.inputFile, row: r.row, at });
+      const earlier = { ...window.sampleRun(), runId: 'run-0', composite: 'epsilon_gamma_box', target: [0] };
+      window.history2 = [summary(earlier, Date.UTC(2026, 10, 28, 9, 5, 7)), summary(run, Date.UTC(2026, 10, 28, 9, 6, 0))];
+      window.earlier = earlier;
+      window.postMessage({ type: 'history', runs: window.history2 }, '*');
+    }`);
+    await p.waitForSelector('#compare-with');
+    const options = await p.$$eval('#compare-with option', (os) => os.map((o) => o.textContent));
+    assert.equal(options.length, 2, 'no other run, and the earlier one (not this one)');
+    assert.match(options[1]!, /^\d\d:\d\d:07 · epsilon_gamma_box · target 0 \(circle\)/);
+    assert.equal(await p.$eval('section.compare', (s) => (s as HTMLElement).hidden), true, 'nothing compared yet');
+    await p.selectOption('#compare-with', 'run-0');
+    assert.deepEqual((await posted()).at(-1), { type: 'compare', runId: 'run-0' });
+    // the host answers with the compared run's views
+    await p.evaluate("window.postMessage({ type: 'history', runs: window.history2, compared: window.earlier }, '*')");
+    await p.waitForSelector('section.compare:not([hidden]) .compare-column[data-run-id="run-0"]');
+    const columns = await p.$$eval('.compare-column', (cs) =>
+      cs.map((c) => ({
+        meta: c.querySelector('.compare-meta')!.textContent,
+        pixels: [...c.querySelectorAll('canvas')].map(
+          (cv) => (cv as HTMLCanvasElement).width * (cv as HTMLCanvasElement).height,
+        ),
+      })),
+    );
+    assert.deepEqual(columns, [
+      { meta: 'epsilon_plus_flat · gradient · target 2 (triangle)', pixels: [2] },
+      { meta: 'epsilon_gamma_box · gradient · target 0 (circle)', pixels: [2] },
+    ]);
+    assert.equal(await p.$eval('#compare-with', (s) => (s as HTMLSelectElement).value), 'run-0');
+    await p.click('#close-compare');
+    assert.deepEqual((await posted()).at(-1), { type: 'compare', runId: null });
+    await p.evaluate("window.postMessage({ type: 'history', runs: window.history2 }, '*')");
+    await p.waitForSelector('section.compare[hidden]', { state: 'attached' });
+    await p.close();
+  });
+
   test("pages through a hooked layer's channels and orders them: the engine's pages replace the card's tiles", async () => {
     const p = await page();
     await p.evaluate(

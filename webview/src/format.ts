@@ -14,7 +14,7 @@ export function fmt(v: number | null): string {
 }
 
 /** The class the viewed batch row was attributed to (one target may stand for every row). */
-export function viewedTarget(run: RunView): number {
+export function viewedTarget(run: Pick<RunView, 'target' | 'row'>): number {
   return run.target[run.row] ?? run.target[0];
 }
 
@@ -31,7 +31,7 @@ export function classWeightsText(w: readonly { class: number; weight: number }[]
 }
 
 /** The viewed row's target class ("3 (cross)"), or the class weights that stood for it. */
-export function targetText(run: RunView): string {
+export function targetText(run: Pick<RunView, 'target' | 'row' | 'classWeights' | 'classNames'>): string {
   return run.classWeights
     ? classWeightsText(run.classWeights, run.classNames)
     : classText(viewedTarget(run), run.classNames);

@@ -19,7 +19,7 @@ import {
   type ExportFormat,
   SCALINGS,
 } from '../../protocol/names';
-import type { ChannelExplanation, HostMessage, RunView, ViewSettings } from '../../protocol/webview';
+import type { ChannelExplanation, HostMessage, RunSummary, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, targetText } from './format';
 import { connectHost } from './host';
 import {
@@ -60,6 +60,9 @@ let stale: string[] = [];
 let overlayRedraw: (() => void) | undefined;
 /** the run's explained channels: layer id → channel (and whether as the target) → its heatmap at the input */
 let explained = new Map<string, Map<string, ChannelExplanation>>();
+/** the model's runs, the latest last, and the earlier one the run on show is compared with (the host's choice) */
+let history: RunSummary[] = [];
+let compared: RunView | undefined;
 /** the page of each layer's channels on show, when not the run's first (the top ones by |relevance|) */
 let pages = new Map<string, ChannelPage>();
 const explanationKey = (ch: ChannelExplanation) => `${ch.channel}${ch.asTarget ? ' as target' : ''}`;
@@ -275,6 +278,8 @@ function render(): void {
   root.append(
     el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta', title: `kernels: ${run.kernels}` }, meta)),
     staleBanner(),
+    historyPicker(),
+    compareSection(),
     // non-finite values: said where they first appear, before any picture of them
     ...(run.warnings.length
       ? [el('div', { class: 'warnings', role: 'alert' }, ...run.warnings.map((w) => el('p', {}, `⚠ ${w}`)))]
@@ -330,6 +335,90 @@ function samplePicker(r: RunView): HTMLElement {
     el('label', { for: 'row' }, `${r.conditionRows ? 'Row' : 'Sample'} (${r.rowSums.length})`),
     select,
     el('span', { class: 'batch-total' }, `Σ over all ${r.rowSums.length}: ${fmt(total)}`),
+  );
+}
+
+/** "12:03:05 · epsilon_gamma_box · target 3 (cross) · cat.png": which run, told apart from the others. */
+function runLabel(r: RunSummary): string {
+  const time = new Date(r.at).toLocaleTimeString('en-GB');
+  const attributor = r.attributor === 'gradient' ? '' : ` · ${r.attributor}`;
+  const input = r.inputFile ? ` · ${r.inputFile.split(/[\\/]/).pop()}` : '';
+  const row = r.row ? ` · sample ${r.row}` : '';
+  return `${time} · ${r.composite}${attributor} · target ${targetText(r)}${input}${row}`;
+}
+
+/** Which earlier run of the model to show beside this one (none while this is the only one). */
+function historyPicker(): HTMLElement {
+  const earlier = history.filter((h) => h.runId !== run?.runId).reverse();
+  const box = el('div', { class: 'history' });
+  if (!earlier.length) {
+    box.hidden = true;
+    return box;
+  }
+  const select = el('select', { id: 'compare-with', 'aria-label': 'Compare with an earlier run' });
+  select.appendChild(el('option', { value: '' }, 'no other run'));
+  for (const h of earlier) {
+    const opt = el('option', { value: h.runId }, runLabel(h));
+    if (h.runId === compared?.runId) opt.setAttribute('selected', '');
+    select.appendChild(opt);
+  }
+  select.addEventListener('change', () => vscode.postMessage({ type: 'compare', runId: select.value || null }));
+  box.append(el('label', { for: 'compare-with' }, `Compare with (${earlier.length} earlier)`), select);
+  return box;
+}
+
+/**
+ * The run on show beside the compared one: the relevance at the input, then every layer both runs hooked, each
+ * heatmap scaled on its own (the runs' relevance may differ in size; the sums say by how much).
+ */
+function compareSection(): HTMLElement {
+  const section = el('section', { class: 'compare', 'aria-label': 'two runs side by side' });
+  if (!run || !compared) {
+    section.hidden = true;
+    return section;
+  }
+  const other = compared;
+  const both = run.layers.filter((l) => other.layers.some((o) => o.id === l.id)).map((l) => l.id);
+  const column = (r: RunView, title: string) => {
+    const cells = [r.relevance, ...both.map((id) => r.layers.find((l) => l.id === id)!)].map((l) => {
+      const what = l.id || 'relevance at the input';
+      const c = heatmapCanvas(l.summed, `${title}: ${what}`, 'heatmap compared');
+      return el(
+        'figure',
+        { 'data-layer': l.id },
+        c.canvas,
+        el('figcaption', {}, `${what} · Σ ${fmt(l.sum)}`),
+        c.readout,
+      );
+    });
+    return el(
+      'div',
+      { class: 'compare-column', 'data-run-id': r.runId },
+      el('h4', {}, title),
+      el('div', { class: 'compare-meta' }, `${r.composite} · ${r.attributor} · target ${targetText(r)}`),
+      ...cells,
+    );
+  };
+  const at = history.find((h) => h.runId === other.runId);
+  const close = el('vscode-button' as 'button', { appearance: 'secondary', id: 'close-compare' }, 'Close');
+  close.addEventListener('click', () => vscode.postMessage({ type: 'compare', runId: null }));
+  const sameInput = run.inputFile === other.inputFile && run.row === other.row;
+  return el(
+    'section',
+    { class: 'compare', 'aria-label': 'two runs side by side' },
+    el('h3', {}, 'Compared runs', close),
+    el(
+      'p',
+      { class: 'note' },
+      sameInput ? 'the same input' : 'different inputs: each run explains its own',
+      ' · each heatmap is scaled to its own largest |value|',
+    ),
+    el(
+      'div',
+      { class: 'compare-columns' },
+      column(run, 'this run'),
+      column(other, at ? `run of ${new Date(at.at).toLocaleTimeString('en-GB')}` : 'earlier run'),
+    ),
   );
 }
 
@@ -410,6 +499,12 @@ function onHostMessage(m: HostMessage): void {
     explained.set(m.layer, layer);
     render();
     document.querySelector(`section.card[data-layer="${CSS.escape(m.layer)}"] .explained`)?.scrollIntoView();
+  } else if (m.type === 'history') {
+    history = m.runs;
+    compared = m.compared;
+    heatmaps = heatmaps.filter((h) => !h.canvas.classList.contains('compared'));
+    document.querySelector('.history')?.replaceWith(historyPicker());
+    document.querySelector('.compare')?.replaceWith(compareSection());
   } else if (m.type === 'channels') {
     if (m.runId !== run?.runId || m.page.row !== run.row) return;
     pages.set(m.page.layer, m.page);
@@ -430,6 +525,8 @@ function onHostMessage(m: HostMessage): void {
     run = undefined;
     explained = new Map();
     pages = new Map();
+    history = [];
+    compared = undefined;
     root.replaceChildren(el('p', { class: 'empty' }, m.reason));
   }
 }
