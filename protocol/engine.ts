@@ -125,6 +125,8 @@ export const ModelInfo = z.object({
   layout: z.enum(['NCHW', 'NHWC']),
   inputShape: shape,
   tree: z.array(LayerTreeItem),
+  /** class names the file carries (ONNX metadata_props), and the key they were under */
+  classNames: z.object({ names: z.array(z.string()), key: z.string() }).optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 

@@ -15,16 +15,36 @@ export const PREPROCESS_PRESETS = {
 } as const satisfies Record<string, Preprocess>;
 
 export const ModelConfig = z.strictObject({
-  preprocess: Preprocess.extend({ preset: z.enum(['imagenet', 'none']).optional() })
+  preprocess: Preprocess.extend({
+    preset: z
+      .enum(['imagenet', 'none'])
+      .optional()
+      .describe(
+        "imagenet: torchvision's ImageNet mean and std; none: values in [0, 1]. size, mean and std override it",
+      ),
+  })
     .strict()
-    .optional(),
-  /** class names in output order (over a classes.json) */
-  classes: z.array(z.string()).optional(),
+    .optional()
+    .describe('How an image file becomes the model input: resized to size [height, width], then (x − mean) / std'),
+  /** class names in output order, or ImageNet's (torchvision's); over a classes.json and the model file's own */
+  classes: z
+    .union([z.array(z.string()), z.literal('imagenet')])
+    .optional()
+    .describe('The class names in output order, or "imagenet" for ImageNet\'s 1000 (torchvision\'s names)'),
   /** the class a run explains until another is chosen */
-  target: z.int().nonnegative().optional(),
-  composite: z.enum(RUN_COMPOSITES).optional(),
+  target: z.int().nonnegative().optional().describe('The class a run explains until another is chosen'),
+  composite: z.enum(RUN_COMPOSITES).optional().describe('The composite a run uses until another is chosen'),
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
+
+/** The JSON Schema of `*.lens.json` (draft 7, which VS Code's JSON language service reads). */
+export function modelConfigJsonSchema(): object {
+  return {
+    ...z.toJSONSchema(ModelConfig as z.ZodType, { target: 'draft-7', io: 'input' }),
+    $id: 'https://relevance-lens.dev/schemas/model-config.schema.json',
+    title: 'Relevance Lens model config',
+  };
+}
 
 /** `model.onnx` → `model.lens.json`, `model.json` → `model.lens.json`. */
 export function modelConfigFileName(model: string): string {

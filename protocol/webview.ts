@@ -168,6 +168,8 @@ export const WebviewMessage = z.discriminatedUnion('type', [
     layer: z.string(),
     channels: z.array(z.int().nonnegative()).min(1).max(16),
   }),
+  /** name the model's classes (Set Class Names…) */
+  z.object({ type: z.literal('setClassNames') }),
   /** compare the run on show with this earlier one (null: stop comparing) */
   z.object({ type: z.literal('compare'), runId: z.string().nullable() }),
   /** another page of a layer's channels of the run on show, or another order */

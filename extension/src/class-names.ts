@@ -5,6 +5,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+/** ImageNet's 1000 class names as torchvision names them (media/imagenet-classes.json), read once. */
+let imageNet: string[] | undefined;
+export function imageNetClasses(extension: { asAbsolutePath(p: string): string }): string[] {
+  imageNet ??= JSON.parse(fs.readFileSync(extension.asAbsolutePath('media/imagenet-classes.json'), 'utf8')) as string[];
+  return imageNet;
+}
+
 /** A names file larger than this is no list of names (and is not read). */
 const MAX_NAMES_BYTES = 16 * 2 ** 20;
 
@@ -20,14 +27,23 @@ export const readClassNames = (modelFile: string) => readNames(modelFile, 'class
 /** Feature names from `features.json` beside the model: an array of strings, or an object with one as `features`. */
 export const readFeatureNames = (modelFile: string) => readNames(modelFile, 'features.json', 'features');
 
+/** Names from `fileName` beside the model (see readNamesFile). */
+const readNames = (modelFile: string, fileName: string, key: string) =>
+  readNamesFile(path.join(path.dirname(modelFile), fileName), key);
+
 /**
- * Names from `fileName` beside the model. Read without blocking the extension host, and only if it is a regular
- * file of a sensible size: a repository may ship `classes.json -> /dev/zero`.
+ * Names from a file: a JSON array of strings or an object with one under `key`; any other file (`.txt`) a name
+ * per line. Read without blocking the extension host, and only if it is a regular file of a sensible size: a
+ * repository may ship `classes.json -> /dev/zero`.
  */
-async function readNames(modelFile: string, fileName: string, key: string): Promise<ClassNames> {
-  const file = path.join(path.dirname(modelFile), fileName);
+export async function readNamesFile(file: string, key: string): Promise<ClassNames> {
   const read = await readSmallFile(file, MAX_NAMES_BYTES, 'a list of names');
   if (read.text === undefined) return read.ignored ? { ignored: read.ignored } : {};
+  if (!/\.json$/i.test(file)) {
+    const names = read.text.split(/\r?\n/).map((l) => l.trim());
+    while (names.length && !names.at(-1)) names.pop();
+    return names.length ? { names } : { ignored: `${file} has no names in it` };
+  }
   try {
     const json = JSON.parse(read.text);
     const names = Array.isArray(json) ? json : json?.[key];

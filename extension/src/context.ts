@@ -7,7 +7,7 @@ import * as path from 'path';
 import * as vscode from 'vscode';
 import * as P from '../../protocol/engine';
 import type { RunView, ViewSettings } from '../../protocol/webview';
-import { readClassNames, readFeatureNames } from './class-names';
+import { imageNetClasses, readClassNames, readFeatureNames } from './class-names';
 import { readModelConfig, writeModelConfig } from './model-config';
 import { configPreprocess, type ModelConfig } from '../../protocol/model-config';
 import { CompositeFileWatch } from './composite-file';
@@ -22,8 +22,10 @@ export interface OpenedModel {
   info: P.ModelInfo;
   /** the layers whose relevance runs store (Zennit's store hooks): held here only, sent with every run */
   hooks: Set<string>;
-  /** from a classes.json beside the model, if there is one */
+  /** the names runs and pickers show: the config's, else those found (`foundClassNames`) */
   classNames?: string[];
+  /** from a classes.json beside the model, else from the model file's metadata */
+  foundClassNames?: string[];
   /** a vector input's feature names, from a features.json beside the model */
   featureNames?: string[];
   /** the model's own settings, from its `.lens.json` beside it */
@@ -186,7 +188,17 @@ export class Ctx implements vscode.Disposable {
     const m = this.requireModel();
     const file = await writeModelConfig(m.path, config);
     if (this.model === m) m.config = config;
-    if (config.classes) m.classNames = config.classes;
+    const names = this.classNamesOf(config, m.foundClassNames);
+    if (names !== m.classNames) {
+      m.classNames = names;
+      // the run on show names its classes anew
+      const run = this.lastRun;
+      if (run) {
+        this.lastRun = { ...run, classNames: names };
+        this.runHistory = this.runHistory.map((h) => ({ ...h, run: { ...h.run, classNames: names } }));
+        this.ran.fire(this.lastRun);
+      }
+    }
     this.choicesChanged.fire();
     return file;
   }
@@ -253,6 +265,12 @@ export class Ctx implements vscode.Disposable {
     this.rulesChanged.fire();
   }
 
+  /** The class names a model goes by: its config's (ImageNet's by name), else those found beside or in it. */
+  private classNamesOf(config: ModelConfig | undefined, found: string[] | undefined): string[] | undefined {
+    if (config?.classes === 'imagenet') return imageNetClasses(this.extension);
+    return config?.classes ?? found;
+  }
+
   /**
    * Opens a model in the engine (closing the previous one) and makes it the current model, keeping those of `hooks`
    * that name its layers. `keepRun` keeps the latest run on show (reopening after an engine restart; its tensors
@@ -282,6 +300,8 @@ export class Ctx implements vscode.Disposable {
       readModelConfig(file),
     ]);
     if (classes.ignored) this.log.warn(`class names not used: ${classes.ignored}`);
+    if (info.classNames) this.log.info(`${path.basename(file)} names its classes (metadata "${info.classNames.key}")`);
+    const found = classes.names ?? info.classNames?.names;
     if (features.ignored) this.log.warn(`feature names not used: ${features.ignored}`);
     if (own.problem) {
       this.log.warn(`the model's config is not used: ${own.problem}`);
@@ -295,7 +315,8 @@ export class Ctx implements vscode.Disposable {
       path: file,
       info,
       hooks: new Set([...hooks].filter((id) => ids.has(id))),
-      classNames: config?.classes ?? classes.names,
+      classNames: this.classNamesOf(config, found),
+      foundClassNames: found,
       featureNames: features.names,
       config,
     };

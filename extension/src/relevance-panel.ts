@@ -62,6 +62,7 @@ export class RelevancePanel implements vscode.Disposable {
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'painted') this.logLatency(m.runId);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
+    else if (m.type === 'setClassNames') void vscode.commands.executeCommand('relevanceLens.setClassNames');
     else if (m.type === 'compare') {
       this.comparedId = m.runId ?? undefined;
       this.postHistory();

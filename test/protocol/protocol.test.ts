@@ -322,6 +322,21 @@ describe('engine server', () => {
     },
   );
 
+  test('model/open names the classes the file carries in its metadata (Ultralytics’ `names`)', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rl-')), 'named.onnx');
+    fs.writeFileSync(
+      file,
+      encodeOnnx({ ...wideConvModel(2), metadata: { stride: '32', names: "{0: 'cat', 1: 'dog'}" } }),
+    );
+    const named = await s.conn.sendRequest(P.OpenModel, { path: file });
+    assert.deepEqual(named.classNames, { names: ['cat', 'dog'], key: 'names' });
+    await s.conn.sendRequest(P.CloseModel, { modelId: named.modelId });
+    fs.writeFileSync(file, encodeOnnx(wideConvModel(2)));
+    const plain = await s.conn.sendRequest(P.OpenModel, { path: file });
+    assert.equal(plain.classNames, undefined);
+    await s.conn.sendRequest(P.CloseModel, { modelId: plain.modelId });
+  });
+
   test('conditional relevance: a row per condition set, each viewable; all channels give the plain run', async () => {
     const input = { path: path.join(SEED, 'input.npy') };
     const all = Array.from({ length: 10 }, (_, c) => c);

@@ -8,7 +8,10 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readClassNames, readFeatureNames } from '../../extension/src/class-names';
+import { imageNetClasses, readClassNames, readFeatureNames, readNamesFile } from '../../extension/src/class-names';
+import { classNamesFromMetadata } from '../../engine/src/io/class-metadata';
+
+const ROOT = path.resolve(__dirname, '../..');
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-classes-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -54,4 +57,43 @@ test('a link to /dev/zero, a FIFO, a huge file and malformed JSON are refused at
     assert.equal(result.names, undefined, name);
     assert.match(result.ignored ?? '', why, name);
   }
+});
+
+test('a names file the user picks: JSON as classes.json, any other file a name per line', async () => {
+  const txt = path.join(root, 'names.txt');
+  fs.writeFileSync(txt, 'tench\r\ngoldfish\n great white shark \n\n');
+  assert.deepEqual(await readNamesFile(txt, 'classes'), { names: ['tench', 'goldfish', 'great white shark'] });
+  fs.writeFileSync(txt, '\n\n');
+  assert.match((await readNamesFile(txt, 'classes')).ignored!, /has no names in it/);
+});
+
+test("ImageNet's class names are torchvision's 1000", () => {
+  const names = imageNetClasses({ asAbsolutePath: (p) => path.join(ROOT, p) });
+  assert.equal(names.length, 1000);
+  assert.deepEqual([names[0], names[281], names[384], names[999]], ['tench', 'tabby', 'indri', 'toilet tissue']);
+});
+
+test('class names in a model file’s metadata: a JSON list, an index → name object, or Ultralytics’ Python dict', () => {
+  assert.deepEqual(classNamesFromMetadata({ classes: '["cat", "dog"]' }), { names: ['cat', 'dog'], key: 'classes' });
+  assert.deepEqual(classNamesFromMetadata({ labels: '{"1": "dog", "0": "cat"}' }), {
+    names: ['cat', 'dog'],
+    key: 'labels',
+  });
+  assert.deepEqual(classNamesFromMetadata({ stride: '32', names: "{0: 'person', 1: \"it's\", 2: 'a \\'b\\''}" }), {
+    names: ['person', "it's", "a 'b'"],
+    key: 'names',
+  });
+  // the first key that holds names; keys that hold something else are passed over
+  assert.deepEqual(classNamesFromMetadata({ names: '["x"]', classes: '3' }), { names: ['x'], key: 'names' });
+  for (const bad of [
+    '[1, 2]',
+    '{"0": "a", "2": "c"}',
+    "{0: 'a', 0: 'b'}",
+    "{0: 'a' 1: 'b'}",
+    '{"a": "x"}',
+    '[]',
+    'cat',
+  ])
+    assert.equal(classNamesFromMetadata({ classes: bad }), undefined, bad);
+  assert.equal(classNamesFromMetadata({ author: 'me' }), undefined);
 });

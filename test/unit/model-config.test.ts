@@ -7,7 +7,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { configPreprocess, modelConfigFileName, parseModelConfig } from '../../protocol/model-config';
+import Ajv from 'ajv';
+import {
+  configPreprocess,
+  modelConfigFileName,
+  modelConfigJsonSchema,
+  parseModelConfig,
+} from '../../protocol/model-config';
 import { readModelConfig, writeModelConfig } from '../../extension/src/model-config';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-config-'));
@@ -53,4 +59,24 @@ test('written and read back beside the model; a missing file is no problem, a ba
   fs.rmSync(file);
   fs.symlinkSync('/dev/zero', file);
   assert.match((await readModelConfig(model)).problem!, /is not a regular file/);
+});
+
+test('schemas/model-config.schema.json is generated from the reader’s schema, and agrees with it (ajv)', () => {
+  const file = path.resolve(__dirname, '../../schemas/model-config.schema.json');
+  const schema = JSON.parse(fs.readFileSync(file, 'utf8'));
+  assert.deepEqual(schema, modelConfigJsonSchema(), 'npm run schema');
+  const validate = new Ajv({ strict: false }).compile(schema);
+  const cases: [unknown, boolean][] = [
+    [{ preprocess: { preset: 'imagenet', size: [256, 256] }, classes: 'imagenet', target: 3 }, true],
+    [{ classes: ['cat', 'dog'], composite: 'epsilon_gamma_box' }, true],
+    [{ classes: 'coco' }, false],
+    [{ preprocess: { preset: 'cifar' } }, false],
+    [{ preprocess: { size: [224] } }, false],
+    [{ target: -1 }, false],
+    [{ colour: 'red' }, false],
+  ];
+  for (const [config, ok] of cases) {
+    assert.equal(validate(config), ok, `schema: ${JSON.stringify(config)}`);
+    assert.equal('config' in parseModelConfig(JSON.stringify(config)), ok, `reader: ${JSON.stringify(config)}`);
+  }
 });

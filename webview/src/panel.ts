@@ -237,7 +237,8 @@ function explainedStrip(layer: LayerView): HTMLElement {
     );
     close.addEventListener('click', () => {
       explained.get(layer.id)?.delete(explanationKey(ch));
-      render();
+      const card = `section.card[data-layer="${CSS.escape(layer.id)}"]`;
+      render(`${card} .explained vscode-button`, `${card} canvas.heatmap`);
     });
     strip.appendChild(
       el(
@@ -258,7 +259,47 @@ function explainedStrip(layer: LayerView): HTMLElement {
   return strip;
 }
 
-function render(): void {
+/**
+ * What identifies a focused control across a redraw (the new one is another element): its tag and the first of
+ * id, data-label, aria-label or title it has.
+ */
+function focusKey(e: Element): string | undefined {
+  for (const a of ['id', 'data-label', 'aria-label', 'title']) {
+    const v = e.getAttribute(a);
+    if (v) return `${e.tagName.toLowerCase()}[${a}="${CSS.escape(v)}"]`;
+  }
+  return undefined;
+}
+
+/**
+ * Replaces part of the panel (`redraw`) without dropping the keyboard focus to the document: the control that had it
+ * gets it back, or else the first of `fallbacks` there is. The focus is only moved when it was in the panel.
+ */
+function keepingFocus(redraw: () => void, ...fallbacks: string[]): void {
+  const active = document.activeElement;
+  const had = !!active && root.contains(active);
+  const key = had ? focusKey(active) : undefined;
+  redraw();
+  if (!had || root.contains(document.activeElement)) return;
+  const usable = (e: HTMLElement) => !e.hasAttribute('disabled') && !e.closest('[hidden]');
+  for (const selector of [key, ...fallbacks]) {
+    const next = selector && [...root.querySelectorAll<HTMLElement>(selector)].find(usable);
+    if (next) return next.focus();
+  }
+}
+
+function render(...focusFallbacks: string[]): void {
+  keepingFocus(draw, ...focusFallbacks);
+  // the toolkit's dropdown keeps its open list in its shadow DOM, unnamed
+  requestAnimationFrame(() =>
+    root
+      .querySelector('#color-map')
+      ?.shadowRoot?.querySelector('[role="listbox"]')
+      ?.setAttribute('aria-label', 'Colour maps'),
+  );
+}
+
+function draw(): void {
   heatmaps = [];
   overlayRedraw = undefined;
   root.replaceChildren();
@@ -306,6 +347,7 @@ function render(): void {
         { class: 'side' },
         el('h3', {}, 'Predictions'),
         predictionList(run, (c) => vscode.postMessage({ type: 'explainClass', class: c })),
+        ...(run.classNames ? [] : [nameClassesButton()]),
         el('h3', {}, 'Conservation'),
         conservationChart(run.sums),
       ),
@@ -400,13 +442,17 @@ function compareSection(): HTMLElement {
     );
   };
   const at = history.find((h) => h.runId === other.runId);
-  const close = el('vscode-button' as 'button', { appearance: 'secondary', id: 'close-compare' }, 'Close');
+  const close = el(
+    'vscode-button' as 'button',
+    { appearance: 'secondary', id: 'close-compare', 'aria-label': 'Close the comparison' },
+    'Close',
+  );
   close.addEventListener('click', () => vscode.postMessage({ type: 'compare', runId: null }));
   const sameInput = run.inputFile === other.inputFile && run.row === other.row;
   return el(
     'section',
     { class: 'compare', 'aria-label': 'two runs side by side' },
-    el('h3', {}, 'Compared runs', close),
+    el('div', { class: 'compare-title' }, el('h3', {}, 'Compared runs'), close),
     el(
       'p',
       { class: 'note' },
@@ -450,6 +496,13 @@ function overlayFigure(r: RunView, zoom: ZoomGroup): HTMLElement {
     readout,
   );
 }
+/** Offered while the classes are numbers only: Set Class Names… */
+function nameClassesButton(): HTMLElement {
+  const b = el('vscode-button' as 'button', { appearance: 'secondary', id: 'name-classes' }, 'Name the classes…');
+  b.addEventListener('click', () => vscode.postMessage({ type: 'setClassNames' }));
+  return b;
+}
+
 /** "Out of date" with why, and a Re-run button, when the settings changed since the run on show. */
 function staleBanner(): HTMLElement {
   const banner = el('div', { class: 'stale', role: 'status', 'aria-live': 'polite' });
@@ -483,7 +536,8 @@ function onHostMessage(m: HostMessage): void {
     const first = m.run.runId !== run?.runId;
     run = m.run;
     settings = m.settings;
-    render();
+    // a prediction clicked by keyboard is explained now: the focus goes to another one
+    render('button.prediction');
     // after the frame that shows it
     if (first)
       requestAnimationFrame(() => setTimeout(() => vscode.postMessage({ type: 'painted', runId: m.run.runId })));
@@ -503,8 +557,10 @@ function onHostMessage(m: HostMessage): void {
     history = m.runs;
     compared = m.compared;
     heatmaps = heatmaps.filter((h) => !h.canvas.classList.contains('compared'));
-    document.querySelector('.history')?.replaceWith(historyPicker());
-    document.querySelector('.compare')?.replaceWith(compareSection());
+    keepingFocus(() => {
+      document.querySelector('.history')?.replaceWith(historyPicker());
+      document.querySelector('.compare')?.replaceWith(compareSection());
+    }, '#compare-with');
   } else if (m.type === 'channels') {
     if (m.runId !== run?.runId || m.page.row !== run.row) return;
     pages.set(m.page.layer, m.page);
@@ -516,7 +572,11 @@ function onHostMessage(m: HostMessage): void {
       heatmaps = heatmaps.filter((h) => !card.contains(h.canvas));
       const next = layerCard(layer, layer.id);
       card.replaceWith(next);
-      if (focused) next.querySelector<HTMLElement>(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+      if (focused) {
+        // on the last page Next is disabled: then the pager's other controls
+        const same = next.querySelector<HTMLElement>(`[aria-label="${CSS.escape(focused)}"]:not([disabled])`);
+        (same ?? next.querySelector<HTMLElement>('.pager vscode-button:not([disabled]), .pager select'))?.focus();
+      }
     }
   } else if (m.type === 'stale') {
     stale = m.reasons;

@@ -161,6 +161,8 @@ export interface Graph {
   output: string;
   /** topologically ordered */
   nodes: GraphNode[];
+  /** the file's key–value metadata (ONNX metadata_props), where it has any */
+  metadata?: Record<string, string>;
 }
 
 /** Ops whose output is ≥ 0 whatever the input, and ops that keep their inputs' non-negativity. */

@@ -182,6 +182,7 @@ export namespace onnx {
         modelVersion: Long;
         docString: string;
         graph?: (onnx.GraphProto.$Properties|null);
+        metadataProps: onnx.StringStringEntryProto.$Properties[];
         static create(properties: onnx.ModelProto.$Shape): onnx.ModelProto & onnx.ModelProto.$Shape;
         static create(properties?: onnx.ModelProto.$Properties): onnx.ModelProto;
         static encode(message: onnx.ModelProto.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
@@ -202,6 +203,7 @@ export namespace onnx {
             modelVersion?: (Long|null);
             docString?: (string|null);
             graph?: (onnx.GraphProto.$Properties|null);
+            metadataProps?: (onnx.StringStringEntryProto.$Properties[]|null);
             $unknowns?: Uint8Array[];
         }
         type $Shape = {
@@ -213,8 +215,36 @@ export namespace onnx {
           modelVersion?: Long|null;
           docString?: string|null;
           graph?: onnx.GraphProto.$Shape|null;
+          metadataProps?: onnx.StringStringEntryProto.$Shape[]|null;
           $unknowns?: Uint8Array[];
         };
+    }
+
+    interface IStringStringEntryProto extends onnx.StringStringEntryProto.$Properties {
+    }
+
+    class StringStringEntryProto {
+        constructor(properties?: onnx.StringStringEntryProto.$Properties);
+        $unknowns?: Uint8Array[];
+        key: string;
+        value: string;
+        static create(properties: onnx.StringStringEntryProto.$Shape): onnx.StringStringEntryProto & onnx.StringStringEntryProto.$Shape;
+        static create(properties?: onnx.StringStringEntryProto.$Properties): onnx.StringStringEntryProto;
+        static encode(message: onnx.StringStringEntryProto.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+        static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): onnx.StringStringEntryProto & onnx.StringStringEntryProto.$Shape;
+        static fromObject(object: { [k: string]: any }): onnx.StringStringEntryProto;
+        static toObject(message: onnx.StringStringEntryProto, options?: $protobuf.IConversionOptions): { [k: string]: any };
+        toJSON(): { [k: string]: any };
+        static getTypeUrl(prefix?: string): string;
+    }
+
+    namespace StringStringEntryProto {
+        interface $Properties {
+            key?: (string|null);
+            value?: (string|null);
+            $unknowns?: Uint8Array[];
+        }
+        type $Shape = onnx.StringStringEntryProto.$Properties;
     }
 
     interface IGraphProto extends onnx.GraphProto.$Properties {

@@ -1467,6 +1467,7 @@ $root.onnx = (function() {
          * @property {Long|null} [modelVersion] ModelProto modelVersion
          * @property {string|null} [docString] ModelProto docString
          * @property {onnx.GraphProto.$Properties|null} [graph] ModelProto graph
+         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [metadataProps] ModelProto metadataProps
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
 
@@ -1489,6 +1490,7 @@ $root.onnx = (function() {
          *   modelVersion?: Long|null;
          *   docString?: string|null;
          *   graph?: onnx.GraphProto.$Shape|null;
+         *   metadataProps?: Array.<onnx.StringStringEntryProto.$Shape>|null;
          *   $unknowns?: Array.<Uint8Array>;
          * }} onnx.ModelProto.$Shape
          */
@@ -1503,6 +1505,7 @@ $root.onnx = (function() {
          */
         var ModelProto = function (properties) {
             this.opsetImport = [];
+            this.metadataProps = [];
             if (properties)
                 for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -1574,6 +1577,14 @@ $root.onnx = (function() {
         ModelProto.prototype.graph = null;
 
         /**
+         * ModelProto metadataProps.
+         * @member {Array.<onnx.StringStringEntryProto.$Properties>} metadataProps
+         * @memberof onnx.ModelProto
+         * @instance
+         */
+        ModelProto.prototype.metadataProps = $util.emptyArray;
+
+        /**
          * Creates a new ModelProto instance using the specified properties.
          * @function create
          * @memberof onnx.ModelProto
@@ -1622,6 +1633,9 @@ $root.onnx = (function() {
             if (message.opsetImport != null && message.opsetImport.length)
                 for (var i = 0; i < message.opsetImport.length; ++i)
                     $root.onnx.OperatorSetIdProto.encode(message.opsetImport[i], writer.uint32(/* id 8, wireType 2 =*/66).fork(), _depth + 1).ldelim();
+            if (message.metadataProps != null && message.metadataProps.length)
+                for (var i = 0; i < message.metadataProps.length; ++i)
+                    $root.onnx.StringStringEntryProto.encode(message.metadataProps[i], writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                 for (var i = 0; i < message.$unknowns.length; ++i)
                     writer.raw(message.$unknowns[i]);
@@ -1716,6 +1730,14 @@ $root.onnx = (function() {
                         message.graph = $root.onnx.GraphProto.decode(reader, reader.size(), $undefined, _depth + 1, message.graph);
                         continue;
                     }
+                case 14: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.metadataProps && message.metadataProps.length))
+                            message.metadataProps = [];
+                        message.metadataProps.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
                 }
                 reader.skipType(wireType, _depth, tag);
                 if (!reader.discardUnknown) {
@@ -1792,6 +1814,16 @@ $root.onnx = (function() {
                     throw $TypeError(".onnx.ModelProto.graph: object expected");
                 message.graph = $root.onnx.GraphProto.fromObject(object.graph, _depth + 1);
             }
+            if (object.metadataProps) {
+                if (!$Array.isArray(object.metadataProps))
+                    throw $TypeError(".onnx.ModelProto.metadataProps: array expected");
+                message.metadataProps = $Array(object.metadataProps.length);
+                for (var i = 0; i < object.metadataProps.length; ++i) {
+                    if (!$util.isObject(object.metadataProps[i]))
+                        throw $TypeError(".onnx.ModelProto.metadataProps: object expected");
+                    message.metadataProps[i] = $root.onnx.StringStringEntryProto.fromObject(object.metadataProps[i], _depth + 1);
+                }
+            }
             return message;
         };
 
@@ -1812,8 +1844,10 @@ $root.onnx = (function() {
             if (_depth > $util.recursionLimit)
                 throw $Error("max depth exceeded");
             var object = {};
-            if (options.arrays || options.defaults)
+            if (options.arrays || options.defaults) {
                 object.opsetImport = [];
+                object.metadataProps = [];
+            }
             if (options.defaults) {
                 if ($util.Long) {
                     var long = new $util.Long(0, 0, false);
@@ -1860,6 +1894,11 @@ $root.onnx = (function() {
                 for (var j = 0; j < message.opsetImport.length; ++j)
                     object.opsetImport[j] = $root.onnx.OperatorSetIdProto.toObject(message.opsetImport[j], options, _depth + 1);
             }
+            if (message.metadataProps && message.metadataProps.length) {
+                object.metadataProps = $Array(message.metadataProps.length);
+                for (var j = 0; j < message.metadataProps.length; ++j)
+                    object.metadataProps[j] = $root.onnx.StringStringEntryProto.toObject(message.metadataProps[j], options, _depth + 1);
+            }
             return object;
         };
 
@@ -1889,6 +1928,250 @@ $root.onnx = (function() {
         };
 
         return ModelProto;
+    })();
+
+    onnx.StringStringEntryProto = (function() {
+
+        /**
+         * Properties of a StringStringEntryProto.
+         * @typedef {Object} onnx.StringStringEntryProto.$Properties
+         * @property {string|null} [key] StringStringEntryProto key
+         * @property {string|null} [value] StringStringEntryProto value
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+
+        /**
+         * Properties of a StringStringEntryProto.
+         * @memberof onnx
+         * @interface IStringStringEntryProto
+         * @augments onnx.StringStringEntryProto.$Properties
+         * @deprecated Use onnx.StringStringEntryProto.$Properties instead.
+         */
+
+        /**
+         * Shape of a StringStringEntryProto.
+         * @typedef {onnx.StringStringEntryProto.$Properties} onnx.StringStringEntryProto.$Shape
+         */
+
+        /**
+         * Constructs a new StringStringEntryProto.
+         * @memberof onnx
+         * @classdesc Represents a StringStringEntryProto.
+         * @constructor
+         * @param {onnx.StringStringEntryProto.$Properties=} [properties] Properties to set
+         * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+         */
+        var StringStringEntryProto = function (properties) {
+            if (properties)
+                for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                        this[keys[i]] = properties[keys[i]];
+        };
+
+        /**
+         * StringStringEntryProto key.
+         * @member {string} key
+         * @memberof onnx.StringStringEntryProto
+         * @instance
+         */
+        StringStringEntryProto.prototype.key = "";
+
+        /**
+         * StringStringEntryProto value.
+         * @member {string} value
+         * @memberof onnx.StringStringEntryProto
+         * @instance
+         */
+        StringStringEntryProto.prototype.value = "";
+
+        /**
+         * Creates a new StringStringEntryProto instance using the specified properties.
+         * @function create
+         * @memberof onnx.StringStringEntryProto
+         * @static
+         * @param {onnx.StringStringEntryProto.$Properties=} [properties] Properties to set
+         * @returns {onnx.StringStringEntryProto} StringStringEntryProto instance
+         * @type {{
+         *   (properties: onnx.StringStringEntryProto.$Shape): onnx.StringStringEntryProto & onnx.StringStringEntryProto.$Shape;
+         *   (properties?: onnx.StringStringEntryProto.$Properties): onnx.StringStringEntryProto;
+         * }}
+         */
+        StringStringEntryProto.create = function(properties) {
+            return new StringStringEntryProto(properties);
+        };
+
+        /**
+         * Encodes the specified StringStringEntryProto message. Does not implicitly {@link onnx.StringStringEntryProto.verify|verify} messages.
+         * @function encode
+         * @memberof onnx.StringStringEntryProto
+         * @static
+         * @param {onnx.StringStringEntryProto.$Properties} message StringStringEntryProto message or plain object to encode
+         * @param {$protobuf.Writer} [writer] Writer to encode to
+         * @returns {$protobuf.Writer} Writer
+         */
+        StringStringEntryProto.encode = function (message, writer, _depth) {
+            if (!writer)
+                writer = $Writer.create();
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
+                writer.uint32(/* id 1, wireType 2 =*/10).string(message.key);
+            if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+                writer.uint32(/* id 2, wireType 2 =*/18).string(message.value);
+            if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                for (var i = 0; i < message.$unknowns.length; ++i)
+                    writer.raw(message.$unknowns[i]);
+            return writer;
+        };
+
+        /**
+         * Decodes a StringStringEntryProto message from the specified reader or buffer.
+         * @function decode
+         * @memberof onnx.StringStringEntryProto
+         * @static
+         * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+         * @param {number} [length] Message length if known beforehand
+         * @returns {onnx.StringStringEntryProto & onnx.StringStringEntryProto.$Shape} StringStringEntryProto
+         * @throws {Error} If the payload is not a reader or valid buffer
+         * @throws {$protobuf.util.ProtocolError} If required fields are missing
+         */
+        StringStringEntryProto.decode = function (reader, length, _end, _depth, _target) {
+            if (!(reader instanceof $Reader))
+                reader = $Reader.create(reader);
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $Reader.recursionLimit)
+                throw $Error("max depth exceeded");
+            var end, message;
+            if (length === $undefined)
+                end = reader.len;
+            else {
+                end = reader.pos + length;
+                if (end > reader.len)
+                    throw $RangeError("index out of range");
+                length = reader.len;
+                reader.len = end;
+            }
+            message = _target || new $root.onnx.StringStringEntryProto();
+            while (reader.pos < end) {
+                var start = reader.pos;
+                var tag = reader.tag();
+                if (tag === _end) {
+                    _end = $undefined;
+                    break;
+                }
+                var wireType = tag & 7;
+                switch (tag >>>= 3) {
+                case 1: {
+                        if (wireType !== 2)
+                            break;
+                        message.key = reader.string();
+                        continue;
+                    }
+                case 2: {
+                        if (wireType !== 2)
+                            break;
+                        message.value = reader.string();
+                        continue;
+                    }
+                }
+                reader.skipType(wireType, _depth, tag);
+                if (!reader.discardUnknown) {
+                    $util.makeProp(message, "$unknowns", false);
+                    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                }
+            }
+            if (length !== $undefined) {
+                if (reader.pos !== end)
+                    throw $RangeError("index out of range");
+                reader.len = length;
+            }
+            if (_end !== $undefined)
+                throw $Error("missing end group");
+            return message;
+        };
+
+        /**
+         * Creates a StringStringEntryProto message from a plain object. Also converts values to their respective internal types.
+         * @function fromObject
+         * @memberof onnx.StringStringEntryProto
+         * @static
+         * @param {Object.<string,*>} object Plain object
+         * @returns {onnx.StringStringEntryProto} StringStringEntryProto
+         */
+        StringStringEntryProto.fromObject = function (object, _depth) {
+            if (object instanceof $root.onnx.StringStringEntryProto)
+                return object;
+            if (!$util.isObject(object))
+                throw $TypeError(".onnx.StringStringEntryProto: object expected");
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            var message = new $root.onnx.StringStringEntryProto();
+            if (object.key != null)
+                message.key = $String(object.key);
+            if (object.value != null)
+                message.value = $String(object.value);
+            return message;
+        };
+
+        /**
+         * Creates a plain object from a StringStringEntryProto message. Also converts values to other types if specified.
+         * @function toObject
+         * @memberof onnx.StringStringEntryProto
+         * @static
+         * @param {onnx.StringStringEntryProto} message StringStringEntryProto
+         * @param {$protobuf.IConversionOptions} [options] Conversion options
+         * @returns {Object.<string,*>} Plain object
+         */
+        StringStringEntryProto.toObject = function (message, options, _depth) {
+            if (!options)
+                options = {};
+            if (_depth === $undefined)
+                _depth = 0;
+            if (_depth > $util.recursionLimit)
+                throw $Error("max depth exceeded");
+            var object = {};
+            if (options.defaults) {
+                object.key = "";
+                object.value = "";
+            }
+            if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
+                object.key = message.key;
+            if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+                object.value = message.value;
+            return object;
+        };
+
+        /**
+         * Converts this StringStringEntryProto to JSON.
+         * @function toJSON
+         * @memberof onnx.StringStringEntryProto
+         * @instance
+         * @returns {Object.<string,*>} JSON object
+         */
+        StringStringEntryProto.prototype.toJSON = function() {
+            return StringStringEntryProto.toObject(this, $protobuf.util.toJSONOptions);
+        };
+
+        /**
+         * Gets the type url for StringStringEntryProto
+         * @function getTypeUrl
+         * @memberof onnx.StringStringEntryProto
+         * @static
+         * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+         * @returns {string} The type url
+         */
+        StringStringEntryProto.getTypeUrl = function(prefix) {
+            if (prefix === $undefined)
+                prefix = "type.googleapis.com";
+            return prefix + "/onnx.StringStringEntryProto";
+        };
+
+        return StringStringEntryProto;
     })();
 
     onnx.GraphProto = (function() {

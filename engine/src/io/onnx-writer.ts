@@ -27,6 +27,8 @@ export interface OnnxModelSpec {
   nodes: OnnxNodeSpec[];
   initializers: OnnxTensor[];
   opset?: number;
+  /** metadata_props */
+  metadata?: Record<string, string>;
 }
 
 const ATTR_FLOAT = 1;
@@ -60,6 +62,7 @@ export function encodeOnnx(spec: OnnxModelSpec): Uint8Array {
     irVersion: 8,
     producerName: 'relevance-lens',
     opsetImport: [{ domain: '', version: spec.opset ?? 13 }],
+    metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: 'main_graph',
       node: spec.nodes.map((n) => ({

@@ -349,6 +349,7 @@ export function loadOnnx(file: OpenFile, source: string): Graph {
     const nodes = fuseDenseBias(fusePadPool(converter.nodes));
     assignModules(nodes, output);
     const { dynamicBatch } = input;
+    const metadata = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
     return {
       source,
       format: 'onnx',
@@ -356,6 +357,7 @@ export function loadOnnx(file: OpenFile, source: string): Graph {
       input: { name: input.name, shape: input.shape, ...(dynamicBatch ? { dynamicBatch } : {}) },
       output,
       nodes,
+      ...(Object.keys(metadata).length ? { metadata } : {}),
     };
   } catch (e) {
     converter.dispose();

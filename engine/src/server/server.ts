@@ -21,6 +21,7 @@ import { EngineError, fail, parseArgument } from '../errors';
 import { type Model, openModel } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
+import { classNamesFromMetadata } from '../io/class-metadata';
 import { channelPage, exportTensor, inputImage, layerView, topPredictions } from '../views';
 import { FrameGuard } from './framing';
 import { ONNX_OPS } from '../io/onnx-ops';
@@ -193,6 +194,7 @@ export class EngineServer {
     // the tree is answered now; the weights load next in the queue, so runs wait for them
     void this.enqueue(() => this.loadWeights(modelId, model));
     const g = model.graph;
+    const classNames = g.metadata && classNamesFromMetadata(g.metadata);
     return {
       modelId,
       source: g.source,
@@ -200,6 +202,7 @@ export class EngineServer {
       layout: g.layout,
       inputShape: g.input.shape,
       tree: model.tree,
+      ...(classNames && { classNames }),
     };
   }
 

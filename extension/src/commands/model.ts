@@ -6,7 +6,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../context';
+import { readNamesFile } from '../class-names';
 import { openReport, showSupportedOperators } from '../errors';
+import { pickOne } from './pick';
 import { changeRunSettings } from '../status';
 import { modelConfigFileName } from '../../../protocol/model-config';
 import { register } from './register';
@@ -41,6 +43,7 @@ export function registerModelCommands(ctx: Ctx): void {
     ctx.setInput(path.join(folder, 'triangle.png'));
   });
 
+  register(ctx, 'relevanceLens.setClassNames', () => setClassNames(ctx));
   register(ctx, 'relevanceLens.showLog', () => ctx.log.show());
   register(ctx, 'relevanceLens.showSupportedOperators', () => showSupportedOperators(ctx));
   register(ctx, 'relevanceLens.reportIssue', () => openReport(ctx));
@@ -65,9 +68,13 @@ async function pickModelFile(): Promise<string | undefined> {
 const imageNetSized = (s: readonly number[]) =>
   s.length === 4 && ((s[1] === 3 && s[2] === 224 && s[3] === 224) || (s[1] === 224 && s[2] === 224 && s[3] === 3));
 
+/** How many classes the model's output has (its last layer's last axis). */
+const outputClasses = (ctx: Ctx) => ctx.layers().at(-1)?.shape.at(-1);
+
 /**
  * A model opened for the first time that takes ImageNet-sized images, without a config of its own: asks once
- * whether it is an ImageNet model, and saves the answer as its preprocessing (`model.lens.json`).
+ * whether it is an ImageNet model, and saves the answer as its preprocessing (`model.lens.json`), with ImageNet's
+ * class names when it has 1000 outputs and no names of its own.
  */
 async function offerImageNet(ctx: Ctx): Promise<void> {
   const m = ctx.model;
@@ -77,15 +84,75 @@ async function offerImageNet(ctx: Ctx): Promise<void> {
   if (asked.includes(m.path)) return;
   await ctx.extension.workspaceState.update(CONFIG_ASKED, [...asked, m.path]);
   const name = path.basename(m.path);
+  const names = !m.foundClassNames && outputClasses(ctx) === 1000;
   const choice = await vscode.window.showInformationMessage(
     `Relevance Lens: ${name} takes [${m.info.inputShape.join(', ')}] images. Is it an ImageNet model? Its inputs ` +
-      "would then be normalized with ImageNet's mean and std (torchvision's), as it was trained.",
+      "would then be normalized with ImageNet's mean and std (torchvision's), as it was trained" +
+      (names ? ", and its 1000 outputs named by ImageNet's classes." : '.'),
     IMAGENET,
     NOT_IMAGENET,
   );
   if (!choice || ctx.model !== m) return;
-  const file = await ctx.setModelConfig({ preprocess: { preset: choice === IMAGENET ? 'imagenet' : 'none' } });
+  const imageNet = choice === IMAGENET;
+  const file = await ctx.setModelConfig({
+    preprocess: { preset: imageNet ? 'imagenet' : 'none' },
+    ...(imageNet && names ? { classes: 'imagenet' as const } : {}),
+  });
   vscode.window.setStatusBarMessage(`Relevance Lens: ${name}'s preprocessing saved in ${path.basename(file)}`, 5000);
+}
+
+/**
+ * Set Class Names…: ImageNet's (for 1000 outputs), a file of names (a JSON list, or a name per line), or the ones
+ * found beside or in the model again; saved in the model's config.
+ */
+async function setClassNames(ctx: Ctx): Promise<void> {
+  const m = await ctx.modelReady();
+  const outputs = outputClasses(ctx);
+  type Item = vscode.QuickPickItem & { choice: 'imagenet' | 'file' | 'found' };
+  const items: Item[] = [
+    ...(outputs === 1000
+      ? [{ label: "ImageNet's 1000 Classes", description: "torchvision's names", choice: 'imagenet' as const }]
+      : []),
+    { label: 'From a File…', description: 'a JSON list of names, or a text file with a name per line', choice: 'file' },
+    ...(m.config?.classes
+      ? [
+          {
+            label: m.foundClassNames ? 'The Names Found with the Model' : 'Class Numbers Only',
+            description: m.foundClassNames ? 'classes.json beside it, or its own metadata' : 'no names',
+            choice: 'found' as const,
+          },
+        ]
+      : []),
+  ];
+  const picked = await pickOne(items, {
+    title: `Class names of ${path.basename(m.path)}${outputs ? ` (${outputs} outputs)` : ''}`,
+    current: (i) => i.choice === 'imagenet' && m.config?.classes === 'imagenet',
+  });
+  if (!picked) return;
+  let classes: string[] | 'imagenet' | undefined;
+  if (picked.choice === 'imagenet') classes = 'imagenet';
+  else if (picked.choice === 'file') {
+    const uri = (
+      await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        openLabel: 'Use These Class Names',
+        defaultUri: vscode.Uri.file(path.dirname(m.path)),
+        filters: { 'Class names (JSON, text)': ['json', 'txt'], 'All files': ['*'] },
+      })
+    )?.[0];
+    if (!uri) return;
+    const read = await readNamesFile(uri.fsPath, 'classes');
+    if (!read.names) throw new Error(`no class names used: ${read.ignored ?? `${uri.fsPath} could not be read`}`);
+    classes = read.names;
+    if (outputs && classes.length !== outputs)
+      void vscode.window.showWarningMessage(
+        `Relevance Lens: ${path.basename(uri.fsPath)} has ${classes.length} names for ${outputs} outputs.`,
+      );
+  }
+  const config = { ...m.config, classes };
+  if (!classes) delete config.classes;
+  const file = await ctx.setModelConfig(config);
+  vscode.window.setStatusBarMessage(`Relevance Lens: class names saved in ${path.basename(file)}`, 5000);
 }
 const CONFIG_ASKED = 'relevanceLens.configAsked';
 const IMAGENET = 'ImageNet Preprocessing';
