@@ -36,7 +36,7 @@ export function webviewHtml(
 <title>${title}</title>
 </head>
 <body class="${script}">
-<main id="root" aria-live="polite"><p class="empty">Run an attribution to see relevance here.</p></main>
+<main id="root"><p class="empty">Run an attribution to see relevance here.</p></main>
 <script nonce="${nonce}" src="${asset(`${script}.js`)}"></script>
 </body>
 </html>`;

@@ -129,6 +129,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         ...tabularFiles(),
         'batch4.npy': await batchOfShapes(),
         'imagenet/classifier.onnx': imageNetSizedModel(),
+        'imagenet/names.txt': Buffer.from('left\nright\n'),
         'unsupported.onnx': unsupportedModel(),
       },
     });
@@ -459,6 +460,30 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             const after = await panelAfter(previous);
             assert.match(await after.$eval('.meta', (e) => e.textContent!), /composite epsilon_gamma_box/);
             assert.equal(await after.locator('.stale').isVisible(), false, 'the new run is current');
+            // the run before, beside this one: each column its own composite and heatmaps
+            await after.locator('#compare-with').selectOption(previous);
+            const column = (id: string) => `.compare-column[data-run-id="${id}"]`;
+            await after.locator(column(previous)).waitFor({ timeout: 10_000 });
+            const current = await runId();
+            assert.match(await after.locator(`${column(current)} .compare-meta`).innerText(), /^epsilon_gamma_box · /);
+            assert.match(await after.locator(`${column(previous)} .compare-meta`).innerText(), /^epsilon_plus_flat · /);
+            const maps = [];
+            for (const id of [current, previous]) {
+              assert.deepEqual(
+                await after.$$eval(`${column(id)} figure`, (fs) => fs.map((f) => (f as HTMLElement).dataset.layer)),
+                ['', 'features.3', 'classifier.1'],
+                'the input and both hooked layers',
+              );
+              maps.push(await canvasStats(after, `${column(id)} figure[data-layer=""] canvas`));
+            }
+            assert.ok(
+              maps.every((m) => m.colours > 10),
+              `both heatmaps drawn (${maps.map((m) => m.colours)} colours)`,
+            );
+            assert.notDeepEqual(maps[0].mean, maps[1].mean, 'two composites, two heatmaps');
+            await wb.screenshot('03g-compare-runs');
+            await after.locator('#close-compare').click();
+            await after.locator('section.compare[hidden]').waitFor({ state: 'attached', timeout: 10_000 });
             // the status bar's picker: back to the default composite, preselected in the quick pick
             await item.click();
             await wb.pick('Composite');
@@ -469,6 +494,35 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             const again = await runId();
             await after.locator('#rerun').click();
             await panelAfter(again);
+          },
+        ],
+        [
+          'a hooked layer’s channels page by page, and in another order',
+          async () => {
+            const frame = await wb.webviewFrame('#root[data-run-id]');
+            const card = frame.locator('section.card[data-layer="features.3"]');
+            const tiles = () =>
+              card.locator('.channel-tile').evaluateAll((ts) => ts.map((t) => (t as HTMLElement).dataset.channel));
+            const range = card.locator('.pager .range');
+            assert.equal(await range.innerText(), 'channels 1–8 of 16');
+            const first = await tiles();
+            await card.getByRole('button', { name: 'Next channels of features.3' }).click();
+            await waitFor(async () => (await range.innerText()) === 'channels 9–16 of 16', 10_000, 'the second page');
+            const second = await tiles();
+            assert.deepEqual(
+              [...first, ...second].map(Number).sort((a, b) => a - b),
+              Array.from({ length: 16 }, (_, c) => c),
+              'two pages, every channel once',
+            );
+            const drawn = await canvasStats(frame, 'section.card[data-layer="features.3"] canvas.channel');
+            assert.ok(drawn.colours > 2, `the page's channels are drawn (${drawn.colours} colours)`);
+            await card.locator('select.channel-order').selectOption('index');
+            await waitFor(
+              async () => (await tiles()).join() === '0,1,2,3,4,5,6,7',
+              10_000,
+              'the first page by channel index',
+            );
+            await wb.screenshot('03h-channel-pages');
           },
         ],
         [
@@ -558,6 +612,27 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             );
             assert.equal(await frame.$$eval('#channels canvas', (c) => c.length), 8);
             await wb.screenshot('05-layer-view');
+          },
+        ],
+        [
+          'the hook key acts on the row the arrow keys moved to, not on the selection left behind',
+          async () => {
+            await wb.openLayersView();
+            await wb.layerRow('features.0').click();
+            await wb.page.keyboard.press('ArrowDown');
+            const focused = wb.page.locator('[id="workbench.view.extension.relevanceLens"] .monaco-list-row.focused');
+            await waitFor(
+              async () => /^features\.1,/.test((await focused.getAttribute('aria-label')) ?? ''),
+              5_000,
+              'focus on features.1',
+            );
+            assert.match((await wb.layerRow('features.0').getAttribute('class'))!, /selected/, 'the selection stays');
+            await wb.page.keyboard.press('Control+Alt+h');
+            await wb.hookIcon('features.1').waitFor({ timeout: 10_000 });
+            assert.equal(await wb.hookIcon('features.0').count(), 0, 'the selected row is not hooked');
+            await wb.screenshot('05b-hook-key-on-focused-row');
+            await wb.page.keyboard.press('Control+Alt+h');
+            await wb.hookIcon('features.1').waitFor({ state: 'detached', timeout: 10_000 });
           },
         ],
         [
@@ -922,6 +997,30 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
                 Math.abs(logit - logits[c]) <= 0.01 * Math.abs(logits[c]) + 1e-3,
                 `class ${c}: ${logit} vs ${logits[c]}`,
               );
+            // its classes are numbers: the panel offers to name them, from a file of a name per line
+            await frame.locator('#name-classes').click();
+            await wb.pick('From a File…');
+            const input = wb.page.locator('.quick-input-widget input[role="combobox"]');
+            await waitFor(async () => /\/imagenet\/?$/.test(await input.inputValue()), 10_000, 'the model’s folder');
+            await input.fill(path.join(wb.workspace, 'imagenet/names.txt'));
+            await input.press('Enter');
+            await waitFor(
+              async () => JSON.parse(fs.readFileSync(file, 'utf8')).classes?.length === 2,
+              10_000,
+              'the names saved in the config',
+            );
+            assert.deepEqual(JSON.parse(fs.readFileSync(file, 'utf8')), {
+              preprocess: { preset: 'imagenet' },
+              classes: ['left', 'right'],
+            });
+            // the run on show names them at once, and offers naming no more
+            await waitFor(
+              async () => /^(left|right) \(class \d\)/.test(await frame.locator('.predictions li').first().innerText()),
+              10_000,
+              'named predictions',
+            );
+            assert.equal(await frame.locator('#name-classes').count(), 0);
+            await wb.screenshot('21b-class-names');
             // reopened, it is not asked again
             await wb.clearNotifications();
             await wb.contextMenu(wb.explorerRow('model.onnx'), 'Open in Relevance Lens');

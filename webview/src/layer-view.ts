@@ -28,19 +28,9 @@ const action = el('vscode-button' as 'button', { id: 'action' });
 /** what some of the layer's channels respond to in a data-set analysis of the model */
 const analysed = el('div', { id: 'analysis' });
 let analysis: Extract<HostMessage, { type: 'layer' }>['analysis'];
-const note = el('p', { class: 'note', id: 'note' });
-const section = el(
-  'section',
-  { id: 'layer', 'aria-live': 'polite' },
-  title,
-  stats,
-  summed,
-  readout,
-  channels,
-  note,
-  action,
-  analysed,
-);
+// the narrow live regions (this note, the read-out) are read out, not the whole view on every redraw
+const note = el('p', { class: 'note', id: 'note', 'aria-live': 'polite' });
+const section = el('section', { id: 'layer' }, title, stats, summed, readout, channels, note, action, analysed);
 attachHover(summed, () => current()?.summed, readout);
 action.addEventListener('click', () => {
   if (!selected) return;
@@ -91,7 +81,11 @@ function show(): void {
       ? 'No run has captured this layer yet.'
       : '';
   showAnalysis();
+  // the button goes once the layer has data: whoever pressed it from the keyboard lands on the heatmap it brought
+  // (a hidden element drops the focus to the document)
+  const refocus = !!view && !action.hidden && document.activeElement === action;
   action.hidden = !!view;
+  if (refocus) summed.focus();
   action.textContent = sel.hooked ? 'Run Attribution' : 'Attach Store Hook and Run';
   action.setAttribute(
     'aria-label',

@@ -67,10 +67,12 @@ export function registerHookCommands(ctx: Ctx): void {
     await ctx.setHooks(ids, true);
   });
 
-  // keyboard: toggles the hooks of the selected tree rows
-  register(ctx, 'relevanceLens.toggleHook', async () => {
+  // keyboard: toggles the hook of the focused tree row, or of the selected rows when it is one of them. The key
+  // binding's arguments ask VS Code for the focused row (as its view toolbar does): arrow keys move the focus only
+  register(ctx, 'relevanceLens.toggleHook', async (focused?: LayerTreeItem) => {
     const m = await ctx.modelReady();
-    const selected = ctx.layerSelection();
+    const selection = ctx.layerSelection();
+    const selected = focused?.id && !selection.some((l) => l.id === focused.id) ? [focused] : selection;
     if (!selected.length) throw new Error('select a layer in Model Layers first');
     const attach = selected.filter((l) => !m.hooks.has(l.id)).map((l) => l.id);
     const detach = selected.filter((l) => m.hooks.has(l.id)).map((l) => l.id);
