@@ -56,7 +56,8 @@ async function waitForPainted(p: Page): Promise<void> {
 describe('the Relevance panel script', () => {
   const panelJs = path.join(ROOT, 'dist/webview/panel.js');
 
-  test('draws a run it is sent, ignores malformed messages, posts exports', async () => {
+  /** A page running the bundled panel script, and what it has posted to its host. */
+  async function panelPage() {
     assert.ok(fs.existsSync(panelJs), 'dist/webview/panel.js missing: run npm run build');
     const p = await page();
     // VS Code's webview host API, recorded: the real host is exercised by the end-to-end tests
@@ -67,6 +68,11 @@ describe('the Relevance panel script', () => {
     await p.addScriptTag({ content: suite });
     await p.addScriptTag({ content: fs.readFileSync(panelJs, 'utf8') });
     const posted = () => p.evaluate(() => (window as unknown as { posted: { type: string }[] }).posted);
+    return { p, posted };
+  }
+
+  test('draws a run it is sent, ignores malformed messages, posts exports', async () => {
+    const { p, posted } = await panelPage();
     assert.deepEqual(await posted(), [{ type: 'ready' }]);
 
     await p.evaluate(
@@ -108,13 +114,7 @@ describe('the Relevance panel script', () => {
   });
 
   test('lists earlier runs to compare with, and shows the compared run beside this one', async () => {
-    const p = await page();
-    await p.evaluate(
-      'window.posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.posted.push(m) });',
-    );
-    await p.addScriptTag({ content: suite });
-    await p.addScriptTag({ content: fs.readFileSync(panelJs, 'utf8') });
-    const posted = () => p.evaluate(() => (window as unknown as { posted: { type: string }[] }).posted);
+    const { p, posted } = await panelPage();
     await p.evaluate(`{
       const run = window.sampleRun();
       window.postMessage({ type: 'run', run, settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*');
@@ -156,13 +156,7 @@ describe('the Relevance panel script', () => {
   });
 
   test("pages through a hooked layer's channels and orders them: the engine's pages replace the card's tiles", async () => {
-    const p = await page();
-    await p.evaluate(
-      'window.posted = []; window.acquireVsCodeApi = () => ({ postMessage: (m) => window.posted.push(m) });',
-    );
-    await p.addScriptTag({ content: suite });
-    await p.addScriptTag({ content: fs.readFileSync(panelJs, 'utf8') });
-    const posted = () => p.evaluate(() => (window as unknown as { posted: { type: string }[] }).posted);
+    const { p, posted } = await panelPage();
     // a hooked layer of 5 channels, its top 2 in the run
     await p.evaluate(`{
       const run = window.sampleRun();
