@@ -496,6 +496,7 @@ function overlayFigure(r: RunView, zoom: ZoomGroup): HTMLElement {
     readout,
   );
 }
+
 /** Offered while the classes are numbers only: Set Class Names… */
 function nameClassesButton(): HTMLElement {
   const b = el('vscode-button' as 'button', { appearance: 'secondary', id: 'name-classes' }, 'Name the classes…');
@@ -567,16 +568,10 @@ function onHostMessage(m: HostMessage): void {
     const layer = run.layers.find((l) => l.id === m.page.layer);
     const card = document.querySelector(`section.card[data-layer="${CSS.escape(m.page.layer)}"]`);
     if (layer && card) {
-      // the pager's control that asked keeps the focus in the new card
-      const focused = card.contains(document.activeElement) ? document.activeElement?.getAttribute('aria-label') : null;
       heatmaps = heatmaps.filter((h) => !card.contains(h.canvas));
-      const next = layerCard(layer, layer.id);
-      card.replaceWith(next);
-      if (focused) {
-        // on the last page Next is disabled: then the pager's other controls
-        const same = next.querySelector<HTMLElement>(`[aria-label="${CSS.escape(focused)}"]:not([disabled])`);
-        (same ?? next.querySelector<HTMLElement>('.pager vscode-button:not([disabled]), .pager select'))?.focus();
-      }
+      // the pager's control that asked keeps the focus (Next is disabled on the last page: then another of its own)
+      const pager = `section.card[data-layer="${CSS.escape(layer.id)}"] .pager`;
+      keepingFocus(() => card.replaceWith(layerCard(layer, layer.id)), `${pager} vscode-button`, `${pager} select`);
     }
   } else if (m.type === 'stale') {
     stale = m.reasons;
