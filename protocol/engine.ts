@@ -39,8 +39,8 @@ export const ErrorCodes = {
 const count = z.int().nonnegative();
 const positive = z.int().positive();
 const shape = z.array(count);
-/** base64 of little-endian float32 values */
-const floats = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+/** base64 (of little-endian float32 values, or of bytes where a schema says so) */
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
 
 // ---- initialize ----------------------------------------------------------------------------------------------
 
@@ -132,6 +132,10 @@ export type ModelInfo = z.infer<typeof ModelInfo>;
 
 export const ModelRef = z.object({ modelId: z.string() });
 export type ModelRef = z.infer<typeof ModelRef>;
+
+/** The model's weights are loaded (model/weights answers once they are): how many bytes they take. */
+export const WeightsInfo = z.object({ bytes: count });
+export type WeightsInfo = z.infer<typeof WeightsInfo>;
 
 // ---- attribution ---------------------------------------------------------------------------------------------
 
@@ -255,7 +259,7 @@ export type AttributionOptions = z.infer<typeof AttributionOptions>;
 
 export const InputSpec = z.union([
   z.object({ path: z.string().min(1), preprocess: Preprocess.optional() }),
-  z.object({ shape, data: floats }),
+  z.object({ shape, data: base64 }),
 ]);
 export type InputSpec = z.infer<typeof InputSpec>;
 
@@ -309,7 +313,7 @@ const stat = z.number().nullable();
 
 /** A 2-D map of float32 values (base64, row-major) and its statistics. */
 export const MapData = z
-  .object({ height: count, width: count, min: stat, max: stat, sum: stat, data: floats })
+  .object({ height: count, width: count, min: stat, max: stat, sum: stat, data: base64 })
   .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type MapData = z.infer<typeof MapData>;
 
@@ -321,7 +325,7 @@ export const ChannelMap = z
     min: stat,
     max: stat,
     sum: stat,
-    data: floats,
+    data: base64,
   })
   .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type ChannelMap = z.infer<typeof ChannelMap>;
@@ -346,12 +350,15 @@ export const LayerView = z.object({
 });
 export type LayerView = z.infer<typeof LayerView>;
 
-/** The input as an RGB (or gray) image, values min–max normalised to [0, 1], HWC. */
+/**
+ * The input as an RGB (or gray) image to look at: 8-bit values (base64), min–max normalised to 0–255, HWC. A
+ * quarter of float32's bytes: the panel only draws it.
+ */
 export const InputImage = z
-  .object({ height: count, width: count, channels: z.union([z.literal(1), z.literal(3)]), data: floats })
+  .object({ height: count, width: count, channels: z.union([z.literal(1), z.literal(3)]), data: base64 })
   .refine(
-    (m) => base64Bytes(m.data) === m.height * m.width * m.channels * 4,
-    'data does not hold height × width × channels values',
+    (m) => base64Bytes(m.data) === m.height * m.width * m.channels,
+    'data does not hold height × width × channels bytes',
   );
 export type InputImage = z.infer<typeof InputImage>;
 
@@ -489,6 +496,8 @@ export interface LogMessage {
 export const Initialize = new RequestType<InitializeParams, InitializeResult, void>('initialize');
 export const OpenModel = new RequestType<OpenModelParams, ModelInfo, void>('model/open');
 export const CloseModel = new RequestType<ModelRef, void, void>('model/close');
+/** answers when the model's weights, which load after model/open, are ready (CANCELLED when it closes first) */
+export const ModelWeights = new RequestType<ModelRef, WeightsInfo, void>('model/weights');
 export const ModelRules = new RequestType<RulesParams, LayerRules, void>('model/rules');
 export const RunAttribution = new RequestType<RunParams, RunResult, void>('attribution/run');
 export const RunAnalysis = new RequestType<AnalysisParams, AnalysisResult, void>('analysis/run');

@@ -20,3 +20,26 @@ export function wideConvModel(channels: number): OnnxModelSpec {
     ],
   };
 }
+
+/** `layers` Linear layers of width × width in a chain, PyTorch-style (MatMul on the transposed weight): big weights. */
+export function denseChainModel(layers: number, width: number): OnnxModelSpec {
+  const nodes: OnnxModelSpec['nodes'] = [];
+  const initializers: OnnxModelSpec['initializers'] = [];
+  for (let k = 0; k < layers; k++) {
+    const weight = `fc${k}.weight`;
+    initializers.push({ name: weight, dims: [width, width], values: new Float32Array(width * width).fill(1 / width) });
+    nodes.push({
+      name: `/fc${k}/Gemm`,
+      opType: 'Gemm',
+      inputs: [k ? `h${k - 1}` : 'input', weight],
+      outputs: [k === layers - 1 ? 'output' : `h${k}`],
+      attributes: { transB: 1 },
+    });
+  }
+  return {
+    input: { name: 'input', dims: [1, width] },
+    output: { name: 'output', dims: [1, width] },
+    nodes,
+    initializers,
+  };
+}

@@ -3,7 +3,7 @@
  * map and its top channels (downsampled), the top-k predictions, and the files a user exports. The extension only
  * passes these on.
  */
-import { encodeFloats } from '../../protocol/floats';
+import { encodeBytes, encodeFloats } from '../../protocol/floats';
 import type {
   ChannelPage,
   ChannelPageParams,
@@ -150,7 +150,7 @@ export function rowImage(
 
 export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
   const { height, width, channels, values } = rowImage(t, layout, row);
-  return { height, width, channels, data: encodeFloats(values) };
+  return { height, width, channels, data: encodeBytes(Uint8Array.from(values, (v) => Math.round(255 * v))) };
 }
 
 /** The k largest logits of each batch row, with their softmax probabilities. */

@@ -89,6 +89,8 @@ export class Ctx implements vscode.Disposable {
 
   /** the model file being opened, while it is */
   openingFile?: string;
+  /** the open model's file while its weights load (after its tree is shown) */
+  loadingWeights?: string;
   private opening?: Promise<unknown>;
   /** set while the engine restarts: the model must be opened again before commands can use it */
   private reopening?: Promise<void>;
@@ -276,8 +278,13 @@ export class Ctx implements vscode.Disposable {
    * that name its layers. `keepRun` keeps the latest run on show (reopening after an engine restart; its tensors
    * are gone, its pictures are not).
    */
-  async openModel(file: string, hooks: Iterable<string> = [], keepRun = false): Promise<OpenedModel> {
-    const opening = this.openModelNow(file, hooks, keepRun);
+  async openModel(
+    file: string,
+    hooks: Iterable<string> = [],
+    keepRun = false,
+    token?: vscode.CancellationToken,
+  ): Promise<OpenedModel> {
+    const opening = this.openModelNow(file, hooks, keepRun, token);
     // commands wait for it (a run asked for meanwhile runs on this model), whether it opens or fails
     this.opening = opening.catch(() => undefined);
     this.openingFile = file;
@@ -292,13 +299,23 @@ export class Ctx implements vscode.Disposable {
     }
   }
 
-  private async openModelNow(file: string, hooks: Iterable<string>, keepRun: boolean): Promise<OpenedModel> {
+  private async openModelNow(
+    file: string,
+    hooks: Iterable<string>,
+    keepRun: boolean,
+    token?: vscode.CancellationToken,
+  ): Promise<OpenedModel> {
     const [info, classes, features, own] = await Promise.all([
-      this.engine.request(P.OpenModel, { path: file }),
+      this.engine.request(P.OpenModel, { path: file }, token),
       readClassNames(file),
       readFeatureNames(file),
       readModelConfig(file),
     ]);
+    // cancelled while the engine read it: the model on show stays
+    if (token?.isCancellationRequested) {
+      void this.engine.request(P.CloseModel, { modelId: info.modelId }).catch(() => undefined);
+      throw new vscode.CancellationError();
+    }
     if (classes.ignored) this.log.warn(`class names not used: ${classes.ignored}`);
     if (info.classNames) this.log.info(`${path.basename(file)} names its classes (metadata "${info.classNames.key}")`);
     const found = classes.names ?? info.classNames?.names;
@@ -334,6 +351,47 @@ export class Ctx implements vscode.Disposable {
     // its composite file, and with it the layers' rules
     await this.compositeFile.attach(file);
     return this.model;
+  }
+
+  /**
+   * Waits for the open model's weights, which the engine loads after the tree (runs wait behind them). The tree says
+   * so meanwhile. Cancelled, it closes the model: the engine stops loading.
+   */
+  async loadWeights(m: OpenedModel, token?: vscode.CancellationToken): Promise<void> {
+    this.loadingWeights = m.path;
+    this.openingChanged.fire();
+    let onCancel: vscode.Disposable | undefined;
+    const cancelled = new Promise<'cancelled'>((resolve) => {
+      onCancel = token?.onCancellationRequested(() => resolve('cancelled'));
+    });
+    // neither promise rejects: the one that loses the race settles unobserved
+    const ready = this.engine.request(P.ModelWeights, { modelId: m.info.modelId }).then(
+      () => 'ready' as const,
+      (e: unknown) => ({ error: e }),
+    );
+    const outcome = await Promise.race([ready, cancelled]);
+    onCancel?.dispose();
+    if (this.loadingWeights === m.path) {
+      this.loadingWeights = undefined;
+      this.openingChanged.fire();
+    }
+    if (outcome === 'cancelled') {
+      if (this.model === m) await this.closeModel();
+      throw new vscode.CancellationError();
+    }
+    if (outcome !== 'ready') throw outcome.error;
+  }
+
+  /** Closes the open model, here and in the engine (which stops whatever it does with it). */
+  async closeModel(): Promise<void> {
+    const m = this.model;
+    if (!m) return;
+    this.model = undefined;
+    this.lastRun = undefined;
+    this.runHistory = [];
+    this.remember();
+    this.modelChanged.fire();
+    await this.engine.request(P.CloseModel, { modelId: m.info.modelId }).catch(() => undefined);
   }
 
   /** Attaches or detaches store hooks: layers of the open model's tree. */

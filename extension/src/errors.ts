@@ -26,6 +26,7 @@ const kindOf = (e: unknown) =>
 /** The error as it is shown for the command titled `what`; undefined for a cancellation. */
 export function userError(e: unknown, what: string): UserError | undefined {
   if (e instanceof ResponseError && e.code === P.ErrorCodes.CANCELLED) return undefined;
+  if (e instanceof vscode.CancellationError) return undefined;
   const detail = (e as Error)?.message ?? String(e);
   if (kindOf(e) === 'INTERNAL')
     return {

@@ -1,6 +1,4 @@
 /** Relevance Lens: activation wires the context, the Model Layers tree, the Relevance panel and the commands. */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as vscode from 'vscode';
 import { registerAttributionCommands } from './commands/attribution';
 import { registerExplainCommands } from './commands/explain';
@@ -14,7 +12,7 @@ import { Ctx } from './context';
 import { LayerTreeProvider } from './layer-tree';
 import { LAYER_VIEW_ID, LayerRelevanceView } from './layer-view';
 import { RelevancePanel } from './relevance-panel';
-import { RunStatusItem, treeMessage } from './status';
+import { openingText, RunStatusItem, treeMessage } from './status';
 import { DOC_SCHEME, docProvider } from './errors';
 import { MODEL_EDITOR_VIEW_TYPE, ModelEditorProvider } from './model-editor';
 
@@ -60,7 +58,7 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
     const c = ctx!;
     const keys: Record<string, boolean> = {
       'relevanceLens.modelOpen': !!c.model,
-      'relevanceLens.opening': !!c.openingFile,
+      'relevanceLens.opening': !!c.openingFile || !!c.loadingWeights,
       'relevanceLens.hasInput': !!c.input,
       'relevanceLens.hooked': (c.model?.hooks.size ?? 0) > 0,
       'relevanceLens.hasRun': !!c.lastRun,
@@ -72,7 +70,7 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   const update = () => {
     setContexts();
     status.update();
-    view.message = ctx!.openingFile ? openingText(ctx!.openingFile) : treeMessage(ctx!);
+    view.message = openingText(ctx!) ?? treeMessage(ctx!);
   };
   ctx.subscriptions.push(
     status,
@@ -97,17 +95,6 @@ export function activate(context: vscode.ExtensionContext): RelevanceLensApi {
   context.subscriptions.push(ctx);
   void ctx.restore();
   return { ctx };
-}
-
-/** The tree's loading state: the file and its size. */
-function openingText(file: string): string {
-  let size = '';
-  try {
-    size = ` (${(fs.statSync(file).size / 2 ** 20).toFixed(0)} MB)`;
-  } catch {
-    // named without its size
-  }
-  return `Opening ${path.basename(file)}${size}…`;
 }
 
 export function deactivate(): void {

@@ -3,6 +3,7 @@
  * status-bar item (model · composite · target · input) that opens a picker of what to change. Both follow every
  * change; the latest run is compared with it to mark the panel out of date.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { classWeightsText } from '../../webview/src/format';
@@ -152,4 +153,21 @@ export function staleReasons(ctx: Ctx): string[] {
   if (run.input !== now.input) out.push(`the input is now ${now.input ?? 'none'}`);
   if (run.hooks !== now.hooks) out.push('other layers are hooked now');
   return out;
+}
+
+/** " (553 MB)": a file's size for messages (in MB of 10⁶ bytes); nothing when it cannot be read. */
+export function fileSize(file: string): string {
+  try {
+    return ` (${(fs.statSync(file).size / 1e6).toFixed(0)} MB)`;
+  } catch {
+    return '';
+  }
+}
+
+/** The tree's loading state: the file and its size, being read, or its weights loading; none when neither. */
+export function openingText(ctx: Ctx): string | undefined {
+  if (ctx.openingFile) return `Opening ${path.basename(ctx.openingFile)}${fileSize(ctx.openingFile)}…`;
+  if (ctx.loadingWeights)
+    return `Loading the weights of ${path.basename(ctx.loadingWeights)}${fileSize(ctx.loadingWeights)}…`;
+  return undefined;
 }

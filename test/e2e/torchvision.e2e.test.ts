@@ -134,4 +134,37 @@ describe('torchvision models in code-server', { timeout: 600_000 }, () => {
       await wb.screenshot('torchvision-vgg16-model-editor');
     },
   );
+
+  test(
+    'VGG16 (553 MB): Cancel while its weights load closes the model',
+    { skip: !fs.existsSync(VGG16) && `${VGG16} is missing (npm run bench exports it)` },
+    async (t) => {
+      await wb.page.locator('.tab', { hasText: 'vgg16.onnx' }).locator('.codicon-close').click();
+      await wb.clearNotifications();
+      await wb.showExplorer();
+      await wb.contextMenu(wb.explorerRow('vgg16.onnx'), 'Open in Relevance Lens');
+      const toast = wb.page.locator('.notification-toast', { hasText: 'loading its weights (553 MB)' });
+      await toast.waitFor({ timeout: 30_000 });
+      const sidebar = wb.page.locator('[id="workbench.view.extension.relevanceLens"]');
+      await waitFor(
+        async () => /Loading the weights of vgg16\.onnx \(553 MB\)…/.test(await sidebar.innerText()),
+        10_000,
+        'the tree’s loading state',
+      );
+      await wb.screenshot('torchvision-vgg16-loading-weights');
+      const t0 = Date.now();
+      await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+      await waitFor(async () => /No model is open\./.test(await sidebar.innerText()), 30_000, 'the tree’s welcome');
+      assert.equal(await wb.layerRow('features.0').count(), 0, 'no layer rows');
+      const closed = Date.now() - t0;
+      const item = wb.page.locator('.statusbar-item', { hasText: 'vgg16.onnx' });
+      assert.equal(await item.count(), 0, 'the status bar names no model');
+      // the engine stops between tensors: one tensor's read (the 411 MB classifier weight) goes on to its end
+      const stopped = /weights not loaded: opening vgg16\.onnx was cancelled/.test(wb.extensionLog());
+      t.diagnostic(
+        `closed ${closed} ms after Cancel; the engine ${stopped ? 'stopped loading' : 'had loaded the weights'}`,
+      );
+      await wb.screenshot('torchvision-vgg16-cancelled');
+    },
+  );
 });

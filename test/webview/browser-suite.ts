@@ -171,7 +171,7 @@ const run = (): RunView => ({
       { class: 0, logit: 1.9, probability: 0.002 },
     ],
   ],
-  input: { height: 1, width: 2, channels: 1, data: b64([0, 1]) },
+  input: { height: 1, width: 2, channels: 1, data: btoa(String.fromCharCode(0, 255)) },
   relevance: {
     id: '',
     op: 'input',

@@ -5,7 +5,7 @@
  */
 import { colorize, heatmapRgba, scaled } from '../../engine/src/shared/colormap';
 import type { InputImage, LayerView, MapData } from '../../protocol/engine';
-import { decodeFloats } from '../../protocol/floats';
+import { decodeBytes, decodeFloats } from '../../protocol/floats';
 import type { ReferenceView, RunView, ViewSettings } from '../../protocol/webview';
 import { fmt, viewedTarget } from './format';
 
@@ -43,13 +43,13 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: V
   );
 }
 
-/** RGBA pixels of the input image (values already in [0, 1]). */
+/** RGBA pixels of the input image (8-bit values). */
 function inputPixels(input: InputImage): Uint8ClampedArray {
-  const v = decodeFloats(input.data);
+  const v = decodeBytes(input.data);
   const n = input.height * input.width;
   const rgba = new Uint8ClampedArray(n * 4);
   for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) rgba[i * 4 + c] = Math.round(255 * v[input.channels === 3 ? i * 3 + c : i]);
+    for (let c = 0; c < 3; c++) rgba[i * 4 + c] = v[input.channels === 3 ? i * 3 + c : i];
     rgba[i * 4 + 3] = 255;
   }
   return rgba;

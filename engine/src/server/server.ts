@@ -83,6 +83,8 @@ export class EngineServer {
   private models = new Map<string, Model>();
   /** runId → tensors; one run per model, replaced by its next run */
   private runs = new Map<string, KeptRun>();
+  /** each open model's weight load in the queue (settles, never rejects: its error is the model's) */
+  private weightsLoad = new Map<string, Promise<unknown>>();
   private nextId = 1;
   private backend?: string;
   /** runs go one at a time, in the order they came */
@@ -100,6 +102,7 @@ export class EngineServer {
     this.serve(P.Initialize, P.InitializeParams, (p) => this.initialize(p));
     this.serve(P.OpenModel, P.OpenModelParams, (p) => this.openModel(p));
     this.serve(P.CloseModel, P.ModelRef, (p) => this.closeModel(p));
+    this.serve(P.ModelWeights, P.ModelRef, (p) => this.weights(p));
     this.serve(P.ModelRules, P.RulesParams, (p) => this.rules(p));
     this.serve(P.RunAttribution, P.RunParams, (p, token) => this.run(p, token));
     this.serve(P.RunAnalysis, P.AnalysisParams, (p, token) => this.enqueue(() => this.analyze(p, token)));
@@ -192,7 +195,10 @@ export class EngineServer {
     this.models.set(modelId, model);
     this.log('info', `opened ${p.path} as ${modelId}: ${model.graph.nodes.length} nodes`);
     // the tree is answered now; the weights load next in the queue, so runs wait for them
-    void this.enqueue(() => this.loadWeights(modelId, model));
+    this.weightsLoad.set(
+      modelId,
+      this.enqueue(() => this.loadWeights(modelId, model)),
+    );
     const g = model.graph;
     const classNames = g.metadata && classNamesFromMetadata(g.metadata);
     return {
@@ -218,6 +224,15 @@ export class EngineServer {
     }
   }
 
+  /** Waits for the model's weights, loading in the queue since it opened (not queued itself: runs wait anyway). */
+  private async weights(p: P.ModelRef): Promise<P.WeightsInfo> {
+    const model = this.model(p.modelId);
+    // the queued load (which closing the model stops) has settled: its outcome is the model's
+    await this.weightsLoad.get(p.modelId);
+    await model.loadWeights();
+    return { bytes: model.paramBytes };
+  }
+
   /** Closes a model; a run of it in progress is cancelled first. */
   private async closeModel(p: P.ModelRef): Promise<void> {
     this.model(p.modelId);
@@ -230,6 +245,7 @@ export class EngineServer {
     this.dropRuns(p.modelId);
     model.dispose();
     this.models.delete(p.modelId);
+    this.weightsLoad.delete(p.modelId);
   }
 
   private dropRuns(modelId: string) {
@@ -323,7 +339,8 @@ export class EngineServer {
       run.relevance.data.subarray(r * per, (r + 1) * per).reduce((a, b) => a + b, 0),
     );
     const view = (row: number): P.RunResult => {
-      const relevance = layerView('', 'input', run.relevance, layout, { ...p.view, row });
+      // no view draws the input's channels one by one: the channel sum only (it is most of what goes over the wire)
+      const relevance = layerView('', 'input', run.relevance, layout, { ...p.view, row, topChannels: 0 });
       return {
         runId,
         backend: run.backend,

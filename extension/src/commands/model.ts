@@ -9,7 +9,7 @@ import type { Ctx } from '../context';
 import { readNamesFile } from '../class-names';
 import { openReport, showSupportedOperators } from '../errors';
 import { pickOne } from './pick';
-import { changeRunSettings } from '../status';
+import { changeRunSettings, fileSize } from '../status';
 import { modelConfigFileName } from '../../../protocol/model-config';
 import { register } from './register';
 
@@ -20,18 +20,24 @@ export function registerModelCommands(ctx: Ctx): void {
   const open = async (uri?: vscode.Uri) => {
     const file = uri?.fsPath ?? (await pickModelFile());
     if (!file) return;
-    const m = await vscode.window.withProgress(
+    // the tree first, then the weights; Cancel at either step stops the open
+    await vscode.window.withProgress(
       {
         location: vscode.ProgressLocation.Notification,
         title: `Relevance Lens: opening ${vscode.workspace.asRelativePath(file)}`,
+        cancellable: true,
       },
-      () => ctx.openModel(file),
+      async (progress, token) => {
+        const m = await ctx.openModel(file, [], false, token);
+        await vscode.commands.executeCommand('relevanceLens.layers.focus');
+        const count = ctx.layers().length;
+        const what = `${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`;
+        vscode.window.setStatusBarMessage(`Relevance Lens: ${what}`, 5000);
+        progress.report({ message: `loading its weights${fileSize(file)}…` });
+        await ctx.loadWeights(m, token);
+      },
     );
-    await vscode.commands.executeCommand('relevanceLens.layers.focus');
     void offerImageNet(ctx);
-    const count = ctx.layers().length;
-    const what = `${m.info.format.toUpperCase()} model with ${count} layers, input [${m.info.inputShape.join(', ')}]`;
-    vscode.window.setStatusBarMessage(`Relevance Lens: ${what}`, 5000);
   };
   register(ctx, 'relevanceLens.openModel', open);
   // the explorer's context-menu entry: same action, titled for that menu
