@@ -170,6 +170,8 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   }),
   /** name the model's classes (Set Class Names…) */
   z.object({ type: z.literal('setClassNames') }),
+  /** the next run's composite or target, chosen as the palette's commands do (Choose Composite…, Set Target Class…) */
+  z.object({ type: z.literal('choose'), what: z.enum(['composite', 'target']) }),
   /** compare the run on show with this earlier one (null: stop comparing) */
   z.object({ type: z.literal('compare'), runId: z.string().nullable() }),
   /** another page of a layer's channels of the run on show, or another order */

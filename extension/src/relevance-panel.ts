@@ -63,6 +63,10 @@ export class RelevancePanel implements vscode.Disposable {
     else if (m.type === 'painted') this.logLatency(m.runId);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
     else if (m.type === 'setClassNames') void vscode.commands.executeCommand('relevanceLens.setClassNames');
+    else if (m.type === 'choose')
+      void vscode.commands.executeCommand(
+        m.what === 'composite' ? 'relevanceLens.chooseComposite' : 'relevanceLens.setTarget',
+      );
     else if (m.type === 'compare') {
       this.comparedId = m.runId ?? undefined;
       this.postHistory();

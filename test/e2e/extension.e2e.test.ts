@@ -448,7 +448,8 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             assert.match(await item.innerText(), /model\.onnx · epsilon_plus_flat · predicted class · triangle\.png/);
             const frame = await wb.webviewFrame('#root[data-run-id]');
             assert.equal(await frame.locator('.stale').isVisible(), false, 'a current run is not marked');
-            await wb.command('Relevance Lens: Choose Composite…');
+            // the panel's own control: the same quick pick as the palette's Choose Composite…
+            await frame.locator('#choose-composite').click();
             await wb.pick('epsilon_gamma_box');
             await waitFor(async () => /epsilon_gamma_box/.test(await item.innerText()), 10_000, 'the status bar');
             const sidebar = wb.page.locator('[id="workbench.view.extension.relevanceLens"]');
@@ -568,8 +569,8 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
             assert.match(await after.$eval('.meta', (e) => e.textContent!), /target 1 \(square\)/);
             assert.match(await after.locator('.predictions .target').innerText(), /square .* · explained/);
             await wb.screenshot('03e-prediction-explained');
-            // back to the predicted class for the scenarios that follow
-            await wb.command('Relevance Lens: Set Target Class…');
+            // back to the predicted class for the scenarios that follow, from the panel
+            await after.locator('#choose-target').click();
             await wb.pick('Predicted class');
             const again = await runId();
             await wb.command('Relevance Lens: Run Attribution');

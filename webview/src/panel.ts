@@ -317,7 +317,13 @@ function draw(): void {
   const rel = heatmapCanvas(run.relevance.summed, 'relevance at the input');
   const colors = el('div', { class: 'colorbar-slot' }, colorBar(run.relevance.summed, settings));
   root.append(
-    el('header', {}, el('h2', {}, run.model), el('div', { class: 'meta', title: `kernels: ${run.kernels}` }, meta)),
+    el(
+      'header',
+      {},
+      el('h2', {}, run.model),
+      el('div', { class: 'meta', title: `kernels: ${run.kernels}` }, meta),
+      runChoices(run),
+    ),
     staleBanner(),
     historyPicker(),
     compareSection(),
@@ -494,6 +500,25 @@ function overlayFigure(r: RunView, zoom: ZoomGroup): HTMLElement {
     zoom.frame(canvas),
     el('figcaption', {}, el('label', {}, 'overlay · opacity ', slider)),
     readout,
+  );
+}
+
+/** The next run's composite and target, chosen from the panel (the quick picks start at the current ones). */
+function runChoices(r: RunView): HTMLElement {
+  const button = (what: 'composite' | 'target', text: string, label: string) => {
+    const b = el(
+      'vscode-button' as 'button',
+      { appearance: 'secondary', id: `choose-${what}`, 'aria-label': label },
+      text,
+    );
+    b.addEventListener('click', () => vscode.postMessage({ type: 'choose', what }));
+    return b;
+  };
+  return el(
+    'div',
+    { class: 'run-choices' },
+    button('composite', 'Composite…', `Choose the composite (this run's: ${r.composite})`),
+    button('target', 'Target class…', `Set the target class (this run's: ${targetText(r)})`),
   );
 }
 
