@@ -65,4 +65,28 @@ describe('the walkthrough in code-server, from an empty workspace', { timeout: 6
       assert.ok(await done(id), `${id} is checked off`);
     await wb.screenshot('walkthrough-03-complete');
   });
+
+  test('the extension’s details page begins with what it does and shows its screenshot', async () => {
+    await wb.command('View: Show Extensions');
+    await wb.page.locator('.extension-list-item', { hasText: 'Relevance Lens' }).first().click();
+    // the README, rendered by VS Code in a webview: its first picture is the extension in use, loaded
+    const details = await wb.webviewFrame('img[alt="Relevance Lens in VS Code, dark theme"]', 30_000);
+    await waitFor(
+      () => details.$eval('img[alt="Relevance Lens in VS Code, dark theme"]', (i) => (i as HTMLImageElement).complete),
+      10_000,
+      'the screenshot loaded',
+    );
+    const size = await details.$eval('img[alt="Relevance Lens in VS Code, dark theme"]', (i) => [
+      (i as HTMLImageElement).naturalWidth,
+      (i as HTMLImageElement).naturalHeight,
+    ]);
+    const src = await details.$eval('img[alt="Relevance Lens in VS Code, dark theme"]', (i) =>
+      (i as HTMLImageElement).src.slice(0, 40),
+    );
+    await wb.screenshot('walkthrough-04-details-page');
+    assert.ok(size[0] > 400 && size[1] > 200, `the screenshot is drawn (${size.join('×')}) from ${src}`);
+    const first = await details.$eval('h1 ~ p, h2 ~ p', (p) => p.textContent ?? '');
+    assert.doesNotMatch(first, /npm ci|apt-get/, 'it begins with what the extension does, not the set-up');
+    await wb.screenshot('walkthrough-04-details-page');
+  });
 });
