@@ -167,4 +167,22 @@ describe('torchvision models in code-server', { timeout: 600_000 }, () => {
       await wb.screenshot('torchvision-vgg16-cancelled');
     },
   );
+
+  test(
+    'VGG16 (553 MB): Run Attribution while its weights load waits for them, and runs',
+    { skip: !fs.existsSync(VGG16) && `${VGG16} is missing (npm run bench exports it)` },
+    async () => {
+      await wb.clearNotifications();
+      await wb.showExplorer();
+      await wb.contextMenu(wb.explorerRow('vgg16.onnx'), 'Open in Relevance Lens');
+      await wb.page.locator('.notification-toast', { hasText: 'loading its weights (553 MB)' }).waitFor();
+      await wb.command('Relevance Lens: Run Attribution');
+      const frame = await wb.webviewFrame('#root[data-run-id] figure.relevance canvas', 120_000);
+      assert.match(await frame.$eval('header h2', (e) => e.textContent!), /vgg16\.onnx/);
+      const errors = (await wb.notifications()).filter((n) => /error|failed|cannot/i.test(n));
+      assert.deepEqual(errors, [], 'no error on the way');
+      assert.match(wb.extensionLog(), /\[engine\] model\/weights \d+ ms/);
+      await wb.screenshot('torchvision-vgg16-run-after-open');
+    },
+  );
 });
