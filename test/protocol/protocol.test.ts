@@ -327,20 +327,23 @@ describe('engine server', () => {
       bytes: 8 * 2048 * 2048 * 4,
     });
     await s.conn.sendRequest(P.CloseModel, { modelId: first.modelId });
-    // a run queued behind the open, so its weights load after it: the close is there before they start (a batch
-    // of 64 from a file, so that the request is small and comes in with the open)
+    // the weights' load queued behind a run, so that the close is there before it starts: a run ahead of the open
+    // (A) keeps the queue busy until the run after it (B) has come in, so the open puts its load behind B, and B lasts
+    // while the answer to the open comes back and the close goes out. Batches of 256 from a file: small requests.
     const one = parseNpy(fs.readFileSync(path.join(SEED, 'input.npy')));
-    const batch = new Float32Array(64 * one.data.length);
-    for (let k = 0; k < 64; k++) batch.set(one.data, k * one.data.length);
+    const batch = new Float32Array(256 * one.data.length);
+    for (let k = 0; k < 256; k++) batch.set(one.data, k * one.data.length);
     const batchFile = path.join(path.dirname(file), 'batch.npy');
-    fs.writeFileSync(batchFile, encodeNpy({ shape: [64, ...one.shape.slice(1)], data: batch }));
+    fs.writeFileSync(batchFile, encodeNpy({ shape: [256, ...one.shape.slice(1)], data: batch }));
+    const run = () => s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: batchFile } });
+    const ahead = run();
     const opened = s.conn.sendRequest(P.OpenModel, { path: file });
-    const queued = s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: batchFile } });
+    const queued = run();
     const second = await opened;
     const weights = s.conn.sendRequest(P.ModelWeights, { modelId: second.modelId });
     const closed = s.conn.sendRequest(P.CloseModel, { modelId: second.modelId });
     await rejects(weights, P.ErrorCodes.CANCELLED, /opening chain\.onnx was cancelled/);
-    await Promise.all([queued, closed]);
+    await Promise.all([ahead, queued, closed]);
     await rejects(s.conn.sendRequest(P.ModelWeights, { modelId: second.modelId }), P.ErrorCodes.UNKNOWN_MODEL, /./);
     fs.rmSync(path.dirname(file), { recursive: true });
   });
