@@ -8,7 +8,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { canvasStats, ROOT, waitFor, Workbench } from './harness';
+import { canvasStats, HIDE_SYSTEM_LIBS, ROOT, waitFor, Workbench } from './harness';
 import { registerScenarios, scenarioWorkspace } from '../scenarios';
 import { encodeOnnx } from '../../engine/src/io/onnx-writer';
 import { encodeNpy } from '../../engine/src/io/npy';
@@ -223,13 +223,17 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
         await wb.command('Relevance Lens: Run Attribution');
         const frame = await panelAfter();
         const meta = await frame.$eval('.meta', (e) => e.textContent!);
-        // where CI requires the native kernels, the engine inside VS Code must have run them
+        // where CI requires the native kernels, the engine inside VS Code must have run them, from the libraries the
+        // .vsix carries: code-server runs with the system's oneDNN, OpenCL and OpenMP hidden (the harness)
         const native = process.env.RELEVANCE_LENS_REQUIRE_NATIVE === '1' ? ' · native kernels' : '( · native kernels)?';
         assert.match(
           meta,
           new RegExp(
             `composite epsilon_plus_flat · attributor gradient · target 2 \\(triangle\\) · (wasm|cpu|tensorflow) backend${native} · \\d+ ms`,
           ),
+          HIDE_SYSTEM_LIBS.ok
+            ? 'with the system libraries hidden'
+            : `system libraries not hidden: ${HIDE_SYSTEM_LIBS.why}`,
         );
         const input = await canvasStats(frame, 'canvas.input');
         assert.deepEqual([input.width, input.height], [32, 32]);

@@ -3,6 +3,7 @@
  * through playwright-core, with the packaged .vsix installed — the way a user meets the extension.
  */
 import { type ChildProcess, execFileSync, spawn } from 'child_process';
+import { canHide, withSystemCopiesHidden } from '../system-libs';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -24,6 +25,9 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
   '--no-first-run',
 ];
+
+/** whether code-server runs with the system's oneDNN, OpenCL and OpenMP hidden (needs a private mount namespace) */
+export const HIDE_SYSTEM_LIBS = canHide();
 
 /** code-server's entry script (installing it first if needed; the install is cached). */
 export function codeServerEntry(): string {
@@ -111,23 +115,20 @@ export class Workbench {
     execFileSync(process.execPath, [entry, ...common, '--install-extension', VSIX], { stdio: 'pipe' });
     const port = await freePort();
     let log = '';
-    const server = spawn(
-      process.execPath,
-      [
-        entry,
-        ...common,
-        '--auth',
-        'none',
-        '--bind-addr',
-        `127.0.0.1:${port}`,
-        '--disable-telemetry',
-        '--disable-update-check',
-        workspace,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const args = [
+      entry,
+      ...common,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--disable-telemetry',
+      '--disable-update-check',
+      workspace,
+    ];
+    // as on a machine without Debian's libdnnl2: the .vsix's native kernels must load from what it carries
+    const run = HIDE_SYSTEM_LIBS.ok ? withSystemCopiesHidden(process.execPath, args) : { file: process.execPath, args };
+    const server = spawn(run.file, run.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     server.stdout!.on('data', (d) => (log += d));
     server.stderr!.on('data', (d) => (log += d));
     await waitFor(

@@ -9,11 +9,11 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { BUNDLED_LIBS as BUNDLED, canHide, systemCopies, withSystemCopiesHidden } from '../system-libs';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RELEASE = path.join(ROOT, 'engine/native/build/Release');
 const ADDON = path.join(RELEASE, 'relevance_native.node');
-const BUNDLED = ['libdnnl.so.2', 'libOpenCL.so.1', 'libgomp.so.1'];
 const skip = !fs.existsSync(ADDON) ? 'the native addon is not built' : process.platform !== 'linux' && 'Linux only';
 
 /** library → the file the dynamic loader resolves it to, for `file` */
@@ -36,18 +36,17 @@ test('the addon resolves oneDNN, OpenCL and OpenMP to the copies beside it', { s
 });
 
 test('the addon loads with the system’s oneDNN, OpenCL and OpenMP hidden', { skip }, (t) => {
-  const system = BUNDLED.map((lib) => `/usr/lib/x86_64-linux-gnu/${lib}`).filter((f) => fs.existsSync(f));
-  // hidden, and checked to be: each is empty inside the namespace
-  const hide = system.map((f) => `mount --bind /dev/null ${f} && test ! -s ${f}`).join(' && ');
-  const load = `${process.execPath} -e 'console.log(JSON.stringify(require(${JSON.stringify(ADDON)}).info()))'`;
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${hide || 'true'} && ${load}`], {
-    encoding: 'utf8',
-  });
-  if (r.error || /unshare failed|Operation not permitted|cannot/.test(r.stderr)) {
-    t.skip(`no private mount namespace here: ${(r.error?.message ?? r.stderr).trim()}`);
+  const hidden = canHide();
+  if (!hidden.ok) {
+    t.skip(`no private mount namespace here: ${hidden.why}`);
     return;
   }
+  const run = withSystemCopiesHidden(process.execPath, [
+    '-e',
+    `console.log(JSON.stringify(require(${JSON.stringify(ADDON)}).info()))`,
+  ]);
+  const r = spawnSync(run.file, run.args, { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(JSON.parse(r.stdout.trim()).library, /^oneDNN \d/);
-  t.diagnostic(`hidden: ${system.join(', ') || 'none installed'}`);
+  t.diagnostic(`hidden: ${systemCopies().join(', ') || 'none installed'}`);
 });
