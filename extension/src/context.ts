@@ -73,7 +73,6 @@ export class Ctx implements vscode.Disposable {
   readonly compositeFile: CompositeFileWatch;
   /** each layer's rule under the composite the next run uses (from the engine) */
   rules?: P.LayerRules;
-  lastRun?: RunView;
   /** the model's runs, the latest last (the panel compares the run on show with an earlier one) */
   runHistory: HistoryEntry[] = [];
   /** the composite the latest run used (its channels are explained with the same one) */
@@ -185,6 +184,11 @@ export class Ctx implements vscode.Disposable {
     return (this.model?.config && configPreprocess(this.model.config)) ?? this.settings.preprocess;
   }
 
+  /** The run on show: the model's latest. */
+  get lastRun(): RunView | undefined {
+    return this.runHistory.at(-1)?.run;
+  }
+
   /** Records the model's own config (written beside it) and applies it from the next run. */
   async setModelConfig(config: ModelConfig): Promise<string> {
     const m = this.requireModel();
@@ -193,13 +197,9 @@ export class Ctx implements vscode.Disposable {
     const names = this.classNamesOf(config, m.foundClassNames);
     if (names !== m.classNames) {
       m.classNames = names;
-      // the run on show names its classes anew
-      const run = this.lastRun;
-      if (run) {
-        this.lastRun = { ...run, classNames: names };
-        this.runHistory = this.runHistory.map((h) => ({ ...h, run: { ...h.run, classNames: names } }));
-        this.ran.fire(this.lastRun);
-      }
+      // the runs name their classes anew, the one on show at once
+      this.runHistory = this.runHistory.map((h) => ({ ...h, run: { ...h.run, classNames: names } }));
+      if (this.lastRun) this.ran.fire(this.lastRun);
     }
     this.choicesChanged.fire();
     return file;
@@ -342,10 +342,7 @@ export class Ctx implements vscode.Disposable {
       this.target = config?.target;
       if (config?.composite) this.composite = config.composite;
     }
-    if (!keepRun) {
-      this.lastRun = undefined;
-      this.runHistory = [];
-    }
+    if (!keepRun) this.runHistory = [];
     this.remember();
     this.modelChanged.fire();
     // its composite file, and with it the layers' rules
@@ -387,7 +384,6 @@ export class Ctx implements vscode.Disposable {
     const m = this.model;
     if (!m) return;
     this.model = undefined;
-    this.lastRun = undefined;
     this.runHistory = [];
     this.remember();
     this.modelChanged.fire();
@@ -411,7 +407,6 @@ export class Ctx implements vscode.Disposable {
 
   /** `started`: when Run Attribution began (Date.now()), for the latency to the painted panel */
   recordRun(run: RunView, composite: ReturnType<Ctx['runComposite']>, settings: RunSettings, started: number): void {
-    this.lastRun = run;
     this.runHistory = [...this.runHistory, { run, at: started }].slice(-HISTORY_SIZE);
     this.lastRunStarted = started;
     this.lastRunComposite = composite;
@@ -425,11 +420,10 @@ export class Ctx implements vscode.Disposable {
     if (!run || run.row === row) return;
     const result = await this.engine.request(P.ViewRun, { runId: run.runId, row });
     if (this.lastRun !== run) return; // another run came meanwhile
-    this.lastRun = { ...run, ...result };
     // the history keeps the row last shown
-    const last = this.lastRun;
-    this.runHistory = this.runHistory.map((h) => (h.run.runId === last.runId ? { ...h, run: last } : h));
-    this.ran.fire(this.lastRun);
+    const shown = { ...run, ...result };
+    this.runHistory = this.runHistory.map((h) => (h.run === run ? { ...h, run: shown } : h));
+    this.ran.fire(shown);
   }
 
   setViewSettings(settings: ViewSettings): void {

@@ -2,7 +2,7 @@
  * Checks of the webview rendering code, run inside Chromium (bundled by render.test.ts): colour maps, scaling,
  * canvas drawing, hover read-out, top-k, the conservation chart and message validation.
  */
-import { colorize, palette, scaled, topChannels } from '../../engine/src/shared/colormap';
+import { colorize, palette, rankChannels, scaled } from '../../engine/src/shared/colormap';
 import type { MapData } from '../../protocol/engine';
 import { decodeFloats } from '../../protocol/floats';
 import { HostMessage, type RunView, WebviewMessage } from '../../protocol/webview';
@@ -142,13 +142,17 @@ check('top-k channels by summed |relevance|, NCHW and NHWC alike', () => {
   // 1×3×1×2: channel sums of |x|: c0 = 1, c1 = 7, c2 = 3
   const nchw = [1, 0, -3, 4, 0, 3];
   eq(
-    topChannels([1, 3, 1, 2], nchw, 0, 'NCHW', 2).map((c) => c.channel),
+    rankChannels([1, 3, 1, 2], nchw, 0, 'NCHW')
+      .slice(0, 2)
+      .map((c) => c.channel),
     [1, 2],
     'NCHW',
   );
   const nhwc = [1, -3, 0, 0, 4, 3];
   eq(
-    topChannels([1, 1, 2, 3], nhwc, 0, 'NHWC', 2).map((c) => c.channel),
+    rankChannels([1, 1, 2, 3], nhwc, 0, 'NHWC')
+      .slice(0, 2)
+      .map((c) => c.channel),
     [1, 2],
     'NHWC',
   );

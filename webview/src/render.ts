@@ -346,8 +346,11 @@ export class ZoomGroup {
       { passive: false },
     );
     let drag: { x: number; y: number } | undefined;
-    frame.addEventListener('mousedown', (e) => (drag = { x: e.clientX, y: e.clientY }));
-    window.addEventListener('mouseup', () => (drag = undefined));
+    // the release may come anywhere; listened for per drag, so that redrawn frames leave no listener behind
+    frame.addEventListener('mousedown', (e) => {
+      drag = { x: e.clientX, y: e.clientY };
+      window.addEventListener('mouseup', () => (drag = undefined), { once: true });
+    });
     frame.addEventListener('mousemove', (e) => {
       if (!drag || this.scale === 1) return;
       this.moveBy(e.clientX - drag.x, e.clientY - drag.y);

@@ -45,6 +45,11 @@ interface KeptRun {
   view: (row: number) => P.RunResult;
 }
 
+/** A row of a kept run's tensor, or the error a client can act on. */
+function requireRow(row: number, t: NdArray): void {
+  if (row >= t.shape[0]) fail('BAD_ARGUMENT', `row ${row} is out of range for the run's ${t.shape[0]} rows`);
+}
+
 /** Maps engine errors (and anything else) to JSON-RPC errors with codes a client can act on. */
 function toResponseError(e: unknown): ResponseError<{ kind: string }> {
   if (e instanceof ResponseError) return e;
@@ -383,8 +388,7 @@ export class EngineServer {
   /** Another row of the model's kept run, drawn as the run was. */
   private viewRun(p: P.ViewParams): P.RunResult {
     const run = this.keptRun(p.runId);
-    const rows = run.tensors.get('')!.shape[0];
-    if (p.row >= rows) fail('BAD_ARGUMENT', `row ${p.row} is out of range for the run's ${rows} rows`);
+    requireRow(p.row, run.tensors.get('')!);
     return run.view(p.row);
   }
 
@@ -392,7 +396,7 @@ export class EngineServer {
   private pageChannels(p: P.ChannelPageParams): P.ChannelPage {
     const run = this.keptRun(p.runId);
     const t = this.keptTensor(run, p.layer);
-    if (p.row >= t.shape[0]) fail('BAD_ARGUMENT', `row ${p.row} is out of range for the run's ${t.shape[0]} rows`);
+    requireRow(p.row, t);
     if (t.shape.length !== 4) fail('BAD_ARGUMENT', `layer "${p.layer}" has no channel axis (shape [${t.shape}])`);
     return channelPage(t, this.model(run.modelId).graph.layout, p, run.maxSize);
   }
@@ -421,7 +425,7 @@ export class EngineServer {
     const run = this.keptRun(p.runId);
     const t = this.keptTensor(run, p.layer);
     const row = p.row ?? run.row;
-    if (row >= t.shape[0]) fail('BAD_ARGUMENT', `row ${row} is out of range for the run's ${t.shape[0]} rows`);
+    requireRow(row, t);
     const { mimeType, bytes } = exportTensor(t, this.model(run.modelId).graph.layout, row, p);
     return { mimeType, data: encodeBytes(bytes) };
   }

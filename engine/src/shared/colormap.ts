@@ -160,16 +160,6 @@ export function rankChannels(
   }[order];
   return stats.sort((x, y) => key(x) - key(y) || x.channel - y.channel);
 }
-/** The k channels with the largest summed |relevance| for one batch row. */
-export function topChannels(
-  shape: readonly number[],
-  data: ArrayLike<number>,
-  row: number,
-  layout: Layout,
-  k: number,
-): ChannelStat[] {
-  return rankChannels(shape, data, row, layout, 'abs').slice(0, k);
-}
 
 /** How a heatmap maps values to colours: symmetric keeps the sign (0 mid-map); absolute shows |x| from 0 to max. */
 export { SCALINGS, type Scaling };
