@@ -11,6 +11,7 @@ import { layerFileNames } from '../../engine/src/io/files';
 import { encodeOnnx } from '../../engine/src/io/onnx-writer';
 import { parseNpy, readNpy, writeNpy } from '../../engine/src/io/npy';
 import { compare, GOLDEN_DIR, goldenNpy, manifest } from '../golden';
+import { wideConvModel } from '../models';
 
 const ROOT = path.resolve(__dirname, '../..');
 const cli = (...args: string[]) =>
@@ -263,6 +264,17 @@ test('`relevance-lens serve --stdio`, exactly as the README documents it, serves
 test('layer ids that map to one file name get files of their own', () => {
   const names = layerFileNames(['d:1', 'd_1', 'd/1', 'features.0', 'A', 'a', '']);
   assert.deepEqual([...names.values()], ['d_1', 'd_1-2', 'd_1-3', 'features.0', 'A', 'a-2', '_']);
+});
+
+test('the target is named by the class names the model file carries (its metadata)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-named-'));
+  const file = path.join(dir, 'named.onnx');
+  fs.writeFileSync(file, encodeOnnx({ ...wideConvModel(3), metadata: { names: "{0: 'cat', 1: 'dog', 2: 'bird'}" } }));
+  const input = path.join(dir, 'x.npy');
+  writeNpy(input, { shape: [1, 1, 1024, 1024], data: new Float32Array(2 ** 20).fill(1) });
+  const r = cli('attribute', file, '--input', input, '--target', '1', '--out', path.join(dir, 'out'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /; target: 1 \(dog\);/);
 });
 
 test('NaN in the input: the run completes and says where the non-finite values came from', async () => {

@@ -15,6 +15,7 @@ import { openDataset } from '../analysis/dataset';
 import { AnalysisProgress, runAnalysis } from '../analysis/run';
 import { analysisConfig } from '../analysis/analyze';
 import { readCompositeFile } from '../io/composite-file';
+import { classNamesFromMetadata } from '../io/class-metadata';
 import type { CompositeFile } from '../../../protocol/composite-file';
 import { EngineError, fail, parseArgument } from '../errors';
 import type { LayerTreeItem } from '../graph/graph';
@@ -313,7 +314,10 @@ async function attributeInto(
     layers: summaryLayers(run, files),
   };
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  const what = `composite: ${run.composite}; attributor: ${run.attributor}; target: ${run.target.join(',')}`;
+  // the class names the model file carries (its metadata), when it does
+  const names = model.graph.metadata && classNamesFromMetadata(model.graph.metadata)?.names;
+  const target = run.target.map((c) => (names?.[c] ? `${c} (${names[c]})` : `${c}`)).join(',');
+  const what = `composite: ${run.composite}; attributor: ${run.attributor}; target: ${target}`;
   console.log(`backend: ${backend}; kernels: ${run.kernels}; ${what}; ${run.timingMs} ms`);
   for (const warning of run.warnings) process.stderr.write(`relevance-lens: warning: ${warning}\n`);
   const sums = a.options.conditions
