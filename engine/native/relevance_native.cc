@@ -311,6 +311,124 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+/** the element strides of dense row-major dims */
+template <typename Dim>
+memory::dims row_major(const Dim* dims, int64_t rank) {
+  memory::dims strides(rank);
+  for (int64_t k = rank - 1, s = 1; k >= 0; s *= dims[k], k--) strides[k] = s;
+  return strides;
+}
+
+int64_t volume(const int32_t* dims, int64_t rank) {
+  int64_t v = 1;
+  for (int64_t k = 0; k < rank; k++) v *= dims[k];
+  return v;
+}
+
+/** dense[i] = view[i] (or view[i] = dense[i] with scatter) for the view of `strided` at offset + Σ iₖ·stridesₖ:
+ *  a loop over the innermost axis per outer index, on both cores. For the views oneDNN cannot describe (a stepped
+ *  slice whose rows interleave); the view's elements must not overlap. */
+void copy_loop(const int32_t* dims, const int32_t* strides, int64_t rank, int64_t offset, float* strided, float* dense, bool scatter) {
+  const int64_t inner = dims[rank - 1], step = strides[rank - 1], outer = volume(dims, rank) / inner;
+#pragma omp parallel for schedule(static) if (outer * inner > 65536)
+  for (int64_t o = 0; o < outer; o++) {
+    int64_t at = offset;
+    for (int64_t k = rank - 2, rest = o; k >= 0; rest /= dims[k], k--) at += (rest % dims[k]) * strides[k];
+    float* run = dense + o * inner;
+    if (scatter) {
+      for (int64_t i = 0; i < inner; i++) strided[at + i * step] = run[i];
+    } else {
+      for (int64_t i = 0; i < inner; i++) run[i] = strided[at + i * step];
+    }
+  }
+}
+
+/** copyStrided(rank, dims, strides, offset, src, dst, scatter): without scatter, dst (dense, dims) = src read at
+ *  offset + Σ i·strides — a transpose (strides permuted), a stepped slice, a gather of evenly spaced indices; with
+ *  scatter, dst is zeroed and the dense src written there instead — their gradients. A oneDNN reorder where oneDNN
+ *  can describe the view (it is fast at transposes), else a plain loop. */
+Napi::Value copy_strided(const Napi::CallbackInfo& info) {
+  Call call(info, "copyStrided(rank, dims, strides, offset, src, dst, scatter)", 7, 7);
+  const int64_t rank = call.integer(0, "rank", 1);
+  if (rank > DNNL_MAX_NDIMS) throw Failure{"copyStrided: rank " + std::to_string(rank) + " is above oneDNN's " + std::to_string(DNNL_MAX_NDIMS)};
+  const int32_t* dims = call.int32s(1, rank, "dims", 1);
+  const int32_t* strides = call.int32s(2, rank, "strides", 0);
+  const int64_t offset = call.integer(3, "offset", 0);
+  const bool scatter = call.boolean(6);
+  const int64_t dense_length = volume(dims, rank);
+  const size_t strided_length = call.length(scatter ? 5 : 4, scatter ? "dst" : "src");
+  float* src = call.floats(4, scatter ? dense_length : strided_length, "src");
+  float* dst = call.floats(5, scatter ? strided_length : dense_length, "dst");
+  int64_t last = offset;
+  for (int64_t k = 0; k < rank; k++) last += static_cast<int64_t>(dims[k] - 1) * strides[k];
+  if (last >= static_cast<int64_t>(strided_length)) throw Failure{"copyStrided: the strided view runs past its buffer"};
+  float* strided = scatter ? dst : src;
+  float* dense = scatter ? src : dst;
+  if (scatter) std::fill(dst, dst + strided_length, 0.0f);
+
+  const memory::dims shape(dims, dims + rank);
+  dnnl_memory_desc_t probe;
+  const memory::dims view_strides(strides, strides + rank);
+  if (dnnl_memory_desc_init_by_strides(&probe, rank, shape.data(), dnnl_f32, view_strides.data()) != dnnl_success) {
+    copy_loop(dims, strides, rank, offset, strided, dense, scatter);
+    return info.Env().Undefined();
+  }
+  memory view(memory::desc(probe), cpu(), strided + offset);
+  memory packed(memory::desc(shape, memory::data_type::f32, row_major(dims, rank)), cpu(), dense);
+  dnnl::stream s(cpu());
+  if (scatter) {
+    dnnl::reorder(packed, view).execute(s, packed, view);
+  } else {
+    dnnl::reorder(view, packed).execute(s, view, packed);
+  }
+  s.wait();
+  return info.Env().Undefined();
+}
+
+/** batchMatmul(rank, aDims, bDims, a, b, out, transposeA, transposeB): out = A · B over the leading (batch) dims,
+ *  broadcast where one side's is 1, as TF.js's BatchMatMul: A is a read as stored ([…, m, k]) or transposed
+ *  (stored […, k, m]), B likewise. The transposes are strides, so nothing is copied. */
+Napi::Value batch_matmul(const Napi::CallbackInfo& info) {
+  Call call(info, "batchMatmul(rank, aDims, bDims, a, b, out, transposeA, transposeB)", 8, 8);
+  const int64_t rank = call.integer(0, "rank", 2);
+  if (rank > DNNL_MAX_NDIMS) throw Failure{"batchMatmul: rank " + std::to_string(rank) + " is above oneDNN's " + std::to_string(DNNL_MAX_NDIMS)};
+  const int32_t* ad = call.int32s(1, rank, "aDims", 1);
+  const int32_t* bd = call.int32s(2, rank, "bDims", 1);
+  const bool ta = call.boolean(6), tb = call.boolean(7);
+  // a stored [..., r, c] read as [..., c, r] when transposed: dims and strides of the logical operand
+  auto operand = [rank](const int32_t* stored, bool transposed) {
+    memory::dims dims(stored, stored + rank), strides = row_major(stored, rank);
+    if (transposed) {
+      std::swap(dims[rank - 1], dims[rank - 2]);
+      std::swap(strides[rank - 1], strides[rank - 2]);
+    }
+    return std::make_pair(dims, strides);
+  };
+  auto [a_dims, a_strides] = operand(ad, ta);
+  auto [b_dims, b_strides] = operand(bd, tb);
+  if (a_dims[rank - 1] != b_dims[rank - 2]) throw Failure{"batchMatmul: the inner dimensions differ"};
+  memory::dims out_dims(rank);
+  for (int64_t k = 0; k < rank - 2; k++) {
+    if (a_dims[k] != b_dims[k] && a_dims[k] != 1 && b_dims[k] != 1) throw Failure{"batchMatmul: the batch dimensions do not broadcast"};
+    out_dims[k] = std::max(a_dims[k], b_dims[k]);
+  }
+  out_dims[rank - 2] = a_dims[rank - 2];
+  out_dims[rank - 1] = b_dims[rank - 1];
+  int64_t out_size = 1;
+  for (auto d : out_dims) out_size *= d;
+  using dt = memory::data_type;
+  memory::desc a_md(a_dims, dt::f32, a_strides), b_md(b_dims, dt::f32, b_strides);
+  memory::desc out_md(out_dims, dt::f32, row_major(out_dims.data(), rank));
+  float* a = call.floats(3, volume(ad, rank), "a");
+  float* b = call.floats(4, volume(bd, rank), "b");
+  float* out = call.floats(5, out_size, "out");
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, out_md), cpu());
+  dnnl::stream s(cpu());
+  dnnl::matmul(pd).execute(s, {{DNNL_ARG_SRC, memory(a_md, cpu(), a)}, {DNNL_ARG_WEIGHTS, memory(b_md, cpu(), b)}, {DNNL_ARG_DST, memory(out_md, cpu(), out)}});
+  s.wait();
+  return info.Env().Undefined();
+}
+
 /** maxPoolBackward(geometry, x, dy, dx): the max-pool input gradient, each window's gradient routed to its first
  *  maximum in row-major window order (as PyTorch; padding never wins).
  *  geometry: Int32Array [n, h, w, c, ho, wo, kh, kw, strideH, strideW, padTop, padLeft, channelsFirst], where ho × wo
@@ -482,6 +600,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
       {"conv2d", naming_onednn<conv2d>},
       {"conv2dBackwardData", naming_onednn<conv2d_backward_data>},
       {"matmul", naming_onednn<matmul>},
+      {"batchMatmul", naming_onednn<batch_matmul>},
+      {"copyStrided", naming_onednn<copy_strided>},
       {"maxPoolBackward", max_pool_backward},
       {"divideStabilized", divide_stabilized},
       {"multiply", multiply},

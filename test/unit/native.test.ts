@@ -549,6 +549,109 @@ for (const backend of ['wasm', 'cpu']) {
       tf.dispose([a, b]);
     });
 
+    test("TF.js's transposes run natively: every rank from 2 to 6, the values the backend's kernel gives", async () => {
+      await initBackend(backend);
+      const cases: [number[], number[]][] = [
+        [
+          [5, 7],
+          [1, 0],
+        ],
+        [
+          [2, 3, 4, 5],
+          [0, 2, 3, 1],
+        ],
+        [
+          [2, 3, 4, 5],
+          [0, 3, 1, 2],
+        ],
+        [
+          [6, 2, 3, 4, 5],
+          [2, 0, 3, 1, 4],
+        ],
+        [
+          [1, 4, 3, 4, 3, 5],
+          [0, 1, 3, 2, 4, 5],
+        ],
+        [
+          [3, 1, 2],
+          [2, 1, 0],
+        ],
+      ];
+      for (const [shape, perm] of cases) {
+        const x = tf.tensor(
+          values(
+            shape.reduce((a, b) => a * b, 1),
+            21,
+          ),
+          shape,
+        );
+        const r = both(() => tf.transpose(x, perm));
+        assert.deepEqual(Array.from(r.native[0]), Array.from(r.backend[0]), `[${shape}] by [${perm}]`);
+        // its gradient is the inverse transpose
+        const g = both(() =>
+          tf.grad((t: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                tf.transpose(t, perm),
+                tf.reshape(
+                  tf.range(0, x.size),
+                  perm.map((a) => shape[a]),
+                ),
+              ),
+            ),
+          )(x),
+        );
+        assert.deepEqual(Array.from(g.native[0]), Array.from(g.backend[0]), `gradient of [${shape}] by [${perm}]`);
+        x.dispose();
+      }
+      // integer tensors keep the backend's kernel
+      assert.deepEqual(
+        tf.tidy(() => Array.from(tf.transpose(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32')).dataSync())),
+        [1, 4, 2, 5, 3, 6],
+      );
+    });
+
+    test("TF.js's batched matrix products run natively: transposed operands, broadcast batches, their gradients", async () => {
+      await initBackend(backend);
+      const cases: [number[], number[], boolean, boolean][] = [
+        [[4, 6], [6, 3], false, false],
+        [[6, 4], [3, 6], true, true],
+        [[2, 3, 5, 4], [2, 3, 4, 6], false, false],
+        [[2, 3, 4, 5], [2, 3, 6, 4], true, true],
+        [[2, 3, 5, 4], [3, 4, 6], false, false],
+        [[2, 3, 5, 4], [1, 1, 6, 4], false, true],
+        [[1, 1, 4, 5], [2, 3, 4, 6], true, false],
+      ];
+      for (const [as, bs, ta, tb] of cases) {
+        const a = tf.tensor(
+          values(
+            as.reduce((x, y) => x * y, 1),
+            31,
+          ),
+          as,
+        );
+        const b = tf.tensor(
+          values(
+            bs.reduce((x, y) => x * y, 1),
+            32,
+          ),
+          bs,
+        );
+        const what = `[${as}]${ta ? 'ᵀ' : ''} · [${bs}]${tb ? 'ᵀ' : ''}`;
+        const y = both(() => tf.matMul(a, b, ta, tb));
+        assertClose(y.native[0], y.backend[0], what);
+        // TF.js's own gradient needs operands of one batch (it does not reduce a broadcast one)
+        if (tf.util.arraysEqual(as.slice(0, -2), bs.slice(0, -2))) {
+          const grads = both(() =>
+            tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.square(tf.matMul(p, q, ta, tb))))([a, b]),
+          );
+          assertClose(grads.native[0], grads.backend[0], `${what}: gradient at a`);
+          assertClose(grads.native[1], grads.backend[1], `${what}: gradient at b`);
+        }
+        tf.dispose([a, b]);
+      }
+    });
+
     test('layer sums in double precision, read in place', async () => {
       await initBackend(backend);
       const v = values(300_001, 9);
@@ -648,6 +751,33 @@ describe('the addon refuses bad arguments with an error (no crash)', { skip }, (
       'matmul with a mismatched operand',
       () => addon.matmul(2, 3, 4, f(6), f(11), null, f(8), false),
       /b has 11 values/,
+    ],
+    [
+      'a strided view past the end of its buffer',
+      () => addon.copyStrided(2, Int32Array.from([3, 4]), Int32Array.from([8, 3]), 1, f(24), f(12), false),
+      /runs past its buffer/,
+    ],
+    [
+      'a strided scatter into too small a buffer',
+      () => addon.copyStrided(1, Int32Array.from([4]), Int32Array.from([3]), 0, f(4), f(9), true),
+      /runs past its buffer/,
+    ],
+    [
+      'a negative stride',
+      () => addon.copyStrided(1, Int32Array.from([4]), Int32Array.from([-1]), 3, f(4), f(4), false),
+      /invalid strides/,
+    ],
+    [
+      'a batched product whose inner dimensions differ',
+      () =>
+        addon.batchMatmul(3, Int32Array.from([2, 3, 4]), Int32Array.from([2, 5, 6]), f(24), f(60), f(36), false, false),
+      /inner dimensions differ/,
+    ],
+    [
+      'batched products whose batches do not broadcast',
+      () =>
+        addon.batchMatmul(3, Int32Array.from([2, 3, 4]), Int32Array.from([3, 4, 6]), f(24), f(72), f(36), false, false),
+      /do not broadcast/,
     ],
     [
       'multiply with operands of different sizes',

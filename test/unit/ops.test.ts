@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/graph/backend';
 import type { GraphNode, PoolAttrs } from '../../engine/src/graph/graph';
 import { nativeStatus, useNativeKernels } from '../../engine/src/graph/native';
-import { vjp } from '../../engine/src/graph/ops';
+import { forward, vjp } from '../../engine/src/graph/ops';
 import { paramsOf, tensorsOf } from '../../engine/src/graph/param';
 import { seededRandom } from '../../engine/src/lrp/random';
 
@@ -206,5 +206,137 @@ for (const [backend, kernels] of ['wasm', 'cpu'].flatMap((b) => kernelChoices.ma
         close(vjp(node, [x], tensorsOf(node.params), dy)[0].dataSync(), expected, 1e-5, 'dx');
       });
     }
+
+    // the kept indices per axis of a [2, 5, 8] input, as NumPy would index it, for each Slice or Gather
+    const picks: [string, GraphNode['attrs'], number[][], number[]?][] = [
+      [
+        'a contiguous Slice',
+        { starts: [1, 2], ends: [4, 6], axes: [1, 2], steps: [1, 1] },
+        [
+          [0, 1],
+          [1, 2, 3],
+          [2, 3, 4, 5],
+        ],
+      ],
+      [
+        'a stepped Slice (x[:, 0::2, 1::3])',
+        { starts: [0, 1], ends: [5, 8], axes: [1, 2], steps: [2, 3] },
+        [
+          [0, 1],
+          [0, 2, 4],
+          [1, 4, 7],
+        ],
+      ],
+      [
+        'a Slice with a negative step',
+        { starts: [-1], ends: [-9], axes: [2], steps: [-2] },
+        [
+          [0, 1],
+          [0, 1, 2, 3, 4],
+          [7, 5, 3, 1],
+        ],
+      ],
+      [
+        'a Gather of one index (a scalar index)',
+        { axis: 1, indices: [3], indexShape: [] },
+        [[0, 1], [3], [0, 1, 2, 3, 4, 5, 6, 7]],
+        [2, 8],
+      ],
+      [
+        'a Gather of evenly spaced indices',
+        { axis: -1, indices: [1, 3, 5, 7] },
+        [
+          [0, 1],
+          [0, 1, 2, 3, 4],
+          [1, 3, 5, 7],
+        ],
+      ],
+      [
+        'a Gather with repeated, unordered and negative indices',
+        { axis: 1, indices: [4, 0, -1, 2], indexShape: [2, 2] },
+        [
+          [0, 1],
+          [4, 0, 4, 2],
+          [0, 1, 2, 3, 4, 5, 6, 7],
+        ],
+        [2, 2, 2, 8],
+      ],
+    ];
+    for (const [name, attrs, picked, shape] of picks) {
+      test(`${name} and its gradient (repeated indices add up)`, async () => {
+        await initBackend(backend);
+        const xShape = [2, 5, 8];
+        const xv = values(80, 7);
+        const at = (i: number[]) => (i[0] * 5 + i[1]) * 8 + i[2];
+        const kept: number[] = [];
+        for (const i of picked[0]) for (const j of picked[1]) for (const k of picked[2]) kept.push(at([i, j, k]));
+        const op = 'indices' in attrs ? 'gather' : 'slice';
+        const node = { id: op, name: op, op, sourceOp: op, inputs: ['x'], output: 'y', attrs, params: {} } as GraphNode;
+        const x = tf.tensor(xv, xShape);
+        const y = forward(node, [x]);
+        assert.deepEqual(y.shape, shape ?? picked.map((p) => p.length));
+        assert.deepEqual(
+          Array.from(y.dataSync()),
+          kept.map((i) => xv[i]),
+        );
+        const dyv = values(kept.length, 8);
+        const expected = new Float32Array(80);
+        kept.forEach((i, k) => (expected[i] += dyv[k]));
+        close(vjp(node, [x], {}, tf.tensor(dyv, y.shape))[0].dataSync(), expected, 1e-6, 'dx');
+        tf.dispose([x, y]);
+      });
+    }
+
+    test('the gradient of a Concat is each part of it, on any axis', async () => {
+      await initBackend(backend);
+      for (const axis of [0, 1, 2]) {
+        const parts = [1, 2, 3].map((d, i) => {
+          const shape = [2, 3, 4].map((v, a) => (a === axis ? d : v));
+          return tf.tensor(
+            values(
+              shape.reduce((p, q) => p * q, 1),
+              10 + i,
+            ),
+            shape,
+          );
+        });
+        const node = {
+          id: 'c',
+          name: 'c',
+          op: 'concat',
+          sourceOp: 'Concat',
+          inputs: ['a', 'b', 'c'],
+          output: 'y',
+          attrs: { axis },
+          params: {},
+        } as GraphNode;
+        const dy = tf.tensor(values(forward(node, parts).size, 20), forward(node, parts).shape);
+        const grads = vjp(node, parts, {}, dy);
+        const expected = tf.split(dy, [1, 2, 3], axis);
+        grads.forEach((g, i) => {
+          assert.deepEqual(g.shape, parts[i].shape);
+          assert.deepEqual(Array.from(g.dataSync()), Array.from(expected[i].dataSync()), `axis ${axis}, part ${i}`);
+        });
+      }
+    });
+
+    test('x² (Pow by a constant 2) and its gradient, as Pow computes them', async () => {
+      await initBackend(backend);
+      const x = tf.tensor1d(values(50, 30));
+      const node = {
+        id: 'p',
+        name: 'p',
+        op: 'pow',
+        sourceOp: 'Pow',
+        inputs: ['x'],
+        output: 'y',
+        attrs: {},
+        params: paramsOf({ input1: tf.scalar(2) }),
+      } as GraphNode;
+      const params = tensorsOf(node.params);
+      const dy = tf.tensor1d(values(50, 31));
+      assert.deepEqual(Array.from(forward(node, [x], params).dataSync()), Array.from(tf.pow(x, 2).dataSync()));
+      close(vjp(node, [x], params, dy)[0].dataSync(), tf.mul(tf.mul(x, 2), dy).dataSync(), 1e-6, 'dx');
+    });
   });
 }

@@ -2,7 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ConvAttrs, PoolAttrs } from './graph';
-import { BACKENDS, STORAGE, type StorageBackend } from './storage';
+import { BACKENDS, STORAGE, type Storage, type StorageBackend } from './storage';
+import { size } from '../ndarray';
+// the backends' own kernels are registered before the addon replaces some (replaceBackendKernels)
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 
 /**
  * Native kernels from the optional addon in engine/native/: oneDNN's convolutions and matrix products (what
@@ -41,6 +45,25 @@ interface Addon {
     out: Float32Array,
     transposeB: boolean,
   ): void;
+  batchMatmul(
+    rank: number,
+    aDims: Int32Array,
+    bDims: Int32Array,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): void;
+  copyStrided(
+    rank: number,
+    dims: Int32Array,
+    strides: Int32Array,
+    offset: number,
+    src: Float32Array,
+    dst: Float32Array,
+    scatter: boolean,
+  ): void;
   maxPoolBackward(geometry: Int32Array, x: Float32Array, dy: Float32Array, dx: Float32Array): void;
   divideStabilized(
     g: Float32Array,
@@ -67,6 +90,8 @@ const MATMUL = 'RelevanceLensMatMul';
 const MAX_POOL_BACKWARD = 'RelevanceLensMaxPoolBackward';
 const MULTIPLY = 'RelevanceLensMultiply';
 const COMBINE = 'RelevanceLensCombine';
+const STRIDED_COPY = 'RelevanceLensStridedCopy';
+const STRIDED_SCATTER = 'RelevanceLensStridedScatter';
 
 /** where the addon is: beside the bundled engine (dist/), or built in the source tree */
 function candidates(): string[] {
@@ -90,6 +115,7 @@ function load(): NativeStatus {
     addon = require(file) as Addon;
     const { library, threads } = addon.info();
     registerKernels();
+    replaceBackendKernels(addon);
     return { library: `${library}, ${threads} thread${threads === 1 ? '' : 's'}` };
   } catch (e) {
     addon = undefined;
@@ -223,6 +249,18 @@ function kernelSpecs(native: Addon): KernelSpec[] {
       run: (attrs, [x, dy], dx) => native.maxPoolBackward(geometryOf(attrs), x, dy, dx),
     },
     {
+      name: STRIDED_COPY,
+      inputs: ['x'],
+      outputShape: (attrs) => attrs.shape as number[],
+      run: (attrs, [x], out) => copyStrided(native, attrs as unknown as StridedView, x, out, false),
+    },
+    {
+      name: STRIDED_SCATTER,
+      inputs: ['dy'],
+      outputShape: (attrs) => attrs.into as number[],
+      run: (attrs, [dy], out) => copyStrided(native, attrs as unknown as StridedView, dy, out, true),
+    },
+    {
       name: MULTIPLY,
       inputs: ['a', 'b'],
       outputShape: (_attrs, [a]) => a.shape,
@@ -259,6 +297,79 @@ function registerKernels(): void {
           const { output, result } = storage.allocate(spec.outputShape(attrs, infos));
           spec.run(attrs, infos.map(storage.view), output);
           return result;
+        },
+      });
+    }
+  }
+}
+
+/** The row-major element strides of a shape. */
+export const rowMajor = (shape: readonly number[]) => shape.map((_, a) => size(shape.slice(a + 1)));
+
+/** Values of a dense tensor read as `shape`, element k at offset + Σ kᵢ·stridesᵢ (strides ≥ 0). */
+export interface StridedView {
+  shape: number[];
+  strides: number[];
+  offset: number;
+}
+
+function copyStrided(native: Addon, v: StridedView, src: Float32Array, dst: Float32Array, scatter: boolean): void {
+  const [dims, strides] = [Int32Array.from(v.shape), Int32Array.from(v.strides)];
+  native.copyStrided(v.shape.length, dims, strides, v.offset, src, dst, scatter);
+}
+
+type BackendKernel = (inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap, storage: Storage) => tf.TensorInfo;
+
+/**
+ * TF.js's own kernels the addon runs in place of the backend's, for float32 tensors while native kernels are on:
+ * wherever TF.js computes these (the ops' forwards, autodiff's gradients, the rules), it gets oneDNN's. The wasm
+ * backend's rank-5 transpose copies about 40 M values a second, and its batched products are several times slower
+ * than oneDNN's: a transformer's attention spends most of its time there.
+ */
+function backendKernels(native: Addon): Record<string, BackendKernel> {
+  return {
+    [tf.Transpose]: ({ x }, { perm }, storage) => {
+      const order = perm as number[];
+      const strides = rowMajor(x.shape);
+      const shape = order.map((a) => x.shape[a]);
+      const { output, result } = storage.allocate(shape);
+      copyStrided(native, { shape, strides: order.map((a) => strides[a]), offset: 0 }, storage.view(x), output, false);
+      return result;
+    },
+    [tf.BatchMatMul]: ({ a, b }, { transposeA, transposeB }, storage) => {
+      // both of one rank, the shorter's batch padded with ones (TF.js broadcasts the batch dimensions)
+      const rank = Math.max(a.shape.length, b.shape.length);
+      const pad = (s: number[]) => [...new Array<number>(rank - s.length).fill(1), ...s];
+      const [as, bs] = [pad(a.shape), pad(b.shape)];
+      const m = as[rank - (transposeA ? 1 : 2)];
+      const n = bs[rank - (transposeB ? 2 : 1)];
+      const batch = as.slice(0, -2).map((d, k) => Math.max(d, bs[k]));
+      const { output, result } = storage.allocate([...batch, m, n]);
+      const [av, bv] = [storage.view(a), storage.view(b)];
+      native.batchMatmul(rank, Int32Array.from(as), Int32Array.from(bs), av, bv, output, !!transposeA, !!transposeB);
+      return result;
+    },
+  };
+}
+
+function replaceBackendKernels(native: Addon): void {
+  for (const [name, run] of Object.entries(backendKernels(native))) {
+    for (const backendName of BACKENDS) {
+      const own = tf.getKernel(name, backendName);
+      if (!own) continue;
+      tf.unregisterKernel(name, backendName);
+      tf.registerKernel({
+        ...own,
+        kernelFunc: (args) => {
+          const inputs = Object.values(args.inputs as Record<string, tf.TensorInfo>);
+          const native =
+            enabled && inputs.every((t) => t.dtype === 'float32' && t.shape.length > 0 && size(t.shape) > 0);
+          if (!native) return own.kernelFunc(args);
+          return run(
+            args.inputs as Record<string, tf.TensorInfo>,
+            args.attrs ?? {},
+            STORAGE[backendName](args.backend as tf.KernelBackend),
+          );
         },
       });
     }
@@ -353,6 +464,17 @@ export function nativeMaxPoolBackward(x: tf.Tensor4D, p: LayoutPoolAttrs, dy: tf
     channelsFirst ? 1 : 0,
   ]);
   return tf.engine().runKernel(MAX_POOL_BACKWARD, { x, dy }, { geometry } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/** x's values in a strided view of them, as a dense tensor (a stepped slice, evenly spaced indices). */
+export function nativeStridedCopy(x: tf.Tensor, view: StridedView): tf.Tensor {
+  return tf.engine().runKernel(STRIDED_COPY, { x }, { ...view } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+/** The gradient of nativeStridedCopy: zeros of shape `into`, with dy written into the view. */
+export function nativeStridedScatter(dy: tf.Tensor, into: readonly number[], view: StridedView): tf.Tensor {
+  const attrs = { ...view, into: [...into] } as unknown as tf.NamedAttrMap;
+  return tf.engine().runKernel(STRIDED_SCATTER, { dy }, attrs) as tf.Tensor;
 }
 
 /** a · b elementwise, both of one shape. */

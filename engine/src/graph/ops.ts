@@ -1,6 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ConvAttrs, GraphNode, OpKind, PoolAttrs } from './graph';
-import { nativeConv2d, nativeConv2dInputGrad, nativeKernels, nativeMatMul, nativeMaxPoolBackward } from './native';
+import {
+  nativeConv2d,
+  nativeConv2dInputGrad,
+  nativeKernels,
+  nativeMatMul,
+  nativeMaxPoolBackward,
+  nativeStridedCopy,
+  nativeStridedScatter,
+  rowMajor,
+  type StridedView,
+} from './native';
 import { size } from '../ndarray';
 import { tensorsOf } from './param';
 
@@ -423,10 +433,34 @@ function sliceIndices(shape: readonly number[], n: GraphNode): number[][] {
   return picked;
 }
 
-/** Slice: a contiguous block where every kept range is, else gathers along the stepped axes. */
-function slice(x: tf.Tensor, n: GraphNode): tf.Tensor {
-  const picked = sliceIndices(x.shape, n);
-  const contiguous = (p: number[]) => p.every((v, k) => v === p[0] + k);
+const contiguous = (p: number[]) => p.every((v, k) => v === p[0] + k);
+
+/** The kept indices as a strided view of x's values, when on every axis they are evenly spaced and ascending. */
+function stridedView(shape: readonly number[], picked: number[][]): StridedView | undefined {
+  const dense = rowMajor(shape);
+  const view: StridedView = { shape: picked.map((p) => p.length), strides: [], offset: 0 };
+  for (const [a, p] of picked.entries()) {
+    const step = p.length > 1 ? p[1] - p[0] : 1;
+    if (p.length === 0 || step < 1 || !p.every((v, k) => v === p[0] + k * step)) return undefined;
+    view.offset += p[0] * dense[a];
+    view.strides.push(step * dense[a]);
+  }
+  return view;
+}
+
+/**
+ * x at the kept indices of each axis (a Slice, a Gather): a strided copy where they are evenly spaced (native
+ * kernels; the backend's slice is slower), else a contiguous block where every axis keeps a run, else gathers.
+ */
+function pick(x: tf.Tensor, picked: number[][]): tf.Tensor {
+  const view = x.dtype === 'float32' && nativeKernels() ? stridedView(x.shape, picked) : undefined;
+  if (view) return nativeStridedCopy(x, view);
+  if (picked.every(contiguous))
+    return tf.slice(
+      x,
+      picked.map((p) => p[0] ?? 0),
+      picked.map((p) => p.length),
+    );
   let y = tf.slice(
     x,
     picked.map((p) => (contiguous(p) ? (p[0] ?? 0) : 0)),
@@ -438,22 +472,42 @@ function slice(x: tf.Tensor, n: GraphNode): tf.Tensor {
   return y;
 }
 
-/** The slice's gradient: each output element's gradient back at its source (a JS loop over the values). */
-function sliceGrad(x: tf.Tensor, n: GraphNode, dy: tf.Tensor): tf.Tensor {
-  const picked = sliceIndices(x.shape, n);
-  const strides = x.shape.map((_, a) => x.shape.slice(a + 1).reduce((s, d) => s * d, 1));
+/**
+ * pick's gradient: each output element's gradient back at its source, added where an index repeats. A padding
+ * for a block, a strided scatter (native kernels), else a JS loop over the values.
+ */
+function pickGrad(x: tf.Tensor, picked: number[][], dy: tf.Tensor): tf.Tensor {
+  if (picked.every(contiguous) && dy.size > 0)
+    return tf.pad(
+      dy,
+      picked.map((p, a) => [p[0], x.shape[a] - p[0] - p.length]),
+    );
+  const view = dy.dtype === 'float32' && nativeKernels() ? stridedView(x.shape, picked) : undefined;
+  if (view) return nativeStridedScatter(dy, x.shape, view);
+  // the trailing axes kept whole move as one block
+  let whole = x.rank;
+  while (whole > 0 && picked[whole - 1].length === x.shape[whole - 1] && contiguous(picked[whole - 1])) whole--;
+  const block = size(x.shape.slice(whole));
+  const strides = rowMajor(x.shape);
   const g = dy.dataSync();
   const dx = new Float32Array(x.size);
   let k = 0;
   const walk = (axis: number, offset: number) => {
-    if (axis === x.rank) {
-      dx[offset] += g[k++];
+    if (axis === whole) {
+      for (let i = 0; i < block; i++) dx[offset + i] += g[k++];
       return;
     }
     for (const i of picked[axis]) walk(axis + 1, offset + i * strides[axis]);
   };
   walk(0, 0);
   return tf.tensor(dx, x.shape);
+}
+
+/** The indices a Gather with constant indices keeps, per axis of its input. */
+function gatherPicked(n: GraphNode, shape: readonly number[]): number[][] {
+  const axis = positiveAxis(n.attrs.axis ?? 0, shape.length);
+  const idx = n.attrs.indices!.map((i) => (i < 0 ? i + shape[axis] : i));
+  return shape.map((d, a) => (a === axis ? idx : Array.from({ length: d }, (_, i) => i)));
 }
 
 /** An einsum equation's labels per operand and of the output (the supported forms only). */
@@ -732,7 +786,14 @@ export const OPS: Record<OpKind, OpImpl> = {
   sub: binary((a, b) => tf.sub(a, b)),
   mul: binary((a, b) => tf.mul(a, b)),
   div: binary((a, b) => tf.div(a, b)),
-  pow: binary((a, b) => tf.pow(a, b)),
+  pow: {
+    ...binary((a, b) => tf.pow(a, b)),
+    // x² (LayerNorm's variance as PyTorch exports it) as a product: the backend's pow is several times slower
+    forward: (n, xs, p) => {
+      const [a, b] = operands(n, xs, p);
+      return p.input1 === b && b.size === 1 && b.dataSync()[0] === 2 ? tf.square(a) : tf.pow(a, b);
+    },
+  },
   mod: binary((a, b) => tf.mod(a, b)),
   einsum: {
     shape: (n, xs) => einsumShape(n.attrs.equation!, operandShapes(n, xs)),
@@ -747,11 +808,21 @@ export const OPS: Record<OpKind, OpImpl> = {
     vjp: (n, xs, p, dy) => {
       if (Object.keys(p).length > 0) return tf.grads((...ts: tf.Tensor[]) => OPS.concat.forward(n, ts, p))(xs, dy);
       const axis = positiveAxis(n.attrs.axis!, dy.rank);
-      return tf.split(
-        dy,
-        xs.map((x) => x.shape[axis]),
-        axis,
-      );
+      if (!nativeKernels() || dy.dtype !== 'float32')
+        return tf.split(
+          dy,
+          xs.map((x) => x.shape[axis]),
+          axis,
+        );
+      // each part as a strided copy: the backend's split (DenseNet's channel concatenations) is several times slower
+      let at = 0;
+      return xs.map((x) => {
+        const picked = dy.shape.map((d, a) =>
+          Array.from({ length: a === axis ? x.shape[a] : d }, (_, i) => i + (a === axis ? at : 0)),
+        );
+        at += x.shape[axis];
+        return pick(dy, picked);
+      });
     },
   },
   reshape: unary(
@@ -764,38 +835,31 @@ export const OPS: Record<OpKind, OpImpl> = {
   ),
   slice: {
     shape: (n, xs) => sliceIndices(operandShapes(n, xs)[0], n).map((p) => p.length),
-    forward: (n, xs, p) => slice(operands(n, xs, p)[0], n),
-    vjp: (n, [x], _p, dy) => [sliceGrad(x, n, dy)],
+    forward: (n, xs, p) => {
+      const x = operands(n, xs, p)[0];
+      return pick(x, sliceIndices(x.shape, n));
+    },
+    vjp: (n, [x], _p, dy) => [pickGrad(x, sliceIndices(x.shape, n), dy)],
   },
   gather: {
     shape: (n, xs) => gatherShape(n, operandShapes(n, xs)[0]),
     forward: (n, xs, p) => {
       const x = operands(n, xs, p)[0];
-      const axis = positiveAxis(n.attrs.axis ?? 0, x.rank);
-      const idx = n.attrs.indices!.map((i) => (i < 0 ? i + x.shape[axis] : i));
-      const y = tf.gather(x, tf.tensor1d(idx, 'int32'), axis);
-      const indexShape = n.attrs.indexShape ?? [idx.length];
-      return indexShape.length === 1
-        ? y
-        : tf.reshape(y, [...x.shape.slice(0, axis), ...indexShape, ...x.shape.slice(axis + 1)]);
+      return tf.reshape(pick(x, gatherPicked(n, x.shape)), gatherShape(n, x.shape));
     },
     // the gradient adds each picked slice back where it came from (TF.js's needs a kernel wasm lacks)
     vjp: (n, [x], _p, dy) => {
-      const axis = positiveAxis(n.attrs.axis ?? 0, x.rank);
-      const dim = x.shape[axis];
-      const idx = n.attrs.indices!.map((i) => (i < 0 ? i + dim : i));
-      const outer = size(x.shape.slice(0, axis));
-      const inner = size(x.shape.slice(axis + 1));
-      const g = dy.dataSync();
-      const dx = new Float32Array(x.size);
-      for (let o = 0; o < outer; o++) {
-        for (let i = 0; i < idx.length; i++) {
-          const from = (o * idx.length + i) * inner;
-          const to = (o * dim + idx[i]) * inner;
-          for (let k = 0; k < inner; k++) dx[to + k] += g[from + k];
-        }
-      }
-      return [tf.tensor(dx, x.shape)];
+      const picked = gatherPicked(n, x.shape);
+      return [
+        pickGrad(
+          x,
+          picked,
+          tf.reshape(
+            dy,
+            picked.map((p) => p.length),
+          ),
+        ),
+      ];
     },
   },
   expand: unary(
