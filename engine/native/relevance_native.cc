@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -187,24 +188,53 @@ struct ConvShape {
                        : dnnl::convolution_forward::desc(kind, dnnl::algorithm::convolution_direct, primitive_src(), any_weights(), primitive_dst(), strides(), dilations(), pad_l(), pad_r());
     return {d, cpu()};
   }
+
+  /** The backward-data convolution of a stride-1 convolution is a forward convolution of dy with the kernel
+   *  flipped spatially and its in- and out-channels swapped, padded by K − 1 − pad on each side. oneDNN's forward
+   *  kernels run it faster than its backward-data ones (1.5× at VGG16's 512-channel layers). */
+  bool transposable() const { return sh == 1 && sw == 1 && dh == 1 && dw == 1 && std::max(pt, pb) < kh && std::max(pl, pr) < kw; }
+  ConvShape transposed() const {
+    ConvShape t = *this;
+    std::tie(t.h, t.w, t.ci, t.co, t.ho, t.wo) = std::make_tuple(ho, wo, co, ci, h, w);
+    std::tie(t.pt, t.pb, t.pl, t.pr) = std::make_tuple(kh - 1 - pt, kh - 1 - pb, kw - 1 - pl, kw - 1 - pr);
+    return t;
+  }
+  /** the kernel of `transposed()`, in its HWIO layout, from this one's */
+  std::vector<float> flipped_kernel(const float* k) const {
+    const int64_t in = ci / groups, out = co / groups;
+    std::vector<float> f(weights_size());
+    for (int64_t y = 0; y < kh; y++)
+      for (int64_t x = 0; x < kw; x++)
+        for (int64_t i = 0; i < in; i++)
+          for (int64_t g = 0; g < groups; g++)
+            for (int64_t o = 0; o < out; o++)
+              f[(((kh - 1 - y) * kw + (kw - 1 - x)) * out + o) * ci + g * in + i] = k[((y * kw + x) * in + i) * co + g * out + o];
+    return f;
+  }
 };
 
 /** Kernels in oneDNN's layouts, kept for weights the engine marked as long-lived (by a non-zero id): reordering
- *  a kernel costs about as much as the convolution itself. An id names one immutable buffer; released by id. */
-std::unordered_map<int64_t, std::vector<memory>> prepared_cache;
+ *  a kernel costs about as much as the convolution itself. An id names one immutable buffer; released by id.
+ *  [0]: the kernel as given, [1]: flipped for a transposed convolution (ConvShape::transposed). */
+std::unordered_map<int64_t, std::vector<memory>> prepared_cache[2];
 
-/** The kernel in the layout the primitive wants (a reorder into oneDNN's blocked format, when it differs). */
-memory prepared_weights(dnnl::stream& s, const ConvShape& g, float* w, const memory::desc& wanted, int64_t id) {
-  memory user(g.user_weights(), cpu(), w);
-  if (wanted == g.user_weights()) return user;
+/** The kernel w of convolution g in the layout the primitive wants (a reorder into oneDNN's blocked format, when
+ *  it differs); with `flip`, the kernel of g.transposed() made from it. */
+memory prepared_weights(dnnl::stream& s, const ConvShape& g, float* w, const memory::desc& wanted, int64_t id, bool flip = false) {
+  std::vector<memory>& kept = prepared_cache[flip][id];
   if (id > 0) {
-    for (const memory& m : prepared_cache[id]) {
+    for (const memory& m : kept) {
       if (m.get_desc() == wanted) return m;
     }
   }
+  const ConvShape shape = flip ? g.transposed() : g;
+  std::vector<float> flipped = flip ? g.flipped_kernel(w) : std::vector<float>();
+  memory user(shape.user_weights(), cpu(), flip ? flipped.data() : w);
+  // the engine's own buffer serves as it is; a flipped one is temporary
+  if (!flip && wanted == shape.user_weights()) return user;
   memory out(wanted, cpu());
   dnnl::reorder(user, out).execute(s, user, out);
-  if (id > 0) prepared_cache[id].push_back(out);
+  if (id > 0) kept.push_back(out);
   return out;
 }
 
@@ -269,6 +299,15 @@ Napi::Value conv2d_backward_data(const Napi::CallbackInfo& info) {
   int64_t id = call.integer(4, "the weights id", 0);
 
   dnnl::stream s(cpu());
+  if (g.transposable()) {
+    const ConvShape t = g.transposed();
+    auto pd = t.forward(dnnl::prop_kind::forward_inference, false);
+    memory dst = output_as(t.dst(), dx, pd.dst_desc());
+    dnnl::convolution_forward(pd).execute(s, {{DNNL_ARG_SRC, input_as(s, t.src(), dy, pd.src_desc())}, {DNNL_ARG_WEIGHTS, prepared_weights(s, g, w, pd.weights_desc(), id, true)}, {DNNL_ARG_DST, dst}});
+    deliver(s, dst, t.dst(), dx);
+    s.wait();
+    return info.Env().Undefined();
+  }
   auto hint = g.forward(dnnl::prop_kind::forward_training, false);
   dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.primitive_src(), g.any_weights(), g.primitive_dst(), g.strides(), g.dilations(), g.pad_l(), g.pad_r());
   dnnl::convolution_backward_data::primitive_desc pd(d, cpu(), hint);
@@ -283,7 +322,8 @@ Napi::Value conv2d_backward_data(const Napi::CallbackInfo& info) {
 /** releaseWeights(id): forgets the kernels prepared for a long-lived weight (its tensor was disposed). */
 Napi::Value release_weights(const Napi::CallbackInfo& info) {
   Call call(info, "releaseWeights(id)", 1, 1);
-  prepared_cache.erase(call.integer(0, "the weights id", 0));
+  const int64_t id = call.integer(0, "the weights id", 0);
+  for (auto& cache : prepared_cache) cache.erase(id);
   return info.Env().Undefined();
 }
 

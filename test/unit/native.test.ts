@@ -277,6 +277,39 @@ for (const backend of ['wasm', 'cpu']) {
         },
         [1, 9, 9],
       ],
+      // stride 1: the input gradient is a forward convolution with the kernel flipped and transposed
+      [
+        '3×3 depthwise, multiplier 2, stride 1, batch 2',
+        [3, 3],
+        4,
+        8,
+        {
+          strides: [1, 1],
+          pads: [
+            [1, 1],
+            [0, 2],
+          ],
+          dilations: [1, 1],
+          groups: 4,
+        },
+        [2, 6, 7],
+      ],
+      [
+        '1×1 stride 1, 5 → 3 channels',
+        [1, 1],
+        5,
+        3,
+        {
+          strides: [1, 1],
+          pads: [
+            [0, 0],
+            [0, 0],
+          ],
+          dilations: [1, 1],
+          groups: 1,
+        },
+        [1, 4, 6],
+      ],
     ];
     convs.forEach(([name, k, ci, co, conv, [n, h, w]], i) => {
       for (const bias of [true, false]) {
