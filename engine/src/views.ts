@@ -135,22 +135,27 @@ export function rowImage(
   const { height: h, width: w, channels: ch } = g;
   const channels = ch === 3 ? 3 : 1;
   const base = row * h * w * ch;
-  const at = (y: number, x: number, c: number) => t.data[base + g.offset(c, y, x)];
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < h * w * ch; i++) [lo, hi] = [Math.min(lo, t.data[base + i]), Math.max(hi, t.data[base + i])];
+  for (let i = base; i < base + h * w * ch; i++) {
+    const v = t.data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
   const span = hi > lo ? hi - lo : 1;
   const values = new Float32Array(h * w * channels);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++)
-      for (let c = 0; c < channels; c++) values[(y * w + x) * channels + c] = (at(y, x, c) - lo) / span;
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) values[(y * w + x) * channels + c] = (t.data[base + g.offset(c, y, x)] - lo) / span;
   }
   return { height: h, width: w, channels, values };
 }
 
 export function inputImage(t: NdArray, layout: Layout, row = 0): InputImage {
   const { height, width, channels, values } = rowImage(t, layout, row);
-  return { height, width, channels, data: encodeBytes(Uint8Array.from(values, (v) => Math.round(255 * v))) };
+  const bytes = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) bytes[i] = Math.round(255 * values[i]);
+  return { height, width, channels, data: encodeBytes(bytes) };
 }
 
 /** The k largest logits of each batch row, with their softmax probabilities. */

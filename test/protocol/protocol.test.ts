@@ -633,6 +633,26 @@ describe('engine server', () => {
     assert.ok(RunView.safeParse({ ...run, model: 'm' }).success, 'the panel does not drop it');
   });
 
+  test('an input file read once serves the next runs, until it changes on disk', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rl-input-'));
+    const file = path.join(dir, 'input.npy');
+    const seed = goldenNpy('seed_example', 'input.npy');
+    const write = (scale: number) =>
+      fs.writeFileSync(file, encodeNpy({ shape: seed.shape, data: seed.data.map((v) => v * scale) }));
+    const inputOf = async () => {
+      const run = await s.conn.sendRequest(P.RunAttribution, { modelId, input: { path: file }, target: [1] });
+      return run.input.data;
+    };
+    write(1);
+    const first = await inputOf();
+    assert.equal(await inputOf(), first, 'the same file, the same input');
+    write(-1);
+    // a new modification time, or at least a rewrite the cache must not miss
+    fs.utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    assert.notEqual(await inputOf(), first, 'the changed file is read again');
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('concurrent runs are served one after another, each with its own result', async () => {
     const input = { path: path.join(SEED, 'input.npy') };
     const targets = [0, 1, 2, 3, 4, 1, 2];

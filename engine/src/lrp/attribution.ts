@@ -3,7 +3,7 @@ import { activeBackend } from '../graph/backend';
 import { kernelsReport } from '../graph/native';
 import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
 import { classRelevance, expandRows, valueRelevance } from './conditions';
-import { attribute, type AttributorName } from './attributors';
+import { argmaxPerRow, attribute, type AttributorName } from './attributors';
 import { normalizeResidual, runComposite } from './composites';
 import { fail } from '../errors';
 import { readImage, type Preprocess } from '../io/image';
@@ -36,15 +36,6 @@ export function readInput(model: Model, file: string, pre: Preprocess = {}): Pro
   return readImage(file, layout, { ...pre, size: pre.size ?? [height, width], channels });
 }
 
-export function argmaxPerRow(output: NdArray): number[] {
-  const [b, c] = output.shape;
-  return Array.from({ length: b }, (_, r) => {
-    let best = 0;
-    for (let k = 1; k < c; k++) if (output.data[r * c + k] > output.data[r * c + best]) best = k;
-    return best;
-  });
-}
-
 export async function runAttribution(
   model: Model,
   input: NdArray,
@@ -56,9 +47,11 @@ export async function runAttribution(
   const attributor = spec.attributor ?? 'gradient';
   // with class weights the target shown is the class of the largest weight (A of "A rather than B")
   const weighted = spec.classWeights?.reduce((a, b) => (b.weight > a.weight ? b : a)).class;
-  const given = weighted !== undefined ? [weighted] : spec.target;
-  const predicted = given && given.length > 0 ? undefined : modelOutput(model, input);
-  const target = predicted ? argmaxPerRow(predicted) : given!;
+  const given = weighted !== undefined ? [weighted] : spec.target?.length ? spec.target : undefined;
+  // the gradient's one pass predicts the class from its own forward (the other attributors' passes see changed
+  // inputs, a condition or start layer needs the class first): no forward of its own
+  const fromPass = !given && attributor === 'gradient' && !spec.conditions && spec.startLayer === undefined;
+  const targets = given ?? (fromPass ? undefined : argmaxPerRow(modelOutput(model, input)));
   const opts = {
     composite,
     residual: normalizeResidual(spec.residual),
@@ -78,11 +71,15 @@ export async function runAttribution(
   const b = spec.attributorParams?.baseline;
   const baselineInput = typeof b === 'object' ? await readInput(model, b.path, b.preprocess) : undefined;
   const result = spec.conditions
-    ? await conditionalPass(model, input, target, spec, opts)
-    : await attribute(model, input, target, attributor, spec.attributorParams ?? {}, { ...opts, baselineInput });
+    ? await conditionalPass(model, input, targets!, spec, opts)
+    : await attribute(model, input, targets ?? 'predicted', attributor, spec.attributorParams ?? {}, {
+        ...opts,
+        baselineInput,
+      });
+  const target = targets ?? argmaxPerRow(result.output);
   return {
     ...result,
-    warnings: nonFiniteWarnings(model, input, result, predicted !== undefined),
+    warnings: nonFiniteWarnings(model, input, result, given === undefined),
     backend: activeBackend(),
     kernels: kernelsReport(),
     composite: composite?.name ?? 'gradient',

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { modelOutput, type PassOptions, type PassResult, relevancePass } from './relevance-pass';
+import { modelOutput, type PassOptions, type PassResult, relevancePass, toNdArray } from './relevance-pass';
 import { classRelevance, valueRelevance } from './conditions';
 import { fail } from '../errors';
 import type { Model } from '../graph/model';
@@ -20,11 +20,12 @@ export function normalizeAttributor(name: string | undefined): AttributorName {
 }
 
 /**
- * The output relevance: the target class's one-hot per batch row (one class for every row when one is given), or
- * weighted classes for every row; the logit and abs modes multiply by the output.
+ * The output relevance: the target class's one-hot per batch row (one class for every row when one is given; each
+ * row's largest output when 'predicted'), or weighted classes for every row; the logit and abs modes multiply by
+ * the output.
  */
 function targetFn(
-  targets: readonly number[],
+  given: readonly number[] | 'predicted',
   mode: AttributorParams['outputRelevance'] = 'one_hot',
   weights?: AttributionOptions['classWeights'],
 ) {
@@ -38,11 +39,22 @@ function targetFn(
         mode,
         weights.map((w) => w.weight),
       )(output);
+    const targets = given === 'predicted' ? argmaxPerRow(toNdArray(output)) : given;
     if (targets.length !== 1 && targets.length !== batch)
       fail('BAD_ARGUMENT', `--target gives ${targets.length} classes for a batch of ${batch}`);
     const classes = Array.from({ length: batch }, (_, r) => [targets.length === 1 ? targets[0] : targets[r]]);
     return classRelevance(classes, mode)(output);
   };
+}
+
+/** Each batch row's class of the largest output (the predicted class). */
+export function argmaxPerRow(output: NdArray): number[] {
+  const [b, c] = output.shape;
+  return Array.from({ length: b }, (_, r) => {
+    let best = 0;
+    for (let k = 1; k < c; k++) if (output.data[r * c + k] > output.data[r * c + best]) best = k;
+    return best;
+  });
 }
 
 function axpy(acc: Float32Array, a: number, x: Float32Array): void {
@@ -57,7 +69,7 @@ function axpy(acc: Float32Array, a: number, x: Float32Array): void {
 export async function attribute(
   model: Model,
   input: NdArray,
-  targets: readonly number[],
+  targets: readonly number[] | 'predicted',
   attributor: AttributorName,
   params: AttributorParams,
   opts: PassOptions & { classWeights?: AttributionOptions['classWeights']; baselineInput?: NdArray },

@@ -1,4 +1,5 @@
 import { randomUUID } from 'crypto';
+import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   CancellationToken,
@@ -96,6 +97,8 @@ export class EngineServer {
   private queue: Promise<unknown> = Promise.resolve();
   /** models whose run in progress must stop (closed meanwhile, or the server shut down) */
   private stopping = new Set<string>();
+  /** the last input file read, for the model it was read for (never changed: runs only read their input) */
+  private lastInput?: { model: Model; key: string; input: NdArray };
   /** after shutdown only exit is served (LSP's rule) */
   private shutDown = false;
 
@@ -248,6 +251,7 @@ export class EngineServer {
     if (!model) return; // closed meanwhile by another request
 
     this.dropRuns(p.modelId);
+    if (this.lastInput?.model === model) this.lastInput = undefined;
     model.dispose();
     this.models.delete(p.modelId);
     this.weightsLoad.delete(p.modelId);
@@ -258,7 +262,15 @@ export class EngineServer {
   }
 
   private async readInputSpec(model: Model, input: P.InputSpec): Promise<NdArray> {
-    if ('path' in input) return readInput(model, input.path, input.preprocess);
+    if ('path' in input) {
+      // runs on one image with other settings read and resize it once (the file's time and size say if it changed)
+      const stat = await fs.promises.stat(input.path).catch(() => undefined);
+      const key = stat && JSON.stringify([input.path, stat.mtimeMs, stat.size, input.preprocess ?? {}]);
+      if (key && this.lastInput?.model === model && this.lastInput.key === key) return this.lastInput.input;
+      const read = await readInput(model, input.path, input.preprocess);
+      if (key) this.lastInput = { model, key, input: read };
+      return read;
+    }
     const data = decodeFloats(input.data);
     if (data.length !== size(input.shape))
       fail('BAD_INPUT', `inline input has ${data.length} values for shape [${input.shape}]`);
