@@ -157,7 +157,15 @@ export const WebviewMessage = z.discriminatedUnion('type', [
   /** the model editor: show this layer in the Model Layers tree */
   z.object({ type: z.literal('revealLayer'), id: z.string() }),
   /** the panel has drawn this run (the latency from Run Attribution to the picture is logged) */
-  z.object({ type: z.literal('painted'), runId: z.string() }),
+  z.object({
+    type: z.literal('painted'),
+    runId: z.string(),
+    /** when the run's message arrived, the panel was rebuilt, and the frame showing it was out (Date.now(): the
+     *  host's clock too, on one machine; a remote host's may differ, and the host then times the answer's return) */
+    received: z.number(),
+    drawn: z.number(),
+    painted: z.number(),
+  }),
   /** show another row of the run (a batch's sample) */
   z.object({ type: z.literal('viewRow'), row: z.int().nonnegative() }),
   /** explain this class: it becomes the target, and the attribution runs again */

@@ -12,7 +12,7 @@ import { escapeMarkdown, fmt, geometryText, targetText } from '../../webview/src
 const TOOLTIP_SIDE = 128;
 
 export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<LayerTreeItem | undefined>();
+  private readonly changed = new vscode.EventEmitter<LayerTreeItem | LayerTreeItem[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly subs: vscode.Disposable[];
 
@@ -21,7 +21,7 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
     this.subs = [
       ctx.onDidChangeModel(refresh),
       ctx.onDidChangeHooks(refresh),
-      ctx.onDidRun(refresh),
+      ctx.onDidRun(() => this.refreshHooked()),
       ctx.onDidChangeViewSettings(refresh),
       this.changed,
     ];
@@ -29,6 +29,13 @@ export class LayerTreeProvider implements vscode.TreeDataProvider<LayerTreeItem>
 
   refresh(): void {
     this.changed.fire(undefined);
+  }
+
+  /** After a run only the hooked rows change (their Σ and heatmap tooltip): the rest of the tree is not redrawn. */
+  private refreshHooked(): void {
+    const m = this.ctx.model;
+    const hooked = layersOf(m?.info.tree ?? []).filter((l) => m?.hooks.has(l.id));
+    if (hooked.length) this.changed.fire(hooked);
   }
 
   /** The item's container (what reveal walks up): its id up to the last dot, where that is a row. */

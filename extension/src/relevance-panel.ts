@@ -22,6 +22,8 @@ export class RelevancePanel implements vscode.Disposable {
   private explanations: Explanation[] = [];
   /** the earlier run the run on show is compared with */
   private comparedId?: string;
+  /** the run last sent to the webview, and when (its answer had just come: the latency log) */
+  private posted?: { runId: string; at: number };
 
   constructor(private readonly ctx: Ctx) {
     this.subs.push(
@@ -60,7 +62,7 @@ export class RelevancePanel implements vscode.Disposable {
     if (!m) return;
     if (m.type === 'ready') this.post();
     else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
-    else if (m.type === 'painted') this.logLatency(m.runId);
+    else if (m.type === 'painted') this.logLatency(m);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
     else if (m.type === 'setClassNames') void vscode.commands.executeCommand('relevanceLens.setClassNames');
     else if (m.type === 'choose')
@@ -117,6 +119,7 @@ export class RelevancePanel implements vscode.Disposable {
   private post() {
     if (!this.panel) return;
     const run = this.ctx.lastRun;
+    if (run) this.posted = { runId: run.runId, at: Date.now() };
     const msg: HostMessage = run
       ? { type: 'run', run, settings: this.ctx.viewSettings }
       : {
@@ -152,14 +155,26 @@ export class RelevancePanel implements vscode.Disposable {
     void this.panel.webview.postMessage({ type: 'history', runs, compared } satisfies HostMessage);
   }
 
-  /** The time from Run Attribution to the drawn panel, beside the engine's own (once per run). */
-  private logLatency(runId: string) {
+  /**
+   * The time from Run Attribution to the frame that showed the run, beside the engine's own (once per run), with when
+   * the answer came, reached the webview and was drawn. The webview's clock is the host's on one machine; where it
+   * is not (a remote host), the time the painted message came back stands in.
+   */
+  private logLatency(m: { runId: string; received: number; drawn: number; painted: number }) {
     const run = this.ctx.lastRun;
     const started = this.ctx.lastRunStarted;
-    if (run?.runId !== runId || started === undefined) return;
+    if (run?.runId !== m.runId || started === undefined) return;
     this.ctx.lastRunStarted = undefined;
+    const answered = this.posted?.runId === m.runId ? this.posted.at : started;
+    const now = Date.now();
+    const sameClock = answered <= m.received && m.received <= m.drawn && m.drawn <= m.painted && m.painted <= now;
+    const since = (t: number) => `${t - started} ms`;
+    const steps = sameClock
+      ? `answered at ${since(answered)}, in the webview at ${since(m.received)}, drawn at ${since(m.drawn)}`
+      : `answered at ${since(answered)}`;
     this.ctx.log.info(
-      `run ${runId}: panel painted ${Date.now() - started} ms after Run Attribution (engine ${Math.round(run.timingMs)} ms)`,
+      `run ${m.runId}: panel painted ${since(sameClock ? m.painted : now)} after Run Attribution ` +
+        `(engine ${Math.round(run.timingMs)} ms; ${steps})`,
     );
   }
 

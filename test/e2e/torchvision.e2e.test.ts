@@ -102,7 +102,7 @@ describe('torchvision models in code-server', { timeout: 600_000 }, () => {
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       // the extension's own measure: from the command's start to the panel's drawn frame (the last three runs)
       const logged = [
-        ...wb.extensionLog().matchAll(/panel painted (\d+) ms after Run Attribution \(engine (\d+) ms\)/g),
+        ...wb.extensionLog().matchAll(/panel painted (\d+) ms after Run Attribution \(engine (\d+) ms[;)]/g),
       ]
         .slice(-3)
         .map((m) => ({ panel: Number(m[1]), engine: Number(m[2]) }));

@@ -560,13 +560,19 @@ function onHostMessage(m: HostMessage): void {
       pages = new Map();
     }
     const first = m.run.runId !== run?.runId;
+    const received = Date.now();
     run = m.run;
     settings = m.settings;
     // a prediction clicked by keyboard is explained now: the focus goes to another one
     render('button.prediction');
+    const drawn = Date.now();
     // after the frame that shows it
     if (first)
-      requestAnimationFrame(() => setTimeout(() => vscode.postMessage({ type: 'painted', runId: m.run.runId })));
+      requestAnimationFrame(() =>
+        setTimeout(() =>
+          vscode.postMessage({ type: 'painted', runId: m.run.runId, received, drawn, painted: Date.now() }),
+        ),
+      );
   } else if (m.type === 'settings') {
     // changed elsewhere (settings, another view): redraw with the controls showing it
     if (m.settings.colorMap === settings.colorMap && m.settings.scaling === settings.scaling) return;
