@@ -5,7 +5,7 @@
  */
 import { NotificationType, ProgressType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import { z } from 'zod';
-import { base64Bytes } from './floats';
+import { wireBytes } from './floats';
 import { CompositeFile } from './composite-file';
 import {
   ATTRIBUTOR_NAMES,
@@ -39,8 +39,9 @@ export const ErrorCodes = {
 const count = z.int().nonnegative();
 const positive = z.int().positive();
 const shape = z.array(count);
-/** base64 (of little-endian float32 values, or of bytes where a schema says so) */
-const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+/** base64 (of little-endian float32 values, or of bytes where a schema says so); in a message from the extension
+ *  host to a webview, an ArrayBuffer of them instead (protocol/floats.ts) */
+const base64 = z.union([z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64'), z.instanceof(ArrayBuffer)]);
 
 // ---- initialize ----------------------------------------------------------------------------------------------
 
@@ -314,7 +315,7 @@ const stat = z.number().nullable();
 /** A 2-D map of float32 values (base64, row-major) and its statistics. */
 export const MapData = z
   .object({ height: count, width: count, min: stat, max: stat, sum: stat, data: base64 })
-  .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
+  .refine((m) => wireBytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type MapData = z.infer<typeof MapData>;
 
 export const ChannelMap = z
@@ -327,7 +328,7 @@ export const ChannelMap = z
     sum: stat,
     data: base64,
   })
-  .refine((m) => base64Bytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
+  .refine((m) => wireBytes(m.data) === m.height * m.width * 4, 'data does not hold height × width float32 values');
 export type ChannelMap = z.infer<typeof ChannelMap>;
 
 /**
@@ -357,7 +358,7 @@ export type LayerView = z.infer<typeof LayerView>;
 export const InputImage = z
   .object({ height: count, width: count, channels: z.union([z.literal(1), z.literal(3)]), data: base64 })
   .refine(
-    (m) => base64Bytes(m.data) === m.height * m.width * m.channels,
+    (m) => wireBytes(m.data) === m.height * m.width * m.channels,
     'data does not hold height × width × channels bytes',
   );
 export type InputImage = z.infer<typeof InputImage>;

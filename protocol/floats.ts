@@ -1,6 +1,7 @@
 /**
- * float32 values on the wire: base64 of their little-endian bytes. One codec for the engine (Node), the extension
- * host and the webviews (browsers): Buffer where there is one, atob/btoa otherwise.
+ * float32 values on the wire: base64 of their little-endian bytes in JSON (the engine's answers), or an ArrayBuffer
+ * of them where the channel carries one as it is (the extension host's messages to its webviews). One codec for the
+ * engine (Node), the extension host and the webviews (browsers): Buffer where there is one, atob/btoa otherwise.
  */
 // Node's Buffer and the browsers' atob/btoa, as much of them as this uses: the protocol compiles for every runtime
 interface BufferLike extends Uint8Array {
@@ -24,7 +25,12 @@ export function encodeBytes(bytes: Uint8Array): string {
   return btoa(bin);
 }
 
-export function decodeBytes(b64: string): Uint8Array {
+/** Bytes on the wire: base64, or an ArrayBuffer of them. */
+export type WireBytes = string | ArrayBuffer;
+
+export function decodeBytes(data: WireBytes): Uint8Array {
+  if (typeof data !== 'string') return new Uint8Array(data);
+  const b64 = data;
   if (NodeBuffer) return NodeBuffer.from(b64, 'base64');
   const bin = atob(b64);
   const bytes = new Uint8Array(bin.length);
@@ -36,15 +42,23 @@ export function encodeFloats(values: Float32Array): string {
   return encodeBytes(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 
-export function decodeFloats(b64: string): Float32Array {
-  const bytes = decodeBytes(b64);
+export function decodeFloats(data: WireBytes): Float32Array {
+  if (typeof data !== 'string') return new Float32Array(data);
+  const bytes = decodeBytes(data);
   // copied into a buffer of its own: Node's may be a pooled slab at any offset
   const out = new Float32Array(bytes.byteLength >> 2);
   new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength));
   return out;
 }
 
-/** Bytes that `b64` decodes to, from its length alone. */
-export function base64Bytes(b64: string): number {
-  return Math.floor((b64.length * 3) / 4) - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
+/** Bytes that `data` holds: base64's from its length alone. */
+export function wireBytes(data: WireBytes): number {
+  if (typeof data !== 'string') return data.byteLength;
+  return Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0);
+}
+
+/** base64's bytes as an ArrayBuffer of their own. */
+export function toArrayBuffer(b64: string): ArrayBuffer {
+  const bytes = decodeBytes(b64);
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }

@@ -6,10 +6,10 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import type { AnalysisView, HostMessage } from '../../protocol/webview';
+import type { AnalysisView } from '../../protocol/webview';
 import type { Ctx } from './context';
 import { analysisFolder, readAnalysisView } from './analysis-file';
-import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
+import { parseWebviewMessage, postToWebview, webviewHtml, webviewOptions } from './webview-html';
 
 export const ANALYSIS_VIEW_TYPE = 'relevanceLens.analysisPanel';
 
@@ -61,7 +61,7 @@ export class AnalysisPanel implements vscode.Disposable {
   private async post(): Promise<void> {
     if (!this.panel || !this.folder) return;
     const analysis = await this.read(this.folder);
-    void this.panel.webview.postMessage({ type: 'analysis', analysis } satisfies HostMessage);
+    void postToWebview(this.panel.webview, { type: 'analysis', analysis });
   }
 
   private async read(folder: string): Promise<AnalysisView> {

@@ -7,7 +7,7 @@ import type { LayerTreeItem } from '../../protocol/engine';
 import type { AnalysisChannel, AnalysisView, HostMessage } from '../../protocol/webview';
 import { analysisFolder, readAnalysisView } from './analysis-file';
 import type { Ctx } from './context';
-import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
+import { parseWebviewMessage, postToWebview, webviewHtml, webviewOptions } from './webview-html';
 
 export const LAYER_VIEW_ID = 'relevanceLens.layerRelevance';
 
@@ -110,10 +110,10 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
     const m = this.ctx.model;
     const layer = m && this.ctx.layers().find((l) => l.id === this.selectedId);
     if (!m || !layer) {
-      void this.view.webview.postMessage({
+      void postToWebview(this.view.webview, {
         type: 'clear',
         reason: m ? 'Select a layer in Model Layers.' : 'Open a model to begin.',
-      } satisfies HostMessage);
+      });
       return;
     }
     const hooked = m.hooks.has(layer.id);
@@ -129,7 +129,7 @@ export class LayerRelevanceView implements vscode.WebviewViewProvider, vscode.Di
       ...(channels && { analysis: { data: this.analysis!.view.data, channels } }),
     };
     if (key) this.sent.add(key);
-    void this.view.webview.postMessage(msg);
+    void postToWebview(this.view.webview, msg);
   }
 
   dispose(): void {

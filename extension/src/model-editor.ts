@@ -10,7 +10,7 @@ import type { HostMessage, ModelRow } from '../../protocol/webview';
 import { geometryText } from '../../webview/src/format';
 import type { Ctx } from './context';
 import { showError } from './errors';
-import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
+import { parseWebviewMessage, postToWebview, webviewHtml, webviewOptions } from './webview-html';
 import type * as P from '../../protocol/engine';
 
 export const MODEL_EDITOR_VIEW_TYPE = 'relevanceLens.model';
@@ -28,7 +28,7 @@ export class ModelEditorProvider implements vscode.CustomReadonlyEditorProvider 
     const uri = ctx.extension.extensionUri;
     panel.webview.options = webviewOptions(uri);
     panel.webview.html = webviewHtml(panel.webview, uri, 'model', path.basename(file));
-    const post = (m: HostMessage) => void panel.webview.postMessage(m);
+    const post = (m: HostMessage) => void postToWebview(panel.webview, m);
     const show = () => {
       const m = ctx.model;
       if (m?.path !== file) return;

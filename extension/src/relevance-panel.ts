@@ -7,7 +7,7 @@ import * as P from '../../protocol/engine';
 import type { ChannelOrder } from '../../protocol/names';
 import type { HostMessage } from '../../protocol/webview';
 import type { Ctx } from './context';
-import { parseWebviewMessage, webviewHtml, webviewOptions } from './webview-html';
+import { parseWebviewMessage, postToWebview, webviewHtml, webviewOptions } from './webview-html';
 import { staleReasons } from './status';
 import { showError } from './errors';
 
@@ -33,7 +33,7 @@ export class RelevancePanel implements vscode.Disposable {
       ctx.onDidChangeHooks(() => this.postStale()),
       ctx.onDidChangeRules(() => this.postStale()),
       ctx.onDidChangeViewSettings(
-        (settings) => void this.panel?.webview.postMessage({ type: 'settings', settings } satisfies HostMessage),
+        (settings) => this.panel && void postToWebview(this.panel.webview, { type: 'settings', settings }),
       ),
     );
   }
@@ -102,7 +102,7 @@ export class RelevancePanel implements vscode.Disposable {
         offset,
         count,
       });
-      void this.panel?.webview.postMessage({ type: 'channels', runId: run.runId, page } satisfies HostMessage);
+      if (this.panel) void postToWebview(this.panel.webview, { type: 'channels', runId: run.runId, page });
     } catch (e) {
       void showError(this.ctx, e, 'Show Channels');
     }
@@ -111,7 +111,7 @@ export class RelevancePanel implements vscode.Disposable {
   /** Shows conditional heatmaps of a layer's channels under the layer's card (of the run they explain). */
   showExplanation(explanation: Explanation): void {
     this.explanations = [...this.explanations.filter((e) => e.runId === this.ctx.lastRun?.runId), explanation];
-    if (this.panel) void this.panel.webview.postMessage(explanation satisfies HostMessage);
+    if (this.panel) void postToWebview(this.panel.webview, explanation);
     this.show(true);
   }
 
@@ -128,8 +128,8 @@ export class RelevancePanel implements vscode.Disposable {
             ? 'Run an attribution (Relevance Lens: Run Attribution) to see relevance here.'
             : 'Open a model to begin.',
         };
-    void this.panel.webview.postMessage(msg);
-    for (const e of this.explanations) if (e.runId === run?.runId) void this.panel.webview.postMessage(e);
+    void postToWebview(this.panel.webview, msg);
+    for (const e of this.explanations) if (e.runId === run?.runId) void postToWebview(this.panel.webview, e);
     this.postHistory();
     this.postStale();
   }
@@ -152,7 +152,7 @@ export class RelevancePanel implements vscode.Disposable {
       row: run.row,
       at,
     }));
-    void this.panel.webview.postMessage({ type: 'history', runs, compared } satisfies HostMessage);
+    void postToWebview(this.panel.webview, { type: 'history', runs, compared });
   }
 
   /**
@@ -181,7 +181,7 @@ export class RelevancePanel implements vscode.Disposable {
   /** Marks the run on show out of date (with why), or current. */
   private postStale() {
     if (!this.panel || !this.ctx.lastRun) return;
-    void this.panel.webview.postMessage({ type: 'stale', reasons: staleReasons(this.ctx) } satisfies HostMessage);
+    void postToWebview(this.panel.webview, { type: 'stale', reasons: staleReasons(this.ctx) });
   }
 
   dispose(): void {

@@ -113,6 +113,34 @@ describe('the Relevance panel script', () => {
     await p.close();
   });
 
+  test('draws a run whose maps and image come as ArrayBuffers (as the extension posts them) as it draws base64', async () => {
+    const pixels = async (binary: boolean) => {
+      const { p } = await panelPage();
+      await p.evaluate(`{
+        // what postToWebview does: each map's and image's values as an ArrayBuffer
+        const binary = (v) => Array.isArray(v) ? v.map(binary)
+          : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) =>
+              [k, k === 'data' && typeof x === 'string' && typeof v.height === 'number'
+                ? Uint8Array.from(atob(x), (c) => c.charCodeAt(0)).buffer : binary(x)]))
+          : v;
+        const run = window.sampleRun();
+        window.postMessage({ type: 'run', run: ${binary} ? binary(run) : run, settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*');
+      }`);
+      await p.waitForSelector('#root[data-run-id="run-1"]');
+      const drawn = await p.$$eval('canvas', (cs) =>
+        cs.map((c) => {
+          const canvas = c as HTMLCanvasElement;
+          return [...canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data].join(',');
+        }),
+      );
+      await p.close();
+      return drawn;
+    };
+    const base64 = await pixels(false);
+    assert.ok(base64.length >= 2, `${base64.length} canvases`);
+    assert.deepEqual(await pixels(true), base64);
+  });
+
   test('lists earlier runs to compare with, and shows the compared run beside this one', async () => {
     const { p, posted } = await panelPage();
     await p.evaluate(`{
