@@ -1,6 +1,6 @@
-// Native kernels for the engine: oneDNN's convolutions (forward and backward-data) and matrix products — what
-// PyTorch uses on CPU — and the rules' elementwise passes with OpenMP, called on float32 buffers the engine's
-// backend already holds (no copies). Built with node-gyp as a Node-API
+// Native kernels for the engine: oneDNN's convolutions (forward and backward-data), matrix products (batched too)
+// and reorders (transposes, strided copies) — what PyTorch uses on CPU — and the rules' elementwise passes with
+// OpenMP, called on float32 buffers the engine's backend already holds (no copies). Built with node-gyp as a Node-API
 // addon, so the same binary loads in Node and in VS Code's Electron. Loaded only when present: the engine falls
 // back to the TF.js backend's own kernels without it. The JavaScript glue is node-addon-api's, with C++
 // exceptions: a Failure or a oneDNN error thrown in a call becomes a JavaScript error (never a crash).

@@ -685,6 +685,25 @@ for (const backend of ['wasm', 'cpu']) {
       }
     });
 
+    test("TF.js's sums, differences and products of whole tensors run natively, bit for bit the backend's", async () => {
+      await initBackend(backend);
+      const a = tf.tensor2d(values(3000, 41), [30, 100]);
+      const b = tf.tensor2d(values(3000, 42), [30, 100]);
+      const row = tf.tensor1d(values(100, 43));
+      for (const [name, f] of [
+        ['a + b', () => tf.add(a, b)],
+        ['a − b', () => tf.sub(a, b)],
+        ['a · b', () => tf.mul(a, b)],
+        // broadcasting keeps the backend's kernel
+        ['a + row', () => tf.add(a, row)],
+        ['a · row', () => tf.mul(a, row)],
+      ] as [string, () => tf.Tensor][]) {
+        const r = both(f);
+        assert.deepEqual(Array.from(r.native[0]), Array.from(r.backend[0]), name);
+      }
+      tf.dispose([a, b, row]);
+    });
+
     test('layer sums in double precision, read in place', async () => {
       await initBackend(backend);
       const v = values(300_001, 9);

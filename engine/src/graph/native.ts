@@ -9,11 +9,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
 /**
- * Native kernels from the optional addon in engine/native/: oneDNN's convolutions and matrix products (what
- * PyTorch runs on CPU) and the rules' elementwise passes, run on the float32 buffers the wasm or cpu backend
- * already holds. Registered as TF.js kernels of their own, so their outputs are ordinary tensors of the active
- * backend (scopes and disposal as usual). Without the addon, or with RELEVANCE_LENS_NATIVE=off, the backend's
- * own kernels run.
+ * Native kernels from the optional addon in engine/native/: oneDNN's convolutions, matrix products and strided
+ * copies (what PyTorch runs on CPU) and the rules' elementwise passes, run on the float32 buffers the wasm or cpu
+ * backend already holds. Registered as TF.js kernels of their own, so their outputs are ordinary tensors of the
+ * active backend (scopes and disposal as usual); TF.js's Transpose and BatchMatMul run them too
+ * (replaceBackendKernels). Without the addon, or with RELEVANCE_LENS_NATIVE=off, the backend's own kernels run.
  */
 interface Addon {
   conv2d(
@@ -318,16 +318,35 @@ function copyStrided(native: Addon, v: StridedView, src: Float32Array, dst: Floa
   native.copyStrided(v.shape.length, dims, strides, v.offset, src, dst, scatter);
 }
 
-type BackendKernel = (inputs: Record<string, tf.TensorInfo>, attrs: tf.NamedAttrMap, storage: Storage) => tf.TensorInfo;
+/** A TF.js kernel's inputs and attributes to its output, or undefined where the backend's own kernel runs. */
+type BackendKernel = (
+  inputs: Record<string, tf.TensorInfo>,
+  attrs: tf.NamedAttrMap,
+  storage: Storage,
+) => tf.TensorInfo | undefined;
+
+/** ca·a + cb·b for operands of one shape (no broadcasting): exactly a + b or a − b with ±1, on both cores. */
+const elementwise =
+  (native: Addon, run: (native: Addon, a: Float32Array, b: Float32Array, out: Float32Array) => void): BackendKernel =>
+  ({ a, b }, _attrs, storage) => {
+    if (!tf.util.arraysEqual(a.shape, b.shape)) return undefined;
+    const { output, result } = storage.allocate(a.shape);
+    run(native, storage.view(a), storage.view(b), output);
+    return result;
+  };
 
 /**
  * TF.js's own kernels the addon runs in place of the backend's, for float32 tensors while native kernels are on:
- * wherever TF.js computes these (the ops' forwards, autodiff's gradients, the rules), it gets oneDNN's. The wasm
+ * wherever TF.js computes these (the ops' forwards, autodiff's gradients, the rules), it gets the addon's. The wasm
  * backend's rank-5 transpose copies about 40 M values a second, and its batched products are several times slower
- * than oneDNN's: a transformer's attention spends most of its time there.
+ * than oneDNN's: a transformer's attention spends most of its time there. Its elementwise kernels run on one core.
  */
 function backendKernels(native: Addon): Record<string, BackendKernel> {
   return {
+    // the rules' and the relevance pass's sums and products of whole tensors; the backend's run on one core
+    [tf.Add]: elementwise(native, (n, a, b, out) => n.combine(a, 1, b, 1, out)),
+    [tf.Sub]: elementwise(native, (n, a, b, out) => n.combine(a, 1, b, -1, out)),
+    [tf.Multiply]: elementwise(native, (n, a, b, out) => n.multiply(a, b, out)),
     [tf.Transpose]: ({ x }, { perm }, storage) => {
       const order = perm as number[];
       const strides = rowMajor(x.shape);
@@ -362,14 +381,21 @@ function replaceBackendKernels(native: Addon): void {
         ...own,
         kernelFunc: (args) => {
           const inputs = Object.values(args.inputs as Record<string, tf.TensorInfo>);
+          const storage = STORAGE[backendName](args.backend as tf.KernelBackend);
+          // float32 values held as such (the cpu backend may hold a cast's in another array type)
           const native =
-            enabled && inputs.every((t) => t.dtype === 'float32' && t.shape.length > 0 && size(t.shape) > 0);
-          if (!native) return own.kernelFunc(args);
-          return run(
-            args.inputs as Record<string, tf.TensorInfo>,
-            args.attrs ?? {},
-            STORAGE[backendName](args.backend as tf.KernelBackend),
-          );
+            enabled &&
+            inputs.every(
+              (t) =>
+                t.dtype === 'float32' &&
+                t.shape.length > 0 &&
+                size(t.shape) > 0 &&
+                storage.view(t) instanceof Float32Array,
+            );
+          const result = native
+            ? run(args.inputs as Record<string, tf.TensorInfo>, args.attrs ?? {}, storage)
+            : undefined;
+          return result ?? own.kernelFunc(args);
         },
       });
     }
