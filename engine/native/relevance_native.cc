@@ -77,6 +77,13 @@ class Call {
     return v;
   }
 
+  /** a tensor's rank, from `min` up to oneDNN's limit */
+  int64_t rank(size_t i, const char* kernel, int64_t min) const {
+    const int64_t r = integer(i, "rank", min);
+    if (r > DNNL_MAX_NDIMS) throw Failure{std::string(kernel) + ": rank " + std::to_string(r) + " is above oneDNN's " + std::to_string(DNNL_MAX_NDIMS)};
+    return r;
+  }
+
   double number(size_t i, const char* name) const {
     if (!info_[i].IsNumber()) throw Failure{std::string(name) + " must be a number"};
     return info_[i].As<Napi::Number>().DoubleValue();
@@ -389,8 +396,7 @@ void copy_loop(const int32_t* dims, const int32_t* strides, int64_t rank, int64_
  *  can describe the view (it is fast at transposes), else a plain loop. */
 Napi::Value copy_strided(const Napi::CallbackInfo& info) {
   Call call(info, "copyStrided(rank, dims, strides, offset, src, dst, scatter)", 7, 7);
-  const int64_t rank = call.integer(0, "rank", 1);
-  if (rank > DNNL_MAX_NDIMS) throw Failure{"copyStrided: rank " + std::to_string(rank) + " is above oneDNN's " + std::to_string(DNNL_MAX_NDIMS)};
+  const int64_t rank = call.rank(0, "copyStrided", 1);
   const int32_t* dims = call.int32s(1, rank, "dims", 1);
   const int32_t* strides = call.int32s(2, rank, "strides", 0);
   const int64_t offset = call.integer(3, "offset", 0);
@@ -430,8 +436,7 @@ Napi::Value copy_strided(const Napi::CallbackInfo& info) {
  *  (stored […, k, m]), B likewise. The transposes are strides, so nothing is copied. */
 Napi::Value batch_matmul(const Napi::CallbackInfo& info) {
   Call call(info, "batchMatmul(rank, aDims, bDims, a, b, out, transposeA, transposeB)", 8, 8);
-  const int64_t rank = call.integer(0, "rank", 2);
-  if (rank > DNNL_MAX_NDIMS) throw Failure{"batchMatmul: rank " + std::to_string(rank) + " is above oneDNN's " + std::to_string(DNNL_MAX_NDIMS)};
+  const int64_t rank = call.rank(0, "batchMatmul", 2);
   const int32_t* ad = call.int32s(1, rank, "aDims", 1);
   const int32_t* bd = call.int32s(2, rank, "bDims", 1);
   const bool ta = call.boolean(6), tb = call.boolean(7);

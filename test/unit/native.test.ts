@@ -815,6 +815,11 @@ describe('the addon refuses bad arguments with an error (no crash)', { skip }, (
       /runs past its buffer/,
     ],
     [
+      'a strided copy of a rank above oneDNN’s',
+      () => addon.copyStrided(13, new Int32Array(13).fill(1), new Int32Array(13), 0, f(1), f(1), false),
+      /rank 13 is above oneDNN's 12/,
+    ],
+    [
       'a negative stride',
       () => addon.copyStrided(1, Int32Array.from([4]), Int32Array.from([-1]), 3, f(4), f(4), false),
       /invalid strides/,
