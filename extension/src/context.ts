@@ -118,7 +118,12 @@ export class Ctx implements vscode.Disposable {
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = vscode.window.createOutputChannel('Relevance Lens', { log: true });
-    this.engine = new EngineClient(extension.asAbsolutePath('dist/engine.js'), this.log, () => readSettings().backend);
+    this.engine = new EngineClient(
+      extension.asAbsolutePath('dist/engine.js'),
+      this.log,
+      () => readSettings().backend,
+      path.join(extension.globalStorageUri.fsPath, 'code-cache'),
+    );
     const s = readSettings();
     this.viewSettings = { colorMap: s.colorMap, scaling: s.scaling };
     this.compositeFile = new CompositeFileWatch(this.log);
