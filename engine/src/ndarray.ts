@@ -11,12 +11,22 @@ export function size(shape: readonly number[]): number {
 /** Where an image-like tensor keeps its channels: before the spatial axes (PyTorch's NCHW) or after (TF.js's NHWC). */
 export type Layout = 'NCHW' | 'NHWC';
 
-/** One batch row of an image-like tensor: its size, and where channel c at (y, x) lies within the row. */
+/**
+ * One batch row of an image-like tensor: its size, and where channel c at (y, x) lies within the row:
+ * c·channelStride + (y·width + x)·pixelStride (`offset`; the loops over many values use the strides).
+ */
 export interface ImageGeometry {
   height: number;
   width: number;
   channels: number;
+  channelStride: number;
+  pixelStride: number;
   offset(c: number, y: number, x: number): number;
+}
+
+function geometry(height: number, width: number, channels: number, channelStride: number, pixelStride: number) {
+  const offset = (c: number, y: number, x: number) => c * channelStride + (y * width + x) * pixelStride;
+  return { height, width, channels, channelStride, pixelStride, offset };
 }
 
 /**
@@ -24,13 +34,10 @@ export interface ImageGeometry {
  * Others have one channel: [N, A, B] (tokens × features) is an A × B map, any other shape one row of its values.
  */
 export function imageGeometry(shape: readonly number[], layout: Layout): ImageGeometry {
-  if (shape.length === 3)
-    return { height: shape[1], width: shape[2], channels: 1, offset: (_c, y, x) => y * shape[2] + x };
-  if (shape.length !== 4) return { height: 1, width: size(shape.slice(1)), channels: 1, offset: (_c, _y, x) => x };
+  if (shape.length === 3) return geometry(shape[1], shape[2], 1, 0, 1);
+  if (shape.length !== 4) return geometry(1, size(shape.slice(1)), 1, 0, 1);
   const [, a, b, c] = shape;
-  return layout === 'NCHW'
-    ? { channels: a, height: b, width: c, offset: (k, y, x) => (k * b + y) * c + x }
-    : { height: a, width: b, channels: c, offset: (k, y, x) => (y * b + x) * c + k };
+  return layout === 'NCHW' ? geometry(b, c, a, b * c, 1) : geometry(a, b, c, 1, c);
 }
 
 /** The shape of one image of `channels` × `height` × `width` in `layout`. */

@@ -23,7 +23,7 @@ export type { Layout };
 const DEFAULT_MAX_SIZE = 256;
 const DEFAULT_TOP_CHANNELS = 8;
 
-function sumOf(values: ArrayLike<number>): number {
+export function sumOf(values: ArrayLike<number>): number {
   let sum = 0;
   for (let i = 0; i < values.length; i++) sum += values[i];
   return sum;
@@ -94,11 +94,12 @@ export function layerView(id: string, op: string, t: NdArray, layout: Layout, vi
 /** The maps of some channels of one row of a 4-D tensor. */
 function channelMaps(t: NdArray, layout: Layout, row: number, which: ChannelStat[], maxSize: number) {
   const g = imageGeometry(t.shape, layout);
-  const { height: h, width: w } = g;
+  const { height: h, width: w, channelStride: cs, pixelStride: ps } = g;
   const base = row * g.channels * h * w;
   return which.map(({ channel }) => {
     const values = new Float32Array(h * w);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) values[y * w + x] = t.data[base + g.offset(channel, y, x)];
+    const o = base + channel * cs;
+    for (let p = 0; p < h * w; p++) values[p] = t.data[o + p * ps];
     return { channel, ...mapOf(values, h, w, maxSize) };
   });
 }
@@ -145,8 +146,8 @@ export function rowImage(
   const span = hi > lo ? hi - lo : 1;
   const values = new Float32Array(h * w * channels);
   for (let c = 0; c < channels; c++) {
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) values[(y * w + x) * channels + c] = (t.data[base + g.offset(c, y, x)] - lo) / span;
+    const o = base + c * g.channelStride;
+    for (let p = 0; p < h * w; p++) values[p * channels + c] = (t.data[o + p * g.pixelStride] - lo) / span;
   }
   return { height: h, width: w, channels, values };
 }

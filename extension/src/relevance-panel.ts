@@ -24,6 +24,8 @@ export class RelevancePanel implements vscode.Disposable {
   private comparedId?: string;
   /** the run last sent to the webview, and when (its answer had just come: the latency log) */
   private posted?: { runId: string; at: number };
+  /** the input image the webview holds: the last run message's (a fresh document holds none) */
+  private sentInput?: P.InputImage;
 
   constructor(private readonly ctx: Ctx) {
     this.subs.push(
@@ -60,8 +62,10 @@ export class RelevancePanel implements vscode.Disposable {
   private receive(message: unknown) {
     const m = parseWebviewMessage(this.ctx.log, 'relevance panel', message);
     if (!m) return;
-    if (m.type === 'ready') this.post();
-    else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
+    if (m.type === 'ready') {
+      this.sentInput = undefined;
+      this.post();
+    } else if (m.type === 'settings') this.ctx.setViewSettings(m.settings);
     else if (m.type === 'painted') this.logLatency(m);
     else if (m.type === 'run') void vscode.commands.executeCommand('relevanceLens.runAttribution');
     else if (m.type === 'setClassNames') void vscode.commands.executeCommand('relevanceLens.setClassNames');
@@ -120,8 +124,10 @@ export class RelevancePanel implements vscode.Disposable {
     if (!this.panel) return;
     const run = this.ctx.lastRun;
     if (run) this.posted = { runId: run.runId, at: Date.now() };
+    const asSent = run && this.sentInput && sameImage(this.sentInput, run.input);
+    if (run) this.sentInput = run.input;
     const msg: HostMessage = run
-      ? { type: 'run', run, settings: this.ctx.viewSettings }
+      ? { type: 'run', run: asSent ? { ...run, input: { asSent: true } } : run, settings: this.ctx.viewSettings }
       : {
           type: 'clear',
           reason: this.ctx.model
@@ -188,4 +194,9 @@ export class RelevancePanel implements vscode.Disposable {
     this.panel?.dispose();
     this.subs.forEach((d) => d.dispose());
   }
+}
+
+/** The same image: size and bytes (base64 as the engine sends them). */
+function sameImage(a: P.InputImage, b: P.InputImage): boolean {
+  return a.height === b.height && a.width === b.width && a.channels === b.channels && a.data === b.data;
 }

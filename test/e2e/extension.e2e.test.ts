@@ -409,6 +409,10 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
           'features.0',
           'classifier.1',
         ]);
+        // the same input as the runs before: the host left its image out of the message, the panel held it
+        const input = await canvasStats(frame, 'canvas.input');
+        assert.deepEqual([input.width, input.height], [32, 32]);
+        assert.ok(input.colours > 2, `input image drawn (${input.colours} colours)`);
         await wb.screenshot('12-run-after-restart');
       },
     },

@@ -141,6 +141,39 @@ describe('the Relevance panel script', () => {
     assert.deepEqual(await pixels(true), base64);
   });
 
+  test('draws the image it holds for a run sent without one ({ asSent: true }), and asks again when it holds none', async () => {
+    const inputPixels = (p: Page) =>
+      p.$eval('canvas.input', (c) => {
+        const canvas = c as HTMLCanvasElement;
+        return [...canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data].join(',');
+      });
+    const { p } = await panelPage();
+    await p.evaluate(`{
+      window.postMessage({ type: 'run', run: window.sampleRun(), settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*');
+      window.postMessage({ type: 'clear', reason: 'the model closed' }, '*');
+      window.postMessage({ type: 'run', run: { ...window.sampleRun(), runId: 'run-2', input: { asSent: true } },
+        settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*');
+    }`);
+    await p.waitForSelector('#root[data-run-id="run-2"]');
+    const held = await inputPixels(p);
+    await p.close();
+
+    const fresh = await panelPage();
+    await fresh.p.evaluate(`window.postMessage({ type: 'run', run: window.sampleRun(),
+      settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*')`);
+    await fresh.p.waitForSelector('#root[data-run-id="run-1"]');
+    assert.equal(held, await inputPixels(fresh.p), "run-2 shows run-1's image");
+    await fresh.p.close();
+
+    const empty = await panelPage();
+    await empty.p.evaluate(`window.postMessage({ type: 'run', run: { ...window.sampleRun(), input: { asSent: true } },
+      settings: { colorMap: 'bwr', scaling: 'symmetric' } }, '*')`);
+    await empty.p.waitForFunction(() => (window as unknown as { posted: unknown[] }).posted.length === 2);
+    assert.deepEqual(await empty.posted(), [{ type: 'ready' }, { type: 'ready' }], 'it asks for everything again');
+    assert.equal(await empty.p.$('#root[data-run-id]'), null, 'and draws nothing it cannot show');
+    await empty.p.close();
+  });
+
   test('lists earlier runs to compare with, and shows the compared run beside this one', async () => {
     const { p, posted } = await panelPage();
     await p.evaluate(`{

@@ -11,7 +11,7 @@ import {
   vsCodeRadio,
   vsCodeRadioGroup,
 } from '@vscode/webview-ui-toolkit';
-import type { ChannelPage, LayerView, MapData } from '../../protocol/engine';
+import type { ChannelPage, InputImage, LayerView, MapData } from '../../protocol/engine';
 import {
   type ChannelOrder,
   COLOR_MAP_NAMES,
@@ -49,6 +49,8 @@ provideVSCodeDesignSystem().register(
 const vscode = connectHost('relevance panel', onHostMessage);
 
 let run: RunView | undefined;
+/** the input image of the last run message (the host sends a run's image only when it differs from this) */
+let heldInput: InputImage | undefined;
 let settings: ViewSettings = { colorMap: 'bwr', scaling: 'symmetric' };
 /** canvases to repaint when the colour map or scaling changes */
 let heatmaps: { canvas: HTMLCanvasElement; map: MapData; label: string }[] = [];
@@ -553,6 +555,14 @@ function update(next: ViewSettings): void {
 
 function onHostMessage(m: HostMessage): void {
   if (m.type === 'run') {
+    const input = 'asSent' in m.run.input ? heldInput : m.run.input;
+    // the host counts on an image this document never got (cannot happen while messages arrive in order): ask
+    // for everything again, as a freshly loaded document does
+    if (!input) {
+      vscode.postMessage({ type: 'ready' });
+      return;
+    }
+    heldInput = input;
     if (m.run.runId !== run?.runId) stale = [];
     // channel explanations belong to the row they explained
     if (m.run.runId !== run?.runId || m.run.row !== run?.row) {
@@ -561,7 +571,7 @@ function onHostMessage(m: HostMessage): void {
     }
     const first = m.run.runId !== run?.runId;
     const received = Date.now();
-    run = m.run;
+    run = { ...m.run, input };
     settings = m.settings;
     // a prediction clicked by keyboard is explained now: the focus goes to another one
     render('button.prediction');

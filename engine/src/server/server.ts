@@ -23,7 +23,7 @@ import { type Model, openModel } from '../graph/model';
 import { type NdArray, size } from '../ndarray';
 import { readInput, runAttribution } from '../lrp/attribution';
 import { classNamesFromMetadata } from '../io/class-metadata';
-import { channelPage, exportTensor, inputImage, layerView, topPredictions } from '../views';
+import { channelPage, exportTensor, inputImage, layerView, sumOf, topPredictions } from '../views';
 import { FrameGuard } from './framing';
 import { ONNX_OPS } from '../io/onnx-ops';
 import { KERAS_LAYERS } from '../io/tfjs';
@@ -352,9 +352,7 @@ export class EngineServer {
     const ops = new Map(run.sums.map((s) => [s.id, s.op]));
     const rows = run.relevance.shape[0];
     const per = run.relevance.data.length / rows;
-    const rowSums = Array.from({ length: rows }, (_, r) =>
-      run.relevance.data.subarray(r * per, (r + 1) * per).reduce((a, b) => a + b, 0),
-    );
+    const rowSums = Array.from({ length: rows }, (_, r) => sumOf(run.relevance.data.subarray(r * per, (r + 1) * per)));
     const view = (row: number): P.RunResult => {
       // no view draws the input's channels one by one: the channel sum only (it is most of what goes over the wire)
       const relevance = layerView('', 'input', run.relevance, layout, { ...p.view, row, topChannels: 0 });

@@ -116,11 +116,11 @@ export function channelSum(
   const g = imageGeometry(shape, layout);
   const { height: h, width: w } = g;
   const values = new Float32Array(h * w);
+  const { channelStride: cs, pixelStride: ps } = g;
   const base = row * g.channels * h * w;
   for (let k = 0; k < g.channels; k++) {
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) values[y * w + x] += data[base + g.offset(k, y, x)];
-    }
+    const o = base + k * cs;
+    for (let p = 0; p < h * w; p++) values[p] += data[o + p * ps];
   }
   return { height: h, width: w, values };
 }
@@ -143,14 +143,18 @@ export function rankChannels(
   const g = imageGeometry(shape, layout);
   const base = row * g.channels * g.height * g.width;
   const stats = Array.from({ length: g.channels }, (_, channel) => ({ channel, sum: 0, abs: 0 }));
+  const { channelStride: cs, pixelStride: ps } = g;
   for (const s of stats) {
-    for (let y = 0; y < g.height; y++) {
-      for (let x = 0; x < g.width; x++) {
-        const v = data[base + g.offset(s.channel, y, x)];
-        s.sum += v;
-        s.abs += Math.abs(v);
-      }
+    const o = base + s.channel * cs;
+    let sum = 0;
+    let abs = 0;
+    for (let p = 0; p < g.height * g.width; p++) {
+      const v = data[o + p * ps];
+      sum += v;
+      abs += Math.abs(v);
     }
+    s.sum = sum;
+    s.abs = abs;
   }
   const key: (s: ChannelStat) => number = {
     abs: (s: ChannelStat) => -s.abs,
