@@ -253,7 +253,7 @@ describe('Relevance Lens in code-server', { timeout: 600_000 }, () => {
           'top-8 channel grid',
         );
         assert.equal(
-          await frame.$$eval('svg.conservation rect', (r) => r.length),
+          await frame.$$eval('.conservation rect', (r) => r.length),
           11,
           'a conservation bar per layer and the input',
         );

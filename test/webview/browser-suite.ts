@@ -322,8 +322,8 @@ check('overlay: the input at opacity 0, the heatmap at 1, a blend between', () =
 
 check('conservation chart: output at the top, bars proportional, negative sums marked', () => {
   const svg = conservationChart(run().sums);
-  const labels = [...svg.querySelectorAll('text')].filter((_, i) => i % 2 === 0).map((t) => t.textContent);
-  eq(labels, ['out', 'fc', 'input'], 'order');
+  eq(svg.querySelector('.names')!.textContent!.split('\n'), ['out', 'fc', 'input'], 'order');
+  eq(svg.querySelector('.sums')!.textContent!.split('\n'), ['2.00', '-0.500', '1.00'], 'a sum per line');
   const bars = [...svg.querySelectorAll('rect')];
   eq(
     bars.map((b) => Number(b.getAttribute('width'))),

@@ -17,9 +17,17 @@ export function mapValues(map: MapData): Float32Array {
   return v;
 }
 
-/** RGBA pixels of a map under the view settings. */
+/**
+ * RGBA pixels of a map under the view settings, kept with the map for the last settings: a run's heatmap and its
+ * overlay colour the same map. Not to be changed (copy them).
+ */
+const coloured = new WeakMap<MapData, { key: string; rgba: Uint8ClampedArray }>();
 export function mapPixels(map: MapData, settings: ViewSettings): Uint8ClampedArray {
-  return heatmapRgba(mapValues(map), settings.colorMap, settings.scaling);
+  const key = `${settings.colorMap}/${settings.scaling}`;
+  let c = coloured.get(map);
+  if (c?.key !== key)
+    coloured.set(map, (c = { key, rgba: heatmapRgba(mapValues(map), settings.colorMap, settings.scaling) }));
+  return c.rgba;
 }
 
 function paint(canvas: HTMLCanvasElement, width: number, height: number, rgba: Uint8ClampedArray) {
@@ -43,8 +51,18 @@ export function drawHeatmap(canvas: HTMLCanvasElement, map: MapData, settings: V
   );
 }
 
-/** RGBA pixels of the input image (8-bit values). */
+/**
+ * RGBA pixels of the input image (8-bit values), kept with the image: the panel holds one image across the runs of
+ * an input. Not to be changed (copy them).
+ */
+const inputRgba = new WeakMap<InputImage, Uint8ClampedArray>();
 function inputPixels(input: InputImage): Uint8ClampedArray {
+  let rgba = inputRgba.get(input);
+  if (!rgba) inputRgba.set(input, (rgba = decodeInput(input)));
+  return rgba;
+}
+
+function decodeInput(input: InputImage): Uint8ClampedArray {
   const v = decodeBytes(input.data);
   const n = input.height * input.width;
   const rgba = new Uint8ClampedArray(n * 4);
@@ -73,7 +91,7 @@ export function drawOverlay(
   settings: ViewSettings,
   opacity: number,
 ): void {
-  const base = inputPixels(input);
+  const base = inputPixels(input).slice();
   const heat = mapPixels(map, settings);
   for (let i = 0; i < base.length; i += 4)
     for (let c = 0; c < 3; c++) base[i + c] = Math.round((1 - opacity) * base[i + c] + opacity * heat[i + c]);
@@ -183,39 +201,43 @@ function rowTexts(
   svgEl('text', { x: value[0], y: baseline, 'text-anchor': 'start' }, parent, value[1]);
 }
 
-/** Horizontal bars of the relevance sum per layer, output at the top and input at the bottom (conservation). */
-export function conservationChart(sums: RunView['sums']): SVGSVGElement {
+/**
+ * Horizontal bars of the relevance sum per layer, output at the top and input at the bottom (conservation). The
+ * layers' names and their sums are a text block each, a line per row, beside an SVG of the bars: as an SVG text per
+ * name and sum, ResNet50's 165 rows took about 5 ms to build and 13 ms to lay out whenever a run was drawn.
+ */
+export function conservationChart(sums: RunView['sums']): HTMLElement {
   const rows = [...sums].reverse();
   const rowH = 18;
-  const labelW = 150;
   const barW = 220;
   // a sum that is not finite (null) gets no bar, and says so
   const size = (sum: number | null) => (sum === null ? 0 : Math.abs(sum));
   const max = Math.max(1e-12, ...rows.map((r) => size(r.sum)));
-  const svg = svgEl('svg', {
-    width: labelW + barW + 90,
-    height: rows.length * rowH + 4,
-    role: 'img',
-    'aria-label': `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`,
-    class: 'conservation',
-  });
-  rows.forEach((r, i) => {
-    const y = i * rowH + 2;
-    const w = (size(r.sum) / max) * barW;
-    rowTexts(svg, y, rowH, [labelW - 6, r.id || 'input'], [labelW + w + 6, fmt(r.sum)]);
+  const bars = svgEl('svg', { width: barW, height: rows.length * rowH, class: 'bars' });
+  rows.forEach((r, i) =>
     svgEl(
       'rect',
       {
-        x: labelW,
-        y: y + 3,
-        width: Math.max(1, w),
+        x: 0,
+        y: i * rowH + 3,
+        width: Math.max(1, (size(r.sum) / max) * barW),
         height: rowH - 6,
         class: r.sum !== null && r.sum < 0 ? 'bar negative' : 'bar',
       },
-      svg,
-    );
-  });
-  return svg;
+      bars,
+    ),
+  );
+  return el(
+    'div',
+    {
+      class: 'conservation',
+      role: 'img',
+      'aria-label': `relevance sum per layer, from output to input: ${rows.map((r) => `${r.id || 'input'} ${fmt(r.sum)}`).join(', ')}`,
+    },
+    el('div', { class: 'names' }, rows.map((r) => r.id || 'input').join('\n')),
+    bars,
+    el('div', { class: 'sums' }, rows.map((r) => fmt(r.sum)).join('\n')),
+  );
 }
 
 /** A layer's relevance is a vector per sample ([N, F]: a tabular input, a dense layer): bars, not a strip. */
