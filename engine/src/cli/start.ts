@@ -8,7 +8,12 @@ import * as fs from 'fs';
 import Module from 'module';
 import * as os from 'os';
 import * as path from 'path';
+import * as v8 from 'v8';
 import * as vm from 'vm';
+
+// V8 drops the bytecode of functions idle for a while (their cache entry with it): the cache is written after the
+// start, by when the engine may have opened a model; without this, one written then took no time off a start
+v8.setFlagsFromString('--no-flush-bytecode');
 
 const bundle = path.join(__dirname, 'engine-main.js');
 const source = fs.readFileSync(bundle, 'utf8');
