@@ -140,6 +140,15 @@ function batchOf(x: NdArray, batch: number): NdArray {
   return pickRows(x, new Array<number>(batch).fill(0));
 }
 
+/**
+ * The peak RSS over the RSS before the open, against the file's size. After another model in the same process the
+ * weights may fit in memory it freed (the peak then stays below where it started): no growth, not a negative one.
+ */
+function peakText(peakMiB: number, fileMiB: number): string {
+  if (peakMiB < 0) return 'no RSS growth (memory an earlier model freed)';
+  return `+${peakMiB.toFixed(0)} MiB (${(peakMiB / fileMiB).toFixed(2)}× the file)`;
+}
+
 async function measure(job: Job, backend: string, batches: number[], repeat: number): Promise<Row> {
   const rss = process.memoryUsage().rss;
   resetPeakRss();
@@ -191,9 +200,7 @@ function table(rows: Row[]): string {
     for (const [batch, t] of r.times) {
       const z = r.job.zennit?.times[String(batch)];
       const open =
-        batch === [...r.times.keys()][0]
-          ? `${s(r.openS)}, ${s(r.weightsS)}, +${r.peakRssMiB.toFixed(0)} MiB (${(r.peakRssMiB / r.fileMiB).toFixed(2)}× the file)`
-          : '';
+        batch === [...r.times.keys()][0] ? `${s(r.openS)}, ${s(r.weightsS)}, ${peakText(r.peakRssMiB, r.fileMiB)}` : '';
       if ('refused' in t) {
         lines.push(
           `| ${r.job.name} ${r.job.composite} | ${r.backend}, ${r.kernels} | ${batch} | ${open} | refused: ${t.refused} |||||`,
