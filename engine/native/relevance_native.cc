@@ -7,6 +7,8 @@
 #include <napi.h>
 
 #include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -637,9 +639,32 @@ Napi::Value library_info(const Napi::CallbackInfo& info) {
 
 using Kernel = Napi::Value (*)(const Napi::CallbackInfo&);
 
-/** A kernel as JavaScript calls it: a oneDNN error says that it is one (Failures pass on as they are). */
+/** Holds the asynchronous signals off the calling thread while it lives; they arrive once it is gone. A signal
+ *  handled on the thread's stack during oneDNN 2.6's GEMM convolution (the pointwise ones) corrupts the heap: V8's
+ *  profiler, which sends SIGPROF every millisecond, made the engine abort in free(). (Outside Node too, in a C++
+ *  test; not with the handler on an alternate stack: the kernel keeps data below its stack pointer.) OpenMP's
+ *  threads start inside a kernel, so they inherit the mask. Faults (SIGSEGV, SIGBUS, …) stay deliverable. */
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t held;
+    sigfillset(&held);
+    for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) sigdelset(&held, fault);
+    pthread_sigmask(SIG_BLOCK, &held, &saved_);
+  }
+  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
+/** A kernel as JavaScript calls it: signals held (SignalsHeld), and a oneDNN error says that it is one (Failures
+ *  pass on as they are). */
 template <Kernel kernel>
-Napi::Value naming_onednn(const Napi::CallbackInfo& info) {
+Napi::Value entry(const Napi::CallbackInfo& info) {
+  SignalsHeld held;
   try {
     return kernel(info);
   } catch (const dnnl::error& e) {
@@ -649,18 +674,18 @@ Napi::Value naming_onednn(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Kernel> functions[] = {
-      {"conv2d", naming_onednn<conv2d>},
-      {"conv2dBackwardData", naming_onednn<conv2d_backward_data>},
-      {"matmul", naming_onednn<matmul>},
-      {"batchMatmul", naming_onednn<batch_matmul>},
-      {"copyStrided", naming_onednn<copy_strided>},
-      {"maxPoolBackward", max_pool_backward},
-      {"divideStabilized", divide_stabilized},
-      {"multiply", multiply},
-      {"combine", combine},
-      {"sum", sum},
-      {"releaseWeights", release_weights},
-      {"info", library_info},
+      {"conv2d", entry<conv2d>},
+      {"conv2dBackwardData", entry<conv2d_backward_data>},
+      {"matmul", entry<matmul>},
+      {"batchMatmul", entry<batch_matmul>},
+      {"copyStrided", entry<copy_strided>},
+      {"maxPoolBackward", entry<max_pool_backward>},
+      {"divideStabilized", entry<divide_stabilized>},
+      {"multiply", entry<multiply>},
+      {"combine", entry<combine>},
+      {"sum", entry<sum>},
+      {"releaseWeights", entry<release_weights>},
+      {"info", entry<library_info>},
   };
   for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   return exports;

@@ -8,6 +8,9 @@
  */
 import * as assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../engine/src/graph/backend';
@@ -882,4 +885,46 @@ describe('the addon refuses bad arguments with an error (no crash)', { skip }, (
   for (const [name, call, message] of cases) {
     test(name, () => assert.throws(call, message));
   }
+});
+
+describe('signals during a kernel', { skip }, () => {
+  test("a profiler's signals during pointwise convolutions leave the heap and the values intact", () => {
+    // ResNet50's layer2.0.conv1, 40 times, in a process V8's profiler interrupts every 100 µs: before the addon held
+    // signals off its kernels, oneDNN's GEMM convolution corrupted the heap there (abort in free()) every time
+    const addonFile = path.join(__dirname, '../../engine/native/build/Release/relevance_native.node');
+    const script = `
+      const addon = require(${JSON.stringify(addonFile)});
+      const [ci, co, hw] = [256, 128, 56];
+      const geometry = Int32Array.from([1, hw, hw, ci, 1, 1, co, 1, hw, hw, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
+      const x = Float32Array.from({ length: ci * hw * hw }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+      const w = Float32Array.from({ length: ci * co }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+      const y = new Float32Array(co * hw * hw);
+      const kept = [];
+      let worst = 0;
+      for (let round = 0; round < 40; round++) {
+        addon.conv2d(geometry, x, w, null, y, 0);
+        kept.push(new Float64Array(1000 + round * 37));
+        // output channel o at pixel p: Σ_i x[i, p] · w[i, o] (the kernel is HWIO)
+        for (const [o, p] of [[0, 0], [co - 1, hw * hw - 1], [round, round * 71]]) {
+          let sum = 0;
+          for (let i = 0; i < ci; i++) sum += x[i * hw * hw + p] * w[i * co + o];
+          worst = Math.max(worst, Math.abs(y[o * hw * hw + p] - sum));
+        }
+      }
+      process.stdout.write(JSON.stringify({ worst }));
+    `;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'signals-'));
+    try {
+      const r = spawnSync(
+        process.execPath,
+        ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${dir}`, '-e', script],
+        { encoding: 'utf8' },
+      );
+      assert.equal(r.status, 0, `the process ended with ${r.status ?? r.signal}: ${r.stderr.trim()}`);
+      const { worst } = JSON.parse(r.stdout) as { worst: number };
+      assert.ok(worst < 1e-3, `largest difference from the sums in JavaScript: ${worst}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
