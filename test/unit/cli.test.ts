@@ -207,7 +207,10 @@ test('bad input exits non-zero with one line naming the problem', () => {
     [[...run, '--epsilon='], /--epsilon must be a number, not ""/],
     [['attribute', path.join(seed, 'model.onnx'), '--input'], /--input needs a value/],
     [[...run, '--epsilon=-1'], /compositeParams\.epsilon/],
+    // negative values after a space are values, not options
+    [[...run, '--composite', 'epsilon_gamma_box', '--low', '-3', '--high', '-4'], /low must be below high/],
     [[...run, '--composite', 'epsilon_gamma_box', '--low', '3', '--high=-3'], /low must be below high/],
+    [[...run, '--input', '-x.npy'], /--input needs a value \(one that starts with a dash as --input=VALUE\)/],
     [[...run, '--attributor', 'occlusion', '--stride', '0.001'], /attributorParams\.stride/],
     [[...run, '--attributor', 'occlusion', '--window', '0'], /attributorParams\.window/],
     [[...run, '--target', '1.5'], /target/],
