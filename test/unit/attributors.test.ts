@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { attribute, normalizeAttributor } from '../../engine/src/lrp/attributors';
+import { runAttribution } from '../../engine/src/lrp/attribution';
 import { initBackend } from '../../engine/src/graph/backend';
 import { EngineError, type EngineErrorCode } from '../../engine/src/errors';
 import { encodeOnnx } from '../../engine/src/io/onnx-writer';
@@ -305,6 +306,22 @@ describe('occlusion', () => {
   test('the default window (8) is clipped to the input: one window, the full logit everywhere', async () => {
     const r = await attribute(linear, row(xo), [0], 'occlusion', { outputRelevance: 'logit' }, {});
     closeTo(r.relevance.data, [-11.5, -11.5, -11.5, -11.5], 'default window');
+  });
+
+  test('a run with the one-hot output relevance warns that its map is flat; with the logit it does not', async () => {
+    const params = { window: 2, stride: 2 };
+    const flat = await runAttribution(linear, row(xo), {
+      attributor: 'occlusion',
+      target: [0],
+      attributorParams: params,
+    });
+    assert.match(flat.warnings.join('\n'), /scores every window alike, so its map is flat/);
+    const logit = await runAttribution(linear, row(xo), {
+      attributor: 'occlusion',
+      target: [0],
+      attributorParams: { ...params, outputRelevance: 'logit' },
+    });
+    assert.deepEqual(logit.warnings, []);
   });
 
   test('a batch of two rows is scored per row', async () => {

@@ -79,7 +79,10 @@ export async function runAttribution(
   const target = targets ?? argmaxPerRow(result.output);
   return {
     ...result,
-    warnings: nonFiniteWarnings(model, input, result, given === undefined),
+    warnings: [
+      ...nonFiniteWarnings(model, input, result, given === undefined),
+      ...flatOcclusionWarning(attributor, spec.attributorParams?.outputRelevance),
+    ],
     backend: activeBackend(),
     kernels: kernelsReport(),
     composite: composite?.name ?? 'gradient',
@@ -148,6 +151,19 @@ function countNonFinite(values: ArrayLike<number>): number {
   let n = 0;
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n++;
   return n;
+}
+
+/**
+ * Occlusion scores each window by the sum of the output relevance; the one-hot's (or weighted classes') does not
+ * depend on the output, so every window scores alike and the map is flat. Zennit's Occlusion does the same with a
+ * one-hot `attr_output`; the target's logit is what a user looks for.
+ */
+function flatOcclusionWarning(attributor: string, outputRelevance = 'one_hot'): string[] {
+  if (attributor !== 'occlusion' || outputRelevance !== 'one_hot') return [];
+  return [
+    "occlusion with the one-hot output relevance scores every window alike, so its map is flat (as Zennit's): " +
+      "the output relevance 'logit' scores the target's logit",
+  ];
 }
 
 /**
