@@ -605,7 +605,21 @@ describe('engine server', () => {
     const partial = JSON.parse(fs.readFileSync(path.join(out, 'analysis.json'), 'utf8'));
     assert.ok(partial.done > 0 && partial.done < 160, `stopped part way (${partial.done} of 160)`);
     assert.match(reports[0].message, /^\d+\/160 samples · /);
-    const done = await s.conn.sendRequest(P.RunAnalysis, params);
+    // resumed: the reference images report their own count, over both layers, up to all of them
+    const later: P.ProgressValue[] = [];
+    const second = s.conn.onProgress(P.Progress, 'analysis-2', (v) => later.push(v));
+    const done = await s.conn.sendRequest(P.RunAnalysis, { ...params, workDoneToken: 'analysis-2' });
+    second.dispose();
+    const images = later
+      .map((v) => /^(\d+)\/(\d+) reference images · /.exec(v.message ?? ''))
+      .filter((m) => m !== null)
+      .map((m) => [Number(m[1]), Number(m[2])]);
+    assert.ok(images.length > 2, `reports while the reference images are made: ${JSON.stringify(later)}`);
+    assert.deepEqual(images.at(-1), [images[0][1], images[0][1]], 'the last report counts every image');
+    assert.ok(
+      later.every((v, k) => k === 0 || v.percentage >= later[k - 1].percentage),
+      'the percentage never goes back',
+    );
     assert.equal(done.file, path.join(out, 'analysis.json'));
     assert.equal(done.samples, 160);
     const analysis = JSON.parse(fs.readFileSync(done.file, 'utf8'));

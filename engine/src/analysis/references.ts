@@ -79,7 +79,7 @@ export async function channelReferences(
   layer: string,
   relmax: RankingJson,
   count: number,
-  isCancelled?: () => boolean,
+  hooks: { isCancelled?: () => boolean; onBatch?: (images: number) => void } = {},
 ): Promise<Reference[][]> {
   const composite = runComposite(config.composite);
   const residual = normalizeResidual(config.composite.residual);
@@ -95,7 +95,7 @@ export async function channelReferences(
       composite,
       residual,
       startLayer: layer,
-      isCancelled,
+      isCancelled: hooks.isCancelled,
       conditions: {
         layers: chunk.map((j) => [[layer, [j.channel], j.position]]),
         excludeParallel: false,
@@ -118,6 +118,7 @@ export async function channelReferences(
         heatmap: encodePng(x1 - x0, y1 - y0, heatmapRgba(values, 'bwr', 'symmetric'), scale),
       });
     });
+    hooks.onBatch?.(chunk.length);
   }
   return out;
 }
