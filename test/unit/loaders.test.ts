@@ -18,6 +18,7 @@ import { readImage } from '../../engine/src/io/image';
 import { readNpy } from '../../engine/src/io/npy';
 import { wideConvModel } from '../models';
 import { encodeOnnx, type OnnxModelSpec, type OnnxNodeSpec, type OnnxTensor } from '../../engine/src/io/onnx-writer';
+import { onnx } from '../../engine/src/io/onnx-proto';
 
 let dir: string;
 let counter = 0;
@@ -503,6 +504,86 @@ describe('ONNX loader: PyTorch-style models', () => {
     const out = modelOutput(model, { shape: [1, 1, 4, 4], data: Float32Array.from(x) });
     assert.deepEqual(out.shape, [1, 3]);
     closeTo(out.data, reference(x), 'output');
+  });
+
+  /**
+   * The spec written with its initializers' values in other files (ONNX external data, as PyTorch writes models
+   * over 2 GB and its dynamo exporter by default): `place` names each tensor's location and offset, or undefined to
+   * keep it inline. Returns the model file.
+   */
+  function writeExternal(name: string, place: (t: string) => { location: string; offset?: number } | undefined) {
+    const folder = fs.mkdtempSync(path.join(dir, 'external-'));
+    const m = onnx.ModelProto.decode(encodeOnnx(spec));
+    const files = new Map<string, Buffer[]>();
+    for (const t of m.graph!.initializer ?? []) {
+      const where = place(t.name ?? '');
+      if (!where) continue;
+      const raw = Buffer.from(t.rawData ?? []);
+      const parts = files.get(where.location) ?? [];
+      const end = parts.reduce((n, b) => n + b.length, 0);
+      const at = where.offset ?? end;
+      parts.push(Buffer.alloc(at - end), raw);
+      files.set(where.location, parts);
+      // no offset key at 0: ONNX's default
+      t.externalData = [
+        { key: 'location', value: where.location },
+        ...(at ? [{ key: 'offset', value: String(at) }] : []),
+        { key: 'length', value: String(raw.length) },
+      ];
+      t.dataLocation = 1;
+      t.rawData = new Uint8Array(0);
+    }
+    for (const [location, parts] of files) {
+      fs.mkdirSync(path.dirname(path.join(folder, location)), { recursive: true });
+      fs.writeFileSync(path.join(folder, location), Buffer.concat(parts));
+    }
+    const file = path.join(folder, name);
+    fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
+    return file;
+  }
+
+  test('external data: weights in one file at offsets, or a file each, compute as inline ones', async () => {
+    const x = floats(16, (i) => Math.cos(i * 0.9));
+    const input = { shape: [1, 1, 4, 4], data: Float32Array.from(x) };
+    const layouts: [string, (t: string) => { location: string; offset?: number } | undefined][] = [
+      // PyTorch's: one file beside the model, each tensor at its offset (here 4 bytes apart, not packed)
+      [
+        'one file',
+        (t) => ({ location: 'model.onnx.data', offset: 4 * spec.initializers.findIndex((i) => i.name === t) * 32 }),
+      ],
+      // onnx's all_tensors_to_one_file=False: a file per tensor, in a subfolder, no offset
+      ['a file each', (t) => ({ location: `weights/${t}` })],
+      // only the weights outside, the biases inline
+      ['some', (t) => (t.endsWith('.weight') ? { location: 'w.bin' } : undefined)],
+    ];
+    for (const [what, place] of layouts) {
+      const loaded = await loadModel(writeExternal('model.onnx', place));
+      const out = modelOutput(loaded, input);
+      closeTo(out.data, reference(x), what);
+      loaded.dispose();
+    }
+  });
+
+  test("external data outside the model's folder, missing, or shorter than its tensor is refused, naming it", async () => {
+    const outside = writeExternal('model.onnx', (t) =>
+      t === 'classifier.bias' ? { location: '../w.bin' } : undefined,
+    );
+    await assertEngineError(() => loadModel(outside), 'NOT_A_MODEL', outside, 'external data "../w.bin" is outside');
+    const absolute = writeExternal('model.onnx', (t) =>
+      t === 'classifier.bias' ? { location: '/etc/passwd' } : undefined,
+    );
+    await assertEngineError(() => loadModel(absolute), 'NOT_A_MODEL', absolute, '"/etc/passwd" is outside');
+    const missing = writeExternal('model.onnx', (t) => (t === 'features.0.bias' ? { location: 'b.bin' } : undefined));
+    fs.rmSync(path.join(path.dirname(missing), 'b.bin'));
+    await assertEngineError(
+      () => loadModel(missing),
+      'FILE_NOT_FOUND',
+      missing,
+      'external data "b.bin": file not found',
+    );
+    const short = writeExternal('model.onnx', (t) => (t === 'classifier.weight' ? { location: 'w.bin' } : undefined));
+    fs.truncateSync(path.join(path.dirname(short), 'w.bin'), 50);
+    await assertEngineError(() => loadModel(short), 'NOT_A_MODEL', short, 'run past the end of "w.bin" (50 bytes)');
   });
 
   test('MatMul + Add (PyTorch Linear) is fused into one dense node', async () => {

@@ -35,10 +35,11 @@ export class Model {
   private weights?: Promise<void>;
   private weightsMade = false;
 
-  /** `file`: where parameters not yet made are read from; closed once they are all made, or with the model */
+  /** `files`: where parameters not yet made are read from (an ONNX file, and its external data); closed once they
+   *  are all made, or with the model */
   constructor(
     readonly graph: Graph,
-    private readonly file?: OpenFile,
+    private readonly files: OpenFile[] = [],
   ) {
     this.tree = buildLayerTree(graph);
     this.index = layerIndex(graph);
@@ -70,7 +71,7 @@ export class Model {
       }
     }
     retainPrepared(all.map((p) => p.tensor));
-    this.file?.close();
+    for (const f of this.files) f.close();
     this.weightsMade = true;
     if (this.merged) this.makeMerged();
   }
@@ -126,7 +127,7 @@ export class Model {
     if (this.merged) releasePrepared(loadedTensors(params(this.merged)));
     if (this.merged && this.merged !== this.graph) for (const p of ownedParams(this.merged, this.graph)) p.dispose();
     disposeGraph(this.graph);
-    this.file?.close();
+    for (const f of this.files) f.close();
   }
 }
 
@@ -154,15 +155,17 @@ export async function openModel(file: string): Promise<Model> {
     file = json;
   }
   let graph: Graph;
-  let weights: OpenFile | undefined;
+  const files: OpenFile[] = [];
   if (file.toLowerCase().endsWith('.json')) {
     graph = await loadTfjsLayers(file);
   } else {
-    weights = await OpenFile.open(file, FILE_LIMITS.onnx);
+    const onnxFile = OpenFile.open(file, FILE_LIMITS.onnx);
     try {
-      graph = loadOnnx(weights, file);
+      const loaded = loadOnnx(onnxFile, file);
+      graph = loaded.graph;
+      files.push(onnxFile, ...loaded.external);
     } catch (e) {
-      weights.close();
+      onnxFile.close();
       throw e;
     }
   }
@@ -171,10 +174,10 @@ export async function openModel(file: string): Promise<Model> {
     if (graph.nodes.some((n) => !n.shape)) inferShapes(graph);
   } catch (e) {
     disposeGraph(graph);
-    weights?.close();
+    for (const f of files) f.close();
     throw e;
   }
-  return new Model(graph, weights);
+  return new Model(graph, files);
 }
 
 /** Every node's output shape (the TF.js loader's; the ONNX loader knows them as it adds nodes), and a first check. */

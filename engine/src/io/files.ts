@@ -12,6 +12,8 @@ const MiB = 2 ** 20;
 export const FILE_LIMITS = {
   /** protobuf's own limit on a message */
   onnx: 2048 * MiB,
+  /** an ONNX model's weights beside it (external data): what the cpu backend could hold on a large machine */
+  onnxExternalData: 256 * 1024 * MiB,
   tfjsManifest: 64 * MiB,
   tfjsWeights: 2048 * MiB,
   npy: 2048 * MiB,
@@ -38,10 +40,22 @@ async function statOf(file: string, what: string): Promise<fs.Stats> {
   try {
     return await fs.promises.stat(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new EngineError('FILE_NOT_FOUND', `${what}: file not found`);
-    throw new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${code ?? e})`);
+    throw unreadable(e, what);
   }
+}
+
+function statSyncOf(file: string, what: string): fs.Stats {
+  try {
+    return fs.statSync(file);
+  } catch (e) {
+    throw unreadable(e, what);
+  }
+}
+
+function unreadable(e: unknown, what: string): EngineError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new EngineError('FILE_NOT_FOUND', `${what}: file not found`);
+  return new EngineError('FILE_NOT_FOUND', `${what}: cannot read (${code ?? e})`);
 }
 
 function checkRegular(stat: fs.Stats, maxBytes: number, what: string): void {
@@ -65,8 +79,8 @@ export class OpenFile {
     readonly what: string,
   ) {}
 
-  static async open(file: string, maxBytes: number, what = file): Promise<OpenFile> {
-    checkRegular(await statOf(file, what), maxBytes, what);
+  static open(file: string, maxBytes: number, what = file): OpenFile {
+    checkRegular(statSyncOf(file, what), maxBytes, what);
     let fd: number;
     try {
       fd = fs.openSync(file, 'r');

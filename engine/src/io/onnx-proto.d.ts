@@ -309,6 +309,7 @@ export namespace onnx {
         rawData: Uint8Array;
         doubleData: number[];
         uint64Data: Long[];
+        externalData: onnx.StringStringEntryProto.$Properties[];
         dataLocation: number;
         static create(properties: onnx.TensorProto.$Shape): onnx.TensorProto & onnx.TensorProto.$Shape;
         static create(properties?: onnx.TensorProto.$Properties): onnx.TensorProto;
@@ -332,6 +333,7 @@ export namespace onnx {
             rawData?: (Uint8Array|null);
             doubleData?: (number[]|null);
             uint64Data?: (Long[]|null);
+            externalData?: (onnx.StringStringEntryProto.$Properties[]|null);
             dataLocation?: (number|null);
             $unknowns?: Uint8Array[];
         }

@@ -2629,6 +2629,7 @@ $root.onnx = (function() {
          * @property {Uint8Array|null} [rawData] TensorProto rawData
          * @property {Array.<number>|null} [doubleData] TensorProto doubleData
          * @property {Array.<Long>|null} [uint64Data] TensorProto uint64Data
+         * @property {Array.<onnx.StringStringEntryProto.$Properties>|null} [externalData] TensorProto externalData
          * @property {number|null} [dataLocation] TensorProto dataLocation
          * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
          */
@@ -2662,6 +2663,7 @@ $root.onnx = (function() {
             this.int64Data = [];
             this.doubleData = [];
             this.uint64Data = [];
+            this.externalData = [];
             if (properties)
                 for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                     if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -2749,6 +2751,14 @@ $root.onnx = (function() {
         TensorProto.prototype.uint64Data = $util.emptyArray;
 
         /**
+         * TensorProto externalData.
+         * @member {Array.<onnx.StringStringEntryProto.$Properties>} externalData
+         * @memberof onnx.TensorProto
+         * @instance
+         */
+        TensorProto.prototype.externalData = $util.emptyArray;
+
+        /**
          * TensorProto dataLocation.
          * @member {number} dataLocation
          * @memberof onnx.TensorProto
@@ -2810,6 +2820,9 @@ $root.onnx = (function() {
                 writer.uint32(/* id 10, wireType 2 =*/82).doubles(message.doubleData);
             if (message.uint64Data != null && message.uint64Data.length)
                 writer.uint32(/* id 11, wireType 2 =*/90).uint64s(message.uint64Data);
+            if (message.externalData != null && message.externalData.length)
+                for (var i = 0; i < message.externalData.length; ++i)
+                    $root.onnx.StringStringEntryProto.encode(message.externalData[i], writer.uint32(/* id 13, wireType 2 =*/106).fork(), _depth + 1).ldelim();
             if (message.dataLocation != null && $Object.hasOwnProperty.call(message, "dataLocation"))
                 writer.uint32(/* id 14, wireType 0 =*/112).int32(message.dataLocation);
             if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
@@ -2966,6 +2979,14 @@ $root.onnx = (function() {
                         message.uint64Data.push(reader.uint64());
                         continue;
                     }
+                case 13: {
+                        if (wireType !== 2)
+                            break;
+                        if (!(message.externalData && message.externalData.length))
+                            message.externalData = [];
+                        message.externalData.push($root.onnx.StringStringEntryProto.decode(reader, reader.size(), $undefined, _depth + 1));
+                        continue;
+                    }
                 case 14: {
                         if (wireType !== 0)
                             break;
@@ -3089,6 +3110,16 @@ $root.onnx = (function() {
                     else if (typeof object.uint64Data[i] === "object")
                         message.uint64Data[i] = new $util.LongBits(object.uint64Data[i].low >>> 0, object.uint64Data[i].high >>> 0).toNumber(true);
             }
+            if (object.externalData) {
+                if (!$Array.isArray(object.externalData))
+                    throw $TypeError(".onnx.TensorProto.externalData: array expected");
+                message.externalData = $Array(object.externalData.length);
+                for (var i = 0; i < object.externalData.length; ++i) {
+                    if (!$util.isObject(object.externalData[i]))
+                        throw $TypeError(".onnx.TensorProto.externalData: object expected");
+                    message.externalData[i] = $root.onnx.StringStringEntryProto.fromObject(object.externalData[i], _depth + 1);
+                }
+            }
             if (object.dataLocation != null)
                 message.dataLocation = object.dataLocation | 0;
             return message;
@@ -3119,6 +3150,7 @@ $root.onnx = (function() {
                 object.int64Data = [];
                 object.doubleData = [];
                 object.uint64Data = [];
+                object.externalData = [];
             }
             if (options.defaults) {
                 object.dataType = 0;
@@ -3187,6 +3219,11 @@ $root.onnx = (function() {
                         object.uint64Data[j] = options.longs === $String ? $String(message.uint64Data[j]) : message.uint64Data[j];
                     else
                         object.uint64Data[j] = options.longs === $String ? $util.Long.prototype.toString.call(message.uint64Data[j]) : options.longs === $Number ? new $util.LongBits(message.uint64Data[j].low >>> 0, message.uint64Data[j].high >>> 0).toNumber(true) : message.uint64Data[j];
+            }
+            if (message.externalData && message.externalData.length) {
+                object.externalData = $Array(message.externalData.length);
+                for (var j = 0; j < message.externalData.length; ++j)
+                    object.externalData[j] = $root.onnx.StringStringEntryProto.toObject(message.externalData[j], options, _depth + 1);
             }
             if (message.dataLocation != null && $Object.hasOwnProperty.call(message, "dataLocation"))
                 object.dataLocation = message.dataLocation;

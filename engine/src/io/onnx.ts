@@ -1,3 +1,4 @@
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, fail } from '../errors';
 import type { Graph, GraphNode } from '../graph/graph';
@@ -6,7 +7,7 @@ import { denseSizes, forward, outputShape, setRunBatch } from '../graph/ops';
 import { type ConstTensor, constTensor, ONNX_OPS, type NodeSpec, type OnnxNode } from './onnx-ops';
 import { onnx } from './onnx-proto';
 import { type FileRange, scanOnnx } from './onnx-scan';
-import type { OpenFile } from './files';
+import { FILE_LIMITS, OpenFile } from './files';
 import { size } from '../ndarray';
 
 /** The ONNX opsets the op table follows: the README's promise. */
@@ -43,6 +44,59 @@ const DATA_TYPES: Record<number, { bytes: number; dtype: ConstTensor['dtype'] }>
   [BOOL]: { bytes: 1, dtype: 'bool' },
 };
 
+/** TensorProto.DataLocation: the values are in another file */
+const EXTERNAL = 1;
+
+/**
+ * The files beside an ONNX model that hold its initializers' values (external data: how PyTorch writes a model over
+ * protobuf's 2 GB, and how its dynamo exporter writes every model by default), each opened once. A location must
+ * name a file inside the model's folder.
+ */
+class ExternalData {
+  private readonly files = new Map<string, OpenFile>();
+  private readonly root: string;
+
+  constructor(private readonly source: string) {
+    this.root = path.resolve(path.dirname(source));
+  }
+
+  /** The initializer's file and byte range (ONNX's external_data: location, offset, length), checked. */
+  locate(t: onnx.TensorProto.$Properties, where: string): { file: OpenFile; range: FileRange } {
+    const entries = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    const what = `${where}: tensor "${t.name}"`;
+    const location = entries.get('location') ?? fail('NOT_A_MODEL', `${what} has external data without a location`);
+    const file = path.resolve(this.root, location);
+    if (path.isAbsolute(location) || !file.startsWith(this.root + path.sep))
+      fail('NOT_A_MODEL', `${what}: its external data "${location}" is outside the model's folder`);
+    const number = (key: string, dflt: number) => {
+      const v = entries.get(key);
+      if (v === undefined) return dflt;
+      return /^\d+$/.test(v) && Number.isSafeInteger(Number(v))
+        ? Number(v)
+        : fail('NOT_A_MODEL', `${what}: its external data's ${key} is "${v}", not a byte count`);
+    };
+    const bytes = size((t.dims ?? []).map(Number)) * (DATA_TYPES[t.dataType ?? 0]?.bytes ?? 0);
+    const range = { offset: number('offset', 0), length: number('length', bytes) };
+    let open = this.files.get(file);
+    if (!open) {
+      open = OpenFile.open(file, FILE_LIMITS.onnxExternalData, `${this.source}'s external data "${location}"`);
+      this.files.set(file, open);
+    }
+    if (range.offset + range.length > open.size)
+      fail(
+        'NOT_A_MODEL',
+        `${what}: its bytes ${range.offset}–${range.offset + range.length} run past the end of "${location}" ` +
+          `(${open.size} bytes)`,
+      );
+    return { file: open, range };
+  }
+
+  /** the files opened, for whoever reads the weights later (and closes them) */
+  opened(): OpenFile[] {
+    return [...this.files.values()];
+  }
+}
+
 /**
  * A tensor's values, checked against its dimensions. Raw data the scan left in the file (`inFile`) is read each
  * time the values are asked for, into memory of its own: a weight's values are wanted once, when its parameter's
@@ -58,8 +112,9 @@ function tensorValues(
   // what a tensor of these dims would need: refused before any allocation
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || n > 2 ** 31 - 1)
     fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has impossible dimensions [${dims}]`);
-  if (t.dataLocation === 1)
-    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" uses external data, which is not supported`);
+  // an initializer's external data is located by the loader (ExternalData): elsewhere it is not read
+  if (t.dataLocation === EXTERNAL && !inFile)
+    fail('NOT_A_MODEL', `${where}: tensor "${t.name}" keeps its values in another file, which only initializers may`);
   const dataType = t.dataType ?? 0;
   const type =
     DATA_TYPES[dataType] ?? fail('NOT_A_MODEL', `${where}: tensor "${t.name}" has unsupported data type ${dataType}`);
@@ -328,17 +383,20 @@ class NodeConverter {
  * Constant/ConstantOfShape, shape arithmetic on static shapes), every node's output shape is known as it is
  * added, and fusions (MatMul + Add → dense, Pad + AveragePool) are passes of their own afterwards.
  */
-export function loadOnnx(file: OpenFile, source: string): Graph {
+export function loadOnnx(file: OpenFile, source: string): { graph: Graph; external: OpenFile[] } {
   const { model, inFile } = scanOnnx(file.fd, file.size, source);
   const { g, opset, input } = readHeader(model, source);
   const converter = new NodeConverter(source, opset);
-  for (const init of g.initializer ?? []) {
-    const range = inFile.get(init);
-    converter.consts.set(init.name ?? '', tensorValues(init, `${source}: initializer`, range && { file, range }));
-  }
-  converter.shapes.set(input.name, input.shape);
-  setRunBatch(1);
+  const external = new ExternalData(source);
   try {
+    for (const init of g.initializer ?? []) {
+      const where = `${source}: initializer`;
+      const range = inFile.get(init);
+      const located = init.dataLocation === EXTERNAL ? external.locate(init, where) : range && { file, range };
+      converter.consts.set(init.name ?? '', tensorValues(init, where, located));
+    }
+    converter.shapes.set(input.name, input.shape);
+    setRunBatch(1);
     g.node!.forEach((n, index) => converter.convert(n, index));
     const outputName = g.output![0].name ?? '';
     const output = converter.resolve(outputName);
@@ -350,7 +408,7 @@ export function loadOnnx(file: OpenFile, source: string): Graph {
     assignModules(nodes, output);
     const { dynamicBatch } = input;
     const metadata = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
-    return {
+    const graph: Graph = {
       source,
       format: 'onnx',
       layout: 'NCHW',
@@ -359,8 +417,10 @@ export function loadOnnx(file: OpenFile, source: string): Graph {
       nodes,
       ...(Object.keys(metadata).length ? { metadata } : {}),
     };
+    return { graph, external: external.opened() };
   } catch (e) {
     converter.dispose();
+    for (const f of external.opened()) f.close();
     throw e;
   }
 }
