@@ -49,8 +49,8 @@ const EXTERNAL = 1;
 
 /**
  * The files beside an ONNX model that hold its initializers' values (external data: how PyTorch writes a model over
- * protobuf's 2 GB, and how its dynamo exporter writes every model by default), each opened once. A location must
- * name a file inside the model's folder.
+ * protobuf's 2 GB, and what its dynamo exporter's `external_data=True`, the default, asks for), each opened once. A
+ * location must name a file inside the model's folder.
  */
 class ExternalData {
   private readonly files = new Map<string, OpenFile>();
