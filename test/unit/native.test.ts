@@ -341,7 +341,11 @@ for (const backend of ['wasm', 'cpu']) {
       // NCHW runs the NHWC primitive between two reorders: the same values as channels-last, bit for bit; a 1×1
       // convolution of stride 1 is a matrix product on the NCHW buffers instead, which sums in another order
       const pointwise =
-        k[0] === 1 && k[1] === 1 && conv.strides.every((s) => s === 1) && conv.pads.flat().every((p) => p === 0);
+        k[0] === 1 &&
+        k[1] === 1 &&
+        conv.groups === 1 &&
+        conv.strides.every((s) => s === 1) &&
+        conv.pads.flat().every((p) => p === 0);
       const same = (actual: Float32Array, expected: Float32Array, what: string) =>
         pointwise
           ? assertClose(actual, expected, what)
